@@ -1,0 +1,196 @@
+// The cnnkit._C extension: the Tensor type, its views and copies, NumPy interop, configuration,
+// and (through bind_<family>) every op family. Errors thrown by the core become Python exceptions
+// here: ValueError, TypeError, IndexError, MemoryError, RuntimeError.
+#include <pybind11/numpy.h>
+
+#include <cstring>
+
+#include "bindings/bindings.h"
+#include "core/config.h"
+#include "build_info.h"
+#include "core/parallel.h"
+
+namespace cnnkit {
+namespace {
+
+DType dtype_from_numpy(const py::dtype& dt) {
+  const char kind = dt.kind();
+  const auto size = dt.itemsize();
+  if (kind == 'f' && size == 4) return DType::Float32;
+  if (kind == 'f' && size == 8) return DType::Float64;
+  if (kind == 'i' && size == 8) return DType::Int64;
+  if (kind == 'b') return DType::Bool;
+  if (kind == 'u' && size == 1) return DType::UInt8;
+  throw TypeError(str("can't convert np.ndarray of type numpy.", std::string(py::str(dt)),
+                      ". The only supported types are: float64, float32, int64, uint8, and bool."));
+}
+
+const char* numpy_format(DType dt) {
+  switch (dt) {
+    case DType::Float32: return "f";
+    case DType::Float64: return "d";
+    case DType::Int64: return "q";
+    case DType::Bool: return "?";
+    case DType::UInt8: return "B";
+  }
+  return "";
+}
+
+// Shares the memory of a NumPy array when its layout is one we can describe (element-aligned,
+// native byte order); the storage keeps a reference to the array alive. Otherwise copies.
+Tensor from_numpy(py::array arr) {
+  const DType dt = dtype_from_numpy(arr.dtype());
+  const auto isz = static_cast<py::ssize_t>(dtype_size(dt));
+  bool shareable = arr.dtype().byteorder() != '>' && arr.writeable();
+  Shape shape, strides;
+  int64_t min_off = 0;
+  for (py::ssize_t i = 0; i < arr.ndim(); ++i) {
+    shape.push_back(arr.shape(i));
+    const py::ssize_t s = arr.strides(i);
+    if (s % isz != 0) shareable = false;
+    strides.push_back(s / isz);
+    if (s < 0 && arr.shape(i) > 0) min_off += (arr.shape(i) - 1) * (s / isz);
+  }
+  if (shareable && reinterpret_cast<uintptr_t>(arr.data()) % isz == 0) {
+    // Negative strides: the storage starts at the lowest address, the offset points at element 0.
+    char* base = const_cast<char*>(static_cast<const char*>(arr.data())) + min_off * isz;
+    int64_t max_off = 0;
+    for (size_t i = 0; i < shape.size(); ++i)
+      if (strides[i] > 0 && shape[i] > 0) max_off += (shape[i] - 1) * strides[i];
+    const int64_t span = shape_numel(shape) == 0 ? 0 : max_off - min_off + 1;
+    auto* keep = new py::object(arr);
+    auto storage = Storage::wrap(base, static_cast<size_t>(span) * isz, Device::cpu(), [keep](void*) {
+      py::gil_scoped_acquire gil;
+      delete keep;
+    });
+    return Tensor(storage, shape, strides, -min_off, dt);
+  }
+  py::array c = py::array::ensure(arr, py::array::c_style | py::array::forcecast);
+  Tensor t = Tensor::empty(shape, dt);
+  if (t.numel()) std::memcpy(t.data_ptr(), c.data(), t.numel() * isz);
+  return t;
+}
+
+py::object item(const Tensor& t) {
+  CNNKIT_CHECK(t.numel() == 1, RuntimeError, "a Tensor with ", t.numel(),
+               " elements cannot be converted to Scalar");
+  check_cpu("item", t);
+  Tensor c = t.contiguous();
+  switch (t.dtype()) {
+    case DType::Float32: return py::float_(*c.data<float>());
+    case DType::Float64: return py::float_(*c.data<double>());
+    case DType::Int64: return py::int_(*c.data<int64_t>());
+    case DType::Bool: return py::bool_(*c.data<bool>());
+    case DType::UInt8: return py::int_(*c.data<uint8_t>());
+  }
+  return py::none();
+}
+
+}  // namespace
+}  // namespace cnnkit
+
+PYBIND11_MODULE(_C, m) {
+  using namespace cnnkit;
+  m.doc() = "cnnkit's compiled core: tensors and CPU/CUDA kernels";
+
+  static py::exception<OutOfMemory> oom_placeholder(m, "_OutOfMemory", PyExc_MemoryError);
+  (void)oom_placeholder;
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const OutOfMemory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    } catch (const RuntimeError& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+
+  py::enum_<DType>(m, "DType")
+      .value("float32", DType::Float32)
+      .value("float64", DType::Float64)
+      .value("int64", DType::Int64)
+      .value("bool", DType::Bool)
+      .value("uint8", DType::UInt8);
+
+  py::class_<Tensor>(m, "Tensor", py::buffer_protocol())
+      .def_buffer([](const Tensor& t) -> py::buffer_info {
+        check_cpu("numpy", t);
+        std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
+        std::vector<py::ssize_t> strides;
+        for (int64_t s : t.strides()) strides.push_back(s * static_cast<int64_t>(t.itemsize()));
+        return py::buffer_info(t.data_ptr(), static_cast<py::ssize_t>(t.itemsize()), numpy_format(t.dtype()),
+                               t.dim(), shape, strides);
+      })
+      .def_property_readonly("shape", [](const Tensor& t) { return py::tuple(py::cast(t.shape())); })
+      .def_property_readonly("strides", [](const Tensor& t) { return py::tuple(py::cast(t.strides())); })
+      .def_property_readonly("offset", &Tensor::offset)
+      .def_property_readonly("dtype", &Tensor::dtype)
+      .def_property_readonly("device", [](const Tensor& t) { return t.device().str(); })
+      .def_property_readonly("itemsize", &Tensor::itemsize)
+      .def_property_readonly("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()); })
+      .def_property_readonly("storage_ptr",
+                             [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.storage()->ptr.get()); })
+      .def_property_readonly("storage_nbytes", [](const Tensor& t) { return t.storage()->nbytes; })
+      .def("dim", &Tensor::dim)
+      .def("numel", &Tensor::numel)
+      .def("is_contiguous", &Tensor::is_contiguous)
+      .def("as_strided", &Tensor::as_strided)
+      .def("view", &Tensor::view)
+      .def("reshape", &Tensor::reshape)
+      .def("permute", &Tensor::permute)
+      .def("transpose", &Tensor::transpose)
+      .def("squeeze", py::overload_cast<>(&Tensor::squeeze, py::const_))
+      .def("squeeze", py::overload_cast<int64_t>(&Tensor::squeeze, py::const_))
+      .def("unsqueeze", &Tensor::unsqueeze)
+      .def("expand", &Tensor::expand)
+      .def("slice", &Tensor::slice)
+      .def("select", &Tensor::select)
+      .def("contiguous", &Tensor::contiguous)
+      .def("clone", &Tensor::clone)
+      .def("to", &Tensor::to)
+      .def("copy_", &Tensor::copy_)
+      .def("fill_", &Tensor::fill_)
+      .def("item", &item);
+
+  m.def("empty", [](const Shape& s, DType dt) { return Tensor::empty(s, dt); });
+  m.def("zeros", [](const Shape& s, DType dt) { return Tensor::zeros(s, dt); });
+  m.def("full", [](const Shape& s, double v, DType dt) { return Tensor::full(s, v, dt); });
+  m.def("from_numpy", &from_numpy, "Tensor sharing the array's memory when possible, else a copy");
+  m.def("broadcast_shapes", [](const Shape& a, const Shape& b) { return broadcast_shapes("broadcast_shapes", a, b); });
+
+  m.def("get_num_threads", &get_num_threads);
+  m.def("set_num_threads", [](int n) {
+    CNNKIT_CHECK(n >= 1, ValueError, "set_num_threads: expected a positive number of threads, got ", n);
+    set_num_threads(n);
+  });
+  m.def("simd_level", &simd_level);
+  m.def("cuda_compiled", &cuda_compiled);
+  m.def("cuda_architectures", &cuda_architectures);
+  m.def("cuda_runtime_version", &cuda_runtime_version);
+  m.def("cuda_driver_version", &cuda_driver_version);
+  m.def("cuda_device_count", &cuda_device_count);
+  m.def("cuda_device_name", &cuda_device_name);
+  m.attr("__version__") = CNNKIT_VERSION;
+  m.attr("compiler") = CNNKIT_COMPILER;
+#ifdef _OPENMP
+  m.attr("openmp") = true;
+#else
+  m.attr("openmp") = false;
+#endif
+
+  bind_elementwise(m);
+  bind_reduce(m);
+  bind_index(m);
+  bind_gemm(m);
+  bind_conv(m);
+  bind_pool(m);
+  bind_activation(m);
+  bind_loss(m);
+  bind_optim(m);
+}

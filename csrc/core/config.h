@@ -1,0 +1,13 @@
+// Facts about this build and machine for cnnkit.show_config().
+#pragma once
+#include <string>
+
+namespace cnnkit {
+std::string simd_level();       // best instruction set this CPU supports (avx512f, avx2+fma, sse2, ...)
+bool cuda_compiled();
+std::string cuda_architectures();
+int cuda_runtime_version();     // e.g. 13000; 0 without CUDA
+int cuda_driver_version();      // 0 when no driver is usable
+int cuda_device_count();        // 0 when no driver or device
+std::string cuda_device_name(int index);
+}  // namespace cnnkit

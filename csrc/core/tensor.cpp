@@ -1,0 +1,452 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "core/parallel.h"
+
+namespace cnnkit {
+
+// ---------------------------------------------------------------------------------------------
+// storage
+// ---------------------------------------------------------------------------------------------
+DeviceBackend& cuda_backend() {
+  static DeviceBackend b;
+  return b;
+}
+
+std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+  auto s = std::make_shared<Storage>();
+  s->nbytes = nbytes;
+  s->device = device;
+  // Round up to a whole number of 64-byte lines (aligned_alloc requires a multiple of the alignment)
+  // and never ask for 0 bytes, so every tensor has a valid, aligned pointer.
+  const size_t bytes = ((nbytes + 63) / 64) * 64 + (nbytes == 0 ? 64 : 0);
+  if (device.is_cpu()) {
+    void* p = std::aligned_alloc(64, bytes);
+    CNNKIT_CHECK(p != nullptr, OutOfMemory, "cnnkit: CPU out of memory: tried to allocate ", nbytes, " bytes");
+    s->ptr = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  } else {
+    DeviceBackend& be = cuda_backend();
+    CNNKIT_CHECK(be.alloc != nullptr, RuntimeError, "cnnkit: cannot allocate on ", device.str(),
+                 ": this build has no usable CUDA backend");
+    const int index = device.index;
+    void* p = be.alloc(bytes, index);
+    auto fr = be.free;
+    s->ptr = std::shared_ptr<void>(p, [fr, index](void* q) { fr(q, index); });
+  }
+  return s;
+}
+
+std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, Device device,
+                                       std::function<void(void*)> keep_alive) {
+  auto s = std::make_shared<Storage>();
+  s->nbytes = nbytes;
+  s->device = device;
+  s->ptr = std::shared_ptr<void>(data, std::move(keep_alive));
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// shape helpers
+// ---------------------------------------------------------------------------------------------
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& s) {
+  Shape st(s.size());
+  int64_t acc = 1;
+  for (int64_t i = static_cast<int64_t>(s.size()) - 1; i >= 0; --i) {
+    st[i] = acc;
+    acc *= std::max<int64_t>(s[i], 1);
+  }
+  return st;
+}
+
+int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim) {
+  const int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1, like torch
+  CNNKIT_CHECK(dim >= -n && dim < n, IndexError, op, ": dimension out of range (expected to be in range of [", -n,
+               ", ", n - 1, "], but got ", dim, ")");
+  return dim < 0 ? dim + n : dim;
+}
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    CNNKIT_CHECK(da == db || da == 1 || db == 1, ValueError, op, ": shapes ", a, " and ", b,
+                 " cannot be broadcast together (size ", da, " vs ", db, " at dimension ", i, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+static void check_shape_valid(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    CNNKIT_CHECK(d >= 0, ValueError, "Trying to create tensor with negative dimension ", d, ": ", shape);
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      throw OutOfMemory(str("cnnkit: tensor of shape ", shape, " has too many elements to allocate"));
+    n *= d;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor
+// ---------------------------------------------------------------------------------------------
+Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, Shape strides, int64_t offset, DType dtype)
+    : storage_(std::move(storage)), shape_(std::move(shape)), strides_(std::move(strides)), offset_(offset),
+      dtype_(dtype) {}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  check_shape_valid(shape);
+  const int64_t n = shape_numel(shape);
+  const size_t isz = dtype_size(dtype);
+  if (static_cast<uint64_t>(n) > std::numeric_limits<size_t>::max() / isz / 2)
+    throw OutOfMemory(str("cnnkit: tensor of shape ", shape, " is too large to allocate"));
+  return Tensor(Storage::allocate(static_cast<size_t>(n) * isz, device), shape, contiguous_strides(shape), 0, dtype);
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  t.fill_(0.0);
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  t.fill_(value);
+  return t;
+}
+
+int64_t Tensor::size(int64_t d) const { return shape_[wrap_dim("size", d, dim())]; }
+int64_t Tensor::stride(int64_t d) const { return strides_[wrap_dim("stride", d, dim())]; }
+
+bool Tensor::is_contiguous() const {
+  int64_t expected = 1;
+  for (int64_t i = dim() - 1; i >= 0; --i) {
+    if (shape_[i] == 1) continue;
+    if (strides_[i] != expected) return numel() == 0;
+    expected *= shape_[i];
+  }
+  return true;
+}
+
+void* Tensor::data_ptr() const {
+  CNNKIT_CHECK(storage_ != nullptr, RuntimeError, "cnnkit: tensor has no storage");
+  return static_cast<char*>(storage_->ptr.get()) + offset_ * static_cast<int64_t>(itemsize());
+}
+
+void check_cpu(const char* op, const Tensor& t) {
+  CNNKIT_CHECK(t.device().is_cpu(), RuntimeError, op, ": expected a tensor on cpu, got one on ", t.device().str());
+}
+
+// ---- views ------------------------------------------------------------------------------------
+Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, int64_t offset) const {
+  CNNKIT_CHECK(shape.size() == strides.size(), ValueError, "as_strided: shape ", shape, " and strides ", strides,
+               " have different lengths");
+  check_shape_valid(shape);
+  // The furthest element must lie inside the storage.
+  int64_t hi = offset, lo = offset;
+  if (shape_numel(shape) > 0)
+    for (size_t i = 0; i < shape.size(); ++i) {
+      const int64_t reach = (shape[i] - 1) * strides[i];
+      (reach > 0 ? hi : lo) += reach;
+    }
+  const int64_t cap = static_cast<int64_t>(storage_->nbytes / itemsize());
+  CNNKIT_CHECK(lo >= 0 && (shape_numel(shape) == 0 || hi < cap), RuntimeError, "as_strided: size ", shape,
+               " with strides ", strides, " and offset ", offset, " is out of bounds for storage of size ", cap);
+  return Tensor(storage_, shape, strides, offset, dtype_);
+}
+
+// Replaces one -1 by the size that keeps numel; RuntimeError with PyTorch's wording otherwise.
+static Shape infer_size(Shape shape, int64_t numel) {
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      CNNKIT_CHECK(infer < 0, RuntimeError, "only one dimension can be inferred");
+      infer = static_cast<int64_t>(i);
+    } else {
+      CNNKIT_CHECK(shape[i] >= 0, RuntimeError, "invalid shape dimension ", shape[i]);
+      known *= shape[i];
+    }
+  }
+  const bool ok = infer >= 0 ? (known != 0 && numel % known == 0) : known == numel;
+  if (!ok || (infer >= 0 && known == 0)) {
+    // Print the shape as the user wrote it (-1 included).
+    throw RuntimeError(str("shape '", shape, "' is invalid for input of size ", numel));
+  }
+  if (infer >= 0) shape[infer] = numel / known;
+  return shape;
+}
+
+// Strides for viewing (old shape, old strides) as new shape without copying, or false if the
+// memory layout does not allow it. A port of the chunk-matching rule PyTorch uses
+// (aten/src/ATen/TensorUtils.cpp, computeStride): dims of the old tensor that are laid out
+// contiguously with each other form chunks; each chunk must map onto a run of new dims.
+static bool compute_view_strides(const Shape& oldshape, const Shape& oldstride, const Shape& newshape,
+                                 Shape& newstride) {
+  newstride.assign(newshape.size(), 0);
+  if (oldshape.empty()) {
+    newstride.assign(newshape.size(), 1);
+    return true;
+  }
+  if (shape_numel(oldshape) == 0) {
+    newstride = contiguous_strides(newshape);
+    return true;
+  }
+  int64_t view_d = static_cast<int64_t>(newshape.size()) - 1;
+  int64_t chunk_base_stride = oldstride.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t tensor_d = static_cast<int64_t>(oldshape.size()) - 1; tensor_d >= 0; --tensor_d) {
+    tensor_numel *= oldshape[tensor_d];
+    if (tensor_d == 0 ||
+        (oldshape[tensor_d - 1] != 1 && oldstride[tensor_d - 1] != tensor_numel * chunk_base_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || newshape[view_d] == 1)) {
+        newstride[view_d] = view_numel * chunk_base_stride;
+        view_numel *= newshape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return false;
+      if (tensor_d > 0) {
+        chunk_base_stride = oldstride[tensor_d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  return view_d == -1;
+}
+
+Tensor Tensor::view(Shape shape) const {
+  shape = infer_size(std::move(shape), numel());
+  Shape st;
+  CNNKIT_CHECK(compute_view_strides(shape_, strides_, shape, st), RuntimeError,
+               "view size is not compatible with input tensor's size and stride (at least one dimension spans "
+               "across two contiguous subspaces). Use .reshape(...) instead.");
+  return Tensor(storage_, shape, st, offset_, dtype_);
+}
+
+Tensor Tensor::reshape(Shape shape) const {
+  shape = infer_size(std::move(shape), numel());
+  Shape st;
+  if (compute_view_strides(shape_, strides_, shape, st)) return Tensor(storage_, shape, st, offset_, dtype_);
+  return contiguous().view(shape);
+}
+
+Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
+  CNNKIT_CHECK(static_cast<int64_t>(dims.size()) == dim(), RuntimeError,
+               "permute(sparse_coo): number of dimensions in the tensor input does not match the length of the "
+               "desired ordering of dimensions i.e. input.dim() = ", dim(), " is not equal to len(dims) = ",
+               dims.size());
+  Shape sh(dims.size()), st(dims.size());
+  std::vector<bool> seen(dims.size(), false);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const int64_t d = wrap_dim("permute", dims[i], dim());
+    CNNKIT_CHECK(!seen[d], RuntimeError, "permute(): duplicate dims are not allowed.");
+    seen[d] = true;
+    sh[i] = shape_[d];
+    st[i] = strides_[d];
+  }
+  return Tensor(storage_, sh, st, offset_, dtype_);
+}
+
+Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
+  if (dim() == 0) return *this;
+  d0 = wrap_dim("transpose", d0, dim());
+  d1 = wrap_dim("transpose", d1, dim());
+  Shape sh = shape_, st = strides_;
+  std::swap(sh[d0], sh[d1]);
+  std::swap(st[d0], st[d1]);
+  return Tensor(storage_, sh, st, offset_, dtype_);
+}
+
+Tensor Tensor::squeeze() const {
+  Shape sh, st;
+  for (int64_t i = 0; i < dim(); ++i)
+    if (shape_[i] != 1) {
+      sh.push_back(shape_[i]);
+      st.push_back(strides_[i]);
+    }
+  return Tensor(storage_, sh, st, offset_, dtype_);
+}
+
+Tensor Tensor::squeeze(int64_t d) const {
+  if (dim() == 0) return *this;
+  d = wrap_dim("squeeze", d, dim());
+  if (shape_[d] != 1) return *this;
+  Shape sh = shape_, st = strides_;
+  sh.erase(sh.begin() + d);
+  st.erase(st.begin() + d);
+  return Tensor(storage_, sh, st, offset_, dtype_);
+}
+
+Tensor Tensor::unsqueeze(int64_t d) const {
+  d = wrap_dim("unsqueeze", d, dim() + 1);
+  Shape sh = shape_, st = strides_;
+  const int64_t s = d < dim() ? shape_[d] * strides_[d] : 1;
+  sh.insert(sh.begin() + d, 1);
+  st.insert(st.begin() + d, s);
+  return Tensor(storage_, sh, st, offset_, dtype_);
+}
+
+Tensor Tensor::expand(const Shape& shape) const {
+  CNNKIT_CHECK(static_cast<int64_t>(shape.size()) >= dim(), RuntimeError, "expand: the number of sizes provided (",
+               shape.size(), ") must be greater or equal to the number of dimensions in the tensor (", dim(), ")");
+  const int64_t lead = static_cast<int64_t>(shape.size()) - dim();
+  Shape sh(shape.size()), st(shape.size());
+  for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
+    const int64_t j = i - lead;
+    if (j < 0) {
+      CNNKIT_CHECK(shape[i] >= 0, RuntimeError, "expand: the expanded size of the tensor (", shape[i],
+                   ") isn't allowed in a leading, non-existing dimension ", i);
+      sh[i] = shape[i];
+      st[i] = 0;
+      continue;
+    }
+    const int64_t want = shape[i] == -1 ? shape_[j] : shape[i];
+    if (shape_[j] == want) {
+      sh[i] = want;
+      st[i] = strides_[j];
+    } else {
+      CNNKIT_CHECK(shape_[j] == 1, RuntimeError, "The expanded size of the tensor (", want,
+                   ") must match the existing size (", shape_[j], ") at non-singleton dimension ", i,
+                   ".  Target sizes: ", shape, ".  Tensor sizes: ", shape_);
+      sh[i] = want;
+      st[i] = 0;
+    }
+  }
+  return Tensor(storage_, sh, st, offset_, dtype_);
+}
+
+Tensor Tensor::slice(int64_t d, int64_t start, int64_t stop, int64_t step) const {
+  d = wrap_dim("slice", d, dim());
+  CNNKIT_CHECK(step > 0, ValueError, "slice: step must be greater than zero, got ", step);
+  const int64_t n = shape_[d];
+  if (start < 0) start += n;
+  if (stop < 0) stop += n;
+  start = std::min(std::max<int64_t>(start, 0), n);
+  stop = std::min(std::max<int64_t>(stop, start), n);
+  Shape sh = shape_, st = strides_;
+  sh[d] = (stop - start + step - 1) / step;
+  st[d] = strides_[d] * step;
+  return Tensor(storage_, sh, st, offset_ + start * strides_[d], dtype_);
+}
+
+Tensor Tensor::select(int64_t d, int64_t index) const {
+  CNNKIT_CHECK(dim() > 0, IndexError, "select: invalid index of a 0-dim tensor");
+  d = wrap_dim("select", d, dim());
+  const int64_t n = shape_[d];
+  CNNKIT_CHECK(index >= -n && index < n, IndexError, "index ", index, " is out of bounds for dimension ", d,
+               " with size ", n);
+  if (index < 0) index += n;
+  Shape sh = shape_, st = strides_;
+  sh.erase(sh.begin() + d);
+  st.erase(st.begin() + d);
+  return Tensor(storage_, sh, st, offset_ + index * strides_[d], dtype_);
+}
+
+// ---- copies -----------------------------------------------------------------------------------
+Tensor Tensor::contiguous() const {
+  if (is_contiguous()) return *this;
+  return clone();
+}
+
+Tensor Tensor::clone() const {
+  Tensor out = Tensor::empty(shape_, dtype_, device());
+  out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::to(DType dt) const {
+  if (dt == dtype_) return *this;
+  Tensor out = Tensor::empty(shape_, dt, device());
+  out.copy_(*this);
+  return out;
+}
+
+// Strided copy with conversion: dst[i] = (D)src[i] over the N-d index space. Rows along the last
+// dim are the inner loop; rows are split across threads (each writes distinct dst rows).
+template <class D, class S>
+static void strided_copy(const Tensor& dst, const Tensor& src) {
+  const int64_t nd = dst.dim();
+  D* dp = dst.data<D>();
+  const S* sp = src.data<S>();
+  if (nd == 0) {
+    *dp = static_cast<D>(*sp);
+    return;
+  }
+  const int64_t inner = dst.shape()[nd - 1];
+  const int64_t dsi = dst.strides()[nd - 1], ssi = src.strides()[nd - 1];
+  const int64_t rows = dst.numel() / std::max<int64_t>(inner, 1);
+  const Shape& sh = dst.shape();
+  const Shape& dst_st = dst.strides();
+  const Shape& src_st = src.strides();
+  parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(inner, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t rem = r, doff = 0, soff = 0;
+      for (int64_t d = nd - 2; d >= 0; --d) {
+        const int64_t idx = rem % sh[d];
+        rem /= sh[d];
+        doff += idx * dst_st[d];
+        soff += idx * src_st[d];
+      }
+      D* drow = dp + doff;
+      const S* srow = sp + soff;
+      if (dsi == 1 && ssi == 1) {
+        for (int64_t i = 0; i < inner; ++i) drow[i] = static_cast<D>(srow[i]);
+      } else {
+        for (int64_t i = 0; i < inner; ++i) drow[i * dsi] = static_cast<D>(srow[i * ssi]);
+      }
+    }
+  });
+}
+
+void Tensor::copy_(const Tensor& src) {
+  check_cpu("copy_", *this);
+  check_cpu("copy_", src);
+  Tensor s = src;
+  if (s.shape() != shape_) {
+    CNNKIT_CHECK(broadcast_shapes("copy_", s.shape(), shape_) == shape_, RuntimeError, "copy_: source of shape ",
+                 s.shape(), " cannot be broadcast to destination of shape ", shape_);
+    s = s.expand(shape_);
+  }
+  if (numel() == 0) return;
+  if (s.dtype() == dtype_ && is_contiguous() && s.is_contiguous()) {
+    if (data_ptr() != s.data_ptr()) std::memmove(data_ptr(), s.data_ptr(), numel() * itemsize());
+    return;
+  }
+  // A source that overlaps the destination in memory is copied out first, so no element is
+  // read after it was overwritten.
+  if (s.storage() == storage_) s = s.clone();
+  CNNKIT_DISPATCH_ALL(dtype_, "copy_", [&] {
+    using D = scalar_t;
+    CNNKIT_DISPATCH_ALL(s.dtype(), "copy_", [&] { strided_copy<D, scalar_t>(*this, s); });
+  });
+}
+
+void Tensor::fill_(double value) {
+  check_cpu("fill_", *this);
+  if (numel() == 0) return;
+  CNNKIT_DISPATCH_ALL(dtype_, "fill_", [&] {
+    const scalar_t v = static_cast<scalar_t>(value);
+    if (is_contiguous()) {
+      scalar_t* p = data<scalar_t>();
+      parallel_for(0, numel(), 65536, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) p[i] = v;
+      });
+    } else {
+      Tensor one = Tensor::empty({}, dtype_);
+      *one.data<scalar_t>() = v;
+      copy_(one);
+    }
+  });
+}
+
+}  // namespace cnnkit
