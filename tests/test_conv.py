@@ -330,3 +330,96 @@ def test_conv2d_matches_torch():
         grads = _C.conv2d_backward(T(dout), T(x), T(w), s, p, d, g, (True, True, True))
         for got, want in zip(grads, (xt.grad, wt.grad, bt.grad)):
             np.testing.assert_allclose(np.asarray(got), want.numpy(), rtol=1e-3, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python layer: cnnkit.nn.functional.conv2d (autograd Function, PyTorch signature)
+# ---------------------------------------------------------------------------------------------
+import cnnkit  # noqa: E402
+import cnnkit.nn.functional as F  # noqa: E402
+from cnnkit.testing import compare_with_torch, gradcheck  # noqa: E402
+
+# (input shape, weight shape, bias, kwargs)
+PY_CASES = [
+    ((2, 3, 7, 7), (4, 3, 3, 3), True, dict(stride=1, padding=1)),
+    ((1, 4, 9, 8), (6, 2, 3, 2), True, dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)),
+    ((3, 2, 6, 6), (5, 2, 1, 1), False, dict(stride=2)),
+    ((2, 3, 8, 7), (4, 3, 3, 3), True, dict(padding="same", dilation=2)),
+    ((2, 3, 8, 7), (4, 3, 2, 4), True, dict(padding="same")),       # even kernels: asymmetric padding
+    ((2, 3, 8, 7), (4, 3, 3, 2), False, dict(padding="valid", stride=[2])),
+    ((3, 7, 7), (4, 3, 3, 3), True, dict(padding=1)),              # unbatched input
+    ((2, 4, 5, 5), (4, 1, 3, 3), True, dict(padding=1, groups=4)),  # depthwise
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("xs,ws,bias,kw", PY_CASES)
+def test_functional_conv2d_matches_torch(xs, ws, bias, kw):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(zlib.crc32(repr((xs, ws, kw)).encode()))
+    arrays = [rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)]
+    if bias:
+        arrays.append(rng.standard_normal(ws[0]).astype(np.float32))
+    ours, theirs = compare_with_torch(lambda *a: F.conv2d(*a, **kw), lambda *a: torch.nn.functional.conv2d(*a, **kw),
+                                      arrays)
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    assert ours.dtype == cnnkit.float32
+
+
+@pytest.mark.parametrize("xs,ws,kw", [
+    ((1, 2, 5, 5), (3, 2, 3, 3), dict(stride=2, padding=1)),
+    ((2, 4, 4, 5), (4, 2, 2, 3), dict(padding=(1, 2), dilation=(2, 1), groups=2)),
+    ((1, 2, 4, 5), (2, 2, 2, 3), dict(padding="same")),
+    ((2, 4, 4), (3, 2, 3, 3), dict(padding="valid")),
+])
+def test_functional_conv2d_gradcheck(xs, ws, kw):
+    rng = np.random.default_rng(zlib.crc32(repr((xs, ws)).encode()))
+    x = cnnkit.tensor(rng.standard_normal(xs), requires_grad=True)
+    w = cnnkit.tensor(rng.standard_normal(ws), requires_grad=True)
+    b = cnnkit.tensor(rng.standard_normal(ws[0]), requires_grad=True)
+    assert gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, **kw), (x, w, b))
+
+
+def test_functional_conv2d_grads_only_where_needed():
+    rng = np.random.default_rng(3)
+    x = cnnkit.tensor(rng.standard_normal((2, 3, 5, 5)).astype(np.float32))
+    w = cnnkit.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    b = cnnkit.tensor(rng.standard_normal(4).astype(np.float32))
+    y = F.conv2d(x, w, b)
+    assert y.requires_grad and y.grad_fn is not None
+    y.backward(cnnkit.ones(*y.shape))
+    assert x.grad is None and b.grad is None and tuple(w.grad.shape) == (4, 3, 3, 3)
+    with cnnkit.no_grad():
+        assert not F.conv2d(x, w, b).requires_grad
+
+
+def test_functional_conv2d_errors():
+    x = cnnkit.zeros(2, 3, 8, 8)
+    w = cnnkit.zeros(4, 3, 3, 3)
+    with pytest.raises(RuntimeError, match=r"Invalid padding string: 'full'"):
+        F.conv2d(x, w, padding="full")
+    with pytest.raises(RuntimeError, match=r"padding='same' is not supported for strided convolutions"):
+        F.conv2d(x, w, stride=2, padding="same")
+    with pytest.raises(RuntimeError, match=r"expected stride to be a single integer value or a list of 2 values"):
+        F.conv2d(x, w, stride=(1, 2, 3))
+    with pytest.raises(RuntimeError, match=r"Expected 3D \(unbatched\) or 4D \(batched\) input to conv2d, but got "
+                                           r"input of size: \[8, 8\]"):
+        F.conv2d(cnnkit.zeros(8, 8), w)
+    with pytest.raises(TypeError, match=r"argument 'padding' must be tuple of ints"):
+        F.conv2d(x, w, padding=1.5)
+    with pytest.raises(ValueError, match=r"conv2d: expected input with 3 channels \(weight shape \[4, 3, 3, 3\]"):
+        F.conv2d(cnnkit.zeros(2, 5, 8, 8), w)
+    with pytest.raises(ValueError, match=r"divisible by groups=2"):
+        F.conv2d(x, cnnkit.zeros(4, 1, 3, 3), groups=2)
+    with pytest.raises(ValueError, match=r"conv2d: kernel size 9 \(dilated\) is larger than the padded input size 8"):
+        F.conv2d(x, cnnkit.zeros(4, 3, 9, 9))
+    with pytest.raises(ValueError, match=r"conv2d: stride must be positive"):
+        F.conv2d(x, w, stride=0)
+    with pytest.raises(ValueError, match=r"conv2d: padding must be non-negative"):
+        F.conv2d(x, w, padding=-1)
+    with pytest.raises(ValueError, match=r"conv2d: dilation must be positive"):
+        F.conv2d(x, w, dilation=0)
+    with pytest.raises(ValueError, match=r"conv2d: expected bias of shape \[4\], got \[3\]"):
+        F.conv2d(x, w, cnnkit.zeros(3))
+    with pytest.raises(TypeError, match=r"conv2d: expected input and weight to have the same dtype"):
+        F.conv2d(x, w.double())

@@ -251,3 +251,94 @@ def test_gemm_matches_torch():
         ref = torch.bmm(torch.from_numpy(a)[None].expand(3, M, K), torch.from_numpy(b)[None].expand(3, K, N))
         out = _C.bmm(_C.from_numpy(a).unsqueeze(0).expand([3, M, K]), _C.from_numpy(b).unsqueeze(0).expand([3, K, N]))
         np.testing.assert_allclose(np.asarray(out), ref.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python layer: cnnkit.matmul / mm / bmm and the @ operator
+# ---------------------------------------------------------------------------------------------
+import cnnkit  # noqa: E402
+import cnnkit.nn.functional as F  # noqa: E402
+from cnnkit.testing import compare_with_torch, gradcheck  # noqa: E402
+
+# Shapes whose backward needs no broadcast reduction (each operand already has the full batch).
+MATMUL_SHAPES = [
+    ((3,), (3,)), ((3,), (3, 4)), ((2, 3), (3,)), ((2, 3), (3, 4)), ((2, 5, 3), (3,)), ((2, 5, 3), (3, 4)),
+    ((4, 2, 3), (4, 3, 5)), ((2, 2, 5, 3), (2, 2, 3, 1)), ((1, 3), (3, 1)), ((0, 3), (3, 2)),
+]
+# Batch broadcasting: the backward sums gradients over the broadcast dims (needs the reduce kernels).
+MATMUL_BROADCAST = [((3,), (2, 3, 4)), ((5, 1, 3, 4), (2, 4, 6)), ((2, 3, 4), (1, 4, 2)), ((1, 2, 3), (4, 1, 3, 2))]
+needs_sum = pytest.mark.skipif(not hasattr(_C, "sum"), reason="needs the reduce kernels (another family)")
+
+
+@pytest.mark.parametrize("sa,sb", MATMUL_SHAPES + [pytest.param(*s, marks=needs_sum) for s in MATMUL_BROADCAST])
+def test_matmul_matches_torch(sa, sb):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(len(sa) * 7 + len(sb))
+    arrays = [rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)]
+    ours, theirs = compare_with_torch(cnnkit.matmul, torch.matmul, arrays)
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    ours2, _ = compare_with_torch(lambda a, b: a @ b, lambda a, b: a @ b, arrays)
+    assert tuple(ours2.shape) == tuple(theirs.shape)
+
+
+@pytest.mark.parametrize("sa,sb", MATMUL_BROADCAST)
+def test_matmul_broadcast_forward(sa, sb):
+    rng = np.random.default_rng(len(sa) * 3 + len(sb))
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    out = cnnkit.matmul(cnnkit.tensor(a), cnnkit.tensor(b))
+    np.testing.assert_allclose(out.numpy(), np.matmul(a, b), rtol=1e-12, atol=1e-12)
+
+
+def test_mm_bmm_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    compare_with_torch(cnnkit.mm, torch.mm, [rng.standard_normal((7, 33)).astype(np.float32),
+                                             rng.standard_normal((33, 5)).astype(np.float32)])
+    compare_with_torch(cnnkit.bmm, torch.bmm, [rng.standard_normal((3, 7, 33)).astype(np.float32),
+                                               rng.standard_normal((3, 33, 5)).astype(np.float32)])
+    # transposed (non-contiguous) operands
+    compare_with_torch(lambda a, b: cnnkit.mm(a.t(), b.t()), lambda a, b: torch.mm(a.t(), b.t()),
+                       [rng.standard_normal((9, 4)).astype(np.float32), rng.standard_normal((6, 9)).astype(np.float32)])
+
+
+@pytest.mark.parametrize("sa,sb", [((3,), (3,)), ((2, 3), (3, 4)), ((4,), (4, 2)), ((2, 4, 3), (2, 3, 2)),
+                                   ((2, 2, 3), (3,))])
+def test_matmul_gradcheck(sa, sb):
+    rng = np.random.default_rng(len(sa) + 5 * len(sb))
+    a = cnnkit.tensor(rng.standard_normal(sa), requires_grad=True)
+    b = cnnkit.tensor(rng.standard_normal(sb), requires_grad=True)
+    assert gradcheck(cnnkit.matmul, (a, b))
+
+
+def test_mm_bmm_gradcheck():
+    rng = np.random.default_rng(10)
+    a = cnnkit.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    b = cnnkit.tensor(rng.standard_normal((4, 2)), requires_grad=True)
+    assert gradcheck(F.mm, (a, b))
+    a = cnnkit.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    b = cnnkit.tensor(rng.standard_normal((2, 4, 2)), requires_grad=True)
+    assert gradcheck(F.bmm, (a, b))
+
+
+def test_matmul_errors():
+    z = cnnkit.zeros
+    with pytest.raises(RuntimeError, match=r"both arguments to matmul need to be at least 1D, but they are 0D and 1D"):
+        cnnkit.matmul(cnnkit.tensor(1.0), z(3))
+    with pytest.raises(ValueError, match=r"matmul: shapes \[3\] and \[4\] cannot be multiplied"):
+        cnnkit.matmul(z(3), z(4))
+    with pytest.raises(ValueError, match=r"matmul: shapes \[2, 3\] and \[4, 5\] cannot be multiplied"):
+        z(2, 3) @ z(4, 5)
+    with pytest.raises(ValueError, match=r"matmul: batch dimensions of \[2, 3, 4\] and \[3, 4, 5\] do not broadcast"):
+        cnnkit.matmul(z(2, 3, 4), z(3, 4, 5))
+    with pytest.raises(TypeError, match=r"matmul: expected both operands to have the same dtype"):
+        cnnkit.matmul(z(2, 3), z(3, 2, dtype=cnnkit.float64))
+    with pytest.raises(TypeError, match=r"matmul: expected float32 or float64 operands, got .*int64"):
+        cnnkit.matmul(z(2, 3, dtype=cnnkit.int64), z(3, 2, dtype=cnnkit.int64))
+    with pytest.raises(ValueError, match=r"mm: expected 2-D tensors, got shapes \[3\] and \[3, 5\]"):
+        cnnkit.mm(z(3), z(3, 5))
+    with pytest.raises(ValueError, match=r"bmm: expected 3-D tensors"):
+        cnnkit.bmm(z(3, 4), z(3, 4, 5))
+    with pytest.raises(ValueError, match=r"bmm: expected the same batch size"):
+        cnnkit.bmm(z(2, 3, 4), z(3, 4, 5))
+    with pytest.raises(ValueError, match=r"bmm: shapes \[3, 3, 4\] and \[3, 5, 5\] cannot be multiplied"):
+        cnnkit.bmm(z(3, 3, 4), z(3, 5, 5))

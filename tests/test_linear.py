@@ -91,3 +91,59 @@ def test_linear_matches_torch():
     ref.backward(torch.from_numpy(dout))
     for got, want in zip(_C.linear_backward(T(dout), T(x), T(w)), (xt.grad, wt.grad, bt.grad)):
         np.testing.assert_allclose(np.asarray(got), want.numpy(), rtol=1e-3, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python layer: cnnkit.nn.functional.linear
+# ---------------------------------------------------------------------------------------------
+import cnnkit  # noqa: E402
+import cnnkit.nn.functional as F  # noqa: E402
+from cnnkit.testing import compare_with_torch, gradcheck  # noqa: E402
+
+needs_add = pytest.mark.skipif(not hasattr(_C, "binary"), reason="needs the elementwise kernels (another family)")
+
+
+@pytest.mark.parametrize("xs,ws,bias", [
+    ((5, 7), (3, 7), True), ((5, 7), (3, 7), False), ((7,), (3, 7), True), ((2, 4, 7), (3, 7), True),
+    ((2, 1, 3, 7), (5, 7), False), ((0, 7), (3, 7), True),
+])
+def test_functional_linear_matches_torch(xs, ws, bias):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(len(xs) * 10 + ws[0])
+    arrays = [rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)]
+    if bias:
+        arrays.append(rng.standard_normal(ws[0]).astype(np.float32))
+    ours, theirs = compare_with_torch(F.linear, torch.nn.functional.linear, arrays)
+    assert tuple(ours.shape) == tuple(theirs.shape)
+
+
+@needs_add
+def test_functional_linear_vector_weight():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    arrays = [rng.standard_normal((4, 7)).astype(np.float32), rng.standard_normal(7).astype(np.float32),
+              rng.standard_normal(()).astype(np.float32)]
+    compare_with_torch(F.linear, torch.nn.functional.linear, arrays)
+
+
+@pytest.mark.parametrize("xs", [(3, 4), (4,), (2, 3, 4)])
+def test_functional_linear_gradcheck(xs):
+    rng = np.random.default_rng(len(xs))
+    x = cnnkit.tensor(rng.standard_normal(xs), requires_grad=True)
+    w = cnnkit.tensor(rng.standard_normal((5, 4)), requires_grad=True)
+    b = cnnkit.tensor(rng.standard_normal(5), requires_grad=True)
+    assert gradcheck(F.linear, (x, w, b))
+    assert gradcheck(lambda x_, w_: F.linear(x_, w_), (x, w))
+
+
+def test_functional_linear_errors():
+    with pytest.raises(RuntimeError, match=r"both arguments to linear need to be at least 1D, but they are 0D and 2D"):
+        F.linear(cnnkit.tensor(1.0), cnnkit.zeros(3, 1))
+    with pytest.raises(ValueError, match=r"linear: expected input with 4 features \(weight shape \[5, 4\]\)"):
+        F.linear(cnnkit.zeros(2, 3), cnnkit.zeros(5, 4))
+    with pytest.raises(ValueError, match=r"linear: expected bias of shape \[5\], got \[4\]"):
+        F.linear(cnnkit.zeros(2, 4), cnnkit.zeros(5, 4), cnnkit.zeros(4))
+    with pytest.raises(TypeError, match=r"linear: expected input and weight to have the same dtype"):
+        F.linear(cnnkit.zeros(2, 4), cnnkit.zeros(5, 4, dtype=cnnkit.float64))
+    with pytest.raises(ValueError, match=r"linear: expected weight to be 1-D or 2-D"):
+        F.linear(cnnkit.zeros(2, 4), cnnkit.zeros(1, 5, 4))
