@@ -92,6 +92,10 @@ constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 96;
 constexpr int64_t kNC = 2048;
 
+// Largest register tile a micro-kernel may use (the edge-tile scratch lives on the stack); 16 x 32
+// covers AVX-512 float tiles (e.g. 14 x 32) with room to spare.
+constexpr int kMaxTileElems = 16 * 32;
+
 // Below this many multiply-adds a gemm runs on one thread: an OpenMP fork/join costs a few
 // microseconds, as much as a 64^3 product.
 constexpr int64_t kParallelMinWork = int64_t(1) << 18;
@@ -186,7 +190,7 @@ void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_
   buf.b.reset(static_cast<size_t>(nb_max * kb_max));
   T* Ap = buf.a.data();
   T* Bp = buf.b.data();
-  T tile[64 * 64];  // scratch for edge tiles (MR * NR <= 4096 for any kernel we register)
+  T tile[kMaxTileElems];  // scratch for edge tiles
 
   for (int64_t jc = n0; jc < n1; jc += nc) {
     const int64_t nb = std::min(nc, n1 - jc);
@@ -255,6 +259,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     return;
   }
   const GemmMicroKernel<T>& uk = gemm_micro_kernel<T>();
+  CNNKIT_CHECK(uk.mr * uk.nr <= kMaxTileElems, RuntimeError, "gemm: micro-kernel ", uk.name, " has a ", uk.mr, "x",
+               uk.nr, " tile, larger than the ", kMaxTileElems, " elements the driver supports");
   const int64_t mtiles = (M + uk.mr - 1) / uk.mr, ntiles = (N + uk.nr - 1) / uk.nr;
 
   // Thread grid tm x tn: as many blocks as threads (no more than there are tiles), choosing the
