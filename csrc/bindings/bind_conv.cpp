@@ -156,7 +156,8 @@ Tensor col2im_entry(const Tensor& cols_, const std::vector<int64_t>& size, const
   check_cpu(op, cols_);
   check_floating(op, "cols", cols_);
   CNNKIT_CHECK(size.size() == 3, ValueError, op, ": expected the image size (C, H, W), got ", Shape(size));
-  for (int64_t s : size) CNNKIT_CHECK(s >= 0, ValueError, op, ": expected a non-negative image size, got ", Shape(size));
+  for (int64_t s : size)
+    CNNKIT_CHECK(s >= 0, ValueError, op, ": expected a non-negative image size, got ", Shape(size));
   const Im2colGeometry g = im2col_geometry(op, size[0], size[1], size[2], kernel, stride, padding, dilation);
   check_shape(op, "cols", cols_, Shape{g.rows(), g.cols()});
   const Tensor cols = cols_.contiguous();

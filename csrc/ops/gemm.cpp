@@ -84,10 +84,11 @@ void micro_kernel_portable(int64_t kc, const T* __restrict a, const T* __restric
   }
 }
 
-// Cache blocking. kc: a B sliver (kc x NR) plus an A sliver (kc x MR) fit in a 32 KiB L1 with room
-// to spare (256 x (8 + 4) floats = 12 KiB). mc: the packed A block (mc x kc) fits in a 512 KiB L2
-// (96 x 256 floats = 96 KiB; doubles 192 KiB). nc: the packed B panel (kc x nc) is 2 MiB of floats,
-// a share of the L3. mc and nc are rounded down to multiples of MR and NR at run time.
+// Cache blocking (upper bounds). kc: a B sliver (kc x NR) plus an A sliver (kc x MR) fit in a
+// 32 KiB L1 with room to spare (256 x (8 + 4) floats = 12 KiB). mc: the packed A block (mc x kc)
+// fits in a 512 KiB L2 (96 x 256 floats = 96 KiB; doubles 192 KiB). nc: the packed B panel
+// (kc x nc) is 2 MiB of floats, a share of the L3. mc and nc are rounded down to multiples of MR
+// and NR at run time.
 constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 96;
 constexpr int64_t kNC = 2048;
@@ -180,7 +181,10 @@ void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_
   const int MR = uk.mr, NR = uk.nr;
   const int64_t mc = std::max<int64_t>(MR, kMC / MR * MR);
   const int64_t nc = std::max<int64_t>(NR, kNC / NR * NR);
-  const int64_t kc = kKC;
+  // K is split into equal blocks of at most kKC (576 -> 3 x 192 rather than 256 + 256 + 64), so no
+  // block is a short one that pays the C load/store of a whole pass for a few rank-1 updates.
+  const int64_t kblocks = (K + kKC - 1) / kKC;
+  const int64_t kc = (K + kblocks - 1) / kblocks;
   const int64_t mspan = m1 - m0, nspan = n1 - n0;
   const int64_t mb_max = std::min(mc, (mspan + MR - 1) / MR * MR);
   const int64_t nb_max = std::min(nc, (nspan + NR - 1) / NR * NR);

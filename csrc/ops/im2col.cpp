@@ -25,7 +25,9 @@ inline void valid_range(int64_t I, int64_t O, int64_t S, int64_t P, int64_t off,
 }
 
 // Rows (or channels) per parallel chunk: below ~32K elements of work a fork costs more than it saves.
-inline int64_t grain_for(int64_t work_per_item) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_item)); }
+inline int64_t grain_for(int64_t work_per_item) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_item));
+}
 
 }  // namespace
 
