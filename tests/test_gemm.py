@@ -126,7 +126,7 @@ def test_strided_operands(dtype):
     np.testing.assert_allclose(np.asarray(_C.gemm(a0, b0)), ref, **tol(dtype))
 
 
-def test_transposed_view_not_copied_result():
+def test_transposed_views_of_contiguous_matrices():
     # A transposed view of a contiguous matrix is used as is (transpose flag flipped); the result
     # must equal the product of the logical matrices.
     rng = np.random.default_rng(3)

@@ -2,6 +2,7 @@
 // Everything is validated here once (ndim, dtype, device, channel counts, window arguments via
 // core/shape.h); inputs are made contiguous; kernels then assume valid, dense data.
 // Window arguments (kernel, stride, padding, dilation) accept an int or a pair.
+// Backward entry points return new tensors, which the kernels write (=); nothing is accumulated.
 #include <array>
 #include <optional>
 

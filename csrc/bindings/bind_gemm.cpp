@@ -5,7 +5,8 @@
 // of a row-major matrix) is used in place with its transpose flag flipped; anything else is copied
 // to a contiguous matrix first. The output c is written in place when its columns are unit-stride,
 // its rows do not overlap and it shares no storage with a or b; otherwise the product goes through a
-// contiguous temporary that is copied back into c.
+// contiguous temporary that is copied back into c. gemm writes c = alpha*op(a)op(b) + beta*c
+// (beta = 1 accumulates); without c the result is a new tensor.
 #include <optional>
 
 #include "bindings/bindings.h"

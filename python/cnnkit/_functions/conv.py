@@ -8,6 +8,9 @@ in its dispatcher (int-or-tuple arguments, ``padding='same'``, unbatched inputs,
 rules and batch broadcasting) happens in the public functions, with torch's error messages where
 torch raises them before any kernel runs; shape/dtype errors found by the kernels' bindings are
 ValueError/TypeError naming the op and the shapes.
+
+Backward returns fresh gradient tensors (the kernels write them, =); accumulating into ``.grad``
+is the autograd engine's job.
 """
 from __future__ import annotations
 
