@@ -143,3 +143,112 @@ def test_activation_thread_count_independent():
     _C.set_num_threads(n0)
     for a, b in zip(*res):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------------------------
+# Python layer: cnnkit.nn.functional activations and dropout
+# ------------------------------------------------------------------------------------------------
+import cnnkit as ck  # noqa: E402
+import cnnkit.nn.functional as F  # noqa: E402
+from cnnkit.testing import compare_with_torch, gradcheck  # noqa: E402
+
+HAS_ELEMENTWISE = hasattr(_C, "binary")  # dropout's mask arithmetic uses the elementwise kernels
+needs_elementwise = pytest.mark.skipif(not HAS_ELEMENTWISE, reason="elementwise kernels (_C.binary) not built in")
+
+FUNCS = {
+    "relu": (F.relu, "relu"),
+    "leaky_relu": (lambda t: F.leaky_relu(t, 0.2), lambda tt, t: tt.nn.functional.leaky_relu(t, 0.2)),
+    "sigmoid": (F.sigmoid, "sigmoid"),
+    "tanh": (F.tanh, "tanh"),
+}
+
+
+@pytest.mark.parametrize("name", list(FUNCS))
+def test_functional_activation_gradcheck(name):
+    f, _ = FUNCS[name]
+    x = rand((2, 3, 5), np.float64, seed=11)
+    x[np.abs(x) < 1e-2] = 0.3
+    assert gradcheck(f, (ck.tensor(x, requires_grad=True),))
+
+
+@pytest.mark.parametrize("name", list(FUNCS))
+def test_functional_activation_matches_torch(name):
+    torch = pytest.importorskip("torch")
+    f, tf = FUNCS[name]
+    tfn = getattr(torch, tf) if isinstance(tf, str) else (lambda t: tf(torch, t))
+    compare_with_torch(f, tfn, [rand((4, 3, 7), np.float32, seed=12)])
+
+
+def test_tensor_methods_and_toplevel_forms():
+    x = ck.tensor(rand((3, 4), np.float64, seed=13))
+    np.testing.assert_array_equal(np.asarray(x.relu()._t), np.asarray(F.relu(x)._t))
+    np.testing.assert_array_equal(np.asarray(ck.sigmoid(x)._t), np.asarray(F.sigmoid(x)._t))
+    np.testing.assert_array_equal(np.asarray(x.tanh()._t), np.asarray(F.tanh(x)._t))
+
+
+def test_inplace_relu_and_leaky_relu():
+    # No graph: the input itself is overwritten and returned.
+    a = rand((3, 4), np.float32, seed=14)
+    x = ck.tensor(a)
+    y = F.relu(x, inplace=True)
+    assert y is x
+    np.testing.assert_array_equal(np.asarray(x._t), np.maximum(a, 0))
+    z = ck.tensor(a)
+    assert F.leaky_relu_(z, 0.5) is z
+    np.testing.assert_array_equal(np.asarray(z._t), np.where(a > 0, a, a * np.float32(0.5)))
+    # Inside a graph: the input takes over the result's history, gradients flow as for relu.
+    w = ck.tensor(a, requires_grad=True)
+    h = F.leaky_relu(w, 0.1)  # a non-leaf
+    r = F.relu(h, inplace=True)
+    assert r is h and r.requires_grad
+    r.backward(ck.ones(3, 4))
+    expect = np.where(a > 0, 1.0, 0.0).astype(np.float32)  # relu kills the negative (scaled) half
+    np.testing.assert_array_equal(np.asarray(w.grad._t), expect)
+    # A leaf that requires grad cannot be modified in place (PyTorch's rule).
+    with pytest.raises(RuntimeError, match="in-place"):
+        F.relu(ck.tensor(a, requires_grad=True), inplace=True)
+
+
+def test_functional_activation_bad_inputs():
+    with pytest.raises(TypeError, match="must be Tensor"):
+        F.relu([1.0, 2.0])
+    with pytest.raises(TypeError, match="float32 or float64"):
+        F.sigmoid(ck.tensor([1, 2]))
+
+
+def test_dropout_argument_checks_and_identity():
+    x = ck.randn(4, 5)
+    for p in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got"):
+            F.dropout(x, p)
+    assert F.dropout(x, 0.5, training=False) is x
+    assert F.dropout(x, 0.0) is x
+
+
+@needs_elementwise
+def test_dropout_statistics_and_gradient():
+    ck.manual_seed(0)
+    x = ck.tensor(np.full((200, 500), 2.0, np.float32), requires_grad=True)
+    y = F.dropout(x, 0.3)
+    yv = np.asarray(y._t)
+    kept = yv != 0
+    assert abs(kept.mean() - 0.7) < 0.01  # 100000 Bernoulli draws: std 0.0014
+    np.testing.assert_allclose(yv[kept], 2.0 / 0.7, rtol=1e-6)
+    y.backward(ck.ones(200, 500))
+    np.testing.assert_allclose(np.asarray(x.grad._t), np.where(kept, 1 / 0.7, 0.0), rtol=1e-6)
+    # reproducible under manual_seed
+    ck.manual_seed(5)
+    a = np.asarray(F.dropout(ck.ones(50), 0.5)._t).copy()
+    ck.manual_seed(5)
+    np.testing.assert_array_equal(a, np.asarray(F.dropout(ck.ones(50), 0.5)._t))
+
+
+@needs_elementwise
+def test_dropout_p1_inplace_and_float64():
+    x = ck.randn(3, 4, dtype=ck.float64)
+    y = F.dropout(x, 1.0)
+    assert y.dtype == ck.float64 and not np.asarray(y._t).any()
+    z = ck.ones(10)
+    out = F.dropout(z, 0.5, inplace=True)
+    assert out is z
+    assert set(np.unique(np.asarray(z._t))) <= {0.0, 2.0}

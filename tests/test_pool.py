@@ -304,3 +304,56 @@ def test_pool_thread_count_independent():
     _C.set_num_threads(n0)
     for a, b in zip(*res):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------------------------
+# Python layer: cnnkit.nn.functional.max_pool2d / avg_pool2d (autograd Functions)
+# ------------------------------------------------------------------------------------------------
+import cnnkit as ck  # noqa: E402
+import cnnkit.nn.functional as F  # noqa: E402
+from cnnkit.testing import compare_with_torch, gradcheck  # noqa: E402
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_functional_pools_gradcheck(case):
+    shape, k, s, p, d, ceil = case
+    x = ck.tensor(rand(shape, np.float64, seed=3), requires_grad=True)
+    assert gradcheck(lambda t: F.max_pool2d(t, k, s, p, d, ceil_mode=ceil), (x,))
+    assert gradcheck(lambda t: F.avg_pool2d(t, k, s, p, ceil_mode=ceil, count_include_pad=False), (x,))
+    assert gradcheck(lambda t: F.avg_pool2d(t, k, s, p, ceil_mode=ceil, divisor_override=5), (x,))
+
+
+def test_functional_pools_match_torch():
+    torch = pytest.importorskip("torch")
+    TF = torch.nn.functional
+    x = rand((2, 3, 9, 8), np.float32, seed=4)
+    compare_with_torch(lambda t: F.max_pool2d(t, 2), lambda t: TF.max_pool2d(t, 2), [x])
+    compare_with_torch(lambda t: F.max_pool2d(t, (3, 2), stride=(2, 1), padding=1, dilation=(1, 2), ceil_mode=True),
+                       lambda t: TF.max_pool2d(t, (3, 2), stride=(2, 1), padding=1, dilation=(1, 2), ceil_mode=True),
+                       [x])
+    compare_with_torch(lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+                       lambda t: TF.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False), [x])
+    compare_with_torch(lambda t: F.avg_pool2d(t, [2], stride=[]), lambda t: TF.avg_pool2d(t, [2], stride=[]), [x[0]])
+    out, idx = F.max_pool2d(ck.tensor(x), 3, 2, 1, return_indices=True)
+    tout, tidx = TF.max_pool2d(torch.from_numpy(x), 3, 2, 1, return_indices=True)
+    assert idx.dtype == ck.int64 and not idx.requires_grad
+    np.testing.assert_array_equal(np.asarray(idx._t), tidx.numpy())
+    np.testing.assert_array_equal(np.asarray(out._t), tout.numpy())
+
+
+def test_functional_pool_defaults_and_errors():
+    x = ck.randn(1, 2, 6, 6, requires_grad=True)
+    y = F.max_pool2d(x, 2)  # stride defaults to the kernel size
+    assert tuple(y.shape) == (1, 2, 3, 3) and y.requires_grad
+    y.backward(ck.ones(1, 2, 3, 3))
+    g = np.asarray(x.grad._t)
+    assert g.shape == (1, 2, 6, 6) and g.sum() == 18  # one max per window, non-overlapping windows
+    assert tuple(F.avg_pool2d(x, (2, 3)).shape) == (1, 2, 3, 2)
+    with pytest.raises(ValueError, match="3D or 4D"):
+        F.max_pool2d(ck.randn(4, 4), 2)
+    with pytest.raises(ValueError, match="stride should be greater than zero"):
+        F.avg_pool2d(x, 2, stride=0)
+    with pytest.raises(ValueError, match="tuple of two ints"):
+        F.max_pool2d(x, (2, 2, 2))
+    with pytest.raises(TypeError, match="must be Tensor"):
+        F.max_pool2d(np.zeros((1, 1, 4, 4)), 2)

@@ -397,3 +397,119 @@ def test_losses_thread_count_independent():
     _C.set_num_threads(n0)
     for a, b in zip(*res):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------------------------
+# Python layer: cnnkit.nn.functional softmax / losses (autograd Functions)
+# ------------------------------------------------------------------------------------------------
+import warnings  # noqa: E402
+
+import cnnkit as ck  # noqa: E402
+import cnnkit.nn.functional as F  # noqa: E402
+from cnnkit.testing import compare_with_torch, gradcheck  # noqa: E402
+
+
+def T(a, grad=False):
+    return ck.tensor(np.asarray(a), requires_grad=grad)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_functional_softmax_gradcheck(dim):
+    x = T(rand((3, 4, 5), np.float64, seed=70), grad=True)
+    assert gradcheck(lambda t: F.softmax(t, dim), (x,))
+    assert gradcheck(lambda t: F.log_softmax(t, dim), (x,))
+
+
+def test_functional_softmax_implicit_dim_and_dtype():
+    for shape, dim in [((5,), 0), ((2, 5), 1), ((2, 3, 4), 0), ((2, 3, 4, 5), 1)]:
+        x = rand(shape, np.float32, seed=71)
+        with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
+            y = F.softmax(T(x))
+        np.testing.assert_allclose(np.asarray(y._t), ref_softmax(x, dim), rtol=1e-5, atol=1e-7)
+    y = F.log_softmax(T(rand((2, 3), np.float32)), 1, dtype=ck.float64)
+    assert y.dtype == ck.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        T(rand((2, 3), np.float32)).softmax(1)  # an explicit dim does not warn
+
+
+def test_functional_softmax_losses_match_torch():
+    torch = pytest.importorskip("torch")
+    TF = torch.nn.functional
+    x = rand((6, 5), np.float32, seed=72)
+    compare_with_torch(lambda t: F.softmax(t, 0), lambda t: TF.softmax(t, 0), [x])
+    compare_with_torch(lambda t: F.log_softmax(t, -1), lambda t: TF.log_softmax(t, -1), [x])
+    t = np.array([0, 4, 2, 1, 1, 3])
+    w = np.linspace(0.5, 2, 5).astype(np.float32)
+    for kw in (dict(), dict(reduction="sum"), dict(reduction="none"), dict(ignore_index=1),
+               dict(label_smoothing=0.1), dict(ignore_index=4, reduction="mean", label_smoothing=0.3)):
+        compare_with_torch(lambda a: F.cross_entropy(a, T(t), **kw),
+                           lambda a: TF.cross_entropy(a, torch.from_numpy(t), **kw), [x])
+        compare_with_torch(lambda a: F.cross_entropy(a, T(t), weight=T(w), **kw),
+                           lambda a: TF.cross_entropy(a, torch.from_numpy(t), weight=torch.from_numpy(w), **kw), [x])
+        kw.pop("label_smoothing", None)
+        compare_with_torch(lambda a: F.nll_loss(F.log_softmax(a, 1), T(t), weight=T(w), **kw),
+                           lambda a: TF.nll_loss(TF.log_softmax(a, 1), torch.from_numpy(t),
+                                                 weight=torch.from_numpy(w), **kw), [x])
+    # spatial (N, C, H, W) targets
+    x4 = rand((2, 3, 4, 5), np.float32, seed=73)
+    t4 = np.random.default_rng(74).integers(0, 3, size=(2, 4, 5))
+    compare_with_torch(lambda a: F.cross_entropy(a, T(t4)), lambda a: TF.cross_entropy(a, torch.from_numpy(t4)), [x4])
+    y = rand((6, 5), np.float32, seed=75)
+    for red in ("mean", "sum", "none"):
+        compare_with_torch(lambda a, b: F.mse_loss(a, b, reduction=red),
+                           lambda a, b: TF.mse_loss(a, b, reduction=red), [x, y])
+
+
+def test_functional_losses_gradcheck():
+    x = T(rand((4, 5), np.float64, seed=76), grad=True)
+    t = T(np.array([1, 0, 4, 2]))
+    w = T(np.linspace(0.5, 2, 5))
+    assert gradcheck(lambda a: F.cross_entropy(a, t, weight=w, label_smoothing=0.2), (x,))
+    assert gradcheck(lambda a: F.cross_entropy(a, t, reduction="none", ignore_index=0), (x,))
+    assert gradcheck(lambda a: F.nll_loss(a, t, weight=w), (x,))
+    y = T(rand((4, 5), np.float64, seed=77), grad=True)
+    assert gradcheck(lambda a, b: F.mse_loss(a, b), (x, y))
+    p = rand((4, 5), np.float64, seed=78) ** 2
+    p = T(p / p.sum(1, keepdims=True))
+    assert gradcheck(lambda a: F.cross_entropy(a, p, label_smoothing=0.1), (x,))
+
+
+def test_functional_loss_legacy_reduction_args():
+    x, t = T(rand((4, 5), np.float32, seed=79)), T(np.array([1, 0, 4, 2]))
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+        s = F.cross_entropy(x, t, size_average=False)
+    np.testing.assert_allclose(np.asarray(s._t), np.asarray(F.cross_entropy(x, t, reduction="sum")._t))
+    with pytest.warns(UserWarning):
+        n = F.nll_loss(x, t, reduce=False)
+    assert tuple(n.shape) == (4,)
+
+
+def test_functional_loss_errors():
+    x = T(rand((3, 4), np.float32))
+    with pytest.raises(IndexError, match=r"Target 4 is out of bounds\."):
+        F.cross_entropy(x, T(np.array([0, 4, 1])))
+    with pytest.raises(TypeError, match="int64"):
+        F.cross_entropy(x, T(np.array([0.0, 1.0, 2.0], np.float32)))
+    with pytest.raises(ValueError, match="batch_size"):
+        F.cross_entropy(x, T(np.array([0, 1])))
+    with pytest.raises(IndexError, match="out of bounds"):
+        F.nll_loss(x, T(np.array([0, 9, 1])))
+    with pytest.raises(ValueError, match="broadcasting is not supported"):
+        F.mse_loss(x, T(rand((4,), np.float32)))
+    with pytest.raises(TypeError, match="must be Tensor"):
+        F.cross_entropy(x, [0, 1, 2])
+
+
+@pytest.mark.skipif(not hasattr(_C, "binary"), reason="elementwise kernels (_C.binary) not built in")
+def test_probability_target_gradient():
+    torch = pytest.importorskip("torch")
+    x = rand((4, 5), np.float32, seed=80)
+    p = rand((4, 5), np.float32, seed=81) ** 2
+    p = p / p.sum(1, keepdims=True)
+    w = np.linspace(0.5, 2, 5).astype(np.float32)
+    for red in ("mean", "sum", "none"):
+        compare_with_torch(
+            lambda a, b: F.cross_entropy(a, b, weight=T(w), reduction=red, label_smoothing=0.2),
+            lambda a, b: torch.nn.functional.cross_entropy(a, b, weight=torch.from_numpy(w), reduction=red,
+                                                           label_smoothing=0.2), [x, p])
