@@ -89,6 +89,12 @@ def test_softmax_stability_and_special_cases():
     xn = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]], np.float32)
     yn = A(_C.softmax_forward(C(xn), 1))
     assert np.all(np.isnan(yn[0])) and np.all(np.isfinite(yn[1]))
+    # -inf entries (masking) get probability 0; a slice of only -inf is NaN, as in PyTorch
+    xm = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf]], np.float32)
+    ym = A(_C.softmax_forward(C(xm), 1))
+    np.testing.assert_allclose(ym[0], [1 / (1 + np.e), 0.0, np.e / (1 + np.e)], rtol=1e-6)
+    assert np.all(np.isnan(ym[1]))
+    assert A(_C.log_softmax_forward(C(xm), 1))[0, 1] == -np.inf
     # 0-d input: softmax of a scalar is 1, log_softmax 0
     assert A(_C.softmax_forward(C(np.array(3.0)), 0)) == 1.0
     assert A(_C.log_softmax_forward(C(np.array(3.0)), -1)) == 0.0

@@ -2,11 +2,12 @@
 //
 // Strategy: every kernel is one flat loop over contiguous memory, split into contiguous chunks by
 // parallel_for (one chunk per thread, each element written once). The loop bodies are branch-free
-// selects and plain arithmetic so the compiler vectorises them (relu, leaky_relu and the
-// backwards); sigmoid and tanh call libm per element. Below kGrain elements the loop runs serially:
-// an OpenMP fork costs more than that much elementwise work.
+// selects and plain arithmetic so the compiler vectorises them (relu, leaky_relu, the backwards,
+// and sigmoid through the libm-free vexp of activation.h); tanh calls libm per element. Below
+// kGrain elements the loop runs serially: an OpenMP fork costs more than that much work.
 #include "ops/activation.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/parallel.h"
@@ -36,9 +37,14 @@ void relu_forward(scalar_t* out, const scalar_t* inp, int64_t n) {
 
 // dinp, dout, out (n,): the gradient passes where the output is positive (or NaN), as in
 // PyTorch's threshold_backward.
+// Both operands are loaded unconditionally: a load under the condition would compile to a
+// branch (the compiler may not invent loads), mispredicted half the time on real activations.
 template <class scalar_t>
 void relu_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, int64_t n) {
-  for_each_index(n, [&](int64_t i) { dinp[i] = out[i] <= scalar_t(0) ? scalar_t(0) : dout[i]; });
+  for_each_index(n, [&](int64_t i) {
+    const scalar_t g = dout[i], y = out[i];
+    dinp[i] = y <= scalar_t(0) ? scalar_t(0) : g;
+  });
 }
 
 template <class scalar_t>
@@ -53,13 +59,26 @@ void leaky_relu_forward(scalar_t* out, const scalar_t* inp, double slope, int64_
 template <class scalar_t>
 void leaky_relu_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* inp, double slope, int64_t n) {
   const scalar_t s = static_cast<scalar_t>(slope);
-  for_each_index(n, [&](int64_t i) { dinp[i] = inp[i] > scalar_t(0) ? dout[i] : dout[i] * s; });
+  for_each_index(n, [&](int64_t i) {
+    const scalar_t g = dout[i], x = inp[i];
+    dinp[i] = x > scalar_t(0) ? g : g * s;
+  });
 }
 
 // 1 / (1 + exp(-x)): exp(-x) overflows to inf for very negative x and the result is 0, never NaN.
+// Each thread's range is done in L1-sized pieces: out = -x, out = exp(out) (vexp_inplace's two
+// passes), out = 1 / (1 + out), every pass a vectorised loop.
 template <class scalar_t>
 void sigmoid_forward(scalar_t* out, const scalar_t* inp, int64_t n) {
-  for_each_index(n, [&](int64_t i) { out[i] = scalar_t(1) / (scalar_t(1) + std::exp(-inp[i])); });
+  constexpr int64_t kPiece = 1024;
+  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t p0 = b; p0 < e; p0 += kPiece) {
+      const int64_t p1 = std::min(e, p0 + kPiece);
+      for (int64_t i = p0; i < p1; ++i) out[i] = -inp[i];
+      vexp_inplace(out + p0, p1 - p0);
+      for (int64_t i = p0; i < p1; ++i) out[i] = scalar_t(1) / (scalar_t(1) + out[i]);
+    }
+  });
 }
 
 template <class scalar_t>
@@ -72,11 +91,15 @@ void tanh_forward(scalar_t* out, const scalar_t* inp, int64_t n) {
   for_each_index(n, [&](int64_t i) { out[i] = std::tanh(inp[i]); });
 }
 
-// 1 - out^2 is rounded once (an FMA), as PyTorch's vectorised AVX2 kernel does: more accurate
-// near saturation and bit-identical to PyTorch there.
+// 1 - out^2 rounded once, as PyTorch's AVX2 kernel computes it with an FMA: more accurate near
+// saturation and the same bits as PyTorch. For float the product and difference run in double
+// (exact but for a final rounding; vectorisable); for double std::fma.
+inline float one_minus_sq(float y) { return static_cast<float>(1.0 - static_cast<double>(y) * y); }
+inline double one_minus_sq(double y) { return std::fma(-y, y, 1.0); }
+
 template <class scalar_t>
 void tanh_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, int64_t n) {
-  for_each_index(n, [&](int64_t i) { dinp[i] = dout[i] * std::fma(-out[i], out[i], scalar_t(1)); });
+  for_each_index(n, [&](int64_t i) { dinp[i] = dout[i] * one_minus_sq(out[i]); });
 }
 
 #define CNNKIT_INSTANTIATE_ACT(T)                                                     \

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "ops/activation.h"  // vexp
 #include "ops/softmax.h"
 
 namespace cnnkit {
@@ -46,8 +47,9 @@ void for_each_sample(int64_t n, int64_t per_sample, const F& f) {
   });
 }
 
-// Sample i = n * S + s; class c of that sample sits at (n * C + c) * S + s.
-inline int64_t at(const LossDims& d, int64_t i, int64_t c) { return ((i / d.S) * d.C + c) * d.S + i % d.S; }
+// Sample i = n * S + s; class c of that sample sits at base(i) + c * S, base(i) = n * C * S + s.
+inline int64_t base_of(const LossDims& d, int64_t i) { return d.S == 1 ? i * d.C : (i / d.S) * d.C * d.S + i % d.S; }
+inline int64_t at(const LossDims& d, int64_t i, int64_t c) { return base_of(d, i) + c * d.S; }
 
 template <class scalar_t>
 inline double class_weight(const scalar_t* weight, int64_t c) {
@@ -57,8 +59,9 @@ inline double class_weight(const scalar_t* weight, int64_t c) {
 // -sum_c weight[c] * logp[c] of sample i (the label-smoothing term).
 template <class scalar_t>
 inline double smooth_term(const scalar_t* logp, const scalar_t* weight, const LossDims& d, int64_t i) {
+  const scalar_t* lp = logp + base_of(d, i);
   double s = 0;
-  for (int64_t c = 0; c < d.C; ++c) s -= class_weight(weight, c) * logp[at(d, i, c)];
+  for (int64_t c = 0; c < d.C; ++c) s -= class_weight(weight, c) * lp[c * d.S];
   return s;
 }
 
@@ -90,14 +93,25 @@ inline double grad_scale(const scalar_t* dloss, int64_t i, Reduction r, double d
 }
 
 // dlogits[c] = dlogp[c] - softmax[c] * sum_c dlogp[c] for one sample, dlogp given by dlogp_of(c).
+// With S == 1 the sample's classes are contiguous: softmax = exp(logp) goes through dlogits as
+// scratch with the vectorised vexp_inplace.
 template <class scalar_t, class G>
 inline void log_softmax_chain(scalar_t* dlogits, const scalar_t* logp, const LossDims& d, int64_t i,
                               const G& dlogp_of) {
   double total = 0;
   for (int64_t c = 0; c < d.C; ++c) total += dlogp_of(c);
+  const int64_t b = base_of(d, i);
+  if (d.S == 1) {
+    scalar_t* out = dlogits + b;
+    const scalar_t* lp = logp + b;
+    for (int64_t c = 0; c < d.C; ++c) out[c] = lp[c];
+    vexp_inplace(out, d.C);
+    for (int64_t c = 0; c < d.C; ++c) out[c] = static_cast<scalar_t>(dlogp_of(c) - static_cast<double>(out[c]) * total);
+    return;
+  }
   for (int64_t c = 0; c < d.C; ++c) {
-    const int64_t k = at(d, i, c);
-    dlogits[k] = static_cast<scalar_t>(dlogp_of(c) - std::exp(static_cast<double>(logp[k])) * total);
+    const int64_t k = b + c * d.S;
+    dlogits[k] = static_cast<scalar_t>(dlogp_of(c) - static_cast<double>(vexp(logp[k])) * total);
   }
 }
 }  // namespace
@@ -123,10 +137,11 @@ void nll_loss_backward(scalar_t* dlogp, const scalar_t* dloss, const int64_t* ta
                        const LossDims& d, int64_t ignore_index, Reduction r, double total_weight) {
   const int64_t n = d.N * d.S;
   for_each_sample(n, d.C, [&](int64_t i) {
-    for (int64_t c = 0; c < d.C; ++c) dlogp[at(d, i, c)] = scalar_t(0);
+    const int64_t b = base_of(d, i);
+    for (int64_t c = 0; c < d.C; ++c) dlogp[b + c * d.S] = scalar_t(0);
     const int64_t t = target[i];
     if (t == ignore_index) return;
-    dlogp[at(d, i, t)] = static_cast<scalar_t>(-grad_scale(dloss, i, r, total_weight) * class_weight(weight, t));
+    dlogp[b + t * d.S] = static_cast<scalar_t>(-grad_scale(dloss, i, r, total_weight) * class_weight(weight, t));
   });
 }
 
@@ -170,7 +185,8 @@ void cross_entropy_backward(scalar_t* dlogits, const scalar_t* dloss, const scal
   for_each_sample(n, d.C, [&](int64_t i) {
     const int64_t t = target[i];
     if (t == ignore_index) {
-      for (int64_t c = 0; c < d.C; ++c) dlogits[at(d, i, c)] = scalar_t(0);
+      const int64_t b = base_of(d, i);
+      for (int64_t c = 0; c < d.C; ++c) dlogits[b + c * d.S] = scalar_t(0);
       return;
     }
     const double g = grad_scale(dloss, i, r, tw);
@@ -187,9 +203,10 @@ void cross_entropy_prob_forward(scalar_t* out, scalar_t* logp, const scalar_t* l
   const int64_t n = d.N * d.S;
   const double a = 1.0 - label_smoothing, b = label_smoothing / static_cast<double>(d.C);
   auto term = [&](int64_t i) {
+    const int64_t base = base_of(d, i);
     double s = 0;
     for (int64_t c = 0; c < d.C; ++c) {
-      const int64_t k = at(d, i, c);
+      const int64_t k = base + c * d.S;
       const double tc = label_smoothing > 0.0 ? static_cast<double>(target[k]) * a + b : static_cast<double>(target[k]);
       s -= static_cast<double>(logp[k]) * tc * class_weight(weight, c);
     }
@@ -211,9 +228,10 @@ void cross_entropy_prob_backward(scalar_t* dlogits, const scalar_t* dloss, const
   const double a = 1.0 - label_smoothing, b = label_smoothing / static_cast<double>(d.C);
   for_each_sample(n, d.C, [&](int64_t i) {
     const double g = grad_scale(dloss, i, r, static_cast<double>(n));
+    const scalar_t* tg = target + base_of(d, i);
     log_softmax_chain(dlogits, logp, d, i, [&](int64_t c) {
-      const double tc = label_smoothing > 0.0 ? static_cast<double>(target[at(d, i, c)]) * a + b
-                                              : static_cast<double>(target[at(d, i, c)]);
+      const double tc = label_smoothing > 0.0 ? static_cast<double>(tg[c * d.S]) * a + b
+                                              : static_cast<double>(tg[c * d.S]);
       return -g * tc * class_weight(weight, c);
     });
   });

@@ -10,7 +10,8 @@
 //    instead of striding through memory by `inner` for each position.
 // Every output element belongs to exactly one work item, so results do not depend on the thread
 // count. Numerical stability: the maximum is subtracted before exp (a NaN in a slice makes the
-// whole slice NaN, as in PyTorch); sums accumulate in double; float exp runs in float.
+// whole slice NaN, as in PyTorch); sums accumulate in double; float exp runs in float (vexp, which
+// vectorises); contiguous rows reduce with kLanes partial results so those loops vectorise too.
 #include "ops/softmax.h"
 
 #include <algorithm>
@@ -18,47 +19,78 @@
 #include <limits>
 
 #include "core/parallel.h"
+#include "ops/activation.h"  // vexp
 
 namespace cnnkit {
 
 namespace {
 constexpr int64_t kGrain = 1 << 14;  // elements per thread below which we stay serial
 constexpr int64_t kBlock = 128;      // inner positions per work item in the strided path
+constexpr int kLanes = 8;            // independent partial results in the contiguous reductions
 
+// Running max that never selects NaN: a NaN still turns its whole slice into NaN, through
+// exp(NaN - max) in the sum. The plain select (no isnan test) keeps the loops vectorisable.
 template <class scalar_t>
-inline scalar_t max_nan(scalar_t a, scalar_t b) {
-  return (b > a || std::isnan(b)) ? b : a;
+inline scalar_t max_sel(scalar_t a, scalar_t b) {
+  return b > a ? b : a;
 }
 
-// One contiguous row of D values.
+// Max of a contiguous row, with kLanes independent running maxima so the compiler can vectorise
+// (one running max is a serial chain it may not reorder).
+template <class scalar_t>
+scalar_t row_max(const scalar_t* x, int64_t D) {
+  scalar_t m[kLanes];
+  for (int j = 0; j < kLanes; ++j) m[j] = -std::numeric_limits<scalar_t>::infinity();
+  int64_t d = 0;
+  for (; d + kLanes <= D; d += kLanes)
+    for (int j = 0; j < kLanes; ++j) m[j] = max_sel(m[j], x[d + j]);
+  scalar_t r = -std::numeric_limits<scalar_t>::infinity();
+  for (; d < D; ++d) r = max_sel(r, x[d]);
+  for (int j = 0; j < kLanes; ++j) r = max_sel(r, m[j]);
+  return r;
+}
+
+// sum_d f(d) in double, kLanes partial sums combined in a fixed order (deterministic, and
+// vectorisable where a single accumulator would not be without -ffast-math).
+template <class F>
+double row_sum(int64_t D, const F& f) {
+  double acc[kLanes] = {};
+  int64_t d = 0;
+  for (; d + kLanes <= D; d += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += f(d + j);
+  double tail = 0;
+  for (; d < D; ++d) tail += f(d);
+  double s = 0;
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  return s + tail;
+}
+
+// One contiguous row of D values: max, exp(x - max) (kept in `out` as scratch), sum, normalise.
 template <class scalar_t>
 void softmax_row(scalar_t* out, const scalar_t* x, int64_t D, bool log) {
-  scalar_t m = -std::numeric_limits<scalar_t>::infinity();
-  for (int64_t d = 0; d < D; ++d) m = max_nan(m, x[d]);
-  double sum = 0;
+  const scalar_t m = row_max(x, D);
+  for (int64_t d = 0; d < D; ++d) out[d] = x[d] - m;
+  vexp_inplace(out, D);
+  const double sum = row_sum(D, [&](int64_t d) { return static_cast<double>(out[d]); });
   if (log) {
-    for (int64_t d = 0; d < D; ++d) sum += std::exp(x[d] - m);
     const double shift = static_cast<double>(m) + std::log(sum);
     for (int64_t d = 0; d < D; ++d) out[d] = static_cast<scalar_t>(static_cast<double>(x[d]) - shift);
   } else {
-    for (int64_t d = 0; d < D; ++d) {
-      const scalar_t e = std::exp(x[d] - m);
-      out[d] = e;
-      sum += e;
-    }
-    for (int64_t d = 0; d < D; ++d) out[d] = static_cast<scalar_t>(static_cast<double>(out[d]) / sum);
+    const double inv = 1.0 / sum;
+    for (int64_t d = 0; d < D; ++d) out[d] = static_cast<scalar_t>(static_cast<double>(out[d]) * inv);
   }
 }
 
 template <class scalar_t>
 void softmax_backward_row(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, int64_t D, bool log) {
-  double s = 0;
   if (log) {
-    for (int64_t d = 0; d < D; ++d) s += dout[d];
+    const double s = row_sum(D, [&](int64_t d) { return static_cast<double>(dout[d]); });
+    for (int64_t d = 0; d < D; ++d) dinp[d] = out[d];
+    vexp_inplace(dinp, D);  // softmax = exp(log_softmax), with dinp as scratch
     for (int64_t d = 0; d < D; ++d)
-      dinp[d] = static_cast<scalar_t>(static_cast<double>(dout[d]) - std::exp(out[d]) * s);
+      dinp[d] = static_cast<scalar_t>(static_cast<double>(dout[d]) - static_cast<double>(dinp[d]) * s);
   } else {
-    for (int64_t d = 0; d < D; ++d) s += static_cast<double>(dout[d]) * out[d];
+    const double s = row_sum(D, [&](int64_t d) { return static_cast<double>(dout[d]) * out[d]; });
     for (int64_t d = 0; d < D; ++d)
       dinp[d] = static_cast<scalar_t>(static_cast<double>(out[d]) * (static_cast<double>(dout[d]) - s));
   }
@@ -76,16 +108,14 @@ void softmax_block(scalar_t* out, const scalar_t* x, int64_t D, int64_t inner, i
   }
   for (int64_t d = 0; d < D; ++d) {
     const scalar_t* r = x + d * inner;
-    for (int64_t i = 0; i < L; ++i) m[i] = max_nan(m[i], r[i]);
+    for (int64_t i = 0; i < L; ++i) m[i] = max_sel(m[i], r[i]);
   }
   for (int64_t d = 0; d < D; ++d) {
     const scalar_t* r = x + d * inner;
     scalar_t* o = out + d * inner;
-    for (int64_t i = 0; i < L; ++i) {
-      const scalar_t e = std::exp(r[i] - m[i]);
-      if (!log) o[i] = e;
-      sum[i] += e;
-    }
+    for (int64_t i = 0; i < L; ++i) o[i] = r[i] - m[i];
+    vexp_inplace(o, L);  // o is scratch for log_softmax, overwritten below
+    for (int64_t i = 0; i < L; ++i) sum[i] += o[i];
   }
   if (log) {
     for (int64_t i = 0; i < L; ++i) sum[i] = static_cast<double>(m[i]) + std::log(sum[i]);  // the shift
@@ -95,9 +125,10 @@ void softmax_block(scalar_t* out, const scalar_t* x, int64_t D, int64_t inner, i
       for (int64_t i = 0; i < L; ++i) o[i] = static_cast<scalar_t>(static_cast<double>(r[i]) - sum[i]);
     }
   } else {
+    for (int64_t i = 0; i < L; ++i) sum[i] = 1.0 / sum[i];  // the scale
     for (int64_t d = 0; d < D; ++d) {
       scalar_t* o = out + d * inner;
-      for (int64_t i = 0; i < L; ++i) o[i] = static_cast<scalar_t>(static_cast<double>(o[i]) / sum[i]);
+      for (int64_t i = 0; i < L; ++i) o[i] = static_cast<scalar_t>(static_cast<double>(o[i]) * sum[i]);
     }
   }
 }
@@ -119,11 +150,15 @@ void softmax_backward_block(scalar_t* dinp, const scalar_t* dout, const scalar_t
     const scalar_t* g = dout + d * inner;
     const scalar_t* y = out + d * inner;
     scalar_t* r = dinp + d * inner;
-    if (log)
-      for (int64_t i = 0; i < L; ++i) r[i] = static_cast<scalar_t>(static_cast<double>(g[i]) - std::exp(y[i]) * s[i]);
-    else
+    if (log) {
+      for (int64_t i = 0; i < L; ++i) r[i] = y[i];
+      vexp_inplace(r, L);  // softmax, with dinp as scratch
+      for (int64_t i = 0; i < L; ++i)
+        r[i] = static_cast<scalar_t>(static_cast<double>(g[i]) - static_cast<double>(r[i]) * s[i]);
+    } else {
       for (int64_t i = 0; i < L; ++i)
         r[i] = static_cast<scalar_t>(static_cast<double>(y[i]) * (static_cast<double>(g[i]) - s[i]));
+    }
   }
 }
 
