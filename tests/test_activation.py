@@ -260,6 +260,7 @@ def test_dropout_p1_inplace_and_float64():
     x = ck.randn(3, 4, dtype=ck.float64)
     y = F.dropout(x, 1.0)
     assert y.dtype == ck.float64 and not np.asarray(y._t).any()
+    assert tuple(F.dropout(ck.tensor(2.0), 0.5).shape) == ()  # 0-d stays 0-d
     z = ck.ones(10)
     out = F.dropout(z, 0.5, inplace=True)
     assert out is z

@@ -389,6 +389,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if p == 1.0:
         noise = _wrap(_C.zeros(list(input.shape), input._t.dtype))
     else:
-        noise = (rand(*input.shape) >= p).to(input.dtype) / (1.0 - p)
+        # drawn flat then shaped: cnnkit.rand(()) is not 0-d yet
+        noise = (rand(input.numel()).reshape(tuple(input.shape)) >= p).to(input.dtype) / (1.0 - p)
     out = DropoutFn.apply(input, noise)
     return _inplace_result(input, out) if inplace else out
