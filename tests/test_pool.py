@@ -357,3 +357,13 @@ def test_functional_pool_defaults_and_errors():
         F.max_pool2d(x, (2, 2, 2))
     with pytest.raises(TypeError, match="must be Tensor"):
         F.max_pool2d(np.zeros((1, 1, 4, 4)), 2)
+
+
+def test_ceil_mode_window_may_overhang_the_padded_input():
+    """torch gives a 1x1 output here; the window (3) is larger than the input (2)."""
+    x = cnnkit.randn(1, 1, 2, 2)
+    out = F.max_pool2d(x, 3, 2, ceil_mode=True)
+    assert out.shape == (1, 1, 1, 1) and out.item() == x.max().item()
+    assert F.avg_pool2d(x, 3, 2, ceil_mode=True).shape == (1, 1, 1, 1)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        F.max_pool2d(x, 3)

@@ -19,10 +19,13 @@ inline int64_t window_out_size(const char* op, int64_t in, int64_t k, int64_t st
   CNNKIT_CHECK(dil > 0, ValueError, op, ": dilation must be positive, got ", dil);
   const int64_t eff = dil * (k - 1) + 1;  // receptive field of one window
   const int64_t span = in + 2 * pad - eff;
-  CNNKIT_CHECK(span >= 0, ValueError, op, ": kernel size ", eff, " (dilated) is larger than the padded input size ",
-               in + 2 * pad);
-  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  // Floor division (also for a negative span): with ceil_mode a window may overhang the padded
+  // input, as PyTorch allows, as long as at least one output remains.
+  auto floor_div = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+  int64_t out = floor_div(ceil_mode ? span + stride - 1 : span, stride) + 1;
   if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  CNNKIT_CHECK(out >= 1, ValueError, op, ": kernel size ", eff, " (dilated) is larger than the padded input size ",
+               in + 2 * pad, " (output size would be ", out, ")");
   return out;
 }
 

@@ -79,7 +79,8 @@ def _gen(generator):
 
 
 def _c(arr, dtype):
-    return _C.from_numpy(np.ascontiguousarray(arr, dtype=dtype.numpy))
+    # np.asarray keeps 0-d results 0-d (ascontiguousarray would make them 1-d).
+    return _C.from_numpy(np.array(np.asarray(arr, dtype=dtype.numpy), order="C"))
 
 
 def _uniform_c(shape, a, b, generator=None, dtype=float64):
