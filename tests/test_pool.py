@@ -361,6 +361,9 @@ def test_functional_pool_defaults_and_errors():
 
 def test_ceil_mode_window_may_overhang_the_padded_input():
     """torch gives a 1x1 output here; the window (3) is larger than the input (2)."""
+    import cnnkit
+    import cnnkit.nn.functional as F
+
     x = cnnkit.randn(1, 1, 2, 2)
     out = F.max_pool2d(x, 3, 2, ceil_mode=True)
     assert out.shape == (1, 1, 1, 1) and out.item() == x.max().item()
