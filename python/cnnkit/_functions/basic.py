@@ -1,0 +1,609 @@
+"""Autograd Functions of the basic tensor ops: elementwise arithmetic, reductions, views, copies,
+indexing and concatenation. Each forward calls a ``_C`` kernel; each backward sits beside it.
+Broadcasting is undone in backward by summing the gradient back to each input's shape."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _C
+from ..autograd import Function
+from ..tensor import Size, Tensor, _wrap, tensor
+from .._dtype import bool_, int64
+
+
+def _sum_to(g, shape):
+    return g if tuple(g.shape) == tuple(shape) else g.sum_to_size(shape)
+
+
+def _scalar(v, like):
+    return _wrap(_C.full([], float(v), like._t.dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# elementwise
+# ---------------------------------------------------------------------------------------------
+class Binary(Function):
+    """out = a op b with broadcasting; a and b already share one dtype."""
+
+    @staticmethod
+    def forward(ctx, a, b, op):
+        ctx.op = op
+        if op in ("mul", "div", "pow", "maximum", "minimum"):
+            ctx.save_for_backward(a, b)
+        ctx.shapes = (a.shape, b.shape)
+        out = _wrap(_C.binary(op, a._t, b._t))
+        if op == "pow":
+            ctx.out = out
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        op = ctx.op
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad[:2]
+        ga = gb = None
+        if op == "add":
+            ga, gb = g, g
+        elif op == "sub":
+            ga, gb = g, (-g if nb else None)
+        elif op == "mul":
+            a, b = ctx.saved_tensors
+            ga = g * b if na else None
+            gb = g * a if nb else None
+        elif op == "div":
+            a, b = ctx.saved_tensors
+            ga = g / b if na else None
+            gb = -g * a / (b * b) if nb else None
+        elif op == "pow":
+            a, b = ctx.saved_tensors
+            ga = g * b * _wrap(_C.binary("pow", a._t, (b - 1)._t)) if na else None
+            # d/db a^b = a^b log a, with 0 where a == 0 and b >= 0 (torch's convention).
+            gb = g * ctx.out * a.log().masked_fill((a == 0) & (b >= 0), 0.0) if nb else None
+        elif op in ("maximum", "minimum"):
+            a, b = ctx.saved_tensors
+            win = (a > b) if op == "maximum" else (a < b)
+            tie = a == b
+            # Ties split the gradient evenly, as torch does.
+            wa = win.to(g.dtype) + tie.to(g.dtype) * 0.5
+            ga = g * wa if na else None
+            gb = g * (1 - wa) if nb else None
+        else:
+            return None, None, None  # comparisons and logical ops are not differentiable
+        return (_sum_to(ga, sa) if ga is not None and na else None,
+                _sum_to(gb, sb) if gb is not None and nb else None, None)
+
+
+class Unary(Function):
+    @staticmethod
+    def forward(ctx, x, op):
+        ctx.op = op
+        out = _wrap(_C.unary(op, x._t))
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        op = ctx.op
+        if op == "neg":
+            return -g, None
+        if op == "exp":
+            return g * out, None
+        if op == "log":
+            return g / x, None
+        if op == "log2":
+            return g / (x * math.log(2.0)), None
+        if op == "log1p":
+            return g / (x + 1), None
+        if op == "expm1":
+            return g * (out + 1), None
+        if op == "sqrt":
+            return g / (out * 2), None
+        if op == "rsqrt":
+            return g * out * out * out * -0.5, None
+        if op == "abs":
+            return g * x.sign(), None
+        if op == "sin":
+            return g * x.cos(), None
+        if op == "cos":
+            return -g * x.sin(), None
+        if op == "reciprocal":
+            return -g * out * out, None
+        if op == "square":
+            return g * x * 2, None
+        # sign, floor, ceil, round, trunc: zero gradient almost everywhere
+        return g * 0, None
+
+
+class PowScalar(Function):
+    @staticmethod
+    def forward(ctx, x, e):
+        ctx.e = e
+        ctx.save_for_backward(x)
+        return _wrap(_C.pow_scalar(x._t, float(e))) if x.dtype.is_floating_point else \
+            _wrap(_C.binary("pow", x._t, _scalar(e, x)._t))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        e = ctx.e
+        if e == 0:
+            return g * 0, None
+        return g * (e * _wrap(_C.pow_scalar(x._t, float(e - 1)))), None
+
+
+class Clamp(Function):
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.lo, ctx.hi = lo, hi
+        ctx.save_for_backward(x)
+        return _wrap(_C.clamp(x._t, None if lo is None else float(lo), None if hi is None else float(hi)))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        lo, hi = ctx.lo, ctx.hi
+        return _wrap(_C.clamp_backward(g._t, x._t, None if lo is None else float(lo),
+                                       None if hi is None else float(hi))), None, None
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.save_for_backward(cond)
+        ctx.shapes = (a.shape, b.shape)
+        return _wrap(_C.where(cond._t, a._t, b._t))
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved_tensors
+        zero = _scalar(0, g)
+        ga = _sum_to(_wrap(_C.where(cond._t, g._t, zero._t)), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
+        gb = _sum_to(_wrap(_C.where(cond._t, zero._t, g._t)), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
+        return None, ga, gb
+
+
+class MaskedFill(Function):
+    @staticmethod
+    def forward(ctx, x, mask, value):
+        if mask.dtype is not bool_:
+            raise TypeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+        ctx.save_for_backward(mask)
+        out = _wrap(x._t.clone())
+        v = value.item() if isinstance(value, Tensor) else value
+        _C.masked_fill_(out._t, mask._t, float(v))
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        gx = _wrap(g._t.clone())
+        _C.masked_fill_(gx._t, mask._t, 0.0)
+        return gx, None, None
+
+
+class Cast(Function):
+    @staticmethod
+    def forward(ctx, x, dt):
+        ctx.src = x.dtype
+        return _wrap(x._t.to(dt._c))
+
+    @staticmethod
+    def backward(ctx, g):
+        return (g.to(ctx.src) if ctx.src.is_floating_point else None), None
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return _wrap(x._t.clone())
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class CopyInto(Function):
+    """out = a copy of `dst` with `src` broadcast into it (the graph of ``dst.copy_(src)``)."""
+
+    @staticmethod
+    def forward(ctx, dst, src):
+        ctx.src_shape, ctx.src_dtype = src.shape, src.dtype
+        out = _wrap(_C.empty(list(dst.shape), dst._t.dtype))
+        out._t.copy_(src._t)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        gs = _sum_to(g, ctx.src_shape).to(ctx.src_dtype) if ctx.needs_input_grad[1] else None
+        return (g * 0 if ctx.needs_input_grad[0] else None), gs
+
+
+# ---------------------------------------------------------------------------------------------
+# reductions
+# ---------------------------------------------------------------------------------------------
+def _expand_back(g, shape, dims, keepdim):
+    """Broadcasts the gradient of a reduction over `dims` back to the input `shape`."""
+    nd = len(shape)
+    dims = sorted(d % nd for d in dims) if dims else list(range(nd))
+    if not keepdim:
+        gs = list(g.shape)
+        for d in dims:
+            gs.insert(d, 1)
+        g = g.reshape(gs)
+    return g.expand(shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        return _wrap(_C.sum(x._t, dims, keepdim))
+
+    @staticmethod
+    def backward(ctx, g):
+        return _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim), None, None
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        nd = max(x.dim(), 1)
+        ctx.count = math.prod(x.shape[d % nd] for d in dims) if dims and x.dim() else x.numel()
+        return _wrap(_C.mean(x._t, dims, keepdim))
+
+    @staticmethod
+    def backward(ctx, g):
+        return _expand_back(g / ctx.count, ctx.shape, ctx.dims, ctx.keepdim), None, None
+
+
+class MaxDim(Function):
+    """(values, indices) of max/min along one dim; the gradient goes to the arg position."""
+
+    @staticmethod
+    def forward(ctx, x, which, dim, keepdim):
+        fn = _C.max_dim if which == "max" else _C.min_dim
+        values, indices = fn(x._t, dim, keepdim)
+        values, indices = _wrap(values), _wrap(indices)
+        ctx.mark_non_differentiable(indices)
+        ctx.shape, ctx.dim, ctx.keepdim = x.shape, dim % max(x.dim(), 1), keepdim
+        ctx.save_for_backward(indices)
+        return values, indices
+
+    @staticmethod
+    def backward(ctx, g, _gi):
+        (idx,) = ctx.saved_tensors
+        if not ctx.keepdim and len(ctx.shape):
+            g = g.unsqueeze(ctx.dim)
+            idx = idx.unsqueeze(ctx.dim)
+        out = _wrap(_C.zeros(list(ctx.shape), g._t.dtype))
+        if len(ctx.shape) == 0:
+            return g.reshape(()), None, None, None
+        _C.scatter_add_(out._t, ctx.dim, idx.contiguous()._t, g.contiguous()._t)
+        return out, None, None, None
+
+
+class MaxAll(Function):
+    """max()/min() over all elements; ties share the gradient evenly (torch's rule)."""
+
+    @staticmethod
+    def forward(ctx, x, which):
+        out = _wrap(_C.max_all(x._t) if which == "max" else _C.min_all(x._t))
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        mask = (x == out).to(g.dtype)
+        return mask * (g / mask.sum()), None
+
+
+# ---------------------------------------------------------------------------------------------
+# views
+# ---------------------------------------------------------------------------------------------
+class View(Function):
+    @staticmethod
+    def forward(ctx, x, shape, allow_copy):
+        ctx.shape = x.shape
+        return _wrap(x._t.reshape(shape) if allow_copy else x._t.view(shape))
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape), None, None
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = [d % max(x.dim(), 1) for d in dims]
+        return _wrap(x._t.permute(dims))
+
+    @staticmethod
+    def backward(ctx, g):
+        inv = [0] * len(ctx.dims)
+        for i, d in enumerate(ctx.dims):
+            inv[d] = i
+        return g.permute(inv), None
+
+
+class Unsqueeze(Function):
+    @staticmethod
+    def forward(ctx, x, d):
+        ctx.d = d
+        return _wrap(x._t.unsqueeze(d))
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.squeeze(ctx.d), None
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        return _wrap(x._t.expand(shape))
+
+    @staticmethod
+    def backward(ctx, g):
+        return _sum_to(g, ctx.shape), None
+
+
+# ---------------------------------------------------------------------------------------------
+# indexing
+# ---------------------------------------------------------------------------------------------
+class IndexSelect(Function):
+    @staticmethod
+    def forward(ctx, x, dim, index):
+        ctx.shape, ctx.dim = x.shape, dim
+        ctx.save_for_backward(index)
+        return _wrap(_C.index_select(x._t, dim, index._t))
+
+    @staticmethod
+    def backward(ctx, g):
+        (index,) = ctx.saved_tensors
+        out = _C.zeros(list(ctx.shape), g._t.dtype)
+        _C.index_add_(out, ctx.dim, index._t, g._t)
+        return _wrap(out), None, None
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, x, dim, index):
+        ctx.shape, ctx.dim = x.shape, dim
+        ctx.save_for_backward(index)
+        return _wrap(_C.gather(x._t, dim, index._t))
+
+    @staticmethod
+    def backward(ctx, g):
+        (index,) = ctx.saved_tensors
+        out = _C.zeros(list(ctx.shape), g._t.dtype)
+        _C.scatter_add_(out, ctx.dim, index._t, g.contiguous()._t)
+        return _wrap(out), None, None
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, dim, *xs):
+        ctx.dim = dim
+        ctx.sizes = [x.shape[dim] if x.dim() else 0 for x in xs]
+        ctx.skip = [x.dim() == 1 and x.numel() == 0 for x in xs]
+        return _wrap(_C.cat([x._t for x in xs], dim))
+
+    @staticmethod
+    def backward(ctx, g):
+        grads, start = [None], 0
+        for size, skip in zip(ctx.sizes, ctx.skip):
+            if skip:
+                grads.append(None)
+                continue
+            grads.append(g.narrow(ctx.dim, start, size))
+            start += size
+        return tuple(grads)
+
+
+class BasicIndex(Function):
+    """x[ints, slices, None, ...] as a view; backward writes the gradient into the same view of zeros."""
+
+    @staticmethod
+    def forward(ctx, x, spec):
+        ctx.shape, ctx.spec = x.shape, spec
+        return _wrap(_apply_basic(x._t, spec))
+
+    @staticmethod
+    def backward(ctx, g):
+        out = _C.zeros(list(ctx.shape), g._t.dtype)
+        _apply_basic(out, ctx.spec).copy_(g._t)
+        return _wrap(out), None
+
+
+def _apply_basic(t, spec):
+    """Applies a normalised basic index (list of ('int', i) / ('slice', a, b, s) / ('new',)) to a _C.Tensor."""
+    dim = 0
+    for item in spec:
+        kind = item[0]
+        if kind == "int":
+            t = t.select(dim, item[1])
+        elif kind == "slice":
+            t = t.slice(dim, item[1], item[2], item[3])
+            dim += 1
+        else:  # new axis
+            t = t.unsqueeze(dim)
+            dim += 1
+    return t
+
+
+def _normalize_index(x, idx):
+    """Splits an index into a basic part (views) and advanced parts (tensors) per dimension."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    # Expand a bool mask over k dims into k integer index tensors (nonzero), like NumPy.
+    expanded = []
+    for it in idx:
+        if isinstance(it, (list, np.ndarray)) or (isinstance(it, Tensor)):
+            t = it if isinstance(it, Tensor) else tensor(it)
+            if t.dtype is bool_:
+                nz = _wrap(_C.nonzero(t._t))
+                if t.dim() == 0:
+                    expanded.append(("bool0", bool(t.item())))
+                    continue
+                for k in range(t.dim()):
+                    expanded.append(("adv", nz.select(1, k).contiguous()))
+                continue
+            if t.dtype.is_floating_point:
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            expanded.append(("adv", t if t.dtype is int64 else t.long()))
+        elif it is None:
+            expanded.append(("new",))
+        elif it is Ellipsis:
+            expanded.append(("ellipsis",))
+        elif isinstance(it, slice):
+            expanded.append(("slice", it))
+        elif isinstance(it, (bool, np.bool_)):
+            expanded.append(("bool0", bool(it)))
+        elif isinstance(it, (int, np.integer)):
+            expanded.append(("int", int(it)))
+        else:
+            raise IndexError(
+                f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices (got {type(it).__name__})"
+            )
+    n_consume = sum(1 for e in expanded if e[0] in ("adv", "slice", "int"))
+    if sum(1 for e in expanded if e[0] == "ellipsis") > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if n_consume > x.dim():
+        raise IndexError(f"too many indices for tensor of dimension {x.dim()}")
+    out = []
+    for e in expanded:
+        if e[0] == "ellipsis":
+            out += [("slice", slice(None))] * (x.dim() - n_consume)
+        elif e[0] == "bool0":
+            # x[True] adds a dim of size 1; x[False] a dim of size 0
+            out.append(("new",) if e[1] else ("empty",))
+        else:
+            out.append(e)
+    return out
+
+
+def getitem(x, idx):
+    items = _normalize_index(x, idx)
+    spec, dim, adv = [], 0, []
+    shape = x.shape
+    for e in items:
+        kind = e[0]
+        if kind == "int":
+            n = shape[dim]
+            if not -n <= e[1] < n:
+                raise IndexError(f"index {e[1]} is out of bounds for dimension {dim} with size {n}")
+            spec.append(("int", e[1] + n if e[1] < 0 else e[1]))
+            dim += 1
+        elif kind == "slice":
+            start, stop, step = e[1].start, e[1].stop, e[1].step
+            step = 1 if step is None else int(step)
+            if step <= 0:
+                raise ValueError("step must be greater than zero")
+            start = 0 if start is None else int(start)
+            stop = shape[dim] if stop is None else int(stop)
+            spec.append(("slice", start, stop, step))
+            dim += 1
+        elif kind == "adv":
+            adv.append((len([s for s in spec if s[0] != "int"]), e[1]))
+            spec.append(("slice", 0, shape[dim], 1))
+            dim += 1
+        elif kind == "new":
+            spec.append(("new",))
+        else:  # empty (x[False])
+            spec.append(("new",))
+            adv.append((len([s for s in spec if s[0] != "int"]) - 1, _wrap(_C.zeros([0], int64._c))))
+    whole = len(spec) == x.dim() and all(s == ("slice", 0, n, 1) for s, n in zip(spec, shape))
+    out = x if whole else BasicIndex.apply(x, spec)
+    if not adv:
+        return out
+    return _advanced(out, adv)
+
+
+def _advanced(x, adv):
+    """x indexed by integer tensors at dims [d for d, _] (NumPy/torch advanced indexing).
+
+    The indexed dims are moved to the front and merged into one, the index tensors (broadcast
+    together) become one linear index into that merged dim, and a single index_select gathers
+    the rows. Result dims: the index shape goes where the first indexed dim was if the indexed
+    dims are adjacent, else in front (NumPy's rule)."""
+    dims = [d for d, _ in adv]
+    idxs = [t for _, t in adv]
+    bshape = list(idxs[0].shape)
+    for t in idxs[1:]:
+        bshape = list(_C.broadcast_shapes(bshape, list(t.shape)))
+    sizes = [x.shape[d] for d in dims]
+    linear = None
+    for t, n, d in zip(idxs, sizes, dims):
+        t = t.expand(bshape)
+        if t.numel():
+            lo, hi = int(t.min().item()), int(t.max().item())
+            if lo < -n or hi >= n:
+                bad = hi if hi >= n else lo
+                raise IndexError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+        t = t + (t < 0).long() * n
+        linear = t if linear is None else linear * n + t
+    rest = [d for d in range(x.dim()) if d not in dims]
+    xp = x.permute(dims + rest) if dims != list(range(len(dims))) else x
+    merged = xp.reshape([math.prod(sizes)] + [x.shape[d] for d in rest])
+    picked = IndexSelect.apply(merged, 0, linear.reshape(-1).contiguous())
+    out = picked.reshape(bshape + [x.shape[d] for d in rest])
+    adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
+    if adjacent and dims[0] > 0:
+        k, nb = dims[0], len(bshape)
+        order = list(range(nb, nb + k)) + list(range(nb)) + list(range(nb + k, out.dim()))
+        out = out.permute(order)
+    return out
+
+
+def setitem(x, idx, value):
+    """x[idx] = value, in place (PyTorch's index_put_ semantics for the cases CNN code uses)."""
+    from .. import autograd
+
+    x._check_inplace()
+    if not isinstance(value, Tensor):
+        value = tensor(value, dtype=x.dtype) if not isinstance(value, (int, float, bool)) else \
+            _wrap(_C.full([], float(value), x._t.dtype))
+    if autograd.is_grad_enabled() and (x.requires_grad or value.requires_grad):
+        # Out of place on a graph node, then rebase x onto it (x's old history feeds the new node).
+        out = SetItem.apply(x, value, idx)
+        x._rebase(out)
+        return
+    items = _normalize_index(x, idx)
+    if not any(e[0] == "adv" for e in items):
+        view = getitem(x.detach(), idx)
+        view._t.copy_(value._t.to(x._t.dtype) if value.dtype is not x.dtype else value._t)
+        return
+    # Advanced: compute the linear positions with the same machinery as getitem on an index map.
+    positions = getitem(_wrap(_C.from_numpy(np.arange(x.numel(), dtype=np.int64).reshape(x.shape))), idx)
+    flat = x._t.reshape([-1]) if x._t.is_contiguous() else None
+    src = value._t.to(x._t.dtype).expand(list(positions.shape)).contiguous().reshape([-1])
+    pos = positions._t.contiguous().reshape([-1])
+    if flat is None:
+        tmp = x._t.contiguous().reshape([-1])
+        _C.index_copy_(tmp, 0, pos, src)
+        x._t.copy_(tmp.reshape(list(x.shape)))
+    else:
+        _C.index_copy_(flat, 0, pos, src)
+
+
+class SetItem(Function):
+    @staticmethod
+    def forward(ctx, x, value, idx):
+        ctx.idx, ctx.vshape = idx, value.shape
+        out = _wrap(x._t.clone())
+        setitem(out, idx, value.detach())
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = _wrap(g._t.clone())
+            setitem(gx, ctx.idx, 0.0)
+        gv = _sum_to(getitem(g, ctx.idx), ctx.vshape) if ctx.needs_input_grad[1] else None
+        return gx, gv, None

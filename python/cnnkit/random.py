@@ -1,0 +1,173 @@
+"""Random numbers: a seedable ``Generator`` and the sampling factories.
+
+Sampling is not part of the compute core: the bits come from NumPy's PCG64 generator (one default
+generator, reseeded by ``cnnkit.manual_seed``), and are copied into tensors. The sequences therefore
+differ from PyTorch's for the same seed (documented in docs/differences.md); a given seed is
+reproducible across runs and platforms.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _C
+from ._dtype import float32, float64, get_default_dtype, int64
+
+
+class Generator:
+    """``torch.Generator``-shaped wrapper of a NumPy PCG64 stream."""
+
+    def __init__(self, device="cpu"):
+        self._seed = 67280421310721  # torch's default seed, for familiarity
+        self._np = np.random.Generator(np.random.PCG64(self._seed))
+
+    def manual_seed(self, seed):
+        seed = int(seed)
+        if seed < 0:
+            seed += 1 << 64
+        self._seed = seed
+        self._np = np.random.Generator(np.random.PCG64(seed))
+        return self
+
+    def seed(self):
+        s = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self):
+        return self._seed
+
+    def get_state(self):
+        from .tensor import tensor
+
+        state = self._np.bit_generator.state
+        blob = repr(state).encode()
+        return tensor(np.frombuffer(blob, dtype=np.uint8).copy())
+
+    def set_state(self, state):
+        import ast
+
+        self._np.bit_generator.state = ast.literal_eval(bytes(state.tolist()).decode())
+        return self
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed):
+    """Seeds the default generator (and CUDA's, when it exists)."""
+    return default_generator.manual_seed(seed)
+
+
+def seed():
+    return default_generator.seed()
+
+
+def initial_seed():
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(state):
+    default_generator.set_state(state)
+
+
+def _gen(generator):
+    return (generator or default_generator)._np
+
+
+def _c(arr, dtype):
+    return _C.from_numpy(np.ascontiguousarray(arr, dtype=dtype.numpy))
+
+
+def _uniform_c(shape, a, b, generator=None, dtype=float64):
+    return _c(_gen(generator).uniform(a, b, size=tuple(shape)), dtype)
+
+
+def _normal_c(shape, mean, std, generator=None, dtype=float64):
+    return _c(_gen(generator).normal(mean, std, size=tuple(shape)), dtype)
+
+
+def _finish(ct, requires_grad):
+    from .tensor import _wrap
+
+    t = _wrap(ct)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform on [0, 1)."""
+    from .tensor import _shape_arg
+
+    dt = dtype or get_default_dtype()
+    u = _gen(generator).random(size=tuple(_shape_arg(size)))
+    return _finish(_c(u, dt), requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal."""
+    from .tensor import _shape_arg
+
+    dt = dtype or get_default_dtype()
+    return _finish(_c(_gen(generator).standard_normal(size=tuple(_shape_arg(size))), dt), requires_grad)
+
+
+def randint(low=0, high=None, size=None, generator=None, dtype=None, device=None, requires_grad=False):
+    """Integers uniform on [low, high)."""
+    if size is None:
+        low, high, size = 0, low, high
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    return _finish(_c(_gen(generator).integers(low, high, size=tuple(size)), dtype or int64), requires_grad)
+
+
+def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
+    return _finish(_c(_gen(generator).permutation(int(n)), dtype or int64), requires_grad)
+
+
+def rand_like(t, dtype=None, generator=None):
+    return rand(*t.shape, dtype=dtype or t.dtype, generator=generator)
+
+
+def randn_like(t, dtype=None, generator=None):
+    return randn(*t.shape, dtype=dtype or t.dtype, generator=generator)
+
+
+def randint_like(t, low=0, high=None, dtype=None):
+    return randint(low, high, tuple(t.shape), dtype=dtype or t.dtype)
+
+
+def normal(mean, std, size=None, generator=None, dtype=None):
+    from .tensor import Tensor, tensor
+
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        m = mean if isinstance(mean, Tensor) else tensor(float(mean))
+        s = std if isinstance(std, Tensor) else tensor(float(std))
+        shape = np.broadcast_shapes(tuple(m.shape), tuple(s.shape))
+        return m + s * randn(*shape, generator=generator, dtype=m.dtype if m.dtype.is_floating_point else None)
+    return _finish(_c(_gen(generator).normal(mean, std, size=tuple(size)), dtype or get_default_dtype()), False)
+
+
+def bernoulli(input, p=None, generator=None):
+    from .tensor import _wrap
+
+    probs = input if p is None else None
+    u = _uniform_c(input.shape, 0.0, 1.0, generator, dtype=input.dtype)
+    ref = probs._t if probs is not None else _C.full([], float(p), input._t.dtype)
+    return _wrap(_C.binary("lt", u, ref).to(input._t.dtype))
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    from .tensor import from_numpy
+
+    p = np.asarray(input.detach()._t, dtype=np.float64)
+    g = _gen(generator)
+    rows = p.reshape(-1, p.shape[-1])
+    out = np.stack([g.choice(p.shape[-1], size=num_samples, replace=replacement, p=r / r.sum()) for r in rows])
+    return from_numpy(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))

@@ -1,0 +1,1355 @@
+"""``cnnkit.Tensor``: a C++ tensor (``._t``, storage + shape + strides) plus autograd state.
+
+Compute goes through autograd Functions (``_functions/``) that call the ``_C`` kernels; this file
+holds the class, its operator overloads, type promotion, printing and the factory functions.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+import numbers
+
+import numpy as np
+
+from . import _C
+from . import autograd as _ag
+from ._dtype import (
+    _check_device_supported,
+    _from_c,
+    _from_numpy_dtype,
+    _scalar_dtype,
+    bool_,
+    device,
+    dtype,
+    float32,
+    float64,
+    get_default_dtype,
+    int64,
+    promote_types,
+    uint8,
+)
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple of ints (``torch.Size``)."""
+
+    def __repr__(self):
+        return f"cnnkit.Size([{', '.join(str(d) for d in self)}])"
+
+    def numel(self):
+        return math.prod(self)
+
+    def __getitem__(self, i):
+        r = tuple.__getitem__(self, i)
+        return Size(r) if isinstance(i, slice) else r
+
+
+def _wrap(ct, requires_grad=False):
+    """A Python tensor around a ``_C.Tensor``."""
+    t = Tensor.__new__(Tensor)
+    t._t = ct
+    t._requires_grad = requires_grad
+    t.grad = None
+    t.grad_fn = None
+    t._output_nr = 0
+    t._acc = None
+    t._retains_grad = False
+    return t
+
+
+def _shape_arg(size):
+    """Accepts ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` and ``f(Size)``."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = s.item()
+        if not isinstance(s, (int, np.integer)) or isinstance(s, (bool, np.bool_)):
+            raise TypeError(f"size must be a sequence of ints, got an element of type {type(s).__name__}")
+        out.append(int(s))
+    return out
+
+
+def _dim_list(dim, ndim):
+    if dim is None:
+        return []
+    if isinstance(dim, int):
+        return [dim]
+    return list(dim)
+
+
+class Tensor:
+    """A multi-dimensional array with autograd (``torch.Tensor``)."""
+
+    __slots__ = ("_t", "_requires_grad", "grad", "grad_fn", "_output_nr", "_acc", "_retains_grad",
+                 "__weakref__", "__dict__")
+    __array_priority__ = 1000  # numpy defers to our reflected operators
+
+    def __init__(self, *args, **kwargs):
+        # torch.Tensor(2, 3) makes an uninitialised float tensor; torch.Tensor([1, 2]) copies data.
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+            src = tensor(args[0], dtype=get_default_dtype())
+        else:
+            src = empty(*args)
+        self._t = src._t
+        self._requires_grad = False
+        self.grad = None
+        self.grad_fn = None
+        self._output_nr = 0
+        self._acc = None
+        self._retains_grad = False
+
+    @classmethod
+    def _make_subclass(cls, data, requires_grad=False):
+        """An instance of ``cls`` sharing ``data``'s storage (how ``nn.Parameter`` is built)."""
+        t = cls.__new__(cls)
+        t._t = data._t
+        t._requires_grad = False
+        t.grad = None
+        t.grad_fn = None
+        t._output_nr = 0
+        t._acc = None
+        t._retains_grad = False
+        t.requires_grad = requires_grad
+        return t
+
+    # ------------------------------------------------------------------------------------------
+    # metadata
+    # ------------------------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return Size(self._t.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._t.shape)
+        return self._t.shape[_C_wrap(dim, self.dim())]
+
+    def stride(self, dim=None):
+        if dim is None:
+            return tuple(self._t.strides)
+        return self._t.strides[_C_wrap(dim, self.dim())]
+
+    def storage_offset(self):
+        return self._t.offset
+
+    def dim(self):
+        return self._t.dim()
+
+    ndimension = dim
+
+    @property
+    def ndim(self):
+        return self._t.dim()
+
+    def numel(self):
+        return self._t.numel()
+
+    nelement = numel
+
+    def element_size(self):
+        return self._t.itemsize
+
+    @property
+    def dtype(self):
+        return _from_c(self._t.dtype)
+
+    @property
+    def device(self):
+        return device(self._t.device) if self._t.device == "cpu" else device(*self._t.device.split(":"))
+
+    @property
+    def is_cuda(self):
+        return self._t.device != "cpu"
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    def is_floating_point(self):
+        return self.dtype.is_floating_point
+
+    def is_contiguous(self, memory_format=None):
+        return self._t.is_contiguous()
+
+    def data_ptr(self):
+        return self._t.data_ptr
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad or self.grad_fn is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a computed variable "
+                "in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+            )
+        if value and not self.dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def data(self):
+        return _wrap(self._t)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        self._t = value._t
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.dim())))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    @property
+    def is_sparse(self):
+        return False
+
+    # ------------------------------------------------------------------------------------------
+    # autograd
+    # ------------------------------------------------------------------------------------------
+    def _attach(self, node, nr):
+        self.grad_fn = node
+        self._output_nr = nr
+
+    def _accumulator(self):
+        if self._acc is None:
+            self._acc = _ag.AccumulateGrad(self)
+        return self._acc
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        _ag.backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def detach(self):
+        return _wrap(self._t)
+
+    def detach_(self):
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def register_hook(self, hook):
+        """Calls ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        node, nr = (self.grad_fn, self._output_nr) if self.grad_fn is not None else (self._accumulator(), 0)
+        hooks = node._hooks.setdefault(nr, [])
+        hooks.append(hook)
+
+        class _Handle:
+            def remove(self_inner):
+                if hook in hooks:
+                    hooks.remove(hook)
+
+        return _Handle()
+
+    def retain_grad(self):
+        if self.grad_fn is None:
+            return
+        if not self._retains_grad:
+            self._retains_grad = True
+
+            def _store(g, t=self):
+                t.grad = g if t.grad is None else t.grad + g
+
+            self.register_hook(_store)
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    # ------------------------------------------------------------------------------------------
+    # conversion
+    # ------------------------------------------------------------------------------------------
+    def numpy(self, force=False):
+        if self.is_cuda:
+            raise TypeError(
+                "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
+            )
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return np.asarray(self._t)
+
+    def __array__(self, dtype=None, copy=None):
+        a = np.asarray(self._t)
+        return a.astype(dtype) if dtype is not None else a
+
+    def item(self):
+        return self._t.item()
+
+    def tolist(self):
+        return np.asarray(self._t).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.is_floating_point or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.item())
+
+    def __len__(self):
+        if self.dim() == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._t.shape[0]
+
+    def __iter__(self):
+        if self.dim() == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._t.shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    def __format__(self, spec):
+        if self.dim() == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __reduce_ex__(self, proto):
+        return (_rebuild, (np.array(self._t), self.requires_grad))
+
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol")
+        new = type(self).__new__(type(self))
+        new._t = self._t.clone()
+        new._requires_grad = self._requires_grad
+        new.grad = None if self.grad is None else self.grad.clone()
+        new.grad_fn = None
+        new._output_nr = 0
+        new._acc = None
+        new._retains_grad = False
+        memo[id(self)] = new
+        return new
+
+    def to(self, *args, **kwargs):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; copy=False returns self when nothing changes."""
+        dt, dev = kwargs.get("dtype"), kwargs.get("device")
+        for a in args:
+            if isinstance(a, dtype):
+                dt = a
+            elif isinstance(a, Tensor):
+                dt, dev = a.dtype, a.device
+            elif isinstance(a, (str, device, int)):
+                dev = a
+        _check_device_supported(dev)
+        out = self
+        if dt is not None and dt is not self.dtype:
+            out = _fn().Cast.apply(self, dt)
+        if kwargs.get("copy") and out is self:
+            out = self.clone()
+        return out
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None, non_blocking=False):
+        return self.to(device if device is not None else "cuda")
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return {"float32": "cnnkit.FloatTensor", "float64": "cnnkit.DoubleTensor", "int64": "cnnkit.LongTensor",
+                    "bool": "cnnkit.BoolTensor", "uint8": "cnnkit.ByteTensor"}[self.dtype.name]
+        return self.to(dtype)
+
+    def float(self):
+        return self.to(float32)
+
+    def double(self):
+        return self.to(float64)
+
+    def long(self):
+        return self.to(int64)
+
+    def int(self):
+        return self.to(int64)
+
+    def bool(self):
+        return self.to(bool_)
+
+    def byte(self):
+        return self.to(uint8)
+
+    def clone(self, memory_format=None):
+        return _fn().Clone.apply(self)
+
+    def contiguous(self, memory_format=None):
+        return self if self._t.is_contiguous() else self.clone()
+
+    # ------------------------------------------------------------------------------------------
+    # in place
+    # ------------------------------------------------------------------------------------------
+    def _check_inplace(self):
+        if _ag.is_grad_enabled() and self.is_leaf and self._requires_grad:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+
+    def _rebase(self, out):
+        """Makes ``self`` hold ``out``'s values (in its own storage) and ``out``'s history."""
+        self._t.copy_(out._t)
+        if out.grad_fn is not None:
+            self.grad_fn = out.grad_fn
+            self._output_nr = out._output_nr
+        return self
+
+    def copy_(self, src, non_blocking=False):
+        self._check_inplace()
+        if not isinstance(src, Tensor):
+            src = tensor(src)
+        if _ag.is_grad_enabled() and (src.requires_grad or self.requires_grad):
+            return self._rebase(_fn().CopyInto.apply(self, src))
+        self._t.copy_(src._t)
+        return self
+
+    def zero_(self):
+        self._check_inplace()
+        self._t.fill_(0.0)
+        return self
+
+    def fill_(self, value):
+        self._check_inplace()
+        self._t.fill_(float(value.item() if isinstance(value, Tensor) else value))
+        return self
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        from . import random as _r
+
+        self._check_inplace()
+        self._t.copy_(_r._uniform_c(self.shape, a, b, generator))
+        return self
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        from . import random as _r
+
+        self._check_inplace()
+        self._t.copy_(_r._normal_c(self.shape, mean, std, generator))
+        return self
+
+    def bernoulli_(self, p=0.5, generator=None):
+        from . import random as _r
+
+        self._check_inplace()
+        self._t.copy_(_C.binary("lt", _r._uniform_c(self.shape, 0.0, 1.0, generator),
+                                 _C.full([], float(p), _C.DType.float64)))
+        return self
+
+    def random_(self, low=0, high=None, generator=None):
+        from . import random as _r
+
+        if high is None:
+            low, high = 0, low
+        self._t.copy_(_r.randint(low, high, tuple(self.shape), generator=generator, dtype=int64)._t)
+        return self
+
+    def masked_fill_(self, mask, value):
+        self._check_inplace()
+        if _ag.is_grad_enabled() and self.requires_grad:
+            return self._rebase(self.masked_fill(mask, value))
+        _C.masked_fill_(self._t, mask._t, float(value))
+        return self
+
+    def _inplace_binary(self, op, other):
+        self._check_inplace()
+        other_t = _as_operand(other, self.dtype)
+        if _ag.is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+            return self._rebase(_binary(op, self, other))
+        if isinstance(other, Tensor) and promote_types(self.dtype, other.dtype) is not self.dtype:
+            raise RuntimeError(
+                f"result type {promote_types(self.dtype, other.dtype)} can't be cast to the desired output type {self.dtype}"
+            )
+        _C.binary_(op, self._t, other_t._t)
+        return self
+
+    def add_(self, other, alpha=1):
+        if alpha != 1:
+            other = other * alpha
+        return self._inplace_binary("add", other)
+
+    def sub_(self, other, alpha=1):
+        if alpha != 1:
+            other = other * alpha
+        return self._inplace_binary("sub", other)
+
+    def mul_(self, other):
+        return self._inplace_binary("mul", other)
+
+    def div_(self, other):
+        return self._inplace_binary("div", other)
+
+    def pow_(self, e):
+        self._check_inplace()
+        return self._rebase(self.pow(e)) if self.requires_grad else self.copy_(self.pow(e))
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace()
+        return self._rebase(self.clamp(min, max)) if self.requires_grad else self.copy_(self.clamp(min, max))
+
+    clip_ = clamp_
+
+    def relu_(self):
+        self._check_inplace()
+        r = self.relu()
+        return self._rebase(r) if r.requires_grad else self.copy_(r)
+
+    def __iadd__(self, o):
+        return self.add_(o)
+
+    def __isub__(self, o):
+        return self.sub_(o)
+
+    def __imul__(self, o):
+        return self.mul_(o)
+
+    def __itruediv__(self, o):
+        return self.div_(o)
+
+    # ------------------------------------------------------------------------------------------
+    # arithmetic
+    # ------------------------------------------------------------------------------------------
+    def __add__(self, o):
+        return _binary("add", self, o)
+
+    def __radd__(self, o):
+        return _binary("add", o, self)
+
+    def __sub__(self, o):
+        return _binary("sub", self, o)
+
+    def __rsub__(self, o):
+        return _binary("sub", o, self)
+
+    def __mul__(self, o):
+        return _binary("mul", self, o)
+
+    def __rmul__(self, o):
+        return _binary("mul", o, self)
+
+    def __truediv__(self, o):
+        return _binary("div", self, o)
+
+    def __rtruediv__(self, o):
+        return _binary("div", o, self)
+
+    def __floordiv__(self, o):
+        return _binary("floor_divide", self, o)
+
+    def __rfloordiv__(self, o):
+        return _binary("floor_divide", o, self)
+
+    def __mod__(self, o):
+        return _binary("remainder", self, o)
+
+    def __pow__(self, o):
+        return self.pow(o)
+
+    def __rpow__(self, o):
+        return _binary("pow", o, self)
+
+    def __matmul__(self, o):
+        return _fn_nn().matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return _fn_nn().matmul(o, self)
+
+    def __neg__(self):
+        return self.neg()
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self.abs()
+
+    def __eq__(self, o):
+        return _binary("eq", self, o)
+
+    def __ne__(self, o):
+        return _binary("ne", self, o)
+
+    def __lt__(self, o):
+        return _binary("lt", self, o)
+
+    def __le__(self, o):
+        return _binary("le", self, o)
+
+    def __gt__(self, o):
+        return _binary("gt", self, o)
+
+    def __ge__(self, o):
+        return _binary("ge", self, o)
+
+    def __and__(self, o):
+        return _binary("logical_and", self, o)
+
+    def __or__(self, o):
+        return _binary("logical_or", self, o)
+
+    def __xor__(self, o):
+        return _binary("logical_xor", self, o)
+
+    def __invert__(self):
+        if self.dtype is not bool_:
+            raise TypeError("~ (bitwise not) is only supported on bool tensors in cnnkit")
+        return _unary("logical_not", self)
+
+    def add(self, other, alpha=1):
+        return _binary("add", self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other, alpha=1):
+        return _binary("sub", self, other if alpha == 1 else other * alpha)
+
+    subtract = sub
+
+    def mul(self, other):
+        return _binary("mul", self, other)
+
+    multiply = mul
+
+    def div(self, other, rounding_mode=None):
+        if rounding_mode == "floor":
+            return _binary("floor_divide", self, other)
+        if rounding_mode == "trunc":
+            return _binary("div", self, other).trunc()
+        return _binary("div", self, other)
+
+    divide = div
+    true_divide = div
+
+    def pow(self, e):
+        if isinstance(e, Tensor):
+            return _binary("pow", self, e)
+        if not isinstance(e, numbers.Number):
+            raise TypeError(f"pow(): exponent must be a number or a Tensor, got {type(e).__name__}")
+        x = self if self.dtype.is_floating_point or isinstance(e, int) and e >= 0 else self.to(get_default_dtype())
+        if not x.dtype.is_floating_point and not isinstance(e, int):
+            x = x.to(get_default_dtype())
+        return _fn().PowScalar.apply(x, e)
+
+    def maximum(self, o):
+        return _binary("maximum", self, o)
+
+    def minimum(self, o):
+        return _binary("minimum", self, o)
+
+    def eq(self, o):
+        return _binary("eq", self, o)
+
+    def ne(self, o):
+        return _binary("ne", self, o)
+
+    def lt(self, o):
+        return _binary("lt", self, o)
+
+    def le(self, o):
+        return _binary("le", self, o)
+
+    def gt(self, o):
+        return _binary("gt", self, o)
+
+    def ge(self, o):
+        return _binary("ge", self, o)
+
+    def logical_and(self, o):
+        return _binary("logical_and", self, o)
+
+    def logical_or(self, o):
+        return _binary("logical_or", self, o)
+
+    def logical_not(self):
+        return _unary("logical_not", self)
+
+    def equal(self, o):
+        return self.shape == o.shape and bool((self == o).all())
+
+    def allclose(self, o, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return bool(self.isclose(o, rtol, atol, equal_nan).all())
+
+    def isclose(self, o, rtol=1e-05, atol=1e-08, equal_nan=False):
+        o = _as_operand(o, self.dtype)
+        diff = (self - o).abs()
+        close = diff <= atol + rtol * o.abs()
+        close = close | (self == o)
+        if equal_nan:
+            close = close | (self.isnan() & o.isnan())
+        return close
+
+    # ---- unary ----
+    def neg(self):
+        return _unary("neg", self)
+
+    negative = neg
+
+    def exp(self):
+        return _unary("exp", self)
+
+    def log(self):
+        return _unary("log", self)
+
+    def log2(self):
+        return _unary("log2", self)
+
+    def log1p(self):
+        return _unary("log1p", self)
+
+    def expm1(self):
+        return _unary("expm1", self)
+
+    def sqrt(self):
+        return _unary("sqrt", self)
+
+    def rsqrt(self):
+        return _unary("rsqrt", self)
+
+    def abs(self):
+        return _unary("abs", self)
+
+    absolute = abs
+
+    def sign(self):
+        return _unary("sign", self)
+
+    def sin(self):
+        return _unary("sin", self)
+
+    def cos(self):
+        return _unary("cos", self)
+
+    def floor(self):
+        return _unary("floor", self)
+
+    def ceil(self):
+        return _unary("ceil", self)
+
+    def round(self, decimals=0):
+        if decimals:
+            s = 10.0 ** decimals
+            return _unary("round", self * s) / s
+        return _unary("round", self)
+
+    def trunc(self):
+        return _unary("trunc", self)
+
+    def reciprocal(self):
+        return _unary("reciprocal", self)
+
+    def square(self):
+        return _unary("square", self)
+
+    def isnan(self):
+        return _unary("isnan", self)
+
+    def isinf(self):
+        return _unary("isinf", self)
+
+    def isfinite(self):
+        return _unary("isfinite", self)
+
+    def clamp(self, min=None, max=None):
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self
+            if min is not None:
+                out = out.maximum(min)
+            if max is not None:
+                out = out.minimum(max)
+            return out
+        return _fn().Clamp.apply(self, min, max)
+
+    clip = clamp
+
+    def clamp_min(self, m):
+        return self.clamp(min=m)
+
+    def clamp_max(self, m):
+        return self.clamp(max=m)
+
+    def relu(self):
+        return _fn_nn().relu(self)
+
+    def sigmoid(self):
+        return _fn_nn().sigmoid(self)
+
+    def tanh(self):
+        return _fn_nn().tanh(self)
+
+    def softmax(self, dim, dtype=None):
+        return _fn_nn().softmax(self, dim, dtype=dtype)
+
+    def log_softmax(self, dim, dtype=None):
+        return _fn_nn().log_softmax(self, dim, dtype=dtype)
+
+    def where(self, condition, other):
+        return where(condition, self, other)
+
+    def masked_fill(self, mask, value):
+        return _fn().MaskedFill.apply(self, mask, value)
+
+    def lerp(self, end, weight):
+        return self + (end - self) * weight
+
+    # ---- reductions ----
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        x = self.to(dtype) if dtype is not None else self
+        return _fn().Sum.apply(x, _dim_list(dim, self.dim()), keepdim)
+
+    def mean(self, dim=None, keepdim=False, dtype=None):
+        x = self.to(dtype) if dtype is not None else self
+        if not x.dtype.is_floating_point:
+            raise RuntimeError(
+                f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {x.dtype.name.capitalize()}"
+            )
+        return _fn().Mean.apply(x, _dim_list(dim, self.dim()), keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        dims = _dim_list(dim, self.dim())
+        n = self.numel() if not dims else math.prod(self.shape[d] for d in dims)
+        centered = self - self.mean(dim=dims or None, keepdim=True)
+        return (centered * centered).sum(dim=dims or None, keepdim=keepdim) / builtins.max(n - correction, 0)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def prod(self, dim=None, keepdim=False, dtype=None):
+        # exp(sum(log|x|)) loses exactness; prod is rare in CNN code, so compute it by repeated mul.
+        x = self.to(dtype) if dtype is not None else self
+        if dim is None:
+            x = x.reshape(-1)
+            dim = 0
+        dim = _C_wrap(dim, x.dim())
+        out = x.select(dim, 0) if x.shape[dim] else ones(x.shape[:dim] + x.shape[dim + 1:], dtype=x.dtype)
+        for i in range(1, x.shape[dim]):
+            out = out * x.select(dim, i)
+        return out.unsqueeze(dim) if keepdim else out
+
+    def _minmax(self, which, dim, keepdim):
+        if dim is None:
+            return _fn().MaxAll.apply(self, which)
+        from .return_types import minmax
+
+        values, indices = _fn().MaxDim.apply(self, which, dim, keepdim)
+        return minmax(values, indices)
+
+    def max(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        return self._minmax("max", dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        return self._minmax("min", dim, keepdim)
+
+    def amax(self, dim=(), keepdim=False):
+        dims = _dim_list(dim, self.dim())
+        if not dims:
+            return self.max()
+        out = self
+        for d in sorted((_C_wrap(d, self.dim()) for d in dims), reverse=True):
+            out = out.max(d, keepdim=True)[0]
+        return out if keepdim else out.squeeze_dims(dims)
+
+    def amin(self, dim=(), keepdim=False):
+        return -((-self).amax(dim, keepdim))
+
+    def argmax(self, dim=None, keepdim=False):
+        return _wrap(_C.argmax(self._t, dim, keepdim))
+
+    def argmin(self, dim=None, keepdim=False):
+        return _wrap(_C.argmin(self._t, dim, keepdim))
+
+    def all(self, dim=None, keepdim=False):
+        x = self if self.dtype is bool_ else self != 0
+        n = x.numel() if dim is None else x.shape[dim]
+        return x.long().sum(dim, keepdim) == n
+
+    def any(self, dim=None, keepdim=False):
+        x = self if self.dtype is bool_ else self != 0
+        return x.long().sum(dim, keepdim) > 0
+
+    def count_nonzero(self, dim=None):
+        return (self != 0).long().sum(dim)
+
+    def norm(self, p="fro", dim=None, keepdim=False):
+        if p in ("fro", 2):
+            return (self * self).sum(dim, keepdim).sqrt()
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if p == float("inf"):
+            return self.abs().amax(dim if dim is not None else (), keepdim)
+        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    def sum_to_size(self, *size):
+        size = tuple(_shape_arg(size))
+        if tuple(self.shape) == size:
+            return self
+        lead = self.dim() - len(size)
+        dims = list(range(lead)) + [lead + i for i, s in enumerate(size) if s == 1 and self.shape[lead + i] != 1]
+        out = self.sum(dim=dims, keepdim=True) if dims else self
+        return out.reshape(size)
+
+    # ------------------------------------------------------------------------------------------
+    # shape and views
+    # ------------------------------------------------------------------------------------------
+    def view(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], dtype):
+            raise RuntimeError("cnnkit: view(dtype) reinterpretation is not supported")
+        return _fn().View.apply(self, _shape_arg(shape), False)
+
+    def view_as(self, other):
+        return self.view(other.shape)
+
+    def reshape(self, *shape):
+        return _fn().View.apply(self, _shape_arg(shape), True)
+
+    def reshape_as(self, other):
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.dim() == 0:
+            return self.reshape(1)
+        s = _C_wrap(start_dim, self.dim())
+        e = _C_wrap(end_dim, self.dim())
+        if s > e:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        shape = list(self.shape)
+        return self.reshape(shape[:s] + [math.prod(shape[s:e + 1])] + shape[e + 1:])
+
+    def unflatten(self, dim, sizes):
+        dim = _C_wrap(dim, self.dim())
+        shape = list(self.shape)
+        return self.reshape(shape[:dim] + list(sizes) + shape[dim + 1:])
+
+    def permute(self, *dims):
+        return _fn().Permute.apply(self, _shape_arg(dims))
+
+    def transpose(self, d0, d1):
+        nd = builtins.max(self.dim(), 1)
+        perm = list(range(self.dim()))
+        if self.dim() == 0:
+            return self
+        a, b = _C_wrap(d0, nd), _C_wrap(d1, nd)
+        perm[a], perm[b] = perm[b], perm[a]
+        return self.permute(perm)
+
+    swapaxes = transpose
+
+    def t(self):
+        if self.dim() > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.dim()}D")
+        return self.transpose(0, 1) if self.dim() == 2 else self
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape([s for s in self.shape if s != 1])
+        dims = _dim_list(dim, self.dim())
+        return self.squeeze_dims(dims)
+
+    def squeeze_dims(self, dims):
+        nd = self.dim()
+        drop = {_C_wrap(d, nd) for d in dims}
+        return self.reshape([s for i, s in enumerate(self.shape) if not (i in drop and s == 1)])
+
+    def unsqueeze(self, dim):
+        d = _C_wrap(dim, self.dim() + 1)
+        shape = list(self.shape)
+        return _fn().View.apply(self, shape[:d] + [1] + shape[d:], False) if self._t.is_contiguous() else \
+            _fn().Unsqueeze.apply(self, d)
+
+    def expand(self, *sizes):
+        return _fn().Expand.apply(self, _shape_arg(sizes))
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def broadcast_to(self, shape):
+        return self.expand(shape)
+
+    def repeat(self, *sizes):
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.dim():
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+        x = self.reshape([1] * (len(sizes) - self.dim()) + list(self.shape))
+        # Interleave a new axis of size r before each dim, expand, then merge: (r0, s0, r1, s1, ...).
+        inter = []
+        for r, s in zip(sizes, x.shape):
+            inter += [1, s]
+        x = x.reshape(inter)
+        target = []
+        for r, s in zip(sizes, x.shape[1::2]):
+            target += [r, s]
+        return x.expand(target).reshape([r * s for r, s in zip(sizes, x.shape[1::2])])
+
+    def narrow(self, dim, start, length):
+        dim = _C_wrap(dim, self.dim())
+        idx = [slice(None)] * dim + [slice(start, start + length)]
+        return self[tuple(idx)]
+
+    def select(self, dim, index):
+        dim = _C_wrap(dim, self.dim())
+        return self[(slice(None),) * dim + (index,)]
+
+    def chunk(self, chunks, dim=0):
+        n = self.shape[dim]
+        step = -(-n // chunks)
+        return self.split(step, dim)
+
+    def split(self, split_size, dim=0):
+        dim = _C_wrap(dim, self.dim())
+        n = self.shape[dim]
+        if isinstance(split_size, int):
+            sizes = [builtins.min(split_size, n - i) for i in range(0, n, split_size)] or [0]
+        else:
+            sizes = list(split_size)
+            if sum(sizes) != n:
+                raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension {dim}), but got split_sizes={sizes}")
+        out, start = [], 0
+        for s in sizes:
+            out.append(self.narrow(dim, start, s))
+            start += s
+        return tuple(out)
+
+    def unbind(self, dim=0):
+        return tuple(self.select(dim, i) for i in range(self.shape[dim]))
+
+    def index_select(self, dim, index):
+        return _fn().IndexSelect.apply(self, _C_wrap(dim, self.dim()), index)
+
+    def gather(self, dim, index):
+        return _fn().Gather.apply(self, _C_wrap(dim, self.dim()), index)
+
+    def nonzero(self, as_tuple=False):
+        nz = _wrap(_C.nonzero(self._t))
+        return tuple(nz[:, i] for i in range(self.dim())) if as_tuple else nz
+
+    def masked_select(self, mask):
+        return self[mask.expand(self.shape) if mask.shape != self.shape else mask]
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        from .return_types import topk as _topk
+
+        dim = _C_wrap(dim, self.dim())
+        a = np.asarray(self.detach()._t)
+        order = np.argsort(-a if largest else a, axis=dim, kind="stable")
+        idx = np.take(order, np.arange(k), axis=dim)
+        index = from_numpy(np.ascontiguousarray(idx).astype(np.int64))
+        return _topk(self.gather(dim, index), index)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        from .return_types import sort as _sort
+
+        dim = _C_wrap(dim, self.dim())
+        a = np.asarray(self.detach()._t)
+        idx = np.argsort(-a if descending else a, axis=dim, kind="stable")
+        index = from_numpy(np.ascontiguousarray(idx).astype(np.int64))
+        return _sort(self.gather(dim, index), index)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return self.sort(dim, descending, stable)[1]
+
+    def __getitem__(self, idx):
+        return _fn().getitem(self, idx)
+
+    def __setitem__(self, idx, value):
+        _fn().setitem(self, idx, value)
+
+    def __repr__(self):
+        from ._print import tensor_repr
+
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+
+def _C_wrap(dim, ndim):
+    n = builtins.max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim + n if dim < 0 else dim
+
+
+def _rebuild(array, requires_grad):
+    t = from_numpy(array)
+    t.requires_grad = requires_grad
+    return t
+
+
+def _fn():
+    from ._functions import basic
+
+    return basic
+
+
+def _fn_nn():
+    from .nn import functional
+
+    return functional
+
+
+# ---------------------------------------------------------------------------------------------
+# type promotion and operands
+# ---------------------------------------------------------------------------------------------
+def result_type(a, b):
+    """PyTorch's promotion: dimensioned tensors take precedence over 0-d tensors, which take
+    precedence over Python scalars; a lower-precedence operand only changes the result when its
+    category (bool < integer < floating) is higher (then its own dtype, float scalars -> default)."""
+    classes = [None, None, None]  # dimensioned tensors, 0-d tensors, Python scalars
+    for x in (a, b):
+        k, d = ((0 if x.dim() else 1), x.dtype) if isinstance(x, Tensor) else (2, _scalar_dtype(x))
+        classes[k] = d if classes[k] is None else promote_types(classes[k], d)
+    out = None
+    for d in classes:
+        if d is not None and (out is None or d._category > out._category):
+            out = d
+    return out
+
+
+def _as_operand(x, dt):
+    """x as a tensor of dtype dt (Python scalars become 0-d tensors)."""
+    if isinstance(x, Tensor):
+        return x if x.dtype is dt else x.to(dt)
+    if isinstance(x, (numbers.Number, np.generic)):
+        return _wrap(_C.full([], float(x) if not isinstance(x, (bool, np.bool_)) else float(bool(x)), dt._c))
+    return tensor(x, dtype=dt)
+
+
+_FLOAT_OPS = {"div", "pow"}
+_COMPARE = {"eq", "ne", "lt", "le", "gt", "ge"}
+_LOGICAL = {"logical_and", "logical_or", "logical_xor"}
+
+
+def _binary(op, a, b):
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected at least one Tensor operand")
+    for x in (a, b):
+        if not isinstance(x, (Tensor, numbers.Number, np.generic, list, tuple, np.ndarray)):
+            return NotImplemented
+    if isinstance(a, (list, tuple, np.ndarray)):
+        a = tensor(a)
+    if isinstance(b, (list, tuple, np.ndarray)):
+        b = tensor(b)
+    dt = bool_ if op in _LOGICAL else result_type(a, b)
+    if op in _FLOAT_OPS and not dt.is_floating_point and not (op == "pow" and dt is int64):
+        dt = get_default_dtype()
+    return _fn().Binary.apply(_as_operand(a, dt), _as_operand(b, dt), op)
+
+
+_FLOAT_UNARY = {"exp", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "reciprocal"}
+
+
+def _unary(op, x):
+    if op in _FLOAT_UNARY and not x.dtype.is_floating_point:
+        x = x.to(get_default_dtype())
+    return _fn().Unary.apply(x, op)
+
+
+def where(condition, input=None, other=None):
+    """``where(cond, a, b)``: a where cond else b (broadcast); ``where(cond)`` is ``nonzero(as_tuple=True)``."""
+    if input is None and other is None:
+        return condition.nonzero(as_tuple=True)
+    dt = result_type(input, other)
+    cond = condition if condition.dtype is bool_ else condition.bool()
+    return _fn().Where.apply(cond, _as_operand(input, dt), _as_operand(other, dt))
+
+
+# ---------------------------------------------------------------------------------------------
+# factories
+# ---------------------------------------------------------------------------------------------
+def _finish(t, dtype=None, device=None, requires_grad=False):
+    _check_device_supported(device)
+    if dtype is not None and t.dtype is not dtype:
+        t = _wrap(t._t.to(dtype._c))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _infer_numpy(data):
+    """Nested Python data -> a NumPy array with torch's default dtypes."""
+    if isinstance(data, Tensor):
+        return np.array(data._t)
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
+        data = _to_plain(data)
+    arr = np.array(data)
+    if arr.dtype == object:
+        raise ValueError("tensor(): could not infer a rectangular shape from ragged nested sequences")
+    if arr.dtype.kind == "f" and not isinstance(data, np.ndarray) and not isinstance(data, np.generic):
+        arr = arr.astype(get_default_dtype().numpy)
+    elif arr.dtype.kind in "iu" and arr.dtype != np.uint8:
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind == "f" and arr.dtype.itemsize == 2:
+        arr = arr.astype(np.float32)
+    elif arr.dtype.kind not in "fiub":
+        raise TypeError(f"tensor(): can't convert data of type {arr.dtype} to a cnnkit tensor")
+    return arr
+
+
+def _flat(x):
+    if isinstance(x, (list, tuple)):
+        for y in x:
+            yield from _flat(y)
+    else:
+        yield x
+
+
+def _to_plain(x):
+    if isinstance(x, (list, tuple)):
+        return [_to_plain(y) for y in x]
+    if isinstance(x, Tensor):
+        return x.tolist()
+    return x
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy arrays, tensors)."""
+    arr = _infer_numpy(data)
+    if dtype is not None:
+        arr = arr.astype(dtype.numpy)
+    t = _wrap(_C.from_numpy(np.array(arr, copy=True, order="C")))
+    return _finish(t, None, device, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Shares memory with a NumPy array or tensor when no conversion is needed (``torch.as_tensor``)."""
+    if isinstance(data, Tensor):
+        return data.to(dtype) if dtype is not None else data
+    if isinstance(data, np.ndarray):
+        t = from_numpy(data) if data.dtype.kind in "fiub" and _np_supported(data.dtype) else tensor(data)
+        return _finish(t, dtype, device)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def _np_supported(npd):
+    try:
+        _from_numpy_dtype(npd)
+        return True
+    except TypeError:
+        return False
+
+
+def from_numpy(arr):
+    """A tensor sharing ``arr``'s memory (``torch.from_numpy``)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(arr).__name__})")
+    return _wrap(_C.from_numpy(arr))
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, out=None, memory_format=None):
+    dt = dtype or get_default_dtype()
+    _check_device_supported(device)
+    return _finish(_wrap(_C.empty(_shape_arg(size), dt._c)), None, None, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
+    dt = dtype or get_default_dtype()
+    _check_device_supported(device)
+    return _finish(_wrap(_C.zeros(_shape_arg(size), dt._c)), None, None, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
+    dt = dtype or get_default_dtype()
+    _check_device_supported(device)
+    return _finish(_wrap(_C.full(_shape_arg(size), 1.0, dt._c)), None, None, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False, out=None):
+    dt = dtype or (_scalar_dtype(fill_value) if not isinstance(fill_value, float) else get_default_dtype())
+    _check_device_supported(device)
+    return _finish(_wrap(_C.full(_shape_arg((size,)), float(fill_value), dt._c)), None, None, requires_grad)
+
+
+def _like(fn, t, dtype, requires_grad, *args):
+    return fn(tuple(t.shape), *args, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def empty_like(t, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _like(empty, t, dtype, requires_grad)
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _like(zeros, t, dtype, requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _like(ones, t, dtype, requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return full(tuple(t.shape), fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False, out=None):
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if dtype is None:
+        dtype = int64 if all(isinstance(v, (int, np.integer)) for v in vals) else get_default_dtype()
+    # Same element count as torch: ceil((end - start) / step), computed in float64.
+    n = builtins.max(0, math.ceil((vals[1] - vals[0]) / vals[2]))
+    arr = vals[0] + np.arange(n, dtype=np.float64) * vals[2] if dtype.is_floating_point else \
+        np.arange(vals[0], vals[1], vals[2], dtype=np.int64)
+    return _finish(tensor(arr.astype(dtype.numpy)), None, device, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    arr = np.linspace(start, end, steps, dtype=np.float64).astype((dtype or get_default_dtype()).numpy)
+    return _finish(tensor(arr), None, device, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    arr = np.eye(n, m if m is not None else n, dtype=(dtype or get_default_dtype()).numpy)
+    return _finish(tensor(arr), None, device, requires_grad)
+
+
+def cat(tensors, dim=0, out=None):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat(): expected a non-empty list of Tensors")
+    dt = tensors[0].dtype
+    for t in tensors[1:]:
+        dt = promote_types(dt, t.dtype)
+    tensors = [t if t.dtype is dt else t.to(dt) for t in tensors]
+    ref = next((t for t in tensors if not (t.dim() == 1 and t.numel() == 0)), tensors[0])
+    return _fn().Cat.apply(_C_wrap(dim, ref.dim()), *tensors)
+
+
+concat = cat
+concatenate = cat
+
+
+def stack(tensors, dim=0, out=None):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack expects a non-empty TensorList")
+    shape = tensors[0].shape
+    for i, t in enumerate(tensors):
+        if t.shape != shape:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and {list(t.shape)} at entry {i}"
+            )
+    d = _C_wrap(dim, len(shape) + 1)
+    return cat([t.unsqueeze(d) for t in tensors], d)
