@@ -26,7 +26,7 @@ class Digits(Dataset):
 
     def __init__(self, root=None, train=True, transform=None, target_transform=None, download=False):
         # root and download exist for torchvision-style call sites; the data ship with cnnkit.
-        from ... import float32, from_numpy
+        from ... import from_numpy
 
         self.root = root
         self.train = train
@@ -38,8 +38,10 @@ class Digits(Dataset):
             labels = np.ascontiguousarray(archive[f"{split}_labels"])
         self.data = from_numpy(images)
         self.targets = from_numpy(labels)
-        # Scaled once for the whole split: item i is a view of row i (cloned on access).
-        self._images = (self.data.to(float32) / 16.0).reshape(len(labels), 1, 8, 8)
+        # Scaled once for the whole split when loading (exact: k/16 is representable in float32);
+        # item i is row i, cloned on access so callers may modify it.
+        scaled = (images.astype(np.float32) / np.float32(16.0)).reshape(len(labels), 1, 8, 8)
+        self._images = from_numpy(scaled)
         self._labels = labels.tolist()
 
     @property
