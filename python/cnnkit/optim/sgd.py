@@ -10,7 +10,7 @@ The whole update for one parameter is one fused in-place kernel call on p._t and
 kernel. ``differentiable=True`` (an update that autograd can see) is not supported.
 """
 from .. import _C
-from ..tensor import Tensor
+from ..tensor import Tensor, empty_like
 from .optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -77,7 +77,7 @@ class SGD(Optimizer):
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         # The kernel writes buf = g on the first step: start from an empty buffer.
-                        buf = p.detach().new_empty(tuple(p.shape))
+                        buf = empty_like(p)
                         state["momentum_buffer"] = buf
                         first_step = True
                     buf_t = buf._t

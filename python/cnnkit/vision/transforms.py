@@ -36,8 +36,8 @@ class ToTensor:
     """
 
     def __call__(self, pic):
-        from ... import from_numpy
-        from ...tensor import Tensor
+        from .. import from_numpy
+        from ..tensor import Tensor
 
         if isinstance(pic, Tensor):
             raise TypeError(f"pic should be PIL Image or ndarray. Got {type(pic)}")
@@ -68,8 +68,8 @@ class Normalize:
         self.inplace = inplace
 
     def __call__(self, tensor):
-        from ... import as_tensor
-        from ...tensor import Tensor
+        from .. import as_tensor
+        from ..tensor import Tensor
 
         if not isinstance(tensor, Tensor):
             raise TypeError(f"Input tensor should be a cnnkit tensor. Got {type(tensor)}.")
