@@ -543,8 +543,6 @@ def test_conv2d_argument_errors():
     for mode in ("reflect", "replicate", "circular"):
         with pytest.raises(ValueError, match="only 'zeros' is supported"):
             nn.Conv2d(3, 6, 3, padding_mode=mode)
-    with pytest.raises(ValueError, match="symmetric"):
-        nn.Conv2d(3, 6, 2, padding="same")
     with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got 1.5"):
         nn.Dropout(1.5)
 
@@ -692,6 +690,8 @@ def test_nested_forward_backward_matches_torch():
     (lambda n: n.Flatten(), (2, 3, 4)), (lambda n: n.Unflatten(1, (3, 4)), (2, 12)), (lambda n: n.Identity(), (3,)),
     (lambda n: n.MaxPool2d(3, stride=2, padding=1), (1, 2, 7, 9)), (lambda n: n.AvgPool2d(2), (2, 1, 6, 4)),
     (lambda n: n.Conv2d(3, 4, 3, padding="same", dilation=2), (1, 3, 8, 7)),
+    (lambda n: n.Conv2d(2, 3, (2, 4), padding="same", dilation=(1, 1), bias=False), (2, 2, 5, 6)),
+    (lambda n: n.Conv2d(2, 3, 3, padding="valid", stride=2), (1, 2, 7, 7)),
 ])
 def test_layer_forward_matches_torch(make, shape):
     torch = _torch()

@@ -12,6 +12,7 @@ import math
 import warnings
 
 from ..autograd import no_grad
+from ..tensor import empty_like
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
@@ -95,7 +96,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
             outside = (tensor < a).logical_or(tensor > b)
             if not bool(outside.any()):
                 return tensor
-            fresh = tensor.new_empty(tensor.shape).normal_(mean, std, **_gen_kwargs(generator))
+            fresh = empty_like(tensor).normal_(mean, std, **_gen_kwargs(generator))
             tensor.copy_(fresh.where(outside, tensor))
         return tensor.clamp_(min=a, max=b)
 

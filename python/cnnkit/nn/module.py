@@ -21,7 +21,7 @@ __all__ = ["Module"]
 def _typename(obj):
     """Qualified type name of an object, as ``torch.typename`` prints it in error messages."""
     if isinstance(obj, Tensor):
-        return f"cnnkit.Tensor({obj.dtype})"
+        return obj.type()  # "cnnkit.FloatTensor", as torch.typename gives "torch.FloatTensor"
     cls = obj if isinstance(obj, type) else type(obj)
     module = getattr(cls, "__module__", None)
     prefix = "" if module in (None, "builtins") else module + "."

@@ -2,9 +2,7 @@
 
 weight (out_channels, in_channels // groups, kH, kW), bias (out_channels) or None. forward calls
 F.conv2d. Only padding_mode='zeros' is supported: 'reflect', 'replicate' and 'circular' raise a
-ValueError (cnnkit has no padding kernels). padding may be an int, a pair, 'valid' or 'same'; 'same'
-is accepted when the total padding dilation*(k-1) is even in both dimensions (always true for odd
-kernels), because cnnkit pads symmetrically.
+ValueError (cnnkit has no padding kernels). padding may be an int, a pair, 'valid' or 'same' (stride 1).
 """
 import math
 
@@ -47,13 +45,6 @@ class Conv2d(Module):
                 raise ValueError(f"Invalid padding string {padding!r}, should be one of {valid_padding_strings}")
             if padding == "same" and any(s != 1 for s in stride):
                 raise ValueError("padding='same' is not supported for strided convolutions")
-            if padding == "same":
-                for d, k in zip(dilation, kernel_size):
-                    if d * (k - 1) % 2:
-                        raise ValueError(
-                            "Conv2d: padding='same' needs asymmetric padding for kernel_size="
-                            f"{kernel_size}, dilation={dilation}; cnnkit supports only symmetric "
-                            "padding (use an odd kernel size)")
         else:
             padding = _pair(padding)
         valid_padding_modes = {"zeros", "reflect", "replicate", "circular"}
@@ -90,15 +81,19 @@ class Conv2d(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
-    def _numeric_padding(self):
-        if self.padding == "valid":
-            return (0, 0)
-        if self.padding == "same":
-            return tuple(d * (k - 1) // 2 for d, k in zip(self.dilation, self.kernel_size))
-        return self.padding
-
     def _conv_forward(self, input, weight, bias):
-        return F.conv2d(input, weight, bias, self.stride, self._numeric_padding(), self.dilation, self.groups)
+        padding = self.padding
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            # Total padding d*(k-1) per dim; the odd extra row/column goes at the bottom/right, as
+            # PyTorch does, by padding the input once and convolving with the symmetric part.
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            padding = tuple(t // 2 for t in totals)
+            extra_h, extra_w = (t % 2 for t in totals)
+            if extra_h or extra_w:
+                input = F.pad(input, [0, extra_w, 0, extra_h])
+        return F.conv2d(input, weight, bias, self.stride, padding, self.dilation, self.groups)
 
     def forward(self, input):
         return self._conv_forward(input, self.weight, self.bias)
