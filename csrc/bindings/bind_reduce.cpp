@@ -1,5 +1,154 @@
+// _C entry points of the reduction family: sum, sum_naive, mean, max_dim, min_dim, max_all,
+// min_all, argmax, argmin. Dims are wrapped and checked here (negative dims wrap, duplicates are
+// a ValueError, empty reductions follow torch's errors); the kernels in ops/reduce.cpp assume
+// valid input. Outputs are new contiguous tensors.
+#include <optional>
+
 #include "bindings/bindings.h"
+#include "ops/reduce.h"
 
 namespace cnnkit {
-void bind_reduce(py::module_& m) { (void)m; }
+namespace {
+
+// torch's spelling of a dtype in messages copied from torch.
+const char* torch_dtype_name(DType dt) {
+  switch (dt) {
+    case DType::Float32: return "Float";
+    case DType::Float64: return "Double";
+    case DType::Int64: return "Long";
+    case DType::Bool: return "Bool";
+    case DType::UInt8: return "Byte";
+  }
+  return "?";
+}
+
+struct DimSpec {
+  std::vector<bool> reduce;  // per dim of x
+  Shape out_shape;
+};
+
+// dims [] = all dims. A 0-d tensor accepts dim 0 / -1 and reduces to itself.
+DimSpec reduce_dims(const char* op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  DimSpec s;
+  s.reduce.assign(x.dim(), dims.empty());
+  std::vector<bool> seen(std::max<int64_t>(x.dim(), 1), false);
+  for (int64_t d : dims) {
+    const int64_t w = wrap_dim(op, d, x.dim());
+    CNNKIT_CHECK(!seen[w], ValueError, op, ": dim ", w, " appears multiple times in the list of dims");
+    seen[w] = true;
+    if (x.dim() > 0) s.reduce[w] = true;
+  }
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (!s.reduce[d]) s.out_shape.push_back(x.shape()[d]);
+    else if (keepdim) s.out_shape.push_back(1);
+  }
+  return s;
+}
+
+void check_input(const char* op, const Tensor& x) {
+  check_defined(op, "x", x);
+  check_cpu(op, x);
+}
+
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, bool naive) {
+  const char* op = naive ? "sum_naive" : "sum";
+  check_input(op, x);
+  const DimSpec s = reduce_dims(op, x, dims, keepdim);
+  Tensor out = Tensor::empty(s.out_shape, is_floating(x.dtype()) ? x.dtype() : DType::Int64);
+  if (naive) sum_naive_cpu(out, x, s.reduce);
+  else sum_cpu(out, x, s.reduce);
+  return out;
+}
+
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  check_input("mean", x);
+  CNNKIT_CHECK(is_floating(x.dtype()), TypeError,
+               "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
+               "Got: ", torch_dtype_name(x.dtype()));
+  const DimSpec s = reduce_dims("mean", x, dims, keepdim);
+  Tensor out = Tensor::empty(s.out_shape, x.dtype());
+  mean_cpu(out, x, s.reduce);
+  return out;
+}
+
+// values/indices along one dim (either may be skipped).
+std::pair<Tensor, Tensor> extreme_dim(const char* op, bool is_max, const Tensor& x, int64_t dim, bool keepdim,
+                                      bool want_values) {
+  check_input(op, x);
+  const int64_t d = wrap_dim(op, dim, x.dim());
+  if (x.dim() == 0) {
+    CNNKIT_CHECK(x.numel() > 0, IndexError, op, ": Expected reduction dim ", d, " to have non-zero size.");
+    return {want_values ? x.clone() : Tensor(), Tensor::zeros({}, DType::Int64)};
+  }
+  CNNKIT_CHECK(x.shape()[d] > 0, IndexError, op, ": Expected reduction dim ", d, " to have non-zero size.");
+  Shape out_shape = x.shape();
+  if (keepdim) out_shape[d] = 1;
+  else out_shape.erase(out_shape.begin() + d);
+  Tensor values = want_values ? Tensor::empty(out_shape, x.dtype()) : Tensor();
+  Tensor indices = Tensor::empty(out_shape, DType::Int64);
+  max_min_dim_cpu(is_max, values, indices, x, d);
+  return {values, indices};
+}
+
+Tensor extreme_all(const char* op, bool is_max, const Tensor& x) {
+  check_input(op, x);
+  CNNKIT_CHECK(x.numel() > 0, RuntimeError, op,
+               ": Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the "
+               "'dim' argument.");
+  const Tensor flat = x.contiguous().reshape({x.numel()});
+  Tensor values = Tensor::empty({}, x.dtype());
+  max_min_dim_cpu(is_max, values, Tensor(), flat, 0);
+  return values;
+}
+
+// argmax/argmin: with dim=None the index is into the flattened (row-major) tensor; keepdim then
+// keeps every dim as size 1.
+Tensor arg_extreme(const char* op, bool is_max, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  check_input(op, x);
+  if (dim) return extreme_dim(op, is_max, x, *dim, keepdim, false).second;
+  CNNKIT_CHECK(x.numel() > 0, IndexError, op, ": Expected reduction dim to be specified for input.numel() == 0.");
+  const Tensor flat = x.contiguous().reshape({x.numel()});
+  Tensor idx = Tensor::empty({}, DType::Int64);
+  max_min_dim_cpu(is_max, Tensor(), idx, flat, 0);
+  return keepdim ? idx.reshape(Shape(x.dim(), 1)) : idx;
+}
+
+}  // namespace
+
+void bind_reduce(py::module_& m) {
+  m.def("sum", [](const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return sum(x, dims, keepdim, false); },
+        py::arg("x"), py::arg("dims") = std::vector<int64_t>{}, py::arg("keepdim") = false,
+        "Sum over dims ([] = all); bool/int -> int64; float32 accumulates in double");
+  m.def("sum_naive",
+        [](const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return sum(x, dims, keepdim, true); },
+        py::arg("x"), py::arg("dims") = std::vector<int64_t>{}, py::arg("keepdim") = false,
+        "Reference implementation of sum (one sequential pass)");
+  m.def("mean", &mean, py::arg("x"), py::arg("dims") = std::vector<int64_t>{}, py::arg("keepdim") = false,
+        "Mean over dims ([] = all); float dtypes only");
+  m.def("max_dim",
+        [](const Tensor& x, int64_t dim, bool keepdim) {
+          auto r = extreme_dim("max()", true, x, dim, keepdim, true);
+          return py::make_tuple(r.first, r.second);
+        },
+        py::arg("x"), py::arg("dim"), py::arg("keepdim") = false,
+        "(values, int64 indices) of the max along dim; first occurrence on ties; NaN propagates");
+  m.def("min_dim",
+        [](const Tensor& x, int64_t dim, bool keepdim) {
+          auto r = extreme_dim("min()", false, x, dim, keepdim, true);
+          return py::make_tuple(r.first, r.second);
+        },
+        py::arg("x"), py::arg("dim"), py::arg("keepdim") = false,
+        "(values, int64 indices) of the min along dim; first occurrence on ties; NaN propagates");
+  m.def("max_all", [](const Tensor& x) { return extreme_all("max()", true, x); }, py::arg("x"), "0-d max of all elements");
+  m.def("min_all", [](const Tensor& x) { return extreme_all("min()", false, x); }, py::arg("x"), "0-d min of all elements");
+  m.def("argmax",
+        [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_extreme("argmax()", true, x, dim, keepdim); },
+        py::arg("x"), py::arg("dim") = py::none(), py::arg("keepdim") = false,
+        "int64 index of the max (into the flattened tensor when dim is None)");
+  m.def("argmin",
+        [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_extreme("argmin()", false, x, dim, keepdim); },
+        py::arg("x"), py::arg("dim") = py::none(), py::arg("keepdim") = false,
+        "int64 index of the min (into the flattened tensor when dim is None)");
+}
+
 }  // namespace cnnkit
