@@ -99,7 +99,6 @@ class Module:
 
     training: bool
     _version = 1
-    call_super_init = False
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
