@@ -1,5 +1,254 @@
+// _C.im2col, _C.col2im, _C.conv2d_forward/backward (+ _naive references), _C.linear_forward/backward.
+// Everything is validated here once (ndim, dtype, device, channel counts, window arguments via
+// core/shape.h); inputs are made contiguous; kernels then assume valid, dense data.
+// Window arguments (kernel, stride, padding, dilation) accept an int or a pair.
+// Backward entry points return new tensors, which the kernels write (=); nothing is accumulated.
+#include <array>
+#include <optional>
+
 #include "bindings/bindings.h"
+#include "core/shape.h"
+#include "ops/conv2d.h"
+#include "ops/im2col.h"
+#include "ops/linear.h"
 
 namespace cnnkit {
-void bind_conv(py::module_& m) { (void)m; }
+namespace {
+
+std::pair<int64_t, int64_t> pair_arg(const char* op, const char* name, const py::object& v) {
+  if (py::isinstance<py::int_>(v) && !py::isinstance<py::bool_>(v)) {
+    const int64_t x = v.cast<int64_t>();
+    return {x, x};
+  }
+  CNNKIT_CHECK(py::isinstance<py::sequence>(v) && !py::isinstance<py::str>(v), TypeError, op, ": expected ", name,
+               " to be an int or a pair of ints, got ", std::string(py::str(py::type::of(v).attr("__name__"))));
+  const auto seq = v.cast<py::sequence>();
+  CNNKIT_CHECK(seq.size() == 2, ValueError, op, ": expected ", name, " to have 2 elements, got ", seq.size());
+  for (const auto& e : seq)
+    CNNKIT_CHECK(py::isinstance<py::int_>(e) && !py::isinstance<py::bool_>(e), TypeError, op, ": expected ", name,
+                 " to contain ints, got ", std::string(py::str(py::type::of(e).attr("__name__"))));
+  return {seq[0].cast<int64_t>(), seq[1].cast<int64_t>()};
+}
+
+std::array<bool, 3> needs_arg(const char* op, const std::vector<bool>& needs) {
+  CNNKIT_CHECK(needs.size() == 3, ValueError, op, ": expected needs to hold 3 bools (input, weight, bias), got ",
+               needs.size());
+  return {needs[0], needs[1], needs[2]};
+}
+
+// Validates conv2d's input and weight (and the window arguments) and computes the output size.
+Conv2dParams conv2d_params(const char* op, const Tensor& x, const Tensor& w, const py::object& stride,
+                           const py::object& padding, const py::object& dilation, int64_t groups) {
+  check_ndim(op, "input", x, 4);
+  check_ndim(op, "weight", w, 4);
+  check_cpu(op, x);
+  check_cpu(op, w);
+  check_floating(op, "input", x);
+  check_same_dtype(op, "input", x, "weight", w);
+  CNNKIT_CHECK(groups > 0, ValueError, op, ": groups must be a positive integer, got ", groups);
+  const int64_t C = x.size(1), OC = w.size(0);
+  CNNKIT_CHECK(C % groups == 0, ValueError, op, ": expected the input channels (", C, ", input shape ", x.shape(),
+               ") to be divisible by groups=", groups);
+  CNNKIT_CHECK(OC % groups == 0, ValueError, op, ": expected the output channels (", OC, ", weight shape ",
+               w.shape(), ") to be divisible by groups=", groups);
+  CNNKIT_CHECK(w.size(1) * groups == C, ValueError, op, ": expected input with ", w.size(1) * groups,
+               " channels (weight shape ", w.shape(), ", groups=", groups, "), got ", C, " channels (input shape ",
+               x.shape(), ")");
+  const auto [SH, SW] = pair_arg(op, "stride", stride);
+  const auto [PH, PW] = pair_arg(op, "padding", padding);
+  const auto [DH, DW] = pair_arg(op, "dilation", dilation);
+  Conv2dParams p{};
+  p.N = x.size(0), p.C = C, p.H = x.size(2), p.W = x.size(3);
+  p.OC = OC, p.KH = w.size(2), p.KW = w.size(3);
+  p.SH = SH, p.SW = SW, p.PH = PH, p.PW = PW, p.DH = DH, p.DW = DW, p.groups = groups;
+  p.OH = window_out_size(op, p.H, p.KH, SH, PH, DH);
+  p.OW = window_out_size(op, p.W, p.KW, SW, PW, DW);
+  return p;
+}
+
+void check_bias(const char* op, const Tensor& b, const Tensor& x, int64_t n) {
+  check_cpu(op, b);
+  check_same_dtype(op, "input", x, "bias", b);
+  check_shape(op, "bias", b, Shape{n});
+}
+
+template <bool kNaive>
+Tensor conv2d_forward_entry(const Tensor& x_, const Tensor& w_, std::optional<Tensor> b_, const py::object& stride,
+                            const py::object& padding, const py::object& dilation, int64_t groups) {
+  const char* op = "conv2d";
+  const Conv2dParams p = conv2d_params(op, x_, w_, stride, padding, dilation, groups);
+  Tensor b;
+  if (b_.has_value()) {
+    check_bias(op, *b_, x_, p.OC);
+    b = b_->contiguous();
+  }
+  const Tensor x = x_.contiguous(), w = w_.contiguous();
+  Tensor out = Tensor::empty({p.N, p.OC, p.OH, p.OW}, x.dtype());
+  if (out.numel() == 0) return out;
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    const scalar_t* bias = b.defined() ? b.data<scalar_t>() : nullptr;
+    if (kNaive)
+      conv2d_forward_naive<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+    else
+      conv2d_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+  });
+  return out;
+}
+
+template <bool kNaive>
+py::tuple conv2d_backward_entry(const Tensor& dout_, const Tensor& x_, const Tensor& w_, const py::object& stride,
+                                const py::object& padding, const py::object& dilation, int64_t groups,
+                                const std::vector<bool>& needs_) {
+  const char* op = "conv2d_backward";
+  const Conv2dParams p = conv2d_params(op, x_, w_, stride, padding, dilation, groups);
+  const auto needs = needs_arg(op, needs_);
+  check_cpu(op, dout_);
+  check_same_dtype(op, "input", x_, "grad_output", dout_);
+  check_shape(op, "grad_output", dout_, Shape{p.N, p.OC, p.OH, p.OW});
+  const Tensor dout = dout_.contiguous(), x = x_.contiguous(), w = w_.contiguous();
+  Tensor dx, dw, db;
+  if (needs[0]) dx = Tensor::empty(x.shape(), x.dtype());
+  if (needs[1]) dw = Tensor::empty(w.shape(), w.dtype());
+  if (needs[2]) db = Tensor::empty({p.OC}, x.dtype());
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    using T = scalar_t;
+    T* pdx = dx.defined() && dx.numel() ? dx.data<T>() : nullptr;
+    T* pdw = dw.defined() && dw.numel() ? dw.data<T>() : nullptr;
+    T* pdb = db.defined() && db.numel() ? db.data<T>() : nullptr;
+    if (kNaive)
+      conv2d_backward_naive<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+    else
+      conv2d_backward<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+  });
+  auto opt = [](const Tensor& t) { return t.defined() ? py::cast(t) : py::object(py::none()); };
+  return py::make_tuple(opt(dx), opt(dw), opt(db));
+}
+
+Im2colGeometry im2col_geometry(const char* op, int64_t C, int64_t H, int64_t W, const py::object& kernel,
+                               const py::object& stride, const py::object& padding, const py::object& dilation) {
+  const auto [KH, KW] = pair_arg(op, "kernel", kernel);
+  const auto [SH, SW] = pair_arg(op, "stride", stride);
+  const auto [PH, PW] = pair_arg(op, "padding", padding);
+  const auto [DH, DW] = pair_arg(op, "dilation", dilation);
+  const int64_t OH = window_out_size(op, H, KH, SH, PH, DH);
+  const int64_t OW = window_out_size(op, W, KW, SW, PW, DW);
+  return Im2colGeometry{C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW};
+}
+
+Tensor im2col_entry(const Tensor& x_, const py::object& kernel, const py::object& stride, const py::object& padding,
+                    const py::object& dilation) {
+  const char* op = "im2col";
+  check_ndim(op, "input", x_, 3);
+  check_cpu(op, x_);
+  check_floating(op, "input", x_);
+  const Im2colGeometry g = im2col_geometry(op, x_.size(0), x_.size(1), x_.size(2), kernel, stride, padding, dilation);
+  const Tensor x = x_.contiguous();
+  Tensor cols = Tensor::empty({g.rows(), g.cols()}, x.dtype());
+  if (cols.numel() == 0) return cols;
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op,
+                           [&] { im2col<scalar_t>(cols.data<scalar_t>(), g.cols(), x.data<scalar_t>(), g); });
+  return cols;
+}
+
+Tensor col2im_entry(const Tensor& cols_, const std::vector<int64_t>& size, const py::object& kernel,
+                    const py::object& stride, const py::object& padding, const py::object& dilation) {
+  const char* op = "col2im";
+  check_ndim(op, "cols", cols_, 2);
+  check_cpu(op, cols_);
+  check_floating(op, "cols", cols_);
+  CNNKIT_CHECK(size.size() == 3, ValueError, op, ": expected the image size (C, H, W), got ", Shape(size));
+  for (int64_t s : size)
+    CNNKIT_CHECK(s >= 0, ValueError, op, ": expected a non-negative image size, got ", Shape(size));
+  const Im2colGeometry g = im2col_geometry(op, size[0], size[1], size[2], kernel, stride, padding, dilation);
+  check_shape(op, "cols", cols_, Shape{g.rows(), g.cols()});
+  const Tensor cols = cols_.contiguous();
+  Tensor im = Tensor::empty({g.C, g.H, g.W}, cols.dtype());
+  if (im.numel() == 0) return im;
+  CNNKIT_DISPATCH_FLOATING(cols.dtype(), op,
+                           [&] { col2im<scalar_t>(im.data<scalar_t>(), cols.data<scalar_t>(), g.cols(), g); });
+  return im;
+}
+
+// linear: input (N, IN), weight (OUT, IN), bias (OUT).
+void check_linear(const char* op, const Tensor& x, const Tensor& w) {
+  check_ndim(op, "input", x, 2);
+  check_ndim(op, "weight", w, 2);
+  check_cpu(op, x);
+  check_cpu(op, w);
+  check_floating(op, "input", x);
+  check_same_dtype(op, "input", x, "weight", w);
+  CNNKIT_CHECK(x.size(1) == w.size(1), ValueError, op, ": expected input with ", w.size(1),
+               " features (weight shape ", w.shape(), "), got input shape ", x.shape());
+}
+
+Tensor linear_forward_entry(const Tensor& x_, const Tensor& w_, std::optional<Tensor> b_) {
+  const char* op = "linear";
+  check_linear(op, x_, w_);
+  const int64_t N = x_.size(0), IN = x_.size(1), OUT = w_.size(0);
+  Tensor b;
+  if (b_.has_value()) {
+    check_bias(op, *b_, x_, OUT);
+    b = b_->contiguous();
+  }
+  const Tensor x = x_.contiguous(), w = w_.contiguous();
+  Tensor out = Tensor::empty({N, OUT}, x.dtype());
+  if (out.numel() == 0) return out;
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    linear_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(),
+                             b.defined() ? b.data<scalar_t>() : nullptr, N, IN, OUT);
+  });
+  return out;
+}
+
+py::tuple linear_backward_entry(const Tensor& dout_, const Tensor& x_, const Tensor& w_,
+                                const std::vector<bool>& needs_) {
+  const char* op = "linear_backward";
+  check_linear(op, x_, w_);
+  const auto needs = needs_arg(op, needs_);
+  const int64_t N = x_.size(0), IN = x_.size(1), OUT = w_.size(0);
+  check_cpu(op, dout_);
+  check_same_dtype(op, "input", x_, "grad_output", dout_);
+  check_shape(op, "grad_output", dout_, Shape{N, OUT});
+  const Tensor dout = dout_.contiguous(), x = x_.contiguous(), w = w_.contiguous();
+  Tensor dx, dw, db;
+  if (needs[0]) dx = Tensor::empty({N, IN}, x.dtype());
+  if (needs[1]) dw = Tensor::empty({OUT, IN}, x.dtype());
+  if (needs[2]) db = Tensor::empty({OUT}, x.dtype());
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    using T = scalar_t;
+    linear_backward<T>(dx.defined() && dx.numel() ? dx.data<T>() : nullptr,
+                       dw.defined() && dw.numel() ? dw.data<T>() : nullptr,
+                       db.defined() && db.numel() ? db.data<T>() : nullptr, dout.data<T>(), x.data<T>(), w.data<T>(),
+                       N, IN, OUT);
+  });
+  auto opt = [](const Tensor& t) { return t.defined() ? py::cast(t) : py::object(py::none()); };
+  return py::make_tuple(opt(dx), opt(dw), opt(db));
+}
+
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  m.def("im2col", &im2col_entry, py::arg("x"), py::arg("kernel"), py::arg("stride") = 1, py::arg("padding") = 0,
+        py::arg("dilation") = 1, "x (C, H, W) -> columns (C*KH*KW, OH*OW)");
+  m.def("col2im", &col2im_entry, py::arg("cols"), py::arg("size"), py::arg("kernel"), py::arg("stride") = 1,
+        py::arg("padding") = 0, py::arg("dilation") = 1,
+        "columns (C*KH*KW, OH*OW) -> image (C, H, W), summing overlapping windows (adjoint of im2col)");
+  m.def("conv2d_forward", &conv2d_forward_entry<false>, py::arg("x"), py::arg("weight"), py::arg("bias"),
+        py::arg("stride") = 1, py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
+        "x (N, C, H, W), weight (OC, C/groups, KH, KW), bias (OC) or None -> (N, OC, OH, OW); im2col + GEMM");
+  m.def("conv2d_naive", &conv2d_forward_entry<true>, py::arg("x"), py::arg("weight"), py::arg("bias"),
+        py::arg("stride") = 1, py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
+        "conv2d_forward by direct loops (reference)");
+  m.def("conv2d_backward", &conv2d_backward_entry<false>, py::arg("grad_output"), py::arg("x"), py::arg("weight"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("needs") = std::vector<bool>{true, true, true}, "-> (dx | None, dweight | None, dbias | None)");
+  m.def("conv2d_backward_naive", &conv2d_backward_entry<true>, py::arg("grad_output"), py::arg("x"),
+        py::arg("weight"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("needs") = std::vector<bool>{true, true, true}, "conv2d_backward by direct loops (reference)");
+  m.def("linear_forward", &linear_forward_entry, py::arg("x"), py::arg("weight"), py::arg("bias"),
+        "x (N, IN) @ weight (OUT, IN)^T + bias (OUT) -> (N, OUT)");
+  m.def("linear_backward", &linear_backward_entry, py::arg("grad_output"), py::arg("x"), py::arg("weight"),
+        py::arg("needs") = std::vector<bool>{true, true, true}, "-> (dx | None, dweight | None, dbias | None)");
+}
+
 }  // namespace cnnkit

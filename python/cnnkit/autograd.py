@@ -149,7 +149,7 @@ class BackwardCFunction(Node):
         self._saved = ()
         self._released = True
         for k in list(self.__dict__):
-            if k not in ("_non_diff",):
+            if k not in ("_non_diff", "_retained"):
                 del self.__dict__[k]
 
 
@@ -257,6 +257,10 @@ def _run_backward(roots, grads, retain_graph, capture=None):
                     r = hook(out_grads[nr])
                     if r is not None:
                         out_grads[nr] = r
+        # retain_grad() stores the gradient after all other hooks ran (PyTorch 2's order).
+        for nr, t in getattr(node, "_retained", {}).items():
+            if out_grads[nr] is not None:
+                t.grad = out_grads[nr] if t.grad is None else t.grad + out_grads[nr]
         if capture is not None:
             for nr in range(len(out_grads)):
                 if (node, nr) in capture:

@@ -256,15 +256,11 @@ class Tensor:
         return _Handle()
 
     def retain_grad(self):
+        """Keeps the gradient of this non-leaf tensor in ``.grad`` after backward."""
         if self.grad_fn is None:
             return
-        if not self._retains_grad:
-            self._retains_grad = True
-
-            def _store(g, t=self):
-                t.grad = g if t.grad is None else t.grad + g
-
-            self.register_hook(_store)
+        self._retains_grad = True
+        self.grad_fn.__dict__.setdefault("_retained", {})[self._output_nr] = self
 
     @property
     def retains_grad(self):

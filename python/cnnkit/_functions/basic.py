@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Size, Tensor, _wrap, tensor
+from ..tensor import Tensor, _wrap, tensor, where
 from .._dtype import bool_, int64
 
 
@@ -60,7 +60,7 @@ class Binary(Function):
             a, b = ctx.saved_tensors
             ga = g * b * _wrap(_C.binary("pow", a._t, (b - 1)._t)) if na else None
             # d/db a^b = a^b log a, with 0 where a == 0 and b >= 0 (torch's convention).
-            gb = g * ctx.out * a.log().masked_fill((a == 0) & (b >= 0), 0.0) if nb else None
+            gb = g * ctx.out * where((a == 0) & (b >= 0), 0.0, a.log()) if nb else None
         elif op in ("maximum", "minimum"):
             a, b = ctx.saved_tensors
             win = (a > b) if op == "maximum" else (a < b)

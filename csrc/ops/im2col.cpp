@@ -1,0 +1,104 @@
+// im2col writes (=) its columns; col2im writes (=) the image (it zeroes each channel plane and then
+// accumulates the column entries into it). Layouts in im2col.h.
+//
+// Both walk the output positions of one kernel tap (c, kh, kw) at a time. For a tap, the output rows
+// oh whose input row lies inside the image form one interval, and likewise for ow (valid_range), so
+// the inner loops run without bounds tests: padding becomes explicit zero fills (im2col) or skipped
+// entries (col2im), and with stride 1 a row segment is a plain copy.
+#include "ops/im2col.h"
+
+#include <algorithm>
+
+#include "core/parallel.h"
+
+namespace cnnkit {
+namespace {
+
+// Output positions o in [0, O) whose input index o*S - P + off (off = k*D) lies in [0, I) form the
+// interval [lo, hi); empty intervals come back as lo == hi.
+inline void valid_range(int64_t I, int64_t O, int64_t S, int64_t P, int64_t off, int64_t& lo, int64_t& hi) {
+  const int64_t first = P - off;  // need o*S >= first
+  lo = first <= 0 ? 0 : (first + S - 1) / S;
+  const int64_t last = I - 1 + P - off;  // need o*S <= last
+  hi = last < 0 ? 0 : std::min(O, last / S + 1);
+  lo = std::min(lo, hi);
+}
+
+// Rows (or channels) per parallel chunk: below ~32K elements of work a fork costs more than it saves.
+inline int64_t grain_for(int64_t work_per_item) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_item));
+}
+
+}  // namespace
+
+// Thread mapping: one column-matrix row (one kernel tap of one channel) per iteration; rows are
+// disjoint, so every element is written by exactly one thread.
+template <class T>
+void im2col(T* cols, int64_t ldcols, const T* im, const Im2colGeometry& g) {
+  const int64_t KK = g.KH * g.KW, OW = g.OW, OH = g.OH;
+  parallel_for(0, g.rows(), grain_for(g.cols()), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r / KK, kh = (r % KK) / g.KW, kw = r % g.KW;
+      T* dst = cols + r * ldcols;
+      int64_t oh_lo, oh_hi, ow_lo, ow_hi;
+      valid_range(g.H, OH, g.SH, g.PH, kh * g.DH, oh_lo, oh_hi);
+      valid_range(g.W, OW, g.SW, g.PW, kw * g.DW, ow_lo, ow_hi);
+      if (ow_lo == ow_hi) oh_hi = oh_lo;  // the tap only ever reads padding: all zeros
+      std::fill(dst, dst + oh_lo * OW, T(0));
+      std::fill(dst + oh_hi * OW, dst + OH * OW, T(0));
+      const int64_t iw0 = ow_lo * g.SW - g.PW + kw * g.DW;
+      for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+        const T* src = im + (c * g.H + oh * g.SH - g.PH + kh * g.DH) * g.W + iw0;
+        T* d = dst + oh * OW;
+        std::fill(d, d + ow_lo, T(0));
+        std::fill(d + ow_hi, d + OW, T(0));
+        if (g.SW == 1) {
+          std::copy(src, src + (ow_hi - ow_lo), d + ow_lo);
+        } else {
+          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow] = src[(ow - ow_lo) * g.SW];
+        }
+      }
+    }
+  });
+}
+
+// Thread mapping: one input channel per iteration. A channel's pixels receive contributions only
+// from that channel's KH*KW column rows, so threads write disjoint planes: no two threads ever add
+// into the same pixel, hence no atomics and no per-thread copies to reduce. Within a channel the
+// additions happen in a fixed order (kh, kw, oh, ow), so the result is independent of thread count.
+template <class T>
+void col2im(T* im, const T* cols, int64_t ldcols, const Im2colGeometry& g) {
+  const int64_t OW = g.OW, HW = g.H * g.W;
+  parallel_for(0, g.C, grain_for(g.KH * g.KW * g.cols()), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      T* plane = im + c * HW;
+      std::fill(plane, plane + HW, T(0));
+      for (int64_t kh = 0; kh < g.KH; ++kh) {
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+          const T* src = cols + ((c * g.KH + kh) * g.KW + kw) * ldcols;
+          int64_t oh_lo, oh_hi, ow_lo, ow_hi;
+          valid_range(g.H, g.OH, g.SH, g.PH, kh * g.DH, oh_lo, oh_hi);
+          valid_range(g.W, OW, g.SW, g.PW, kw * g.DW, ow_lo, ow_hi);
+          if (ow_lo == ow_hi) continue;  // the tap only ever reads padding
+          const int64_t iw0 = ow_lo * g.SW - g.PW + kw * g.DW;
+          for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+            T* d = plane + (oh * g.SH - g.PH + kh * g.DH) * g.W + iw0;
+            const T* s = src + oh * OW;
+            if (g.SW == 1) {
+              for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow - ow_lo] += s[ow];
+            } else {
+              for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[(ow - ow_lo) * g.SW] += s[ow];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+template void im2col<float>(float*, int64_t, const float*, const Im2colGeometry&);
+template void im2col<double>(double*, int64_t, const double*, const Im2colGeometry&);
+template void col2im<float>(float*, const float*, int64_t, const Im2colGeometry&);
+template void col2im<double>(double*, const double*, int64_t, const Im2colGeometry&);
+
+}  // namespace cnnkit

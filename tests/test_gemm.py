@@ -1,0 +1,344 @@
+"""_C.gemm / _C.gemm_naive / _C.bmm against NumPy (float64 reference) and PyTorch.
+
+Covers edge tiles (sizes 1, 3, 7, 33, 65, 127 against the 4x8 / 4x4 register tiles), every
+transpose combination, alpha/beta, strided and aliased operands, empty sizes, thread-count
+independence and the error messages.
+"""
+import numpy as np
+import pytest
+
+from cnnkit import _C
+
+DTYPES = [np.float32, np.float64]
+SIZES = [1, 3, 7, 33, 65, 127]
+# Square edge sizes plus mixed (M, N, K) triples that put a ragged edge in every dimension.
+SHAPES = [(s, s, s) for s in SIZES] + [
+    (1, 127, 3), (7, 1, 65), (33, 65, 1), (127, 7, 33), (65, 33, 127), (3, 129, 7), (130, 5, 257), (97, 260, 300),
+]
+
+
+def tol(dtype):
+    return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+
+
+def rand(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def operands(rng, M, N, K, ta, tb, dtype):
+    a = rand(rng, (K, M) if ta else (M, K), dtype)
+    b = rand(rng, (N, K) if tb else (K, N), dtype)
+    return a, b
+
+
+def reference(a, b, ta, tb, alpha=1.0, beta=0.0, c=None):
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    out = alpha * ((a64.T if ta else a64) @ (b64.T if tb else b64))
+    if c is not None and beta != 0.0:
+        out += beta * c.astype(np.float64)
+    return out
+
+
+def run(fn, a, b, ta=False, tb=False, alpha=1.0, beta=0.0, c=None):
+    ct = None if c is None else _C.from_numpy(c)
+    return np.asarray(fn(_C.from_numpy(a), _C.from_numpy(b), ta, tb, alpha, beta, ct))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", SHAPES)
+def test_gemm_all_transposes(M, N, K, dtype):
+    rng = np.random.default_rng(M * 10007 + N * 101 + K)
+    for ta in (False, True):
+        for tb in (False, True):
+            a, b = operands(rng, M, N, K, ta, tb, dtype)
+            out = run(_C.gemm, a, b, ta, tb)
+            assert out.shape == (M, N) and out.dtype == dtype
+            np.testing.assert_allclose(out, reference(a, b, ta, tb), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 33, 3), (33, 7, 65), (65, 127, 33), (127, 65, 300)])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (0.5, -2.0), (-1.5, 0.0), (0.0, 3.0)])
+def test_gemm_alpha_beta_in_place(M, N, K, alpha, beta, dtype):
+    rng = np.random.default_rng(M + N + K)
+    for ta, tb in [(False, False), (True, True), (False, True), (True, False)]:
+        a, b = operands(rng, M, N, K, ta, tb, dtype)
+        c = rand(rng, (M, N), dtype)
+        c0 = c.copy()
+        ct = _C.from_numpy(c)
+        res = _C.gemm(_C.from_numpy(a), _C.from_numpy(b), ta, tb, alpha, beta, ct)
+        assert res.data_ptr == ct.data_ptr  # c is returned and written in place
+        np.testing.assert_allclose(c, reference(a, b, ta, tb, alpha, beta, c0), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (3, 7, 33), (33, 65, 7), (65, 33, 127)])
+def test_gemm_naive_matches_numpy(M, N, K, dtype):
+    rng = np.random.default_rng(7)
+    for ta in (False, True):
+        for tb in (False, True):
+            a, b = operands(rng, M, N, K, ta, tb, dtype)
+            c = rand(rng, (M, N), dtype)
+            out = run(_C.gemm_naive, a, b, ta, tb, 0.75, 0.5, c.copy())
+            np.testing.assert_allclose(out, reference(a, b, ta, tb, 0.75, 0.5, c), **tol(dtype))
+
+
+def test_beta_zero_ignores_nan_in_c():
+    rng = np.random.default_rng(0)
+    a, b = rand(rng, (9, 5), np.float32), rand(rng, (5, 11), np.float32)
+    c = np.full((9, 11), np.nan, np.float32)
+    for fn in (_C.gemm, _C.gemm_naive):
+        out = run(fn, a, b, beta=0.0, c=c.copy())
+        np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_c_none_ignores_beta():
+    rng = np.random.default_rng(1)
+    a, b = rand(rng, (4, 6), np.float64), rand(rng, (6, 3), np.float64)
+    out = np.asarray(_C.gemm(_C.from_numpy(a), _C.from_numpy(b), beta=5.0))
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_strided_operands(dtype):
+    rng = np.random.default_rng(2)
+    base_a = rand(rng, (70, 90), dtype)
+    base_b = rand(rng, (90, 80), dtype)
+    cases = [
+        (base_a[:33, :41], base_b[:41, :17]),                            # row stride > number of columns
+        (base_a[:33, :82:2], base_b[:41, :34:2]),                        # column step 2: copied first
+        (base_a[:66:2, :41], rand(rng, (17, 41), dtype).T),              # row step 2; a transposed view
+        (base_a[::-1, :41][:33], base_b[:41, ::-1][:, :17]),             # negative strides
+    ]
+    for a, b in cases:
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        out = np.asarray(_C.gemm(_C.from_numpy(a), _C.from_numpy(b)))
+        np.testing.assert_allclose(out, ref, **tol(dtype))
+        # The same product from transposed views with the transpose flags set.
+        at = _C.from_numpy(a).transpose(0, 1)
+        bt = _C.from_numpy(b).transpose(0, 1)
+        np.testing.assert_allclose(np.asarray(_C.gemm(at, bt, True, True)), ref, **tol(dtype))
+    # Rows broadcast with stride 0.
+    row, col = rand(rng, (1, 41), dtype), rand(rng, (41, 1), dtype)
+    a0 = _C.from_numpy(row).expand([33, 41])
+    b0 = _C.from_numpy(col).expand([41, 17])
+    ref = np.broadcast_to(row, (33, 41)).astype(np.float64) @ np.broadcast_to(col, (41, 17))
+    np.testing.assert_allclose(np.asarray(_C.gemm(a0, b0)), ref, **tol(dtype))
+
+
+def test_transposed_views_of_contiguous_matrices():
+    # A transposed view of a contiguous matrix is used as is (transpose flag flipped); the result
+    # must equal the product of the logical matrices.
+    rng = np.random.default_rng(3)
+    a = rand(rng, (40, 30), np.float32)
+    b = rand(rng, (50, 40), np.float32)
+    at = _C.from_numpy(a).transpose(0, 1)  # (30, 40), unit row stride
+    bt = _C.from_numpy(b).transpose(0, 1)  # (40, 50)
+    out = np.asarray(_C.gemm(at, bt))
+    np.testing.assert_allclose(out, a.T.astype(np.float64) @ b.T, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_non_contiguous_and_aliased_c(dtype):
+    rng = np.random.default_rng(4)
+    a, b = rand(rng, (13, 9), dtype), rand(rng, (9, 13), dtype)
+    # c is a transposed view: written through a temporary and copied back.
+    cbase = rand(rng, (13, 13), dtype)
+    c0 = cbase.T.copy()
+    ct = _C.from_numpy(cbase).transpose(0, 1)
+    _C.gemm(_C.from_numpy(a), _C.from_numpy(b), alpha=2.0, beta=-1.0, c=ct)
+    np.testing.assert_allclose(cbase.T, 2.0 * (a.astype(np.float64) @ b) - c0, **tol(dtype))
+    # c is a column slice (row stride 20, unit columns): written in place; other columns untouched.
+    wide = rand(rng, (13, 20), dtype)
+    w0 = wide.copy()
+    _C.gemm(_C.from_numpy(a), _C.from_numpy(b), beta=1.0, c=_C.from_numpy(wide).slice(1, 2, 15, 1))
+    np.testing.assert_allclose(wide[:, 2:15], a.astype(np.float64) @ b + w0[:, 2:15], **tol(dtype))
+    np.testing.assert_array_equal(wide[:, :2], w0[:, :2])
+    np.testing.assert_array_equal(wide[:, 15:], w0[:, 15:])
+    # c aliases both operands (x = x @ x): the product must use the original x.
+    sq = rand(rng, (13, 13), dtype)
+    s0 = sq.copy()
+    st = _C.from_numpy(sq)
+    _C.gemm(st, st, c=st)
+    np.testing.assert_allclose(sq, s0.astype(np.float64) @ s0, **tol(dtype))
+
+
+def test_empty_sizes():
+    z = np.zeros
+    out = np.asarray(_C.gemm(_C.from_numpy(z((0, 5), np.float32)), _C.from_numpy(z((5, 3), np.float32))))
+    assert out.shape == (0, 3)
+    out = np.asarray(_C.gemm(_C.from_numpy(z((4, 0), np.float32)), _C.from_numpy(z((0, 3), np.float32))))
+    np.testing.assert_array_equal(out, np.zeros((4, 3)))
+    c = np.ones((4, 3), np.float64)
+    _C.gemm(_C.from_numpy(z((4, 0))), _C.from_numpy(z((0, 3))), beta=2.5, c=_C.from_numpy(c))
+    np.testing.assert_array_equal(c, np.full((4, 3), 2.5))
+
+
+def test_result_independent_of_thread_count():
+    rng = np.random.default_rng(5)
+    a, b = rand(rng, (301, 257), np.float32), rand(rng, (257, 519), np.float32)
+    old = _C.get_num_threads()
+    try:
+        _C.set_num_threads(1)
+        one = run(_C.gemm, a, b)
+        _C.set_num_threads(2)
+        two = run(_C.gemm, a, b)
+        _C.set_num_threads(3)
+        three = run(_C.gemm, a, b)
+    finally:
+        _C.set_num_threads(old)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, three)
+
+
+def test_gemm_errors():
+    f32 = lambda *s: _C.from_numpy(np.zeros(s, np.float32))  # noqa: E731
+    with pytest.raises(ValueError, match=r"gemm: expected a to be 2-D, got 1-D"):
+        _C.gemm(f32(3), f32(3, 3))
+    with pytest.raises(ValueError, match=r"gemm: inner dimensions do not match.*\[2, 3\].*\[4, 5\]"):
+        _C.gemm(f32(2, 3), f32(4, 5))
+    with pytest.raises(ValueError, match=r"gemm_naive: inner dimensions"):
+        _C.gemm_naive(f32(2, 3), f32(2, 3))
+    with pytest.raises(TypeError, match=r"gemm: expected a and b to have the same dtype, got float32 and float64"):
+        _C.gemm(f32(2, 3), _C.from_numpy(np.zeros((3, 2))))
+    with pytest.raises(TypeError, match=r"gemm: expected a to be float32 or float64, got int64"):
+        _C.gemm(_C.from_numpy(np.zeros((2, 2), np.int64)), _C.from_numpy(np.zeros((2, 2), np.int64)))
+    with pytest.raises(ValueError, match=r"gemm: expected c of shape \[2, 5\], got \[5, 2\]"):
+        _C.gemm(f32(2, 3), f32(3, 5), c=f32(5, 2))
+    with pytest.raises(TypeError, match=r"gemm: expected a and c to have the same dtype"):
+        _C.gemm(f32(2, 3), f32(3, 5), c=_C.from_numpy(np.zeros((2, 5))))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B,M,N,K", [(1, 1, 1, 1), (3, 7, 33, 5), (5, 33, 3, 65), (2, 65, 70, 127)])
+def test_bmm(B, M, N, K, dtype):
+    rng = np.random.default_rng(B * M * N * K)
+    a, b = rand(rng, (B, M, K), dtype), rand(rng, (B, K, N), dtype)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(np.asarray(_C.bmm(_C.from_numpy(a), _C.from_numpy(b))), ref, **tol(dtype))
+    # transposed matrices and a matrix broadcast over the batch (batch stride 0)
+    at = _C.from_numpy(np.ascontiguousarray(a.transpose(0, 2, 1))).transpose(1, 2)
+    bb = _C.from_numpy(b[:1].copy()).expand([B, K, N])
+    ref2 = a.astype(np.float64) @ b[:1].astype(np.float64)
+    np.testing.assert_allclose(np.asarray(_C.bmm(at, bb)), ref2, **tol(dtype))
+    # a non-unit inner stride (every other column) is copied first
+    wide = rand(rng, (B, M, 2 * K), dtype)
+    ref3 = wide[:, :, ::2].astype(np.float64) @ b
+    np.testing.assert_allclose(np.asarray(_C.bmm(_C.from_numpy(wide[:, :, ::2]), _C.from_numpy(b))), ref3,
+                               **tol(dtype))
+
+
+def test_bmm_errors():
+    f32 = lambda *s: _C.from_numpy(np.zeros(s, np.float32))  # noqa: E731
+    with pytest.raises(ValueError, match=r"bmm: expected a to be 3-D"):
+        _C.bmm(f32(2, 3), f32(2, 3, 4))
+    with pytest.raises(ValueError, match=r"bmm: expected a and b to have the same batch size"):
+        _C.bmm(f32(2, 3, 4), f32(3, 4, 5))
+    with pytest.raises(ValueError, match=r"bmm: inner dimensions do not match"):
+        _C.bmm(f32(2, 3, 4), f32(2, 5, 5))
+    with pytest.raises(TypeError, match=r"bmm: expected a and b to have the same dtype"):
+        _C.bmm(f32(2, 3, 4), _C.from_numpy(np.zeros((2, 4, 5))))
+    assert tuple(_C.bmm(f32(0, 3, 4), f32(0, 4, 5)).shape) == (0, 3, 5)
+
+
+def test_gemm_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    for M, N, K in [(33, 65, 127), (128, 96, 200)]:
+        a, b = rand(rng, (M, K), np.float32), rand(rng, (K, N), np.float32)
+        ref = torch.mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+        np.testing.assert_allclose(run(_C.gemm, a, b), ref, rtol=1e-4, atol=1e-4)
+        ref = torch.bmm(torch.from_numpy(a)[None].expand(3, M, K), torch.from_numpy(b)[None].expand(3, K, N))
+        out = _C.bmm(_C.from_numpy(a).unsqueeze(0).expand([3, M, K]), _C.from_numpy(b).unsqueeze(0).expand([3, K, N]))
+        np.testing.assert_allclose(np.asarray(out), ref.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python layer: cnnkit.matmul / mm / bmm and the @ operator
+# ---------------------------------------------------------------------------------------------
+import cnnkit  # noqa: E402
+import cnnkit.nn.functional as F  # noqa: E402
+from cnnkit.testing import compare_with_torch, gradcheck  # noqa: E402
+
+# Shapes whose backward needs no broadcast reduction (each operand already has the full batch).
+MATMUL_SHAPES = [
+    ((3,), (3,)), ((3,), (3, 4)), ((2, 3), (3,)), ((2, 3), (3, 4)), ((2, 5, 3), (3,)), ((2, 5, 3), (3, 4)),
+    ((4, 2, 3), (4, 3, 5)), ((2, 2, 5, 3), (2, 2, 3, 1)), ((1, 3), (3, 1)), ((0, 3), (3, 2)),
+]
+# Batch broadcasting: the backward sums gradients over the broadcast dims (needs the reduce kernels).
+MATMUL_BROADCAST = [((3,), (2, 3, 4)), ((5, 1, 3, 4), (2, 4, 6)), ((2, 3, 4), (1, 4, 2)), ((1, 2, 3), (4, 1, 3, 2))]
+needs_sum = pytest.mark.skipif(not hasattr(_C, "sum"), reason="needs the reduce kernels (another family)")
+
+
+@pytest.mark.parametrize("sa,sb", MATMUL_SHAPES + [pytest.param(*s, marks=needs_sum) for s in MATMUL_BROADCAST])
+def test_matmul_matches_torch(sa, sb):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(len(sa) * 7 + len(sb))
+    arrays = [rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)]
+    ours, theirs = compare_with_torch(cnnkit.matmul, torch.matmul, arrays)
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    ours2, _ = compare_with_torch(lambda a, b: a @ b, lambda a, b: a @ b, arrays)
+    assert tuple(ours2.shape) == tuple(theirs.shape)
+
+
+@pytest.mark.parametrize("sa,sb", MATMUL_BROADCAST)
+def test_matmul_broadcast_forward(sa, sb):
+    rng = np.random.default_rng(len(sa) * 3 + len(sb))
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    out = cnnkit.matmul(cnnkit.tensor(a), cnnkit.tensor(b))
+    np.testing.assert_allclose(out.numpy(), np.matmul(a, b), rtol=1e-12, atol=1e-12)
+
+
+def test_mm_bmm_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    compare_with_torch(cnnkit.mm, torch.mm, [rng.standard_normal((7, 33)).astype(np.float32),
+                                             rng.standard_normal((33, 5)).astype(np.float32)])
+    compare_with_torch(cnnkit.bmm, torch.bmm, [rng.standard_normal((3, 7, 33)).astype(np.float32),
+                                               rng.standard_normal((3, 33, 5)).astype(np.float32)])
+    # transposed (non-contiguous) operands
+    compare_with_torch(lambda a, b: cnnkit.mm(a.t(), b.t()), lambda a, b: torch.mm(a.t(), b.t()),
+                       [rng.standard_normal((9, 4)).astype(np.float32), rng.standard_normal((6, 9)).astype(np.float32)])
+
+
+@pytest.mark.parametrize("sa,sb", [((3,), (3,)), ((2, 3), (3, 4)), ((4,), (4, 2)), ((2, 4, 3), (2, 3, 2)),
+                                   ((2, 2, 3), (3,))])
+def test_matmul_gradcheck(sa, sb):
+    rng = np.random.default_rng(len(sa) + 5 * len(sb))
+    a = cnnkit.tensor(rng.standard_normal(sa), requires_grad=True)
+    b = cnnkit.tensor(rng.standard_normal(sb), requires_grad=True)
+    assert gradcheck(cnnkit.matmul, (a, b))
+
+
+def test_mm_bmm_gradcheck():
+    rng = np.random.default_rng(10)
+    a = cnnkit.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    b = cnnkit.tensor(rng.standard_normal((4, 2)), requires_grad=True)
+    assert gradcheck(F.mm, (a, b))
+    a = cnnkit.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    b = cnnkit.tensor(rng.standard_normal((2, 4, 2)), requires_grad=True)
+    assert gradcheck(F.bmm, (a, b))
+
+
+def test_matmul_errors():
+    z = cnnkit.zeros
+    with pytest.raises(RuntimeError, match=r"both arguments to matmul need to be at least 1D, but they are 0D and 1D"):
+        cnnkit.matmul(cnnkit.tensor(1.0), z(3))
+    with pytest.raises(ValueError, match=r"matmul: shapes \[3\] and \[4\] cannot be multiplied"):
+        cnnkit.matmul(z(3), z(4))
+    with pytest.raises(ValueError, match=r"matmul: shapes \[2, 3\] and \[4, 5\] cannot be multiplied"):
+        z(2, 3) @ z(4, 5)
+    with pytest.raises(ValueError, match=r"matmul: batch dimensions of \[2, 3, 4\] and \[3, 4, 5\] do not broadcast"):
+        cnnkit.matmul(z(2, 3, 4), z(3, 4, 5))
+    with pytest.raises(TypeError, match=r"matmul: expected both operands to have the same dtype"):
+        cnnkit.matmul(z(2, 3), z(3, 2, dtype=cnnkit.float64))
+    with pytest.raises(TypeError, match=r"matmul: expected float32 or float64 operands, got .*int64"):
+        cnnkit.matmul(z(2, 3, dtype=cnnkit.int64), z(3, 2, dtype=cnnkit.int64))
+    with pytest.raises(ValueError, match=r"mm: expected 2-D tensors, got shapes \[3\] and \[3, 5\]"):
+        cnnkit.mm(z(3), z(3, 5))
+    with pytest.raises(ValueError, match=r"bmm: expected 3-D tensors"):
+        cnnkit.bmm(z(3, 4), z(3, 4, 5))
+    with pytest.raises(ValueError, match=r"bmm: expected the same batch size"):
+        cnnkit.bmm(z(2, 3, 4), z(3, 4, 5))
+    with pytest.raises(ValueError, match=r"bmm: shapes \[3, 3, 4\] and \[3, 5, 5\] cannot be multiplied"):
+        cnnkit.bmm(z(3, 3, 4), z(3, 5, 5))
