@@ -693,6 +693,7 @@ def test_nested_forward_backward_matches_torch():
     (lambda n: n.Conv2d(2, 3, (2, 4), padding="same", dilation=(1, 1), bias=False), (2, 2, 5, 6)),
     (lambda n: n.Conv2d(2, 3, 3, padding="valid", stride=2), (1, 2, 7, 7)),
 ])
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
 def test_layer_forward_matches_torch(make, shape):
     torch = _torch()
     ref, ours = make(torch.nn), make(nn)
