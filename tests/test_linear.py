@@ -121,9 +121,11 @@ def test_functional_linear_matches_torch(xs, ws, bias):
 def test_functional_linear_vector_weight():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(9)
-    arrays = [rng.standard_normal((4, 7)).astype(np.float32), rng.standard_normal(7).astype(np.float32),
-              rng.standard_normal(()).astype(np.float32)]
+    arrays = [rng.standard_normal((4, 7)).astype(np.float32), rng.standard_normal(7).astype(np.float32)]
     compare_with_torch(F.linear, torch.nn.functional.linear, arrays)
+    # torch rejects a bias with a 1-D weight; so do we, with its message.
+    with pytest.raises(RuntimeError, match="mat2 must be a matrix"):
+        F.linear(cnnkit.tensor(arrays[0]), cnnkit.tensor(arrays[1]), cnnkit.tensor(1.0))
 
 
 @pytest.mark.parametrize("xs", [(3, 4), (4,), (2, 3, 4)])

@@ -1,5 +1,290 @@
+// Python entry points of ops/loss: shape/dtype/target validation (PyTorch's rules; its messages
+// where it has them) and dispatch. Inputs of any strides are made contiguous.
+//
+//   cross_entropy_forward(logits, target, weight|None, ignore_index, reduction, label_smoothing)
+//       -> (loss, logp); logp = log_softmax(logits, 1) is what the backward needs.
+//       target: int64 class indices of shape (N, d1, ...) ((), for a (C,) input), or a floating
+//       tensor of the logits' shape holding class probabilities (ignore_index unused then).
+//   cross_entropy_backward(dloss, logp, target, weight|None, ignore_index, reduction, label_smoothing)
+//       -> dlogits (no gradient for probability targets).
+//   nll_loss_forward(logp, target, weight|None, ignore_index, reduction) -> (loss, total_weight 0-d)
+//   nll_loss_backward(dloss, input_shape, target, weight|None, ignore_index, reduction, total_weight)
+//       -> dlogp of shape input_shape; total_weight is the forward's second result (a tensor or float).
+//   mse_loss_forward(input, target, reduction), mse_loss_backward(dloss, input, target, reduction)
+//       -> (dinput, dtarget). Shapes must match exactly (PyTorch broadcasts with a warning; we raise).
+// Reductions: 'mean' | 'sum' | 'none'; 'none' returns the per-sample shape, the others a 0-d tensor.
+#include <optional>
+#include <string>
+
 #include "bindings/bindings.h"
+#include "ops/loss.h"
 
 namespace cnnkit {
-void bind_loss(py::module_& m) { (void)m; }
+namespace {
+
+Reduction reduction_arg(const char* op, const std::string& r) {
+  if (r == "mean") return Reduction::Mean;
+  if (r == "sum") return Reduction::Sum;
+  if (r == "none") return Reduction::None;
+  throw ValueError(str(op, ": ", r, " is not a valid value for reduction (expected 'mean', 'sum' or 'none')"));
+}
+
+Tensor float_input(const char* op, const char* name, const Tensor& t) {
+  check_defined(op, name, t);
+  check_cpu(op, t);
+  check_floating(op, name, t);
+  return t.contiguous();
+}
+
+// Input (N, C, d1, ...) or (C,): its dims in the (N, C, S) view and the per-sample shape.
+struct Layout {
+  LossDims d;
+  Shape sample_shape;
+};
+Layout layout_of(const char* op, const Shape& s) {
+  CNNKIT_CHECK(!s.empty(), ValueError, op, ": expected input of shape (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor");
+  Layout l;
+  if (s.size() == 1) {
+    l.d.C = s[0];
+    return l;
+  }
+  l.d.N = s[0];
+  l.d.C = s[1];
+  l.sample_shape.push_back(s[0]);
+  for (size_t i = 2; i < s.size(); ++i) {
+    l.d.S *= s[i];
+    l.sample_shape.push_back(s[i]);
+  }
+  return l;
+}
+
+// Class-index target: int64, shape = per-sample shape, every value ignore_index or in [0, C).
+Tensor class_target(const char* op, const Tensor& t_, const Layout& l, const Shape& input_shape, int64_t ignore_index) {
+  check_defined(op, "target", t_);
+  check_cpu(op, t_);
+  CNNKIT_CHECK(t_.dtype() == DType::Int64, TypeError, op, ": expected target of dtype int64 (class indices), got ",
+               dtype_name(t_.dtype()));
+  if (input_shape.size() == 2 && t_.dim() == 1) {
+    CNNKIT_CHECK(t_.shape()[0] == l.d.N, ValueError, "Expected input batch_size (", l.d.N,
+                 ") to match target batch_size (", t_.shape()[0], ").");
+  }
+  CNNKIT_CHECK(t_.shape() == l.sample_shape, ValueError, op, ": expected target of shape ", l.sample_shape,
+               " for input of shape ", input_shape, ", got ", t_.shape());
+  Tensor t = t_.contiguous();
+  const int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    CNNKIT_CHECK(p[i] == ignore_index || (p[i] >= 0 && p[i] < l.d.C), IndexError, "Target ", p[i],
+                 " is out of bounds.");
+  return t;
+}
+
+std::optional<Tensor> weight_arg(const char* op, const std::optional<Tensor>& w, const Tensor& like, int64_t C) {
+  if (!w) return std::nullopt;
+  check_defined(op, "weight", *w);
+  check_cpu(op, *w);
+  check_same_dtype(op, "input", like, "weight", *w);
+  CNNKIT_CHECK(w->dim() == 1 && w->shape()[0] == C, ValueError, op, ": weight tensor should be defined either for all ",
+               C, " classes or no classes but got weight tensor of shape: ", w->shape());
+  return w->contiguous();
+}
+
+double smoothing_arg(const char* op, double ls) {
+  CNNKIT_CHECK(ls >= 0.0 && ls <= 1.0, ValueError, op, ": label_smoothing must be between 0.0 and 1.0. Got: ", ls);
+  return ls;
+}
+
+Tensor loss_output(Reduction r, const Shape& sample_shape, DType dt) {
+  return Tensor::empty(r == Reduction::None ? sample_shape : Shape{}, dt);
+}
+
+// dloss: the per-sample shape for 'none', one element otherwise; the loss dtype.
+Tensor dloss_arg(const char* op, const Tensor& g, Reduction r, const Shape& sample_shape, DType dt) {
+  check_defined(op, "grad_output", g);
+  check_cpu(op, g);
+  CNNKIT_CHECK(g.dtype() == dt, TypeError, op, ": expected grad_output of dtype ", dtype_name(dt), ", got ",
+               dtype_name(g.dtype()));
+  if (r == Reduction::None)
+    check_shape(op, "grad_output", g, sample_shape);
+  else
+    CNNKIT_CHECK(g.numel() == 1, ValueError, op, ": expected a one-element grad_output for a reduced loss, got shape ",
+                 g.shape());
+  return g.contiguous();
+}
+
+// A Python number or a one-element tensor (what nll_loss_forward returned) as a double.
+double scalar_arg(const char* op, const char* name, const py::object& v) {
+  if (py::isinstance<Tensor>(v)) {
+    const Tensor& t = v.cast<const Tensor&>();
+    check_cpu(op, t);
+    CNNKIT_CHECK(t.numel() == 1, ValueError, op, ": expected ", name, " to have one element, got shape ", t.shape());
+    return t.to(DType::Float64).contiguous().data<double>()[0];
+  }
+  return v.cast<double>();
+}
+
+template <class scalar_t>
+const scalar_t* ptr_or_null(const std::optional<Tensor>& t) {
+  return t ? t->data<scalar_t>() : nullptr;
+}
+
+// True when `target` holds class probabilities (same shape as the input), as PyTorch decides.
+bool is_prob_target(const char* op, const Tensor& input, const Tensor& target) {
+  check_defined(op, "target", target);
+  if (target.shape() != input.shape()) return false;
+  CNNKIT_CHECK(is_floating(target.dtype()), TypeError, op,
+               ": expected a floating target with class probabilities (target has the input's shape), got ",
+               dtype_name(target.dtype()));
+  return true;
+}
+
+py::tuple cross_entropy_forward_py(const Tensor& logits_, const Tensor& target_, const std::optional<Tensor>& weight_,
+                                   int64_t ignore_index, const std::string& reduction, double label_smoothing) {
+  const char* op = "cross_entropy";
+  const Tensor logits = float_input(op, "input", logits_);
+  const Reduction r = reduction_arg(op, reduction);
+  const double ls = smoothing_arg(op, label_smoothing);
+  const Layout l = layout_of(op, logits.shape());
+  const auto weight = weight_arg(op, weight_, logits, l.d.C);
+  Tensor out = loss_output(r, l.sample_shape, logits.dtype());
+  Tensor logp = Tensor::empty(logits.shape(), logits.dtype());
+  if (is_prob_target(op, logits, target_)) {
+    check_cpu(op, target_);
+    const Tensor target = target_.to(logits.dtype()).contiguous();
+    CNNKIT_DISPATCH_FLOATING(logits.dtype(), op, [&] {
+      cross_entropy_prob_forward<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), logits.data<scalar_t>(),
+                                           target.data<scalar_t>(), ptr_or_null<scalar_t>(weight), l.d, r, ls);
+    });
+  } else {
+    const Tensor target = class_target(op, target_, l, logits.shape(), ignore_index);
+    CNNKIT_DISPATCH_FLOATING(logits.dtype(), op, [&] {
+      cross_entropy_forward<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), logits.data<scalar_t>(),
+                                      target.data<int64_t>(), ptr_or_null<scalar_t>(weight), l.d, ignore_index, r, ls);
+    });
+  }
+  return py::make_tuple(out, logp);
+}
+
+Tensor cross_entropy_backward_py(const Tensor& dloss_, const Tensor& logp_, const Tensor& target_,
+                                 const std::optional<Tensor>& weight_, int64_t ignore_index,
+                                 const std::string& reduction, double label_smoothing) {
+  const char* op = "cross_entropy_backward";
+  const Tensor logp = float_input(op, "saved log-probabilities", logp_);
+  const Reduction r = reduction_arg(op, reduction);
+  const double ls = smoothing_arg(op, label_smoothing);
+  const Layout l = layout_of(op, logp.shape());
+  const auto weight = weight_arg(op, weight_, logp, l.d.C);
+  const Tensor dloss = dloss_arg(op, dloss_, r, l.sample_shape, logp.dtype());
+  Tensor dlogits = Tensor::empty(logp.shape(), logp.dtype());
+  if (is_prob_target(op, logp, target_)) {
+    check_cpu(op, target_);
+    const Tensor target = target_.to(logp.dtype()).contiguous();
+    CNNKIT_DISPATCH_FLOATING(logp.dtype(), op, [&] {
+      cross_entropy_prob_backward<scalar_t>(dlogits.data<scalar_t>(), dloss.data<scalar_t>(), logp.data<scalar_t>(),
+                                            target.data<scalar_t>(), ptr_or_null<scalar_t>(weight), l.d, r, ls);
+    });
+  } else {
+    const Tensor target = class_target(op, target_, l, logp.shape(), ignore_index);
+    CNNKIT_DISPATCH_FLOATING(logp.dtype(), op, [&] {
+      cross_entropy_backward<scalar_t>(dlogits.data<scalar_t>(), dloss.data<scalar_t>(), logp.data<scalar_t>(),
+                                       target.data<int64_t>(), ptr_or_null<scalar_t>(weight), l.d, ignore_index, r,
+                                       ls);
+    });
+  }
+  return dlogits;
+}
+
+py::tuple nll_loss_forward_py(const Tensor& logp_, const Tensor& target_, const std::optional<Tensor>& weight_,
+                              int64_t ignore_index, const std::string& reduction) {
+  const char* op = "nll_loss";
+  const Tensor logp = float_input(op, "input", logp_);
+  const Reduction r = reduction_arg(op, reduction);
+  const Layout l = layout_of(op, logp.shape());
+  const auto weight = weight_arg(op, weight_, logp, l.d.C);
+  const Tensor target = class_target(op, target_, l, logp.shape(), ignore_index);
+  Tensor out = loss_output(r, l.sample_shape, logp.dtype());
+  double tw = 0;
+  CNNKIT_DISPATCH_FLOATING(logp.dtype(), op, [&] {
+    tw = nll_loss_forward<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), target.data<int64_t>(),
+                                    ptr_or_null<scalar_t>(weight), l.d, ignore_index, r);
+  });
+  return py::make_tuple(out, Tensor::full({}, tw, logp.dtype()));
+}
+
+Tensor nll_loss_backward_py(const Tensor& dloss_, const Shape& input_shape, const Tensor& target_,
+                            const std::optional<Tensor>& weight_, int64_t ignore_index, const std::string& reduction,
+                            const py::object& total_weight) {
+  const char* op = "nll_loss_backward";
+  check_defined(op, "grad_output", dloss_);
+  check_floating(op, "grad_output", dloss_);
+  const Reduction r = reduction_arg(op, reduction);
+  const Layout l = layout_of(op, input_shape);
+  const auto weight = weight_arg(op, weight_, dloss_, l.d.C);
+  const Tensor target = class_target(op, target_, l, input_shape, ignore_index);
+  const Tensor dloss = dloss_arg(op, dloss_, r, l.sample_shape, dloss_.dtype());
+  const double tw = scalar_arg(op, "total_weight", total_weight);
+  Tensor dlogp = Tensor::empty(input_shape, dloss.dtype());
+  CNNKIT_DISPATCH_FLOATING(dloss.dtype(), op, [&] {
+    nll_loss_backward<scalar_t>(dlogp.data<scalar_t>(), dloss.data<scalar_t>(), target.data<int64_t>(),
+                                ptr_or_null<scalar_t>(weight), l.d, ignore_index, r, tw);
+  });
+  return dlogp;
+}
+
+void check_mse_pair(const char* op, const Tensor& input, const Tensor& target) {
+  check_defined(op, "target", target);
+  check_cpu(op, target);
+  check_same_dtype(op, "input", input, "target", target);
+  CNNKIT_CHECK(input.shape() == target.shape(), ValueError, op, ": expected target of the input's shape ",
+               input.shape(), ", got ", target.shape(), " (broadcasting is not supported)");
+}
+
+Tensor mse_loss_forward_py(const Tensor& input_, const Tensor& target_, const std::string& reduction) {
+  const char* op = "mse_loss";
+  const Tensor input = float_input(op, "input", input_);
+  check_mse_pair(op, input, target_);
+  const Reduction r = reduction_arg(op, reduction);
+  const Tensor target = target_.contiguous();
+  Tensor out = loss_output(r, input.shape(), input.dtype());
+  CNNKIT_DISPATCH_FLOATING(input.dtype(), op, [&] {
+    mse_loss_forward<scalar_t>(out.data<scalar_t>(), input.data<scalar_t>(), target.data<scalar_t>(), input.numel(), r);
+  });
+  return out;
+}
+
+py::tuple mse_loss_backward_py(const Tensor& dloss_, const Tensor& input_, const Tensor& target_,
+                               const std::string& reduction) {
+  const char* op = "mse_loss_backward";
+  const Tensor input = float_input(op, "input", input_);
+  check_mse_pair(op, input, target_);
+  const Reduction r = reduction_arg(op, reduction);
+  const Tensor target = target_.contiguous();
+  const Tensor dloss = dloss_arg(op, dloss_, r, input.shape(), input.dtype());
+  Tensor dinput = Tensor::empty(input.shape(), input.dtype());
+  Tensor dtarget = Tensor::empty(input.shape(), input.dtype());
+  CNNKIT_DISPATCH_FLOATING(input.dtype(), op, [&] {
+    mse_loss_backward<scalar_t>(dinput.data<scalar_t>(), dtarget.data<scalar_t>(), dloss.data<scalar_t>(),
+                                input.data<scalar_t>(), target.data<scalar_t>(), input.numel(), r);
+  });
+  return py::make_tuple(dinput, dtarget);
+}
+
+}  // namespace
+
+void bind_loss(py::module_& m) {
+  m.def("cross_entropy_forward", &cross_entropy_forward_py, py::arg("input"), py::arg("target"), py::arg("weight"),
+        py::arg("ignore_index"), py::arg("reduction"), py::arg("label_smoothing"),
+        "(loss, logp): fused log_softmax over dim 1 + negative log-likelihood");
+  m.def("cross_entropy_backward", &cross_entropy_backward_py, py::arg("grad_output"), py::arg("logp"),
+        py::arg("target"), py::arg("weight"), py::arg("ignore_index"), py::arg("reduction"),
+        py::arg("label_smoothing"), "gradient of cross_entropy with respect to the logits");
+  m.def("nll_loss_forward", &nll_loss_forward_py, py::arg("input"), py::arg("target"), py::arg("weight"),
+        py::arg("ignore_index"), py::arg("reduction"), "(loss, total_weight)");
+  m.def("nll_loss_backward", &nll_loss_backward_py, py::arg("grad_output"), py::arg("input_shape"), py::arg("target"),
+        py::arg("weight"), py::arg("ignore_index"), py::arg("reduction"), py::arg("total_weight"),
+        "gradient of nll_loss with respect to its input (log-probabilities)");
+  m.def("mse_loss_forward", &mse_loss_forward_py, py::arg("input"), py::arg("target"), py::arg("reduction"));
+  m.def("mse_loss_backward", &mse_loss_backward_py, py::arg("grad_output"), py::arg("input"), py::arg("target"),
+        py::arg("reduction"), "(dinput, dtarget)");
+}
+
 }  // namespace cnnkit

@@ -1,5 +1,179 @@
+// Python entry points of ops/pool2d: validation (PyTorch's rules and messages) and dispatch.
+// Inputs of any strides are made contiguous; outputs are new contiguous tensors.
+#include <array>
+#include <optional>
+
 #include "bindings/bindings.h"
+#include "core/shape.h"
+#include "ops/pool2d.h"
 
 namespace cnnkit {
-void bind_pool(py::module_& m) { (void)m; }
+namespace {
+
+using Pair = std::vector<int64_t>;
+
+std::array<int64_t, 2> pair_arg(const char* op, const char* name, const Pair& v) {
+  CNNKIT_CHECK(v.size() == 2, ValueError, op, ": expected ", name, " to be a pair (h, w), got ", v.size(),
+               " values ", v);
+  return {v[0], v[1]};
+}
+
+// (N, C, H, W) or (C, H, W) with C, H, W non-zero (a zero batch is allowed, as in PyTorch).
+void check_pool_input(const char* op, const char* name, const Shape& s) {
+  const size_t nd = s.size();
+  bool ok = nd == 3 || nd == 4;
+  for (size_t d = nd == 4 ? 1 : 0; ok && d < nd; ++d) ok = s[d] != 0;
+  CNNKIT_CHECK(ok, ValueError, op, ": expected ", name,
+               " to be a 3D or 4D (batch mode) tensor with optional 0 dim batch size, but got shape ", s);
+}
+
+// Checks the window arguments in PyTorch's order and fills the geometry. `shape` is the input's.
+Pool2dParams pool_params(const char* op, const Shape& shape, const Pair& kernel_, const Pair& stride_,
+                         const Pair& padding_, const Pair& dilation_, bool ceil_mode) {
+  check_pool_input(op, "input", shape);
+  const auto k = pair_arg(op, "kernel_size", kernel_);
+  const auto s = pair_arg(op, "stride", stride_);
+  const auto pd = pair_arg(op, "padding", padding_);
+  const auto d = pair_arg(op, "dilation", dilation_);
+  CNNKIT_CHECK(k[0] > 0 && k[1] > 0, ValueError, op, ": kernel size should be greater than zero, but got kH: ", k[0],
+               " kW: ", k[1]);
+  CNNKIT_CHECK(s[0] > 0 && s[1] > 0, ValueError, op, ": stride should be greater than zero, but got dH: ", s[0],
+               " dW: ", s[1]);
+  CNNKIT_CHECK(d[0] > 0 && d[1] > 0, ValueError, op, ": dilation should be greater than zero, but got dilationH: ",
+               d[0], " dilationW: ", d[1]);
+  CNNKIT_CHECK(pd[0] >= 0 && pd[1] >= 0, ValueError, op, ": pad must be non-negative, but got pad: ", padding_);
+  check_pool_padding(op, k[0], pd[0]);
+  check_pool_padding(op, k[1], pd[1]);
+  const size_t nd = shape.size();
+  Pool2dParams p;
+  p.H = shape[nd - 2];
+  p.W = shape[nd - 1];
+  p.planes = shape[nd - 3] * (nd == 4 ? shape[0] : 1);
+  p.kh = k[0]; p.kw = k[1];
+  p.sh = s[0]; p.sw = s[1];
+  p.ph = pd[0]; p.pw = pd[1];
+  p.dh = d[0]; p.dw = d[1];
+  p.OH = window_out_size(op, p.H, p.kh, p.sh, p.ph, p.dh, ceil_mode);
+  p.OW = window_out_size(op, p.W, p.kw, p.sw, p.pw, p.dw, ceil_mode);
+  CNNKIT_CHECK(p.OH >= 1 && p.OW >= 1, ValueError, op, ": given input size ", shape, ", calculated output size (",
+               p.OH, "x", p.OW, ") is too small");
+  return p;
+}
+
+Shape out_shape(const Shape& in, const Pool2dParams& p) {
+  Shape o = in;
+  o[o.size() - 2] = p.OH;
+  o[o.size() - 1] = p.OW;
+  return o;
+}
+
+int64_t divisor_arg(const char* op, const std::optional<int64_t>& divisor_override) {
+  if (!divisor_override) return 0;
+  CNNKIT_CHECK(*divisor_override != 0, ValueError, op, ": divisor must be not zero");
+  return *divisor_override;
+}
+
+py::tuple max_pool2d_forward_py(const Tensor& x_, const Pair& kernel, const Pair& stride, const Pair& padding,
+                                const Pair& dilation, bool ceil_mode) {
+  const char* op = "max_pool2d";
+  check_defined(op, "input", x_);
+  check_cpu(op, x_);
+  check_floating(op, "input", x_);
+  const Pool2dParams p = pool_params(op, x_.shape(), kernel, stride, padding, dilation, ceil_mode);
+  const Tensor x = x_.contiguous();
+  Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype());
+  Tensor idx = Tensor::empty(out.shape(), DType::Int64);
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    max_pool2d_forward<scalar_t>(out.data<scalar_t>(), idx.data<int64_t>(), x.data<scalar_t>(), p);
+  });
+  return py::make_tuple(out, idx);
+}
+
+// dout and indices have the forward output's shape; input_shape is the forward input's shape.
+Tensor max_pool2d_backward_py(const Tensor& dout_, const Tensor& indices_, const Shape& input_shape) {
+  const char* op = "max_pool2d_backward";
+  check_defined(op, "grad_output", dout_);
+  check_defined(op, "indices", indices_);
+  check_cpu(op, dout_);
+  check_cpu(op, indices_);
+  check_floating(op, "grad_output", dout_);
+  check_dtype(op, "indices", indices_, DType::Int64);
+  check_pool_input(op, "input_shape", input_shape);
+  check_shape(op, "indices", indices_, dout_.shape());
+  const size_t nd = input_shape.size();
+  CNNKIT_CHECK(dout_.dim() == static_cast<int64_t>(nd), ValueError, op, ": expected grad_output with ", nd,
+               " dims for input of shape ", input_shape, ", got shape ", dout_.shape());
+  for (size_t i = 0; i + 2 < nd; ++i)
+    CNNKIT_CHECK(dout_.shape()[i] == input_shape[i], ValueError, op, ": grad_output shape ", dout_.shape(),
+                 " does not match input shape ", input_shape, " in its leading dims");
+  Pool2dParams p;
+  p.H = input_shape[nd - 2];
+  p.W = input_shape[nd - 1];
+  p.planes = input_shape[nd - 3] * (nd == 4 ? input_shape[0] : 1);
+  p.OH = dout_.shape()[nd - 2];
+  p.OW = dout_.shape()[nd - 1];
+  const Tensor dout = dout_.contiguous();
+  const Tensor idx = indices_.contiguous();
+  // Indices come from Python and are used to write memory: check every one.
+  const int64_t* ip = idx.data<int64_t>();
+  const int64_t HW = p.H * p.W;
+  for (int64_t i = 0, n = idx.numel(); i < n; ++i)
+    CNNKIT_CHECK(ip[i] >= 0 && ip[i] < HW, IndexError, op, ": index ", ip[i], " is out of bounds for an input plane of ",
+                 p.H, "x", p.W);
+  Tensor dinp = Tensor::empty(input_shape, dout.dtype());
+  CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
+    max_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p);
+  });
+  return dinp;
+}
+
+Tensor avg_pool2d_forward_py(const Tensor& x_, const Pair& kernel, const Pair& stride, const Pair& padding,
+                             bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override) {
+  const char* op = "avg_pool2d";
+  check_defined(op, "input", x_);
+  check_cpu(op, x_);
+  check_floating(op, "input", x_);
+  const int64_t div = divisor_arg(op, divisor_override);
+  const Pool2dParams p = pool_params(op, x_.shape(), kernel, stride, padding, {1, 1}, ceil_mode);
+  const Tensor x = x_.contiguous();
+  Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype());
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    avg_pool2d_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), p, count_include_pad, div);
+  });
+  return out;
+}
+
+Tensor avg_pool2d_backward_py(const Tensor& dout_, const Shape& input_shape, const Pair& kernel, const Pair& stride,
+                              const Pair& padding, bool ceil_mode, bool count_include_pad,
+                              std::optional<int64_t> divisor_override) {
+  const char* op = "avg_pool2d_backward";
+  check_defined(op, "grad_output", dout_);
+  check_cpu(op, dout_);
+  check_floating(op, "grad_output", dout_);
+  const int64_t div = divisor_arg(op, divisor_override);
+  const Pool2dParams p = pool_params(op, input_shape, kernel, stride, padding, {1, 1}, ceil_mode);
+  check_shape(op, "grad_output", dout_, out_shape(input_shape, p));
+  const Tensor dout = dout_.contiguous();
+  Tensor dinp = Tensor::empty(input_shape, dout.dtype());
+  CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
+    avg_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), p, count_include_pad, div);
+  });
+  return dinp;
+}
+
+}  // namespace
+
+void bind_pool(py::module_& m) {
+  m.def("max_pool2d_forward", &max_pool2d_forward_py, py::arg("input"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"),
+        "(out, indices int64): max over each window; indices are h*W+w within each plane");
+  m.def("max_pool2d_backward", &max_pool2d_backward_py, py::arg("grad_output"), py::arg("indices"),
+        py::arg("input_shape"), "gradient of max_pool2d with respect to its input");
+  m.def("avg_pool2d_forward", &avg_pool2d_forward_py, py::arg("input"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"));
+  m.def("avg_pool2d_backward", &avg_pool2d_backward_py, py::arg("grad_output"), py::arg("input_shape"),
+        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+        py::arg("count_include_pad"), py::arg("divisor_override"));
+}
+
 }  // namespace cnnkit

@@ -13,7 +13,7 @@ __all__ = [
     "swapaxes", "permute", "t", "narrow", "select", "chunk", "split", "unbind", "index_select", "gather",
     "masked_fill", "masked_select", "nonzero", "topk", "sort", "argsort", "equal", "allclose", "isclose", "clone",
     "matmul", "mm", "bmm", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "numel", "lerp", "broadcast_to",
-    "detach",
+    "detach", "conv2d",
 ]
 
 
@@ -29,7 +29,7 @@ def _method(name):
 
 
 for _name in __all__:
-    if _name not in ("matmul", "mm", "bmm", "floor_divide", "remainder", "numel"):
+    if _name not in ("matmul", "mm", "bmm", "floor_divide", "remainder", "numel", "conv2d"):
         globals()[_name] = _method(_name)
 
 
@@ -61,3 +61,9 @@ def bmm(input, mat2):
     from .nn import functional as F
 
     return F.bmm(input, mat2)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    from .nn import functional as F
+
+    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)

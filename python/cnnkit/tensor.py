@@ -561,6 +561,15 @@ class Tensor:
     def __rpow__(self, o):
         return _binary("pow", o, self)
 
+    def matmul(self, o):
+        return _fn_nn().matmul(self, o)
+
+    def mm(self, o):
+        return _fn_nn().mm(self, o)
+
+    def bmm(self, o):
+        return _fn_nn().bmm(self, o)
+
     def __matmul__(self, o):
         return _fn_nn().matmul(self, o)
 

@@ -145,8 +145,9 @@ def linear(input, weight, bias=None):
         raise RuntimeError(f"both arguments to linear need to be at least 1D, but they are {input.dim()}D and "
                            f"{weight.dim()}D")
     if weight.dim() == 1:  # a single output feature without its own axis, as torch allows
-        out = matmul(input, weight)
-        return out if bias is None else out + bias
+        if bias is not None:  # torch 2.13 rejects this combination; so do we
+            raise RuntimeError("mat2 must be a matrix, got 1-D tensor")
+        return matmul(input, weight)
     if weight.dim() != 2:
         raise ValueError(f"linear: expected weight to be 1-D or 2-D, got {weight.dim()}-D with shape "
                          f"{list(weight.shape)}")

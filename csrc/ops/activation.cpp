@@ -1,0 +1,118 @@
+// Elementwise activations, CPU. Backward WRITES (=) dinp.
+//
+// Strategy: every kernel is one flat loop over contiguous memory, split into contiguous chunks by
+// parallel_for (one chunk per thread, each element written once). The loop bodies are branch-free
+// selects and plain arithmetic so the compiler vectorises them (relu, leaky_relu, the backwards,
+// and sigmoid through the libm-free vexp of activation.h); tanh calls libm per element. Below
+// kGrain elements the loop runs serially: an OpenMP fork costs more than that much work.
+#include "ops/activation.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/parallel.h"
+
+namespace cnnkit {
+
+namespace {
+constexpr int64_t kGrain = 1 << 15;
+
+// Applies f(i) for i in [0, n) in parallel chunks.
+template <class F>
+inline void for_each_index(int64_t n, const F& f) {
+  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) f(i);
+  });
+}
+}  // namespace
+
+// out, inp (n,)
+template <class scalar_t>
+void relu_forward(scalar_t* out, const scalar_t* inp, int64_t n) {
+  for_each_index(n, [&](int64_t i) {
+    const scalar_t x = inp[i];
+    out[i] = x < scalar_t(0) ? scalar_t(0) : x;
+  });
+}
+
+// dinp, dout, out (n,): the gradient passes where the output is positive (or NaN), as in
+// PyTorch's threshold_backward.
+// Both operands are loaded unconditionally: a load under the condition would compile to a
+// branch (the compiler may not invent loads), mispredicted half the time on real activations.
+template <class scalar_t>
+void relu_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, int64_t n) {
+  for_each_index(n, [&](int64_t i) {
+    const scalar_t g = dout[i], y = out[i];
+    dinp[i] = y <= scalar_t(0) ? scalar_t(0) : g;
+  });
+}
+
+template <class scalar_t>
+void leaky_relu_forward(scalar_t* out, const scalar_t* inp, double slope, int64_t n) {
+  const scalar_t s = static_cast<scalar_t>(slope);
+  for_each_index(n, [&](int64_t i) {
+    const scalar_t x = inp[i];
+    out[i] = x > scalar_t(0) ? x : x * s;
+  });
+}
+
+template <class scalar_t>
+void leaky_relu_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* inp, double slope, int64_t n) {
+  const scalar_t s = static_cast<scalar_t>(slope);
+  for_each_index(n, [&](int64_t i) {
+    const scalar_t g = dout[i], x = inp[i];
+    dinp[i] = x > scalar_t(0) ? g : g * s;
+  });
+}
+
+// 1 / (1 + exp(-x)): exp(-x) overflows to inf for very negative x and the result is 0, never NaN.
+// Each thread's range is done in L1-sized pieces: out = -x, out = exp(out) (vexp_inplace's two
+// passes), out = 1 / (1 + out), every pass a vectorised loop.
+template <class scalar_t>
+void sigmoid_forward(scalar_t* out, const scalar_t* inp, int64_t n) {
+  constexpr int64_t kPiece = 1024;
+  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t p0 = b; p0 < e; p0 += kPiece) {
+      const int64_t p1 = std::min(e, p0 + kPiece);
+      for (int64_t i = p0; i < p1; ++i) out[i] = -inp[i];
+      vexp_inplace(out + p0, p1 - p0);
+      for (int64_t i = p0; i < p1; ++i) out[i] = scalar_t(1) / (scalar_t(1) + out[i]);
+    }
+  });
+}
+
+template <class scalar_t>
+void sigmoid_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, int64_t n) {
+  for_each_index(n, [&](int64_t i) { dinp[i] = dout[i] * (scalar_t(1) - out[i]) * out[i]; });
+}
+
+template <class scalar_t>
+void tanh_forward(scalar_t* out, const scalar_t* inp, int64_t n) {
+  for_each_index(n, [&](int64_t i) { out[i] = std::tanh(inp[i]); });
+}
+
+// 1 - out^2 rounded once, as PyTorch's AVX2 kernel computes it with an FMA: more accurate near
+// saturation and the same bits as PyTorch. For float the product and difference run in double
+// (exact but for a final rounding; vectorisable); for double std::fma.
+inline float one_minus_sq(float y) { return static_cast<float>(1.0 - static_cast<double>(y) * y); }
+inline double one_minus_sq(double y) { return std::fma(-y, y, 1.0); }
+
+template <class scalar_t>
+void tanh_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, int64_t n) {
+  for_each_index(n, [&](int64_t i) { dinp[i] = dout[i] * one_minus_sq(out[i]); });
+}
+
+#define CNNKIT_INSTANTIATE_ACT(T)                                                     \
+  template void relu_forward<T>(T*, const T*, int64_t);                              \
+  template void relu_backward<T>(T*, const T*, const T*, int64_t);                   \
+  template void leaky_relu_forward<T>(T*, const T*, double, int64_t);                \
+  template void leaky_relu_backward<T>(T*, const T*, const T*, double, int64_t);     \
+  template void sigmoid_forward<T>(T*, const T*, int64_t);                           \
+  template void sigmoid_backward<T>(T*, const T*, const T*, int64_t);                \
+  template void tanh_forward<T>(T*, const T*, int64_t);                              \
+  template void tanh_backward<T>(T*, const T*, const T*, int64_t);
+CNNKIT_INSTANTIATE_ACT(float)
+CNNKIT_INSTANTIATE_ACT(double)
+#undef CNNKIT_INSTANTIATE_ACT
+
+}  // namespace cnnkit

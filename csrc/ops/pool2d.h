@@ -1,0 +1,36 @@
+// 2-D max and average pooling on the CPU (NCHW, contiguous). The binding flattens (N, C) into
+// `planes` and computes the output size with core/shape.h; kernels assume valid arguments.
+// Backward WRITES (=) its output: dinp is zero-filled, then every window's gradient is added into it.
+#pragma once
+#include <cstdint>
+
+namespace cnnkit {
+
+// Window geometry shared by the pooling kernels (one struct instead of twelve int arguments).
+struct Pool2dParams {
+  int64_t planes = 0;            // N * C
+  int64_t H = 0, W = 0;          // input plane
+  int64_t OH = 0, OW = 0;        // output plane
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+};
+
+// out, indices (planes, OH, OW); inp (planes, H, W). indices[o] = h * W + w of the max within
+// its plane (PyTorch's convention). Padding acts as -inf; a NaN in the window wins (the last one).
+template <class scalar_t>
+void max_pool2d_forward(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p);
+
+// dinp (planes, H, W) = sum over outputs o of dout[o] at indices[o]. indices must lie in [0, H*W).
+template <class scalar_t>
+void max_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const int64_t* indices, const Pool2dParams& p);
+
+// out (planes, OH, OW); inp (planes, H, W). Dilation is 1. divisor_override 0 means "none".
+template <class scalar_t>
+void avg_pool2d_forward(scalar_t* out, const scalar_t* inp, const Pool2dParams& p, bool count_include_pad,
+                        int64_t divisor_override);
+
+// dinp (planes, H, W); dout (planes, OH, OW).
+template <class scalar_t>
+void avg_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const Pool2dParams& p, bool count_include_pad,
+                         int64_t divisor_override);
+
+}  // namespace cnnkit

@@ -1,0 +1,395 @@
+"""Autograd Functions and public ops of the neural-network layers that are not convolutions:
+pooling, activations, softmax, losses and dropout (``torch.nn.functional`` names and defaults).
+
+Each Function's forward calls a ``_C`` kernel and saves only what its backward needs; the backward
+calls the matching ``_C`` backward kernel, which *writes* a fresh gradient tensor.
+In-place variants (``relu(x, inplace=True)``, ``leaky_relu_``, ``dropout(..., inplace=True)``) compute
+out of place and copy the result into the input; when the input is part of a graph it takes over
+the result's history (``Tensor._rebase``), as ``Tensor.relu_`` does.
+"""
+from __future__ import annotations
+
+import warnings
+
+from .. import _C
+from ..autograd import Function
+from ..tensor import Tensor, _wrap
+
+__all__ = [
+    "max_pool2d", "max_pool2d_with_indices", "avg_pool2d",
+    "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "tanh",
+    "softmax", "log_softmax",
+    "cross_entropy", "nll_loss", "mse_loss",
+    "dropout",
+]
+
+
+def _check_tensor(name, x, what="input"):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument '{what}' must be Tensor, not {type(x).__name__}")
+
+
+def _pair(name, what, v):
+    """int or 1-/2-sequence of ints -> (a, b), as torch's pooling arguments accept."""
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(v)
+    if len(v) == 1:
+        return (int(v[0]), int(v[0]))
+    if len(v) == 2:
+        return (int(v[0]), int(v[1]))
+    raise ValueError(f"{name}: {what} must either be a single int, or a tuple of two ints, got {v}")
+
+
+def _inplace_result(input, result):
+    """Writes ``result`` into ``input`` (the in-place form of an op) and returns ``input``."""
+    input._check_inplace()
+    if result.requires_grad:
+        return input._rebase(result)
+    input._t.copy_(result._t)
+    return input
+
+
+# ---------------------------------------------------------------------------------------------
+# pooling
+# ---------------------------------------------------------------------------------------------
+class MaxPool2dFn(Function):
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
+        out, idx = _C.max_pool2d_forward(x._t, kernel, stride, padding, dilation, ceil_mode)
+        out, idx = _wrap(out), _wrap(idx)
+        ctx.input_shape = list(x.shape)
+        ctx.save_for_backward(idx)
+        ctx.mark_non_differentiable(idx)
+        return out, idx
+
+    @staticmethod
+    def backward(ctx, dout, _didx):
+        (idx,) = ctx.saved_tensors
+        return _wrap(_C.max_pool2d_backward(dout._t, idx._t, ctx.input_shape)), None, None, None, None, None
+
+
+class AvgPool2dFn(Function):
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+        ctx.args = (list(x.shape), kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        return _wrap(_C.avg_pool2d_forward(x._t, kernel, stride, padding, ceil_mode, count_include_pad,
+                                           divisor_override))
+
+    @staticmethod
+    def backward(ctx, dout):
+        return (_wrap(_C.avg_pool2d_backward(dout._t, *ctx.args)),) + (None,) * 6
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """(output, indices) of 2-D max pooling; indices are flat h*W+w positions within each plane."""
+    _check_tensor("max_pool2d", input)
+    k = _pair("max_pool2d", "kernel_size", kernel_size)
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair("max_pool2d", "stride", stride)
+    p = _pair("max_pool2d", "padding", padding)
+    d = _pair("max_pool2d", "dilation", dilation)
+    return MaxPool2dFn.apply(input, k, s, p, d, bool(ceil_mode))
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-D max pooling over (N, C, H, W) or (C, H, W) input (``torch.nn.functional.max_pool2d``)."""
+    out, idx = max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
+    return (out, idx) if return_indices else out
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling (``torch.nn.functional.avg_pool2d``); divisors follow PyTorch exactly."""
+    _check_tensor("avg_pool2d", input)
+    k = _pair("avg_pool2d", "kernel_size", kernel_size)
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair("avg_pool2d", "stride", stride)
+    p = _pair("avg_pool2d", "padding", padding)
+    div = None if divisor_override is None else int(divisor_override)
+    return AvgPool2dFn.apply(input, k, s, p, bool(ceil_mode), bool(count_include_pad), div)
+
+
+# ---------------------------------------------------------------------------------------------
+# activations
+# ---------------------------------------------------------------------------------------------
+class ReLUFn(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = _wrap(_C.relu_forward(x._t))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        (out,) = ctx.saved_tensors
+        return _wrap(_C.relu_backward(dout._t, out._t))
+
+
+class LeakyReLUFn(Function):
+    @staticmethod
+    def forward(ctx, x, slope):
+        ctx.slope = slope
+        ctx.save_for_backward(x)
+        return _wrap(_C.leaky_relu_forward(x._t, slope))
+
+    @staticmethod
+    def backward(ctx, dout):
+        (x,) = ctx.saved_tensors
+        return _wrap(_C.leaky_relu_backward(dout._t, x._t, ctx.slope)), None
+
+
+class SigmoidFn(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = _wrap(_C.sigmoid_forward(x._t))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        (out,) = ctx.saved_tensors
+        return _wrap(_C.sigmoid_backward(dout._t, out._t))
+
+
+class TanhFn(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = _wrap(_C.tanh_forward(x._t))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        (out,) = ctx.saved_tensors
+        return _wrap(_C.tanh_backward(dout._t, out._t))
+
+
+def relu(input, inplace=False):
+    """max(input, 0) elementwise; NaN stays NaN (``torch.nn.functional.relu``)."""
+    _check_tensor("relu", input)
+    out = ReLUFn.apply(input)
+    return _inplace_result(input, out) if inplace else out
+
+
+def relu_(input):
+    return relu(input, inplace=True)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """input if input > 0 else negative_slope * input (``torch.nn.functional.leaky_relu``)."""
+    _check_tensor("leaky_relu", input)
+    out = LeakyReLUFn.apply(input, float(negative_slope))
+    return _inplace_result(input, out) if inplace else out
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def sigmoid(input):
+    _check_tensor("sigmoid", input)
+    return SigmoidFn.apply(input)
+
+
+def tanh(input):
+    _check_tensor("tanh", input)
+    return TanhFn.apply(input)
+
+
+# ---------------------------------------------------------------------------------------------
+# softmax
+# ---------------------------------------------------------------------------------------------
+class SoftmaxFn(Function):
+    @staticmethod
+    def forward(ctx, x, dim, log):
+        ctx.dim, ctx.log = dim, log
+        out = _wrap((_C.log_softmax_forward if log else _C.softmax_forward)(x._t, dim))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        (out,) = ctx.saved_tensors
+        fn = _C.log_softmax_backward if ctx.log else _C.softmax_backward
+        return _wrap(fn(dout._t, out._t, ctx.dim)), None, None
+
+
+def _softmax_dim(name, ndim):
+    """torch's legacy implicit dim: 0 for 0-, 1- and 3-D input, else 1 (with its warning)."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", UserWarning, stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax(name, input, dim, dtype, log):
+    _check_tensor(name, input)
+    if dim is None:
+        dim = _softmax_dim(name, input.dim())
+    if dtype is not None:
+        input = input.to(dtype)
+    return SoftmaxFn.apply(input, int(dim), log)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim``, computed stably (``torch.nn.functional.softmax``)."""
+    return _softmax("softmax", input, dim, dtype, False)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """x - logsumexp(x) along ``dim`` (``torch.nn.functional.log_softmax``)."""
+    return _softmax("log_softmax", input, dim, dtype, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# losses
+# ---------------------------------------------------------------------------------------------
+def _reduction(size_average, reduce, reduction):
+    """torch's legacy size_average/reduce arguments mapped to a reduction string (with its warning)."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    ret = "mean" if (size_average and reduce) else ("sum" if reduce else "none")
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.",
+                  UserWarning, stacklevel=3)
+    return ret
+
+
+class CrossEntropyFn(Function):
+    """Fused log_softmax + NLL. Saves the log-probabilities (what the backward needs)."""
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index, reduction, label_smoothing):
+        wt = None if weight is None else weight._t
+        loss, logp = _C.cross_entropy_forward(x._t, target._t, wt, ignore_index, reduction, label_smoothing)
+        logp = _wrap(logp)
+        ctx.args = (ignore_index, reduction, label_smoothing)
+        ctx.save_for_backward(logp, target, weight)
+        return _wrap(loss)
+
+    @staticmethod
+    def backward(ctx, dloss):
+        logp, target, weight = ctx.saved_tensors
+        ignore_index, reduction, ls = ctx.args
+        wt = None if weight is None else weight._t
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = _wrap(_C.cross_entropy_backward(dloss._t, logp._t, target._t, wt, ignore_index, reduction, ls))
+        dtarget = None
+        if ctx.needs_input_grad[1]:  # probability targets: d loss / d target = -g * w * logp * (1 - ls)
+            dtarget = _prob_target_grad(dloss, logp, weight, reduction, ls).to(target.dtype)
+        return dx, dtarget, None, None, None, None
+
+
+def _prob_target_grad(dloss, logp, weight, reduction, ls):
+    cdim = 1 if logp.dim() > 1 else 0
+    g = dloss
+    if reduction == "none" and logp.dim() > 1:
+        g = g.unsqueeze(1)
+    elif reduction == "mean":
+        n_cls = logp.shape[cdim]
+        g = g / (logp.numel() // max(n_cls, 1))
+    grad = -(g * logp)
+    if weight is not None:
+        shape = [1] * logp.dim()
+        shape[cdim] = weight.shape[0]
+        grad = grad * weight.reshape(shape)
+    return grad * (1.0 - ls) if ls else grad
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """Cross-entropy of unnormalised scores ``input`` (N, C), (N, C, d1, ...) or (C,) against int64
+    class indices or class probabilities of the input's shape (``torch.nn.functional.cross_entropy``)."""
+    _check_tensor("cross_entropy", input)
+    _check_tensor("cross_entropy", target, "target")
+    reduction = _reduction(size_average, reduce, reduction)
+    return CrossEntropyFn.apply(input, target, weight, int(ignore_index), reduction, float(label_smoothing))
+
+
+class NLLLossFn(Function):
+    @staticmethod
+    def forward(ctx, logp, target, weight, ignore_index, reduction):
+        wt = None if weight is None else weight._t
+        loss, total_weight = _C.nll_loss_forward(logp._t, target._t, wt, ignore_index, reduction)
+        ctx.args = (list(logp.shape), ignore_index, reduction, total_weight)
+        ctx.save_for_backward(target, weight)
+        return _wrap(loss)
+
+    @staticmethod
+    def backward(ctx, dloss):
+        target, weight = ctx.saved_tensors
+        shape, ignore_index, reduction, total_weight = ctx.args
+        wt = None if weight is None else weight._t
+        dx = _C.nll_loss_backward(dloss._t, shape, target._t, wt, ignore_index, reduction, total_weight)
+        return _wrap(dx), None, None, None, None
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """Negative log-likelihood of log-probabilities ``input`` at int64 class indices ``target``
+    (``torch.nn.functional.nll_loss``)."""
+    _check_tensor("nll_loss", input)
+    _check_tensor("nll_loss", target, "target")
+    reduction = _reduction(size_average, reduce, reduction)
+    return NLLLossFn.apply(input, target, weight, int(ignore_index), reduction)
+
+
+class MSELossFn(Function):
+    @staticmethod
+    def forward(ctx, x, target, reduction):
+        ctx.reduction = reduction
+        ctx.save_for_backward(x, target)
+        return _wrap(_C.mse_loss_forward(x._t, target._t, reduction))
+
+    @staticmethod
+    def backward(ctx, dloss):
+        x, target = ctx.saved_tensors
+        dx, dt = _C.mse_loss_backward(dloss._t, x._t, target._t, ctx.reduction)
+        return (_wrap(dx) if ctx.needs_input_grad[0] else None,
+                _wrap(dt) if ctx.needs_input_grad[1] else None, None)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean squared error (``torch.nn.functional.mse_loss``). Shapes must match: unlike PyTorch,
+    which broadcasts with a warning, a shape mismatch raises ValueError."""
+    _check_tensor("mse_loss", input)
+    _check_tensor("mse_loss", target, "target")
+    reduction = _reduction(size_average, reduce, reduction)
+    return MSELossFn.apply(input, target, reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# dropout
+# ---------------------------------------------------------------------------------------------
+class DropoutFn(Function):
+    """out = input * noise, noise = keep_mask / (1 - p); saves only the noise."""
+
+    @staticmethod
+    def forward(ctx, x, noise):
+        ctx.save_for_backward(noise)
+        return x * noise
+
+    @staticmethod
+    def backward(ctx, dout):
+        (noise,) = ctx.saved_tensors
+        return dout * noise, None
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zeroes each element with probability ``p`` and scales the rest by 1/(1-p) during training;
+    the identity otherwise (``torch.nn.functional.dropout``). The mask comes from cnnkit's RNG
+    (``cnnkit.rand``), so it is reproducible under ``cnnkit.manual_seed`` but differs from PyTorch's."""
+    _check_tensor("dropout", input)
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    from ..random import rand
+
+    if p == 1.0:
+        noise = _wrap(_C.zeros(list(input.shape), input._t.dtype))
+    else:
+        # drawn flat then shaped: cnnkit.rand(()) is not 0-d yet
+        noise = (rand(input.numel()).reshape(tuple(input.shape)) >= p).to(input.dtype) / (1.0 - p)
+    out = DropoutFn.apply(input, noise)
+    return _inplace_result(input, out) if inplace else out
