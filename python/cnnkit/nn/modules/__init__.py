@@ -1,0 +1,15 @@
+"""The layer classes of cnnkit.nn (each file mirrors the matching torch/nn/modules file)."""
+from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .container import ModuleDict, ModuleList, Sequential
+from .conv import Conv2d
+from .dropout import Dropout
+from .flatten import Flatten, Unflatten
+from .linear import Identity, Linear
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .pooling import AvgPool2d, MaxPool2d
+
+__all__ = [
+    "Sequential", "ModuleList", "ModuleDict", "Conv2d", "Linear", "Identity", "MaxPool2d", "AvgPool2d",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Flatten", "Unflatten", "Dropout",
+    "CrossEntropyLoss", "NLLLoss", "MSELoss",
+]

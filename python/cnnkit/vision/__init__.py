@@ -1,0 +1,4 @@
+"""cnnkit.vision: datasets and transforms in torchvision's style (``import cnnkit.vision as torchvision``)."""
+from . import datasets, transforms
+
+__all__ = ["datasets", "transforms"]
