@@ -26,7 +26,7 @@ def small_cnn(nn_mod):
         nn_mod.Conv2d(3, 8, 3, stride=1, padding=1), nn_mod.LeakyReLU(0.1), nn_mod.AvgPool2d(2),
         nn_mod.Conv2d(8, 12, 3, stride=2, padding=1, dilation=1), nn_mod.Tanh(),
         nn_mod.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
-        nn_mod.Flatten(), nn_mod.Linear(12 * 2 * 2, 16), nn_mod.Sigmoid(), nn_mod.Linear(16, 5),
+        nn_mod.Flatten(), nn_mod.Linear(12 * 3 * 3, 16), nn_mod.Sigmoid(), nn_mod.Linear(16, 5),
     )
 
 
