@@ -127,7 +127,11 @@ class BackwardCFunction(Node):
         self.materialize_grads = True
 
     def name(self):
-        return f"{self._fn.__name__}Backward"
+        """PyTorch-style node name: ``AddBackward0``, ``ViewBackward0``, ``Conv2dBackward0``."""
+        base = getattr(self, "_name", None) or self._fn.__name__
+        if base.endswith("Fn"):
+            base = base[:-2]
+        return f"{base}Backward0"
 
     # ---- ctx API (torch.autograd.function.FunctionCtx) ----
     def save_for_backward(self, *tensors):
@@ -149,7 +153,7 @@ class BackwardCFunction(Node):
         self._saved = ()
         self._released = True
         for k in list(self.__dict__):
-            if k not in ("_non_diff", "_retained"):
+            if k not in ("_non_diff", "_retained", "_name"):
                 del self.__dict__[k]
 
 

@@ -30,6 +30,7 @@ class Binary(Function):
     @staticmethod
     def forward(ctx, a, b, op):
         ctx.op = op
+        ctx._name = op.title().replace("_", "")
         if op in ("mul", "div", "pow", "maximum", "minimum"):
             ctx.save_for_backward(a, b)
         ctx.shapes = (a.shape, b.shape)
@@ -79,6 +80,7 @@ class Unary(Function):
     @staticmethod
     def forward(ctx, x, op):
         ctx.op = op
+        ctx._name = op.title().replace("_", "")
         out = _wrap(_C.unary(op, x._t))
         ctx.save_for_backward(x, out)
         return out

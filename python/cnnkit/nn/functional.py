@@ -6,17 +6,25 @@ this module gathers them and adds the few that are compositions of other ops.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-from .. import _functions
-from ..tensor import Tensor, zeros
-
-# Each _functions module lists its public ops in __all__.
-for _m in pkgutil.iter_modules(_functions.__path__):
-    _mod = importlib.import_module(f"{_functions.__name__}.{_m.name}")
-    for _name in getattr(_mod, "__all__", ()):
-        globals()[_name] = getattr(_mod, _name)
+from .._functions.conv import bmm, conv2d, linear, matmul, mm
+from .._functions.nn import (
+    avg_pool2d,
+    cross_entropy,
+    dropout,
+    leaky_relu,
+    leaky_relu_,
+    log_softmax,
+    max_pool2d,
+    max_pool2d_with_indices,
+    mse_loss,
+    nll_loss,
+    relu,
+    relu_,
+    sigmoid,
+    softmax,
+    tanh,
+)
+from ..tensor import zeros
 
 
 def flatten(input, start_dim=0, end_dim=-1):
