@@ -318,7 +318,7 @@ def test_training_loop_decreases_loss():
     opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
     loss_fn = nn.MSELoss()
     losses = []
-    for _ in range(60):
+    for _ in range(150):
         opt.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()
