@@ -102,8 +102,9 @@ class Tensor:
 
     @classmethod
     def _make_subclass(cls, data, requires_grad=False):
-        """An instance of ``cls`` sharing ``data``'s storage (how ``nn.Parameter`` is built)."""
-        t = cls.__new__(cls)
+        """An instance of ``cls`` sharing ``data``'s storage (how ``nn.Parameter`` is built).
+        Like torch, it allocates without running ``cls.__new__``/``__init__``."""
+        t = object.__new__(cls)
         t._t = data._t
         t._requires_grad = False
         t.grad = None

@@ -9,13 +9,7 @@ from ..tensor import Tensor
 class Parameter(Tensor):
     """A Tensor that is automatically registered as a parameter when assigned to a Module."""
 
-    # Tensor._make_subclass allocates with ``cls.__new__(cls)``, which re-enters this method; while
-    # the flag is set that inner call just allocates the bare instance.
-    _allocating = False
-
     def __new__(cls, data=None, requires_grad=True):
-        if Parameter._allocating:
-            return Tensor.__new__(cls)
         if data is None:
             from .. import empty
 
@@ -24,11 +18,7 @@ class Parameter(Tensor):
             raise TypeError(
                 f"Parameter(): expected data to be a cnnkit.Tensor or None, got {type(data).__name__}"
             )
-        Parameter._allocating = True
-        try:
-            return cls._make_subclass(data, requires_grad)
-        finally:
-            Parameter._allocating = False
+        return cls._make_subclass(data, requires_grad)
 
     def __init__(self, data=None, requires_grad=True):
         # All construction happens in __new__ (shared storage); Tensor.__init__ must not run again.

@@ -68,8 +68,10 @@ class SGD(Optimizer):
             maximize = bool(group["maximize"])
             for p in group["params"]:
                 grad = p.grad
-                if grad is None:
+                # Frozen parameters (requires_grad=False) and parameters without a gradient are skipped.
+                if grad is None or not p.requires_grad:
                     continue
+                grad = grad.contiguous()
                 buf_t = None
                 first_step = False
                 if momentum != 0:
