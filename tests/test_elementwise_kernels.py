@@ -450,3 +450,36 @@ def test_masked_fill_float_value():
     x = T(np.zeros(4, np.float32))
     _C.masked_fill_(x, T(np.array([True, False, True, False])), float("-inf"))
     np.testing.assert_array_equal(N(x), [-np.inf, 0, -np.inf, 0])
+
+
+def test_uint8():
+    a = RNG.integers(0, 256, (3, 5)).astype(np.uint8)
+    b = RNG.integers(1, 256, (5,)).astype(np.uint8)
+    for op in ("add", "sub", "mul", "floor_divide", "remainder", "maximum", "minimum", "lt", "eq", "logical_xor"):
+        got = N(_C.binary(op, T(a), T(b)))
+        np.testing.assert_array_equal(got, ref_binary(op, a, b))
+        assert got.dtype == ref_binary(op, a, b).dtype
+    np.testing.assert_array_equal(N(_C.binary("div", T(a), T(b))), a // b)
+    np.testing.assert_array_equal(N(_C.unary("neg", T(a))), (0 - a.astype(np.int64)).astype(np.uint8))
+    np.testing.assert_array_equal(N(_C.clamp(T(a), 10, 200)), np.clip(a, 10, 200))
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        _C.binary("remainder", T(a), T(np.zeros(5, np.uint8)))
+    with pytest.raises(RuntimeError, match="uint8 without overflow"):
+        _C.clamp(T(a), -1, None)
+    with pytest.raises(RuntimeError, match="uint8 without overflow"):
+        _C.masked_fill_(T(a.copy()), T(np.ones(5, bool)), 256)
+
+
+def test_scalar_conversion_errors():
+    x = T(np.zeros(3, np.int64))
+    m = T(np.ones(3, bool))
+    with pytest.raises(RuntimeError, match="int64 without overflow"):
+        _C.masked_fill_(x, m, float("nan"))
+    with pytest.raises(TypeError, match="integral"):
+        _C.clamp(x, 1e30, None)
+    with pytest.raises(TypeError, match="Python number"):
+        _C.masked_fill_(x, m, "a")
+    _C.masked_fill_(x, m, np.int64(5))  # NumPy scalars are numbers too
+    np.testing.assert_array_equal(N(x), [5, 5, 5])
+    _C.masked_fill_(x, m, 2.7)  # truncates like a C cast (torch does the same)
+    np.testing.assert_array_equal(N(x), [2, 2, 2])
