@@ -37,7 +37,17 @@ std::optional<Scalar> to_opt_scalar(const std::string& op, const char* name, con
   return to_scalar(op, name, h);
 }
 
-bool is_integral_value(const Scalar& s) { return s.is_int || (std::isfinite(s.d) && std::floor(s.d) == s.d); }
+// A double that converts to int64 without undefined behaviour.
+bool fits_int64(double d) { return std::isfinite(d) && d >= -9.2233720368547758e18 && d < 9.2233720368547758e18; }
+bool is_integral_value(const Scalar& s) { return s.is_int || (fits_int64(s.d) && std::floor(s.d) == s.d); }
+
+// A uint8 target takes only values in [0, 255].
+void check_uint8_range(const std::string& op, const char* name, const Scalar& s, DType dt) {
+  if (dt != DType::UInt8) return;
+  const double v = s.is_int ? static_cast<double>(s.i) : s.d;
+  CNNKIT_CHECK(v >= 0 && v < 256, RuntimeError, op, ": ", name, " cannot be converted to type uint8 without overflow, got ",
+               v);
+}
 
 // Integer tensors need integer-valued scalars (the Python layer promotes to float otherwise).
 void check_scalar_for_dtype(const std::string& op, const char* name, const Scalar& s, DType dt) {
@@ -137,8 +147,11 @@ Tensor clamp(const Tensor& x, const py::object& min, const py::object& max) {
   const auto lo = to_opt_scalar(op, "min", min);
   const auto hi = to_opt_scalar(op, "max", max);
   CNNKIT_CHECK(lo || hi, RuntimeError, "torch.clamp: At least one of 'min' or 'max' must not be None");
-  if (lo) check_scalar_for_dtype(op, "min", *lo, x.dtype());
-  if (hi) check_scalar_for_dtype(op, "max", *hi, x.dtype());
+  for (const auto& [b, nm] : {std::make_pair(lo, "min"), std::make_pair(hi, "max")}) {
+    if (!b) continue;
+    check_scalar_for_dtype(op, nm, *b, x.dtype());
+    check_uint8_range(op, nm, *b, x.dtype());
+  }
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   clamp_cpu(out, x, lo, hi);
   return out;
@@ -178,6 +191,9 @@ Tensor masked_fill_(Tensor x, Tensor mask, const py::object& value) {
                " cannot be broadcast to the shape of x ", x.shape());
   check_no_internal_overlap(op, x);
   const Scalar v = to_scalar(op, "value", value);
+  CNNKIT_CHECK(is_floating(x.dtype()) || x.dtype() == DType::Bool || v.is_int || fits_int64(v.d), RuntimeError, op,
+               ": value cannot be converted to type ", dtype_name(x.dtype()), " without overflow, got ", v.d);
+  check_uint8_range(op, "value", v, x.dtype());
   if (mask.storage() == x.storage()) mask = mask.clone();
   masked_fill_cpu(x, mask, v);
   return x;

@@ -60,8 +60,14 @@ UnaryOp parse_unary_op(const char* caller, const std::string& name) {
   throw ValueError(str(caller, ": unknown op '", name, "'; expected one of ", join_names(kUnaryNames, kNumUnary)));
 }
 
-const char* binary_op_name(BinaryOp op) { return kBinaryNames[static_cast<int>(op)]; }
-const char* unary_op_name(UnaryOp op) { return kUnaryNames[static_cast<int>(op)]; }
+const char* binary_op_name(BinaryOp op) {
+  const int i = static_cast<int>(op);
+  return i >= 0 && i < kNumBinary ? kBinaryNames[i] : "?";
+}
+const char* unary_op_name(UnaryOp op) {
+  const int i = static_cast<int>(op);
+  return i >= 0 && i < kNumUnary ? kUnaryNames[i] : "?";
+}
 bool binary_op_is_arithmetic(BinaryOp op) { return static_cast<int>(op) <= static_cast<int>(BinaryOp::Minimum); }
 bool unary_op_is_predicate(UnaryOp op) { return static_cast<int>(op) >= static_cast<int>(UnaryOp::LogicalNot); }
 

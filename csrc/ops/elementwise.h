@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/tensor.h"
@@ -110,8 +111,14 @@ struct Scalar {
   bool is_int = false;
   static Scalar from_double(double v) { return Scalar{v, static_cast<int64_t>(v), false}; }
   static Scalar from_int(int64_t v) { return Scalar{static_cast<double>(v), v, true}; }
+  // Integer targets go through int64 (wrapping for uint8); the binding has checked that a double
+  // headed for an integer tensor is finite and within int64's range.
   template <class T>
-  T to() const { return is_int ? static_cast<T>(i) : static_cast<T>(d); }
+  T to() const {
+    if constexpr (std::is_same_v<T, bool>) return is_int ? i != 0 : d != 0;
+    else if constexpr (std::is_integral_v<T>) return static_cast<T>(is_int ? i : static_cast<int64_t>(d));
+    else return is_int ? static_cast<T>(i) : static_cast<T>(d);
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
