@@ -23,27 +23,9 @@ def is_grad_enabled():
     return _grad_enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Context manager / decorator / function that sets gradient recording on or off."""
-
-    def __init__(self, mode):
-        global _grad_enabled
-        self.prev = _grad_enabled
-        self.mode = bool(mode)
-        _grad_enabled = self.mode  # like torch, calling it as a function takes effect at once
-
-    def __enter__(self):
-        global _grad_enabled
-        _grad_enabled = self.mode
-        return self
-
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
-        return False
-
-
 class _GradMode(contextlib.ContextDecorator):
+    """Sets gradient recording to ``mode`` inside a block or decorated function, then restores it."""
+
     mode = True
 
     def __enter__(self):
@@ -62,6 +44,19 @@ class _GradMode(contextlib.ContextDecorator):
         if isinstance(fn, type):
             raise TypeError("no_grad/enable_grad decorate functions, not classes")
         return super().__call__(fn)
+
+
+class set_grad_enabled(_GradMode):
+    """Context manager / decorator / function that sets gradient recording on or off."""
+
+    def __init__(self, mode):
+        global _grad_enabled
+        self.prev = _grad_enabled
+        self.mode = bool(mode)
+        _grad_enabled = self.mode  # like torch, calling it as a function takes effect at once
+
+    def __enter__(self):
+        return self
 
 
 class no_grad(_GradMode):

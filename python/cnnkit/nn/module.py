@@ -94,6 +94,21 @@ def _device_dtype_from_to_args(args, kwargs):
     return device, dtype, non_blocking
 
 
+def _zero_grads(params, set_to_none=True):
+    """Resets the gradients of ``params``: to None (torch 2's default) or to detached zeros."""
+    for p in params:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            if p.grad.grad_fn is not None:
+                p.grad = p.grad.detach()
+            else:
+                p.grad.requires_grad_(False)
+            p.grad.zero_()
+
+
 class Module:
     """Base class for all neural-network modules (PyTorch's ``nn.Module``)."""
 
@@ -410,17 +425,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                if p.grad.grad_fn is not None:
-                    p.grad = p.grad.detach()
-                else:
-                    p.grad.requires_grad_(False)
-                p.grad.zero_()
+        _zero_grads(self.parameters(), set_to_none)
 
     # ------------------------------------------------------------------ conversions
     def _apply(self, fn, recurse=True):

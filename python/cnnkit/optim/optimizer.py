@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from copy import deepcopy
 from itertools import chain
 
-from ..nn.module import RemovableHandle, _typename
+from ..nn.module import RemovableHandle, _typename, _zero_grads
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
@@ -129,18 +129,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         """Reset the gradients of all optimized parameters (to None by default, as torch 2.x)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    if p.grad.grad_fn is not None:
-                        p.grad = p.grad.detach()
-                    else:
-                        p.grad.requires_grad_(False)
-                    p.grad.zero_()
+        _zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
         raise NotImplementedError(f"{type(self).__name__} does not implement step()")

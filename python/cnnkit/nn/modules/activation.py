@@ -44,7 +44,9 @@ class Tanh(Module):
         return F.tanh(input)
 
 
-class Softmax(Module):
+class _SoftmaxBase(Module):
+    """Softmax and LogSoftmax: one ``dim`` argument, the same repr and unpickling rule."""
+
     __constants__ = ["dim"]
 
     def __init__(self, dim=None):
@@ -56,27 +58,15 @@ class Softmax(Module):
         if not hasattr(self, "dim"):
             self.dim = None
 
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxBase):
     def forward(self, input):
         return F.softmax(input, self.dim)
 
-    def extra_repr(self):
-        return f"dim={self.dim}"
 
-
-class LogSoftmax(Module):
-    __constants__ = ["dim"]
-
-    def __init__(self, dim=None):
-        super().__init__()
-        self.dim = dim
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if not hasattr(self, "dim"):
-            self.dim = None
-
+class LogSoftmax(_SoftmaxBase):
     def forward(self, input):
         return F.log_softmax(input, self.dim)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
