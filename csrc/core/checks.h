@@ -43,6 +43,12 @@ inline void check_same_device(const char* op, const char* na, const Tensor& a, c
                na, " on ", a.device().str(), " and ", nb, " on ", b.device().str());
 }
 
+// The CUDA branch of a binding in a build without CUDA (a CUDA tensor cannot exist there, but the
+// message keeps the dispatch total).
+[[noreturn]] inline void throw_no_cuda(const char* op) {
+  throw RuntimeError(str(op, ": cnnkit was built without CUDA support"));
+}
+
 inline void check_contiguous(const char* op, const char* name, const Tensor& t) {
   CNNKIT_CHECK(t.is_contiguous(), ValueError, op, ": expected ", name, " to be contiguous");
 }
