@@ -10,8 +10,9 @@ variable, set before NumPy is imported).
 
 Napkin math printed at the end: the machine's float32 peak estimated as
 threads x clock x flops/cycle, with 32 flops/cycle for AVX2+FMA (two 8-wide FMA units) -- what
-OpenBLAS and PyTorch use -- and 16 flops/cycle for the SSE2 code this build's portable micro-kernel
-compiles to (4-wide multiply and add on two ports each).
+OpenBLAS, PyTorch and cnnkit's avx2 micro-kernel use -- and 16 flops/cycle for the SSE2 code the
+portable micro-kernel compiles to (4-wide multiply and add on two ports each). The header line names
+the micro-kernel cnnkit selected; CNNKIT_GEMM_KERNEL=portable|avx2 forces one.
 """
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ def main():
     repeats = args.repeats or (3 if args.quick else 5)
     rng = np.random.default_rng(0)
     rows = []
-    print(f"gemm float32, {threads} thread(s), median of {repeats} after warm-up; GFLOP/s (higher is better)")
+    print(f"gemm float32, {threads} thread(s), median of {repeats} after warm-up; GFLOP/s (higher is better); "
+          f"cnnkit micro-kernel: {_C.gemm_kernel_name()}")
     header = f"{'n':>6} {'max rel err':>12} {'naive':>8} {'cnnkit':>8} {'numpy':>8} {'torch':>8} {'cnnkit/numpy':>13}"
     print(header)
     print("-" * len(header))
@@ -111,8 +113,8 @@ def main():
         ghz = mhz / 1000
         peak = {"avx2_fma": threads * ghz * 32, "sse2": threads * ghz * 16}
         print(f"\nnapkin math: {threads} thread(s) x {ghz:.2f} GHz -> float32 peak ~{peak['avx2_fma']:.0f} GFLOP/s "
-              f"with AVX2+FMA (what OpenBLAS/PyTorch use), ~{peak['sse2']:.0f} GFLOP/s for SSE2 code "
-              f"(this build's portable micro-kernel; SIMD level of this CPU: {_C.simd_level()})")
+              f"with AVX2+FMA (OpenBLAS/PyTorch and cnnkit's avx2 kernel), ~{peak['sse2']:.0f} GFLOP/s for SSE2 "
+              f"code (cnnkit's portable kernel; SIMD level of this CPU: {_C.simd_level()})")
         fastest = max(max(r.get("numpy", 0), r.get("torch", 0)) for r in rows)
         if fastest > peak["avx2_fma"]:
             print(f"(the clock in /proc/cpuinfo is the nominal one: a reference reached {fastest:.0f} GFLOP/s, "
@@ -124,7 +126,7 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"benchmark": "gemm", "dtype": "float32", "threads": threads, "repeats": repeats,
                        "cpu": platform.processor() or platform.machine(), "cpu_mhz": mhz, "peak_gflops": peak,
-                       "simd_level": _C.simd_level(), "rows": rows}, f, indent=2)
+                       "simd_level": _C.simd_level(), "gemm_kernel": _C.gemm_kernel_name(), "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

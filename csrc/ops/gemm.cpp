@@ -15,8 +15,17 @@
 // edges), one block per thread, each thread running the serial loop nest above with its own packing
 // buffers. Panels shared by two blocks are packed twice; that costs O((M+N)K) against O(MNK/threads)
 // of arithmetic and needs no synchronisation. Every C element is produced by the same sequence of
-// operations whatever the grid (k order and kc blocking are global), so results do not depend on the
-// number of threads.
+// operations whatever the grid (k order and kc blocking are global, and the tile grid of C is fixed
+// by MR/NR from row/column 0, so an element is in a full or an edge tile whatever the grid), so
+// results do not depend on the number of threads.
+//
+// Micro-kernels (one family per call, chosen once at first use; see "Kernel selection" below):
+//   portable  plain C++ auto-vectorised for the baseline ISA (SSE2 on x86-64, NEON on aarch64):
+//             4 x 8 float, 4 x 4 double, ~33 GFLOP/s on 2 cores of the AVX2 EPYC we measure on;
+//   avx2      AVX2+FMA intrinsics in functions compiled with __attribute__((target("avx2,fma")))
+//             (x86-64 with GCC/Clang only; the library itself stays baseline x86-64, so one wheel
+//             runs on any CPU): 6 x 16 float, 6 x 8 double, used when the CPU reports AVX2 and FMA.
+// MR, NR and the kc/mc/nc blocking come with the kernel, so packing follows the selected tile shape.
 #include "ops/gemm.h"
 
 #include <algorithm>
@@ -190,13 +199,15 @@ CNNKIT_TARGET_AVX2 void micro_kernel_avx2(int64_t kc, const typename S::T* __res
   }
 }
 
-// Blocking for the 6 x 16 float / 6 x 8 double tiles. kc = 256: A sliver (256 x 6) + B sliver
-// (256 x 16) floats = 22 KiB of a 32 KiB L1 (doubles: kc 256 gives 6 + 8 columns x 2 KiB = 28 KiB,
-// so doubles use kc 192 = 21 KiB). mc = 144 (a multiple of 6): packed A block 144 x 256 floats =
-// 144 KiB, well inside a 512 KiB L2 next to the B slivers streaming through. nc = 2048 (float) /
-// 1024 (double): the packed B panel is 2 MiB / 1.5 MiB, a share of the L3.
-constexpr int64_t kAvx2KCFloat = 256, kAvx2MCFloat = 144, kAvx2NCFloat = 2048;
-constexpr int64_t kAvx2KCDouble = 192, kAvx2MCDouble = 144, kAvx2NCDouble = 1024;
+// Blocking for the 6 x 16 float / 6 x 8 double tiles, measured on the 2-core AVX2 EPYC (32 KiB L1d,
+// 512 KiB L2) at n = 512..2048 on one thread (CPU time, so that other load does not blur it):
+// float kc 384 / mc 96 was the best of kc 192..512 x mc 72..288 by a few percent (kc 256 / mc 144
+// 3-8% slower, mc 288 ~10% slower). kc = 384: the B sliver (384 x 16 floats = 24 KiB) stays in L1
+// while the A slivers (9 KiB each) stream from L2, where the packed A block (96 x 384 floats =
+// 144 KiB) lives. double: kc 192 / mc 96 (B sliver 12 KiB, A block 144 KiB); kc 256 was slower.
+// nc = 2048 (float) / 1024 (double): the packed B panel (3 MiB / 1.5 MiB) is a share of the L3.
+constexpr int64_t kAvx2KCFloat = 384, kAvx2MCFloat = 96, kAvx2NCFloat = 2048;
+constexpr int64_t kAvx2KCDouble = 192, kAvx2MCDouble = 96, kAvx2NCDouble = 1024;
 #endif  // CNNKIT_GEMM_AVX2
 
 // Largest register tile a micro-kernel may use (the edge-tile scratch lives on the stack); 16 x 32
