@@ -95,11 +95,13 @@ Tensor class_target(const char* op, const Tensor& t_, const Layout& l, const Sha
 #endif
 }
 
-std::optional<Tensor> weight_arg(const char* op, const std::optional<Tensor>& w, const Tensor& like, int64_t C) {
+// weight: (C,), like's dtype and device (like: the input, or grad_output where no input is passed).
+std::optional<Tensor> weight_arg(const char* op, const std::optional<Tensor>& w, const char* like_name,
+                                 const Tensor& like, int64_t C) {
   if (!w) return std::nullopt;
   check_defined(op, "weight", *w);
-  check_same_device(op, "input", like, "weight", *w);
-  check_same_dtype(op, "input", like, "weight", *w);
+  check_same_device(op, like_name, like, "weight", *w);
+  check_same_dtype(op, like_name, like, "weight", *w);
   CNNKIT_CHECK(w->dim() == 1 && w->shape()[0] == C, ValueError, op, ": weight tensor should be defined either for all ",
                C, " classes or no classes but got weight tensor of shape: ", w->shape());
   return w->contiguous();
@@ -163,7 +165,7 @@ py::tuple cross_entropy_forward_py(const Tensor& logits_, const Tensor& target_,
   const Reduction r = reduction_arg(op, reduction);
   const double ls = smoothing_arg(op, label_smoothing);
   const Layout l = layout_of(op, logits.shape());
-  const auto weight = weight_arg(op, weight_, logits, l.d.C);
+  const auto weight = weight_arg(op, weight_, "input", logits, l.d.C);
   const Device dev = logits.device();
   Tensor out = loss_output(r, l.sample_shape, logits.dtype(), dev);
   Tensor logp = Tensor::empty(logits.shape(), logits.dtype(), dev);
@@ -213,7 +215,7 @@ Tensor cross_entropy_backward_py(const Tensor& dloss_, const Tensor& logp_, cons
   const Reduction r = reduction_arg(op, reduction);
   const double ls = smoothing_arg(op, label_smoothing);
   const Layout l = layout_of(op, logp.shape());
-  const auto weight = weight_arg(op, weight_, logp, l.d.C);
+  const auto weight = weight_arg(op, weight_, "input", logp, l.d.C);
   const Tensor dloss = dloss_arg(op, dloss_, r, l.sample_shape, logp.dtype(), "logp", logp);
   const Device dev = logp.device();
   Tensor dlogits = Tensor::empty(logp.shape(), logp.dtype(), dev);
@@ -261,7 +263,7 @@ py::tuple nll_loss_forward_py(const Tensor& logp_, const Tensor& target_, const 
   const Tensor logp = float_input(op, "input", logp_);
   const Reduction r = reduction_arg(op, reduction);
   const Layout l = layout_of(op, logp.shape());
-  const auto weight = weight_arg(op, weight_, logp, l.d.C);
+  const auto weight = weight_arg(op, weight_, "input", logp, l.d.C);
   const Tensor target = class_target(op, target_, l, logp.shape(), ignore_index, "input", logp);
   const Device dev = logp.device();
   Tensor out = loss_output(r, l.sample_shape, logp.dtype(), dev);
@@ -295,7 +297,7 @@ Tensor nll_loss_backward_py(const Tensor& dloss_, const Shape& input_shape, cons
   check_floating(op, "grad_output", dloss_);
   const Reduction r = reduction_arg(op, reduction);
   const Layout l = layout_of(op, input_shape);
-  const auto weight = weight_arg(op, weight_, dloss_, l.d.C);
+  const auto weight = weight_arg(op, weight_, "grad_output", dloss_, l.d.C);
   const Tensor target = class_target(op, target_, l, input_shape, ignore_index, "grad_output", dloss_);
   const Tensor dloss = dloss_arg(op, dloss_, r, l.sample_shape, dloss_.dtype(), "grad_output", dloss_);
   const Device dev = dloss.device();

@@ -15,6 +15,8 @@
 // Class targets are range-checked by the binding beforehand (loss_find_bad_target_cuda).
 // Numerics: per-sample terms and the final formula round like the CPU; the order of the class and
 // sample sums differs (warp butterflies, blocks), so float results agree to rounding.
+#include <optional>
+
 #include "ops/loss_cuda.h"
 #include "ops/nn_cuda_common.cuh"
 #include "ops/softmax_cuda.h"
@@ -139,6 +141,7 @@ __global__ void finalize_kernel(scalar_t* out, scalar_t* tw_out, const double* s
 // Per-sample log_softmax chain rule, one warp per sample, with dlogp(c) given by a functor:
 //   dlogits[c] = dlogp(c) - exp(logp[c]) * sum_c dlogp(c).
 // Class targets: dlogp(c) = (c == t ? -g*(1-ls)*w[t] : 0) - g*ls/C*w[c]; ignored samples get 0.
+// total_weight (device, one double) is read only for 'mean' (nullptr otherwise).
 template <class scalar_t>
 __global__ void class_backward_kernel(scalar_t* __restrict__ dlogits, const scalar_t* __restrict__ dloss,
                                       const scalar_t* __restrict__ logp, const int64_t* __restrict__ target,
@@ -337,14 +340,18 @@ void cross_entropy_backward_cuda(scalar_t* dlogits, const scalar_t* dloss, const
   if (n <= 0 || d.C <= 0) return;
   CudaDeviceGuard guard(device);
   const double a = 1.0 - label_smoothing, b = label_smoothing / static_cast<double>(d.C);
-  Scratch s(r == Reduction::Mean ? n : 0, 1, device);
+  // 'mean' needs the total weight: summed on the device into scratch, read by the kernel there.
+  std::optional<Scratch> s;
+  const double* total_weight = nullptr;
   if (r == Reduction::Mean) {
-    weight_terms_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(s.terms, target, weight, n, ignore_index);
+    s.emplace(n, 1, device);
+    weight_terms_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(s->terms, target, weight, n, ignore_index);
     CNNKIT_CUDA_KERNEL_CHECK(op);
-    nncuda::device_sum(s.sums, s.terms, n, s.part, op);
+    nncuda::device_sum(s->sums, s->terms, n, s->part, op);
+    total_weight = s->sums;
   }
   class_backward_kernel<scalar_t><<<nncuda::warp_blocks(n), kThreadsPerBlock>>>(
-      dlogits, dloss, logp, target, weight, d, ignore_index, r, s.sums, a, b);
+      dlogits, dloss, logp, target, weight, d, ignore_index, r, total_weight, a, b);
   CNNKIT_CUDA_KERNEL_CHECK(op);
 }
 
