@@ -1,15 +1,20 @@
-// Python entry points of ops/activation and ops/softmax: validation and dtype dispatch.
-// Inputs of any strides are made contiguous; outputs are new contiguous tensors of the input's shape.
+// Python entry points of ops/activation and ops/softmax: validation and dtype/device dispatch.
+// Inputs of any strides are made contiguous; outputs are new contiguous tensors of the input's shape
+// on the input's device. CPU tensors run activation.cpp / softmax.cpp, CUDA tensors activation.cu /
+// softmax.cu (built with CNNKIT_WITH_CUDA).
 #include "bindings/bindings.h"
 #include "ops/activation.h"
 #include "ops/softmax.h"
+#ifdef CNNKIT_WITH_CUDA
+#include "ops/activation_cuda.h"
+#include "ops/softmax_cuda.h"
+#endif
 
 namespace cnnkit {
 namespace {
 
 Tensor checked_input(const char* op, const char* name, const Tensor& t) {
   check_defined(op, name, t);
-  check_cpu(op, t);
   check_floating(op, name, t);
   return t.contiguous();
 }
@@ -17,29 +22,80 @@ Tensor checked_input(const char* op, const char* name, const Tensor& t) {
 // Second operand of a backward (the saved output or input): same shape and dtype as dout.
 Tensor checked_like(const char* op, const char* name, const Tensor& t, const Tensor& dout) {
   check_defined(op, name, t);
-  check_cpu(op, t);
+  check_same_device(op, "grad_output", dout, name, t);
   check_same_dtype(op, "grad_output", dout, name, t);
   check_shape(op, name, t, dout.shape());
   return t.contiguous();
 }
 
-// out = kernel(x) elementwise.
-template <class K>
-Tensor unary(const char* op, const Tensor& x_, const K& kernel) {
+enum class Act { Relu, LeakyRelu, Sigmoid, Tanh };
+
+// out = act(x) elementwise, on x's device.
+template <class scalar_t>
+void act_forward(const char* op, Act a, scalar_t* o, const scalar_t* x, double slope, int64_t n, Device dev) {
+  if (dev.is_cpu()) {
+    switch (a) {
+      case Act::Relu: return relu_forward(o, x, n);
+      case Act::LeakyRelu: return leaky_relu_forward(o, x, slope, n);
+      case Act::Sigmoid: return sigmoid_forward(o, x, n);
+      case Act::Tanh: return tanh_forward(o, x, n);
+    }
+    return;
+  }
+#ifdef CNNKIT_WITH_CUDA
+  switch (a) {
+    case Act::Relu: return relu_forward_cuda(o, x, n, dev.index);
+    case Act::LeakyRelu: return leaky_relu_forward_cuda(o, x, slope, n, dev.index);
+    case Act::Sigmoid: return sigmoid_forward_cuda(o, x, n, dev.index);
+    case Act::Tanh: return tanh_forward_cuda(o, x, n, dev.index);
+  }
+#else
+  throw_no_cuda(op);
+#endif
+}
+
+// dinp = act'(dout, saved) elementwise (saved: the output, or the input for leaky_relu).
+template <class scalar_t>
+void act_backward(const char* op, Act a, scalar_t* d, const scalar_t* g, const scalar_t* y, double slope, int64_t n,
+                  Device dev) {
+  if (dev.is_cpu()) {
+    switch (a) {
+      case Act::Relu: return relu_backward(d, g, y, n);
+      case Act::LeakyRelu: return leaky_relu_backward(d, g, y, slope, n);
+      case Act::Sigmoid: return sigmoid_backward(d, g, y, n);
+      case Act::Tanh: return tanh_backward(d, g, y, n);
+    }
+    return;
+  }
+#ifdef CNNKIT_WITH_CUDA
+  switch (a) {
+    case Act::Relu: return relu_backward_cuda(d, g, y, n, dev.index);
+    case Act::LeakyRelu: return leaky_relu_backward_cuda(d, g, y, slope, n, dev.index);
+    case Act::Sigmoid: return sigmoid_backward_cuda(d, g, y, n, dev.index);
+    case Act::Tanh: return tanh_backward_cuda(d, g, y, n, dev.index);
+  }
+#else
+  throw_no_cuda(op);
+#endif
+}
+
+Tensor unary(const char* op, Act a, const Tensor& x_, double slope = 0.0) {
   const Tensor x = checked_input(op, "input", x_);
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] { kernel(out.data<scalar_t>(), x.data<scalar_t>(), x.numel()); });
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    act_forward(op, a, out.data<scalar_t>(), x.data<scalar_t>(), slope, x.numel(), x.device());
+  });
   return out;
 }
 
-// dinp = kernel(dout, saved) elementwise.
-template <class K>
-Tensor backward(const char* op, const char* saved_name, const Tensor& dout_, const Tensor& saved_, const K& kernel) {
+Tensor backward(const char* op, Act a, const char* saved_name, const Tensor& dout_, const Tensor& saved_,
+                double slope = 0.0) {
   const Tensor dout = checked_input(op, "grad_output", dout_);
   const Tensor saved = checked_like(op, saved_name, saved_, dout);
-  Tensor dinp = Tensor::empty(dout.shape(), dout.dtype());
+  Tensor dinp = Tensor::empty(dout.shape(), dout.dtype(), dout.device());
   CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
-    kernel(dinp.data<scalar_t>(), dout.data<scalar_t>(), saved.data<scalar_t>(), dout.numel());
+    act_backward(op, a, dinp.data<scalar_t>(), dout.data<scalar_t>(), saved.data<scalar_t>(), slope, dout.numel(),
+                 dout.device());
   });
   return dinp;
 }
@@ -62,9 +118,18 @@ Slices slices(const char* op, const Shape& s, int64_t dim) {
 Tensor softmax_fwd(const char* op, const Tensor& x_, int64_t dim, bool log) {
   const Tensor x = checked_input(op, "input", x_);
   const Slices sl = slices(op, x.shape(), dim);
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
-    softmax_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), sl.outer, sl.D, sl.inner, log);
+    if (dev.is_cpu()) {
+      softmax_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), sl.outer, sl.D, sl.inner, log);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    softmax_forward_cuda<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), sl.outer, sl.D, sl.inner, log, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
   });
   return out;
 }
@@ -73,10 +138,20 @@ Tensor softmax_bwd(const char* op, const Tensor& dout_, const Tensor& out_, int6
   const Tensor dout = checked_input(op, "grad_output", dout_);
   const Tensor out = checked_like(op, "output", out_, dout);
   const Slices sl = slices(op, dout.shape(), dim);
-  Tensor dinp = Tensor::empty(dout.shape(), dout.dtype());
+  const Device dev = dout.device();
+  Tensor dinp = Tensor::empty(dout.shape(), dout.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
-    softmax_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), out.data<scalar_t>(), sl.outer, sl.D,
-                               sl.inner, log);
+    if (dev.is_cpu()) {
+      softmax_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), out.data<scalar_t>(), sl.outer, sl.D,
+                                 sl.inner, log);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    softmax_backward_cuda<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), out.data<scalar_t>(), sl.outer,
+                                    sl.D, sl.inner, log, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
   });
   return dinp;
 }
@@ -84,34 +159,23 @@ Tensor softmax_bwd(const char* op, const Tensor& dout_, const Tensor& out_, int6
 }  // namespace
 
 void bind_activation(py::module_& m) {
-  m.def("relu_forward", [](const Tensor& x) {
-    return unary("relu", x, [](auto* o, const auto* i, int64_t n) { relu_forward(o, i, n); });
-  }, py::arg("input"));
+  m.def("relu_forward", [](const Tensor& x) { return unary("relu", Act::Relu, x); }, py::arg("input"));
   m.def("relu_backward", [](const Tensor& dout, const Tensor& out) {
-    return backward("relu_backward", "output", dout, out,
-                    [](auto* d, const auto* g, const auto* y, int64_t n) { relu_backward(d, g, y, n); });
+    return backward("relu_backward", Act::Relu, "output", dout, out);
   }, py::arg("grad_output"), py::arg("output"), "gradient of relu from its output");
   m.def("leaky_relu_forward", [](const Tensor& x, double slope) {
-    return unary("leaky_relu", x, [slope](auto* o, const auto* i, int64_t n) { leaky_relu_forward(o, i, slope, n); });
+    return unary("leaky_relu", Act::LeakyRelu, x, slope);
   }, py::arg("input"), py::arg("negative_slope"));
   m.def("leaky_relu_backward", [](const Tensor& dout, const Tensor& x, double slope) {
-    return backward("leaky_relu_backward", "input", dout, x, [slope](auto* d, const auto* g, const auto* i, int64_t n) {
-      leaky_relu_backward(d, g, i, slope, n);
-    });
+    return backward("leaky_relu_backward", Act::LeakyRelu, "input", dout, x, slope);
   }, py::arg("grad_output"), py::arg("input"), py::arg("negative_slope"), "gradient of leaky_relu from its input");
-  m.def("sigmoid_forward", [](const Tensor& x) {
-    return unary("sigmoid", x, [](auto* o, const auto* i, int64_t n) { sigmoid_forward(o, i, n); });
-  }, py::arg("input"));
+  m.def("sigmoid_forward", [](const Tensor& x) { return unary("sigmoid", Act::Sigmoid, x); }, py::arg("input"));
   m.def("sigmoid_backward", [](const Tensor& dout, const Tensor& out) {
-    return backward("sigmoid_backward", "output", dout, out,
-                    [](auto* d, const auto* g, const auto* y, int64_t n) { sigmoid_backward(d, g, y, n); });
+    return backward("sigmoid_backward", Act::Sigmoid, "output", dout, out);
   }, py::arg("grad_output"), py::arg("output"), "gradient of sigmoid from its output");
-  m.def("tanh_forward", [](const Tensor& x) {
-    return unary("tanh", x, [](auto* o, const auto* i, int64_t n) { tanh_forward(o, i, n); });
-  }, py::arg("input"));
+  m.def("tanh_forward", [](const Tensor& x) { return unary("tanh", Act::Tanh, x); }, py::arg("input"));
   m.def("tanh_backward", [](const Tensor& dout, const Tensor& out) {
-    return backward("tanh_backward", "output", dout, out,
-                    [](auto* d, const auto* g, const auto* y, int64_t n) { tanh_backward(d, g, y, n); });
+    return backward("tanh_backward", Act::Tanh, "output", dout, out);
   }, py::arg("grad_output"), py::arg("output"), "gradient of tanh from its output");
 
   m.def("softmax_forward", [](const Tensor& x, int64_t dim) { return softmax_fwd("softmax", x, dim, false); },

@@ -13,11 +13,17 @@
 //   mse_loss_forward(input, target, reduction), mse_loss_backward(dloss, input, target, reduction)
 //       -> (dinput, dtarget). Shapes must match exactly (PyTorch broadcasts with a warning; we raise).
 // Reductions: 'mean' | 'sum' | 'none'; 'none' returns the per-sample shape, the others a 0-d tensor.
+// Devices: every tensor argument must be on the input's device (RuntimeError naming both
+// otherwise); outputs are created there. CPU tensors run ops/loss.cpp, CUDA tensors ops/loss.cu
+// (built with CNNKIT_WITH_CUDA); class targets are range-checked on their device either way.
 #include <optional>
 #include <string>
 
 #include "bindings/bindings.h"
 #include "ops/loss.h"
+#ifdef CNNKIT_WITH_CUDA
+#include "ops/loss_cuda.h"
+#endif
 
 namespace cnnkit {
 namespace {
@@ -31,7 +37,6 @@ Reduction reduction_arg(const char* op, const std::string& r) {
 
 Tensor float_input(const char* op, const char* name, const Tensor& t) {
   check_defined(op, name, t);
-  check_cpu(op, t);
   check_floating(op, name, t);
   return t.contiguous();
 }
@@ -58,10 +63,12 @@ Layout layout_of(const char* op, const Shape& s) {
   return l;
 }
 
-// Class-index target: int64, shape = per-sample shape, every value ignore_index or in [0, C).
-Tensor class_target(const char* op, const Tensor& t_, const Layout& l, const Shape& input_shape, int64_t ignore_index) {
+// Class-index target: int64, shape = per-sample shape, every value ignore_index or in [0, C); on
+// the device of `like` (the input, or grad_output where the input is not passed).
+Tensor class_target(const char* op, const Tensor& t_, const Layout& l, const Shape& input_shape, int64_t ignore_index,
+                    const char* like_name, const Tensor& like) {
   check_defined(op, "target", t_);
-  check_cpu(op, t_);
+  check_same_device(op, like_name, like, "target", t_);
   CNNKIT_CHECK(t_.dtype() == DType::Int64, TypeError, op, ": expected target of dtype int64 (class indices), got ",
                dtype_name(t_.dtype()));
   if (input_shape.size() == 2 && t_.dim() == 1) {
@@ -72,17 +79,29 @@ Tensor class_target(const char* op, const Tensor& t_, const Layout& l, const Sha
                " for input of shape ", input_shape, ", got ", t_.shape());
   Tensor t = t_.contiguous();
   const int64_t* p = t.data<int64_t>();
-  for (int64_t i = 0, n = t.numel(); i < n; ++i)
-    CNNKIT_CHECK(p[i] == ignore_index || (p[i] >= 0 && p[i] < l.d.C), IndexError, "Target ", p[i],
-                 " is out of bounds.");
+  if (t.device().is_cpu()) {
+    for (int64_t i = 0, n = t.numel(); i < n; ++i)
+      CNNKIT_CHECK(p[i] == ignore_index || (p[i] >= 0 && p[i] < l.d.C), IndexError, "Target ", p[i],
+                   " is out of bounds.");
+    return t;
+  }
+#ifdef CNNKIT_WITH_CUDA
+  int64_t bad = 0;
+  CNNKIT_CHECK(!loss_find_bad_target_cuda(p, t.numel(), l.d.C, ignore_index, t.device().index, &bad), IndexError,
+               "Target ", bad, " is out of bounds.");
   return t;
+#else
+  throw_no_cuda(op);
+#endif
 }
 
-std::optional<Tensor> weight_arg(const char* op, const std::optional<Tensor>& w, const Tensor& like, int64_t C) {
+// weight: (C,), like's dtype and device (like: the input, or grad_output where no input is passed).
+std::optional<Tensor> weight_arg(const char* op, const std::optional<Tensor>& w, const char* like_name,
+                                 const Tensor& like, int64_t C) {
   if (!w) return std::nullopt;
   check_defined(op, "weight", *w);
-  check_cpu(op, *w);
-  check_same_dtype(op, "input", like, "weight", *w);
+  check_same_device(op, like_name, like, "weight", *w);
+  check_same_dtype(op, like_name, like, "weight", *w);
   CNNKIT_CHECK(w->dim() == 1 && w->shape()[0] == C, ValueError, op, ": weight tensor should be defined either for all ",
                C, " classes or no classes but got weight tensor of shape: ", w->shape());
   return w->contiguous();
@@ -93,14 +112,15 @@ double smoothing_arg(const char* op, double ls) {
   return ls;
 }
 
-Tensor loss_output(Reduction r, const Shape& sample_shape, DType dt) {
-  return Tensor::empty(r == Reduction::None ? sample_shape : Shape{}, dt);
+Tensor loss_output(Reduction r, const Shape& sample_shape, DType dt, Device dev) {
+  return Tensor::empty(r == Reduction::None ? sample_shape : Shape{}, dt, dev);
 }
 
-// dloss: the per-sample shape for 'none', one element otherwise; the loss dtype.
-Tensor dloss_arg(const char* op, const Tensor& g, Reduction r, const Shape& sample_shape, DType dt) {
+// dloss: the per-sample shape for 'none', one element otherwise; the loss dtype; like's device.
+Tensor dloss_arg(const char* op, const Tensor& g, Reduction r, const Shape& sample_shape, DType dt,
+                 const char* like_name, const Tensor& like) {
   check_defined(op, "grad_output", g);
-  check_cpu(op, g);
+  check_same_device(op, like_name, like, "grad_output", g);
   CNNKIT_CHECK(g.dtype() == dt, TypeError, op, ": expected grad_output of dtype ", dtype_name(dt), ", got ",
                dtype_name(g.dtype()));
   if (r == Reduction::None)
@@ -111,15 +131,16 @@ Tensor dloss_arg(const char* op, const Tensor& g, Reduction r, const Shape& samp
   return g.contiguous();
 }
 
-// A Python number or a one-element tensor (what nll_loss_forward returned) as a double.
-double scalar_arg(const char* op, const char* name, const py::object& v) {
+// A Python number or a one-element tensor (what nll_loss_forward returned) as a one-element
+// contiguous tensor of dtype `dt` on `like`'s device (a tensor must already be there).
+Tensor scalar_arg(const char* op, const char* name, const py::object& v, DType dt, const Tensor& like) {
   if (py::isinstance<Tensor>(v)) {
     const Tensor& t = v.cast<const Tensor&>();
-    check_cpu(op, t);
+    check_same_device(op, "grad_output", like, name, t);
     CNNKIT_CHECK(t.numel() == 1, ValueError, op, ": expected ", name, " to have one element, got shape ", t.shape());
-    return t.to(DType::Float64).contiguous().data<double>()[0];
+    return t.to(dt).contiguous();
   }
-  return v.cast<double>();
+  return Tensor::full({}, v.cast<double>(), dt, like.device());
 }
 
 template <class scalar_t>
@@ -144,21 +165,43 @@ py::tuple cross_entropy_forward_py(const Tensor& logits_, const Tensor& target_,
   const Reduction r = reduction_arg(op, reduction);
   const double ls = smoothing_arg(op, label_smoothing);
   const Layout l = layout_of(op, logits.shape());
-  const auto weight = weight_arg(op, weight_, logits, l.d.C);
-  Tensor out = loss_output(r, l.sample_shape, logits.dtype());
-  Tensor logp = Tensor::empty(logits.shape(), logits.dtype());
+  const auto weight = weight_arg(op, weight_, "input", logits, l.d.C);
+  const Device dev = logits.device();
+  Tensor out = loss_output(r, l.sample_shape, logits.dtype(), dev);
+  Tensor logp = Tensor::empty(logits.shape(), logits.dtype(), dev);
   if (is_prob_target(op, logits, target_)) {
-    check_cpu(op, target_);
+    check_same_device(op, "input", logits, "target", target_);
     const Tensor target = target_.to(logits.dtype()).contiguous();
     CNNKIT_DISPATCH_FLOATING(logits.dtype(), op, [&] {
-      cross_entropy_prob_forward<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), logits.data<scalar_t>(),
-                                           target.data<scalar_t>(), ptr_or_null<scalar_t>(weight), l.d, r, ls);
+      if (dev.is_cpu()) {
+        cross_entropy_prob_forward<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), logits.data<scalar_t>(),
+                                             target.data<scalar_t>(), ptr_or_null<scalar_t>(weight), l.d, r, ls);
+        return;
+      }
+#ifdef CNNKIT_WITH_CUDA
+      cross_entropy_prob_forward_cuda<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), logits.data<scalar_t>(),
+                                                target.data<scalar_t>(), ptr_or_null<scalar_t>(weight), l.d, r, ls,
+                                                dev.index);
+#else
+      throw_no_cuda(op);
+#endif
     });
   } else {
-    const Tensor target = class_target(op, target_, l, logits.shape(), ignore_index);
+    const Tensor target = class_target(op, target_, l, logits.shape(), ignore_index, "input", logits);
     CNNKIT_DISPATCH_FLOATING(logits.dtype(), op, [&] {
-      cross_entropy_forward<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), logits.data<scalar_t>(),
-                                      target.data<int64_t>(), ptr_or_null<scalar_t>(weight), l.d, ignore_index, r, ls);
+      if (dev.is_cpu()) {
+        cross_entropy_forward<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), logits.data<scalar_t>(),
+                                        target.data<int64_t>(), ptr_or_null<scalar_t>(weight), l.d, ignore_index, r,
+                                        ls);
+        return;
+      }
+#ifdef CNNKIT_WITH_CUDA
+      cross_entropy_forward_cuda<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), logits.data<scalar_t>(),
+                                           target.data<int64_t>(), ptr_or_null<scalar_t>(weight), l.d, ignore_index, r,
+                                           ls, dev.index);
+#else
+      throw_no_cuda(op);
+#endif
     });
   }
   return py::make_tuple(out, logp);
@@ -172,22 +215,43 @@ Tensor cross_entropy_backward_py(const Tensor& dloss_, const Tensor& logp_, cons
   const Reduction r = reduction_arg(op, reduction);
   const double ls = smoothing_arg(op, label_smoothing);
   const Layout l = layout_of(op, logp.shape());
-  const auto weight = weight_arg(op, weight_, logp, l.d.C);
-  const Tensor dloss = dloss_arg(op, dloss_, r, l.sample_shape, logp.dtype());
-  Tensor dlogits = Tensor::empty(logp.shape(), logp.dtype());
+  const auto weight = weight_arg(op, weight_, "input", logp, l.d.C);
+  const Tensor dloss = dloss_arg(op, dloss_, r, l.sample_shape, logp.dtype(), "logp", logp);
+  const Device dev = logp.device();
+  Tensor dlogits = Tensor::empty(logp.shape(), logp.dtype(), dev);
   if (is_prob_target(op, logp, target_)) {
-    check_cpu(op, target_);
+    check_same_device(op, "logp", logp, "target", target_);
     const Tensor target = target_.to(logp.dtype()).contiguous();
     CNNKIT_DISPATCH_FLOATING(logp.dtype(), op, [&] {
-      cross_entropy_prob_backward<scalar_t>(dlogits.data<scalar_t>(), dloss.data<scalar_t>(), logp.data<scalar_t>(),
-                                            target.data<scalar_t>(), ptr_or_null<scalar_t>(weight), l.d, r, ls);
+      if (dev.is_cpu()) {
+        cross_entropy_prob_backward<scalar_t>(dlogits.data<scalar_t>(), dloss.data<scalar_t>(), logp.data<scalar_t>(),
+                                              target.data<scalar_t>(), ptr_or_null<scalar_t>(weight), l.d, r, ls);
+        return;
+      }
+#ifdef CNNKIT_WITH_CUDA
+      cross_entropy_prob_backward_cuda<scalar_t>(dlogits.data<scalar_t>(), dloss.data<scalar_t>(),
+                                                 logp.data<scalar_t>(), target.data<scalar_t>(),
+                                                 ptr_or_null<scalar_t>(weight), l.d, r, ls, dev.index);
+#else
+      throw_no_cuda(op);
+#endif
     });
   } else {
-    const Tensor target = class_target(op, target_, l, logp.shape(), ignore_index);
+    const Tensor target = class_target(op, target_, l, logp.shape(), ignore_index, "logp", logp);
     CNNKIT_DISPATCH_FLOATING(logp.dtype(), op, [&] {
-      cross_entropy_backward<scalar_t>(dlogits.data<scalar_t>(), dloss.data<scalar_t>(), logp.data<scalar_t>(),
-                                       target.data<int64_t>(), ptr_or_null<scalar_t>(weight), l.d, ignore_index, r,
-                                       ls);
+      if (dev.is_cpu()) {
+        cross_entropy_backward<scalar_t>(dlogits.data<scalar_t>(), dloss.data<scalar_t>(), logp.data<scalar_t>(),
+                                         target.data<int64_t>(), ptr_or_null<scalar_t>(weight), l.d, ignore_index, r,
+                                         ls);
+        return;
+      }
+#ifdef CNNKIT_WITH_CUDA
+      cross_entropy_backward_cuda<scalar_t>(dlogits.data<scalar_t>(), dloss.data<scalar_t>(), logp.data<scalar_t>(),
+                                            target.data<int64_t>(), ptr_or_null<scalar_t>(weight), l.d, ignore_index,
+                                            r, ls, dev.index);
+#else
+      throw_no_cuda(op);
+#endif
     });
   }
   return dlogits;
@@ -199,15 +263,30 @@ py::tuple nll_loss_forward_py(const Tensor& logp_, const Tensor& target_, const 
   const Tensor logp = float_input(op, "input", logp_);
   const Reduction r = reduction_arg(op, reduction);
   const Layout l = layout_of(op, logp.shape());
-  const auto weight = weight_arg(op, weight_, logp, l.d.C);
-  const Tensor target = class_target(op, target_, l, logp.shape(), ignore_index);
-  Tensor out = loss_output(r, l.sample_shape, logp.dtype());
-  double tw = 0;
+  const auto weight = weight_arg(op, weight_, "input", logp, l.d.C);
+  const Tensor target = class_target(op, target_, l, logp.shape(), ignore_index, "input", logp);
+  const Device dev = logp.device();
+  Tensor out = loss_output(r, l.sample_shape, logp.dtype(), dev);
+  if (dev.is_cpu()) {
+    double tw = 0;
+    CNNKIT_DISPATCH_FLOATING(logp.dtype(), op, [&] {
+      tw = nll_loss_forward<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), target.data<int64_t>(),
+                                      ptr_or_null<scalar_t>(weight), l.d, ignore_index, r);
+    });
+    return py::make_tuple(out, Tensor::full({}, tw, logp.dtype()));
+  }
+#ifdef CNNKIT_WITH_CUDA
+  // The total weight is written on the device (no synchronisation).
+  Tensor tw = Tensor::empty({}, logp.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(logp.dtype(), op, [&] {
-    tw = nll_loss_forward<scalar_t>(out.data<scalar_t>(), logp.data<scalar_t>(), target.data<int64_t>(),
-                                    ptr_or_null<scalar_t>(weight), l.d, ignore_index, r);
+    nll_loss_forward_cuda<scalar_t>(out.data<scalar_t>(), tw.data<scalar_t>(), logp.data<scalar_t>(),
+                                    target.data<int64_t>(), ptr_or_null<scalar_t>(weight), l.d, ignore_index, r,
+                                    dev.index);
   });
-  return py::make_tuple(out, Tensor::full({}, tw, logp.dtype()));
+  return py::make_tuple(out, tw);
+#else
+  throw_no_cuda(op);
+#endif
 }
 
 Tensor nll_loss_backward_py(const Tensor& dloss_, const Shape& input_shape, const Tensor& target_,
@@ -218,21 +297,36 @@ Tensor nll_loss_backward_py(const Tensor& dloss_, const Shape& input_shape, cons
   check_floating(op, "grad_output", dloss_);
   const Reduction r = reduction_arg(op, reduction);
   const Layout l = layout_of(op, input_shape);
-  const auto weight = weight_arg(op, weight_, dloss_, l.d.C);
-  const Tensor target = class_target(op, target_, l, input_shape, ignore_index);
-  const Tensor dloss = dloss_arg(op, dloss_, r, l.sample_shape, dloss_.dtype());
-  const double tw = scalar_arg(op, "total_weight", total_weight);
-  Tensor dlogp = Tensor::empty(input_shape, dloss.dtype());
+  const auto weight = weight_arg(op, weight_, "grad_output", dloss_, l.d.C);
+  const Tensor target = class_target(op, target_, l, input_shape, ignore_index, "grad_output", dloss_);
+  const Tensor dloss = dloss_arg(op, dloss_, r, l.sample_shape, dloss_.dtype(), "grad_output", dloss_);
+  const Device dev = dloss.device();
+  Tensor dlogp = Tensor::empty(input_shape, dloss.dtype(), dev);
+  if (dev.is_cpu()) {
+    const double tw = scalar_arg(op, "total_weight", total_weight, DType::Float64, dloss).data<double>()[0];
+    CNNKIT_DISPATCH_FLOATING(dloss.dtype(), op, [&] {
+      nll_loss_backward<scalar_t>(dlogp.data<scalar_t>(), dloss.data<scalar_t>(), target.data<int64_t>(),
+                                  ptr_or_null<scalar_t>(weight), l.d, ignore_index, r, tw);
+    });
+    return dlogp;
+  }
+#ifdef CNNKIT_WITH_CUDA
+  // The total weight stays on the device: the kernel reads it there.
+  const Tensor tw = scalar_arg(op, "total_weight", total_weight, dloss.dtype(), dloss);
   CNNKIT_DISPATCH_FLOATING(dloss.dtype(), op, [&] {
-    nll_loss_backward<scalar_t>(dlogp.data<scalar_t>(), dloss.data<scalar_t>(), target.data<int64_t>(),
-                                ptr_or_null<scalar_t>(weight), l.d, ignore_index, r, tw);
+    nll_loss_backward_cuda<scalar_t>(dlogp.data<scalar_t>(), dloss.data<scalar_t>(), target.data<int64_t>(),
+                                     ptr_or_null<scalar_t>(weight), l.d, ignore_index, r, tw.data<scalar_t>(),
+                                     dev.index);
   });
   return dlogp;
+#else
+  throw_no_cuda(op);
+#endif
 }
 
 void check_mse_pair(const char* op, const Tensor& input, const Tensor& target) {
   check_defined(op, "target", target);
-  check_cpu(op, target);
+  check_same_device(op, "input", input, "target", target);
   check_same_dtype(op, "input", input, "target", target);
   CNNKIT_CHECK(input.shape() == target.shape(), ValueError, op, ": expected target of the input's shape ",
                input.shape(), ", got ", target.shape(), " (broadcasting is not supported)");
@@ -244,9 +338,20 @@ Tensor mse_loss_forward_py(const Tensor& input_, const Tensor& target_, const st
   check_mse_pair(op, input, target_);
   const Reduction r = reduction_arg(op, reduction);
   const Tensor target = target_.contiguous();
-  Tensor out = loss_output(r, input.shape(), input.dtype());
+  const Device dev = input.device();
+  Tensor out = loss_output(r, input.shape(), input.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(input.dtype(), op, [&] {
-    mse_loss_forward<scalar_t>(out.data<scalar_t>(), input.data<scalar_t>(), target.data<scalar_t>(), input.numel(), r);
+    if (dev.is_cpu()) {
+      mse_loss_forward<scalar_t>(out.data<scalar_t>(), input.data<scalar_t>(), target.data<scalar_t>(), input.numel(),
+                                 r);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    mse_loss_forward_cuda<scalar_t>(out.data<scalar_t>(), input.data<scalar_t>(), target.data<scalar_t>(),
+                                    input.numel(), r, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
   });
   return out;
 }
@@ -258,12 +363,22 @@ py::tuple mse_loss_backward_py(const Tensor& dloss_, const Tensor& input_, const
   check_mse_pair(op, input, target_);
   const Reduction r = reduction_arg(op, reduction);
   const Tensor target = target_.contiguous();
-  const Tensor dloss = dloss_arg(op, dloss_, r, input.shape(), input.dtype());
-  Tensor dinput = Tensor::empty(input.shape(), input.dtype());
-  Tensor dtarget = Tensor::empty(input.shape(), input.dtype());
+  const Tensor dloss = dloss_arg(op, dloss_, r, input.shape(), input.dtype(), "input", input);
+  const Device dev = input.device();
+  Tensor dinput = Tensor::empty(input.shape(), input.dtype(), dev);
+  Tensor dtarget = Tensor::empty(input.shape(), input.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(input.dtype(), op, [&] {
-    mse_loss_backward<scalar_t>(dinput.data<scalar_t>(), dtarget.data<scalar_t>(), dloss.data<scalar_t>(),
-                                input.data<scalar_t>(), target.data<scalar_t>(), input.numel(), r);
+    if (dev.is_cpu()) {
+      mse_loss_backward<scalar_t>(dinput.data<scalar_t>(), dtarget.data<scalar_t>(), dloss.data<scalar_t>(),
+                                  input.data<scalar_t>(), target.data<scalar_t>(), input.numel(), r);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    mse_loss_backward_cuda<scalar_t>(dinput.data<scalar_t>(), dtarget.data<scalar_t>(), dloss.data<scalar_t>(),
+                                     input.data<scalar_t>(), target.data<scalar_t>(), input.numel(), r, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
   });
   return py::make_tuple(dinput, dtarget);
 }

@@ -1,11 +1,15 @@
 // Python entry points of ops/pool2d: validation (PyTorch's rules and messages) and dispatch.
-// Inputs of any strides are made contiguous; outputs are new contiguous tensors.
+// Inputs of any strides are made contiguous; outputs are new contiguous tensors on the input's
+// device. CPU tensors run ops/pool2d.cpp, CUDA tensors ops/pool2d.cu (built with CNNKIT_WITH_CUDA).
 #include <array>
 #include <optional>
 
 #include "bindings/bindings.h"
 #include "core/shape.h"
 #include "ops/pool2d.h"
+#ifdef CNNKIT_WITH_CUDA
+#include "ops/pool2d_cuda.h"
+#endif
 
 namespace cnnkit {
 namespace {
@@ -77,14 +81,22 @@ py::tuple max_pool2d_forward_py(const Tensor& x_, const Pair& kernel, const Pair
                                 const Pair& dilation, bool ceil_mode) {
   const char* op = "max_pool2d";
   check_defined(op, "input", x_);
-  check_cpu(op, x_);
   check_floating(op, "input", x_);
   const Pool2dParams p = pool_params(op, x_.shape(), kernel, stride, padding, dilation, ceil_mode);
   const Tensor x = x_.contiguous();
-  Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype());
-  Tensor idx = Tensor::empty(out.shape(), DType::Int64);
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype(), dev);
+  Tensor idx = Tensor::empty(out.shape(), DType::Int64, dev);
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
-    max_pool2d_forward<scalar_t>(out.data<scalar_t>(), idx.data<int64_t>(), x.data<scalar_t>(), p);
+    if (dev.is_cpu()) {
+      max_pool2d_forward<scalar_t>(out.data<scalar_t>(), idx.data<int64_t>(), x.data<scalar_t>(), p);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    max_pool2d_forward_cuda<scalar_t>(out.data<scalar_t>(), idx.data<int64_t>(), x.data<scalar_t>(), p, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
   });
   return py::make_tuple(out, idx);
 }
@@ -94,8 +106,7 @@ Tensor max_pool2d_backward_py(const Tensor& dout_, const Tensor& indices_, const
   const char* op = "max_pool2d_backward";
   check_defined(op, "grad_output", dout_);
   check_defined(op, "indices", indices_);
-  check_cpu(op, dout_);
-  check_cpu(op, indices_);
+  check_same_device(op, "grad_output", dout_, "indices", indices_);
   check_floating(op, "grad_output", dout_);
   check_dtype(op, "indices", indices_, DType::Int64);
   check_pool_input(op, "input_shape", input_shape);
@@ -114,15 +125,36 @@ Tensor max_pool2d_backward_py(const Tensor& dout_, const Tensor& indices_, const
   p.OW = dout_.shape()[nd - 1];
   const Tensor dout = dout_.contiguous();
   const Tensor idx = indices_.contiguous();
-  // Indices come from Python and are used to write memory: check every one.
+  // Indices come from Python and are used to write memory: check every one (on the device for
+  // CUDA tensors, which reports the first bad index as this loop does).
   const int64_t* ip = idx.data<int64_t>();
   const int64_t HW = p.H * p.W;
-  for (int64_t i = 0, n = idx.numel(); i < n; ++i)
-    CNNKIT_CHECK(ip[i] >= 0 && ip[i] < HW, IndexError, op, ": index ", ip[i], " is out of bounds for an input plane of ",
-                 p.H, "x", p.W);
-  Tensor dinp = Tensor::empty(input_shape, dout.dtype());
+  const Device dev = dout.device();
+  auto bad_index = [&](int64_t v) {
+    return IndexError(str(op, ": index ", v, " is out of bounds for an input plane of ", p.H, "x", p.W));
+  };
+  if (dev.is_cpu()) {
+    for (int64_t i = 0, n = idx.numel(); i < n; ++i)
+      if (ip[i] < 0 || ip[i] >= HW) throw bad_index(ip[i]);
+  } else {
+#ifdef CNNKIT_WITH_CUDA
+    int64_t bad = 0;
+    if (max_pool2d_find_bad_index_cuda(ip, idx.numel(), HW, dev.index, &bad)) throw bad_index(bad);
+#else
+    throw_no_cuda(op);
+#endif
+  }
+  Tensor dinp = Tensor::empty(input_shape, dout.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
-    max_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p);
+    if (dev.is_cpu()) {
+      max_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    max_pool2d_backward_cuda<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
   });
   return dinp;
 }
@@ -131,14 +163,22 @@ Tensor avg_pool2d_forward_py(const Tensor& x_, const Pair& kernel, const Pair& s
                              bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override) {
   const char* op = "avg_pool2d";
   check_defined(op, "input", x_);
-  check_cpu(op, x_);
   check_floating(op, "input", x_);
   const int64_t div = divisor_arg(op, divisor_override);
   const Pool2dParams p = pool_params(op, x_.shape(), kernel, stride, padding, {1, 1}, ceil_mode);
   const Tensor x = x_.contiguous();
-  Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype());
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
-    avg_pool2d_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), p, count_include_pad, div);
+    if (dev.is_cpu()) {
+      avg_pool2d_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), p, count_include_pad, div);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    avg_pool2d_forward_cuda<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), p, count_include_pad, div, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
   });
   return out;
 }
@@ -148,15 +188,24 @@ Tensor avg_pool2d_backward_py(const Tensor& dout_, const Shape& input_shape, con
                               std::optional<int64_t> divisor_override) {
   const char* op = "avg_pool2d_backward";
   check_defined(op, "grad_output", dout_);
-  check_cpu(op, dout_);
   check_floating(op, "grad_output", dout_);
   const int64_t div = divisor_arg(op, divisor_override);
   const Pool2dParams p = pool_params(op, input_shape, kernel, stride, padding, {1, 1}, ceil_mode);
   check_shape(op, "grad_output", dout_, out_shape(input_shape, p));
   const Tensor dout = dout_.contiguous();
-  Tensor dinp = Tensor::empty(input_shape, dout.dtype());
+  const Device dev = dout.device();
+  Tensor dinp = Tensor::empty(input_shape, dout.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
-    avg_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), p, count_include_pad, div);
+    if (dev.is_cpu()) {
+      avg_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), p, count_include_pad, div);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    avg_pool2d_backward_cuda<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), p, count_include_pad, div,
+                                       dev.index);
+#else
+    throw_no_cuda(op);
+#endif
   });
   return dinp;
 }

@@ -386,10 +386,13 @@ def dropout(input, p=0.5, training=True, inplace=False):
         return input
     from ..random import rand
 
+    # The mask is drawn by cnnkit's host RNG and moved to the input's device once, as a bool mask
+    # (1 byte per element); the cast and scaling then run on that device.
     if p == 1.0:
-        noise = _wrap(_C.zeros(list(input.shape), input._t.dtype))
+        noise = _wrap(_C.zeros(list(input.shape), input._t.dtype)).to(input.device)
     else:
         # drawn flat then shaped: cnnkit.rand(()) is not 0-d yet
-        noise = (rand(input.numel()).reshape(tuple(input.shape)) >= p).to(input.dtype) / (1.0 - p)
+        keep = (rand(input.numel()).reshape(tuple(input.shape)) >= p).to(input.device)
+        noise = keep.to(input.dtype) / (1.0 - p)
     out = DropoutFn.apply(input, noise)
     return _inplace_result(input, out) if inplace else out
