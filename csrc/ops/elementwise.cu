@@ -384,14 +384,6 @@ struct AnyZeroFn {
   }
 };
 
-// Copies raw elements of `itemsize` bytes (U has that size): dtype-agnostic.
-template <class U>
-struct CopyFn {
-  U* dst;
-  const U* src;
-  __device__ void operator()(const int64_t* off) const { dst[off[0]] = src[off[1]]; }
-};
-
 DeviceIndexer<3> indexer3(const char* op, const Tensor& out, const Tensor& a, const Tensor& b) {
   return make_device_indexer<3>(
       op, make_plan<3>(out.shape(), {out.strides(), broadcast_strides(a, out.shape()), broadcast_strides(b, out.shape())},
@@ -538,30 +530,6 @@ void masked_fill_cuda(const Tensor& x, const Tensor& mask, const Scalar& value) 
     using S = scalar_t;
     launch_elementwise("masked_fill_", ix, x.numel(), MaskedFillFn<S>{value.to<S>(), x.data<S>(), mask.data<bool>()});
   });
-}
-
-void strided_copy_cuda(const Tensor& dst, const Tensor& src) {
-  if (dst.numel() == 0) return;
-  CudaDeviceGuard guard(dst.device().index);
-  const DeviceIndexer<2> ix = make_device_indexer<2>(
-      "strided_copy", make_plan<2>(dst.shape(), {dst.strides(), src.strides()}, true));
-  const int64_t n = dst.numel();
-  switch (dst.itemsize()) {
-    case 1:
-      launch_elementwise("strided_copy", ix, n,
-                         CopyFn<uint8_t>{static_cast<uint8_t*>(dst.data_ptr()), static_cast<const uint8_t*>(src.data_ptr())});
-      break;
-    case 4:
-      launch_elementwise("strided_copy", ix, n,
-                         CopyFn<uint32_t>{static_cast<uint32_t*>(dst.data_ptr()), static_cast<const uint32_t*>(src.data_ptr())});
-      break;
-    case 8:
-      launch_elementwise("strided_copy", ix, n,
-                         CopyFn<uint64_t>{static_cast<uint64_t*>(dst.data_ptr()), static_cast<const uint64_t*>(src.data_ptr())});
-      break;
-    default:
-      throw RuntimeError(str("strided_copy: unsupported element size ", dst.itemsize()));
-  }
 }
 
 }  // namespace cnnkit

@@ -88,8 +88,4 @@ void clamp_backward_cuda(const Tensor& dx, const Tensor& dout, const Tensor& x, 
 void where_cuda(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
 void masked_fill_cuda(const Tensor& x, const Tensor& mask, const Scalar& value);
 
-// dst (any strides, no internal overlap) = src (same shape, same dtype, any strides): a plain
-// element copy on one device, used by cat.
-void strided_copy_cuda(const Tensor& dst, const Tensor& src);
-
 }  // namespace cnnkit

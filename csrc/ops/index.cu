@@ -332,23 +332,23 @@ void scatter_add_cuda(const Tensor& out, int64_t dim, const Tensor& index, const
   });
 }
 
-// Each input is copied into its slice of the output (a strided view) by one elementwise copy.
+// Each input is copied into its slice of the output (a strided view) by the core's device copy
+// (Tensor::copy_ -> cuda_copy_strided: one thread per element), as cat_cpu does on the CPU.
 void cat_cuda(const Tensor& out, const std::vector<Tensor>& tensors, int64_t dim) {
   int64_t off = 0;
   for (const Tensor& t : tensors) {
     const int64_t n = t.shape()[dim];
-    if (n > 0) strided_copy_cuda(out.slice(dim, off, off + n, 1), t);
+    if (n > 0) {
+      Tensor dst = out.slice(dim, off, off + n, 1);
+      dst.copy_(t);
+    }
     off += n;
   }
 }
 
 Tensor nonzero_cuda(const Tensor& x) {
   CudaDeviceGuard guard(x.device().index);
-  Tensor xc = x;
-  if (!x.is_contiguous()) {
-    xc = Tensor::empty(x.shape(), x.dtype(), x.device());
-    strided_copy_cuda(xc, x);
-  }
+  const Tensor xc = x.contiguous();
   return CNNKIT_DISPATCH_ALL(xc.dtype(), "nonzero", [&] { return nonzero_typed<scalar_t>(xc); });
 }
 
