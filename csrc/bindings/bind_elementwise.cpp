@@ -1,12 +1,18 @@
 // _C entry points of the elementwise family: binary, binary_, binary_naive, unary, pow_scalar,
 // clamp, clamp_backward, where, masked_fill_. Everything is validated here once (dtypes, devices,
 // broadcast shapes, in-place targets, integer division by zero); the kernels in
-// ops/elementwise.cpp then assume valid input. Outputs are new contiguous tensors; the in-place
-// ops return their (modified) target.
+// ops/elementwise.cpp (CPU) and ops/elementwise.cu (CUDA) then assume valid input. Outputs are new
+// contiguous tensors on the inputs' device; the in-place ops return their (modified) target.
 #include <cmath>
 
 #include "bindings/bindings.h"
 #include "ops/elementwise.h"
+#ifdef CNNKIT_WITH_CUDA
+#include "ops/elementwise_cuda.h"
+#define CNNKIT_CUDA_OR_THROW(op, ...) __VA_ARGS__
+#else
+#define CNNKIT_CUDA_OR_THROW(op, ...) throw_no_cuda(op)
+#endif
 
 namespace cnnkit {
 namespace {
@@ -69,15 +75,17 @@ bool is_int_division(BinaryOp op, DType dt) {
 }
 
 void check_int_divisor(const std::string& op, BinaryOp bop, const Tensor& out, const Tensor& b) {
-  if (is_int_division(bop, b.dtype()) && out.numel() > 0)
-    CNNKIT_CHECK(!any_zero_cpu(b), RuntimeError, "ZeroDivisionError: ", op, ": integer division by zero");
+  if (!is_int_division(bop, b.dtype()) || out.numel() == 0) return;
+  bool zero = false;
+  if (b.device().is_cpu()) zero = any_zero_cpu(b);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), zero = any_zero_cuda(b));
+  CNNKIT_CHECK(!zero, RuntimeError, "ZeroDivisionError: ", op, ": integer division by zero");
 }
 
 void check_pair(const std::string& op, const char* na, const Tensor& a, const char* nb, const Tensor& b) {
   check_defined(op.c_str(), na, a);
   check_defined(op.c_str(), nb, b);
   check_same_device(op.c_str(), na, a, nb, b);
-  check_cpu(op.c_str(), a);
 }
 
 Tensor binary(const std::string& name, const Tensor& a, const Tensor& b, bool naive) {
@@ -87,10 +95,16 @@ Tensor binary(const std::string& name, const Tensor& a, const Tensor& b, bool na
   check_same_dtype(op.c_str(), "a", a, "b", b);
   check_binary_dtype(op.c_str(), bop, a.dtype());
   const Shape shape = broadcast_shapes(op.c_str(), a.shape(), b.shape());
-  Tensor out = Tensor::empty(shape, binary_op_is_arithmetic(bop) ? a.dtype() : DType::Bool);
+  Tensor out = Tensor::empty(shape, binary_op_is_arithmetic(bop) ? a.dtype() : DType::Bool, a.device());
   check_int_divisor(op, bop, out, b);
-  if (naive) binary_naive_cpu(bop, out, a, b);
-  else binary_cpu(bop, out, a, b);
+  if (a.device().is_cpu()) {
+    if (naive) binary_naive_cpu(bop, out, a, b);
+    else binary_cpu(bop, out, a, b);
+  } else if (naive) {
+    CNNKIT_CUDA_OR_THROW(op.c_str(), binary_naive_cuda(bop, out, a, b));
+  } else {
+    CNNKIT_CUDA_OR_THROW(op.c_str(), binary_cuda(bop, out, a, b));
+  }
   return out;
 }
 
@@ -109,7 +123,8 @@ Tensor binary_inplace(const std::string& name, Tensor out, Tensor b) {
   check_int_divisor(op, bop, out, b);
   // b sharing memory with out (x += x.T, x -= x[0]) would be read after being overwritten: copy it.
   if (b.storage() == out.storage()) b = b.clone();
-  binary_cpu(bop, out, out, b);
+  if (out.device().is_cpu()) binary_cpu(bop, out, out, b);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), binary_cuda(bop, out, out, b));
   return out;
 }
 
@@ -117,32 +132,31 @@ Tensor unary(const std::string& name, const Tensor& x) {
   const std::string op = "unary(" + name + ")";
   const UnaryOp uop = parse_unary_op(op.c_str(), name);
   check_defined(op.c_str(), "x", x);
-  check_cpu(op.c_str(), x);
   check_unary_dtype(op.c_str(), uop, x.dtype());
-  Tensor out = Tensor::empty(x.shape(), unary_op_is_predicate(uop) ? DType::Bool : x.dtype());
-  unary_cpu(uop, out, x);
+  Tensor out = Tensor::empty(x.shape(), unary_op_is_predicate(uop) ? DType::Bool : x.dtype(), x.device());
+  if (x.device().is_cpu()) unary_cpu(uop, out, x);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), unary_cuda(uop, out, x));
   return out;
 }
 
 Tensor pow_scalar(const Tensor& x, const py::object& exponent) {
   const std::string op = "pow_scalar";
   check_defined(op.c_str(), "x", x);
-  check_cpu(op.c_str(), x);
   const Scalar e = to_scalar(op, "exponent", exponent);
   CNNKIT_CHECK(x.dtype() != DType::Bool, TypeError, op, ": expected a float32, float64, int64 or uint8 tensor, got bool");
   if (!is_floating(x.dtype())) {
     check_scalar_for_dtype(op, "exponent", e, x.dtype());
     CNNKIT_CHECK(e.to<double>() >= 0, RuntimeError, "Integers to negative integer powers are not allowed.");
   }
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  pow_scalar_cpu(out, x, e);
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.device().is_cpu()) pow_scalar_cpu(out, x, e);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), pow_scalar_cuda(out, x, e));
   return out;
 }
 
 Tensor clamp(const Tensor& x, const py::object& min, const py::object& max) {
   const std::string op = "clamp";
   check_defined(op.c_str(), "x", x);
-  check_cpu(op.c_str(), x);
   CNNKIT_CHECK(x.dtype() != DType::Bool, TypeError, op, ": expected a float32, float64, int64 or uint8 tensor, got bool");
   const auto lo = to_opt_scalar(op, "min", min);
   const auto hi = to_opt_scalar(op, "max", max);
@@ -152,8 +166,9 @@ Tensor clamp(const Tensor& x, const py::object& min, const py::object& max) {
     check_scalar_for_dtype(op, nm, *b, x.dtype());
     check_uint8_range(op, nm, *b, x.dtype());
   }
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  clamp_cpu(out, x, lo, hi);
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.device().is_cpu()) clamp_cpu(out, x, lo, hi);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), clamp_cuda(out, x, lo, hi));
   return out;
 }
 
@@ -163,8 +178,10 @@ Tensor clamp_backward(const Tensor& dout, const Tensor& x, const py::object& min
   check_floating(op.c_str(), "x", x);
   check_same_dtype(op.c_str(), "dout", dout, "x", x);
   check_shape(op.c_str(), "dout", dout, x.shape());
-  Tensor dx = Tensor::empty(x.shape(), x.dtype());
-  clamp_backward_cpu(dx, dout, x, to_opt_scalar(op, "min", min), to_opt_scalar(op, "max", max));
+  Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  const auto lo = to_opt_scalar(op, "min", min), hi = to_opt_scalar(op, "max", max);
+  if (x.device().is_cpu()) clamp_backward_cpu(dx, dout, x, lo, hi);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), clamp_backward_cuda(dx, dout, x, lo, hi));
   return dx;
 }
 
@@ -176,8 +193,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
                "where: expected condition to be a boolean tensor, but got a tensor with dtype ", dtype_name(cond.dtype()));
   check_same_dtype(op.c_str(), "a", a, "b", b);
   const Shape shape = broadcast_shapes(op.c_str(), broadcast_shapes(op.c_str(), cond.shape(), a.shape()), b.shape());
-  Tensor out = Tensor::empty(shape, a.dtype());
-  where_cpu(out, cond, a, b);
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (a.device().is_cpu()) where_cpu(out, cond, a, b);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), where_cuda(out, cond, a, b));
   return out;
 }
 
@@ -195,7 +213,8 @@ Tensor masked_fill_(Tensor x, Tensor mask, const py::object& value) {
                ": value cannot be converted to type ", dtype_name(x.dtype()), " without overflow, got ", v.d);
   check_uint8_range(op, "value", v, x.dtype());
   if (mask.storage() == x.storage()) mask = mask.clone();
-  masked_fill_cpu(x, mask, v);
+  if (x.device().is_cpu()) masked_fill_cpu(x, mask, v);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), masked_fill_cuda(x, mask, v));
   return x;
 }
 

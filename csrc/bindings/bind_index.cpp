@@ -3,9 +3,17 @@
 // torch's wording where a course might match it) and every index value, which is wrapped
 // (negative counts from the end) into a fresh contiguous int64 tensor or rejected with an
 // IndexError ("index 7 is out of bounds for dimension 0 with size 5"). Kernels in ops/index.cpp
-// then never see an invalid index. In-place ops return their (modified) target.
+// then never see an invalid index (on CUDA the values are checked on the device, see
+// normalize_index_cuda, with the same message). In-place ops return their (modified) target;
+// outputs are on the inputs' device.
 #include "bindings/bindings.h"
 #include "ops/index.h"
+#ifdef CNNKIT_WITH_CUDA
+#include "ops/index_cuda.h"
+#define CNNKIT_CUDA_OR_THROW(op, ...) __VA_ARGS__
+#else
+#define CNNKIT_CUDA_OR_THROW(op, ...) throw_no_cuda(op)
+#endif
 
 namespace cnnkit {
 namespace {
@@ -16,8 +24,9 @@ void check_index_tensor(const std::string& op, const Tensor& index) {
                dtype_name(index.dtype()));
 }
 
-// Contiguous copy of `index` with values wrapped into [0, size).
+// Contiguous copy of `index` (on index's device) with values wrapped into [0, size).
 Tensor normalize_index(const std::string& op, const Tensor& index, int64_t size, int64_t dim) {
+  if (!index.device().is_cpu()) CNNKIT_CUDA_OR_THROW(op.c_str(), return normalize_index_cuda(op, index, size, dim));
   Tensor out = Tensor::empty(index.shape(), DType::Int64);
   out.copy_(index);
   int64_t* p = out.data<int64_t>();
@@ -36,7 +45,6 @@ void check_devices(const std::string& op, std::initializer_list<std::pair<const 
     check_defined(op.c_str(), t.first, *t.second);
     check_same_device(op.c_str(), first.first, *first.second, t.first, *t.second);
   }
-  check_cpu(op.c_str(), *first.second);
 }
 
 void check_no_internal_overlap(const std::string& op, const Tensor& t) {
@@ -61,8 +69,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   else
     shape[d] = index.numel();
   const Tensor nidx = normalize_index(op, index, size_at(x, d), d);
-  Tensor out = Tensor::empty(shape, x.dtype());
-  index_select_cpu(out, x.contiguous(), d, nidx);
+  Tensor out = Tensor::empty(shape, x.dtype(), x.device());
+  if (x.device().is_cpu()) index_select_cpu(out, x.contiguous(), d, nidx);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), index_select_cuda(out, x.contiguous(), d, nidx));
   return out;
 }
 
@@ -87,8 +96,14 @@ Tensor index_update(const char* name, bool add, Tensor out, int64_t dim, const T
   src = src.storage() == out.storage() ? src.clone() : src.contiguous();
   // The kernel needs a dense target; a strided one is updated through a contiguous copy.
   Tensor dst = out.is_contiguous() ? out : out.contiguous();
-  if (add) index_add_cpu(dst, d, nidx, src);
-  else index_copy_cpu(dst, d, nidx, src);
+  if (out.device().is_cpu()) {
+    if (add) index_add_cpu(dst, d, nidx, src);
+    else index_copy_cpu(dst, d, nidx, src);
+  } else if (add) {
+    CNNKIT_CUDA_OR_THROW(op.c_str(), index_add_cuda(dst, d, nidx, src));
+  } else {
+    CNNKIT_CUDA_OR_THROW(op.c_str(), index_copy_cuda(dst, d, nidx, src));
+  }
   if (dst.data_ptr() != out.data_ptr()) out.copy_(dst);
   return out;
 }
@@ -106,8 +121,9 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
                  k, " expected index ", index.shape(), " to be no larger than self ", x.shape(), " apart from dimension ",
                  d);
   const Tensor nidx = normalize_index(op, index, size_at(x, d), d);
-  Tensor out = Tensor::empty(index.shape(), x.dtype());
-  gather_cpu(out, x, d, nidx);
+  Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
+  if (x.device().is_cpu()) gather_cpu(out, x, d, nidx);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), gather_cuda(out, x, d, nidx));
   return out;
 }
 
@@ -128,7 +144,8 @@ Tensor scatter_add_(Tensor out, int64_t dim, const Tensor& index, Tensor src) {
   check_no_internal_overlap(op, out);
   const Tensor nidx = normalize_index(op, index, size_at(out, d), d);
   if (src.storage() == out.storage()) src = src.clone();
-  scatter_add_cpu(out, d, nidx, src);
+  if (out.device().is_cpu()) scatter_add_cpu(out, d, nidx, src);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), scatter_add_cuda(out, d, nidx, src));
   return out;
 }
 
@@ -151,8 +168,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     kept.push_back(t);
     pos.push_back(i);
   }
-  check_cpu(op, tensors[0]);
-  if (kept.empty()) return Tensor::empty({0}, tensors[0].dtype());
+  const Device dev = tensors[0].device();
+  if (kept.empty()) return Tensor::empty({0}, tensors[0].dtype(), dev);
   const Tensor& ref = kept[0];
   const int64_t d = wrap_dim(op, dim, ref.dim());
   Shape shape = ref.shape();
@@ -167,15 +184,16 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
                    " but got size ", t.shape()[k], " for tensor number ", pos[j], " in the list.");
     shape[d] += t.shape()[d];
   }
-  Tensor out = Tensor::empty(shape, ref.dtype());
-  cat_cpu(out, kept, d);
+  Tensor out = Tensor::empty(shape, ref.dtype(), dev);
+  if (dev.is_cpu()) cat_cpu(out, kept, d);
+  else CNNKIT_CUDA_OR_THROW(op, cat_cuda(out, kept, d));
   return out;
 }
 
 Tensor nonzero(const Tensor& x) {
   check_defined("nonzero()", "x", x);
-  check_cpu("nonzero()", x);
-  return nonzero_cpu(x);
+  if (x.device().is_cpu()) return nonzero_cpu(x);
+  CNNKIT_CUDA_OR_THROW("nonzero()", return nonzero_cuda(x));
 }
 
 }  // namespace

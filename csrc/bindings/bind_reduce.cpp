@@ -1,11 +1,18 @@
 // _C entry points of the reduction family: sum, sum_naive, mean, max_dim, min_dim, max_all,
 // min_all, argmax, argmin. Dims are wrapped and checked here (negative dims wrap, duplicates are
 // a ValueError, empty reductions follow torch's errors); the kernels in ops/reduce.cpp assume
-// valid input. Outputs are new contiguous tensors.
+// valid input (ops/reduce.cpp on the CPU, ops/reduce.cu on CUDA). Outputs are new contiguous
+// tensors on x's device.
 #include <optional>
 
 #include "bindings/bindings.h"
 #include "ops/reduce.h"
+#ifdef CNNKIT_WITH_CUDA
+#include "ops/reduce_cuda.h"
+#define CNNKIT_CUDA_OR_THROW(op, ...) __VA_ARGS__
+#else
+#define CNNKIT_CUDA_OR_THROW(op, ...) throw_no_cuda(op)
+#endif
 
 namespace cnnkit {
 namespace {
@@ -45,18 +52,28 @@ DimSpec reduce_dims(const char* op, const Tensor& x, const std::vector<int64_t>&
   return s;
 }
 
-void check_input(const char* op, const Tensor& x) {
-  check_defined(op, "x", x);
-  check_cpu(op, x);
+void check_input(const char* op, const Tensor& x) { check_defined(op, "x", x); }
+
+// The device twin of max_min_dim (values and/or indices along dim).
+void max_min_dim(const char* op, bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x,
+                 int64_t dim) {
+  if (x.device().is_cpu()) max_min_dim_cpu(is_max, values, indices, x, dim);
+  else CNNKIT_CUDA_OR_THROW(op, max_min_dim_cuda(is_max, values, indices, x, dim));
 }
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, bool naive) {
   const char* op = naive ? "sum_naive" : "sum";
   check_input(op, x);
   const DimSpec s = reduce_dims(op, x, dims, keepdim);
-  Tensor out = Tensor::empty(s.out_shape, is_floating(x.dtype()) ? x.dtype() : DType::Int64);
-  if (naive) sum_naive_cpu(out, x, s.reduce);
-  else sum_cpu(out, x, s.reduce);
+  Tensor out = Tensor::empty(s.out_shape, is_floating(x.dtype()) ? x.dtype() : DType::Int64, x.device());
+  if (x.device().is_cpu()) {
+    if (naive) sum_naive_cpu(out, x, s.reduce);
+    else sum_cpu(out, x, s.reduce);
+  } else if (naive) {
+    CNNKIT_CUDA_OR_THROW(op, sum_naive_cuda(out, x, s.reduce));
+  } else {
+    CNNKIT_CUDA_OR_THROW(op, sum_cuda(out, x, s.reduce));
+  }
   return out;
 }
 
@@ -66,8 +83,9 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
                "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
                "Got: ", torch_dtype_name(x.dtype()));
   const DimSpec s = reduce_dims("mean", x, dims, keepdim);
-  Tensor out = Tensor::empty(s.out_shape, x.dtype());
-  mean_cpu(out, x, s.reduce);
+  Tensor out = Tensor::empty(s.out_shape, x.dtype(), x.device());
+  if (x.device().is_cpu()) mean_cpu(out, x, s.reduce);
+  else CNNKIT_CUDA_OR_THROW("mean", mean_cuda(out, x, s.reduce));
   return out;
 }
 
@@ -78,15 +96,15 @@ std::pair<Tensor, Tensor> extreme_dim(const char* op, bool is_max, const Tensor&
   const int64_t d = wrap_dim(op, dim, x.dim());
   if (x.dim() == 0) {
     CNNKIT_CHECK(x.numel() > 0, IndexError, op, ": Expected reduction dim ", d, " to have non-zero size.");
-    return {want_values ? x.clone() : Tensor(), Tensor::zeros({}, DType::Int64)};
+    return {want_values ? x.clone() : Tensor(), Tensor::zeros({}, DType::Int64, x.device())};
   }
   CNNKIT_CHECK(x.shape()[d] > 0, IndexError, op, ": Expected reduction dim ", d, " to have non-zero size.");
   Shape out_shape = x.shape();
   if (keepdim) out_shape[d] = 1;
   else out_shape.erase(out_shape.begin() + d);
-  Tensor values = want_values ? Tensor::empty(out_shape, x.dtype()) : Tensor();
-  Tensor indices = Tensor::empty(out_shape, DType::Int64);
-  max_min_dim_cpu(is_max, values, indices, x, d);
+  Tensor values = want_values ? Tensor::empty(out_shape, x.dtype(), x.device()) : Tensor();
+  Tensor indices = Tensor::empty(out_shape, DType::Int64, x.device());
+  max_min_dim(op, is_max, values, indices, x, d);
   return {values, indices};
 }
 
@@ -96,8 +114,8 @@ Tensor extreme_all(const char* op, bool is_max, const Tensor& x) {
                ": Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the "
                "'dim' argument.");
   const Tensor flat = x.contiguous().reshape({x.numel()});
-  Tensor values = Tensor::empty({}, x.dtype());
-  max_min_dim_cpu(is_max, values, Tensor(), flat, 0);
+  Tensor values = Tensor::empty({}, x.dtype(), x.device());
+  max_min_dim(op, is_max, values, Tensor(), flat, 0);
   return values;
 }
 
@@ -108,8 +126,8 @@ Tensor arg_extreme(const char* op, bool is_max, const Tensor& x, std::optional<i
   if (dim) return extreme_dim(op, is_max, x, *dim, keepdim, false).second;
   CNNKIT_CHECK(x.numel() > 0, IndexError, op, ": Expected reduction dim to be specified for input.numel() == 0.");
   const Tensor flat = x.contiguous().reshape({x.numel()});
-  Tensor idx = Tensor::empty({}, DType::Int64);
-  max_min_dim_cpu(is_max, Tensor(), idx, flat, 0);
+  Tensor idx = Tensor::empty({}, DType::Int64, x.device());
+  max_min_dim(op, is_max, Tensor(), idx, flat, 0);
   return keepdim ? idx.reshape(Shape(x.dim(), 1)) : idx;
 }
 

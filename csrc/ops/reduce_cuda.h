@@ -1,0 +1,24 @@
+// Host-callable CUDA twins of ops/reduce.h (plain C++, included by the bindings under
+// #ifdef CNNKIT_WITH_CUDA). Same contracts as the CPU functions without the `_cuda` suffix: x has any
+// strides, `reduce` is a mask of x's dims (checked by the binding), outputs are contiguous CUDA
+// tensors holding the kept dims in x's order. Every function writes (=) its outputs.
+#pragma once
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace cnnkit {
+
+// float32/float64 accumulate in double and write x's dtype; bool/uint8/int64 accumulate in
+// wrapping int64 and write int64. Deterministic: the summation order depends on the shapes only.
+void sum_cuda(const Tensor& out, const Tensor& x, const std::vector<bool>& reduce);
+// sum / (number of reduced elements), float dtypes; an empty reduction gives NaN.
+void mean_cuda(const Tensor& out, const Tensor& x, const std::vector<bool>& reduce);
+// Reference: one thread per output adding its reduced elements sequentially in row-major order
+// (the CPU naive order, so float results match sum_naive_cpu bit for bit).
+void sum_naive_cuda(const Tensor& out, const Tensor& x, const std::vector<bool>& reduce);
+// values (x's dtype) / int64 indices of the max or min along `dim` (size > 0): first occurrence on
+// ties, the first NaN wins. Either output may be undefined (not computed).
+void max_min_dim_cuda(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim);
+
+}  // namespace cnnkit
