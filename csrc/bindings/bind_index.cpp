@@ -10,9 +10,6 @@
 #include "ops/index.h"
 #ifdef CNNKIT_WITH_CUDA
 #include "ops/index_cuda.h"
-#define CNNKIT_CUDA_OR_THROW(op, ...) __VA_ARGS__
-#else
-#define CNNKIT_CUDA_OR_THROW(op, ...) throw_no_cuda(op)
 #endif
 
 namespace cnnkit {

@@ -9,9 +9,6 @@
 #include "ops/reduce.h"
 #ifdef CNNKIT_WITH_CUDA
 #include "ops/reduce_cuda.h"
-#define CNNKIT_CUDA_OR_THROW(op, ...) __VA_ARGS__
-#else
-#define CNNKIT_CUDA_OR_THROW(op, ...) throw_no_cuda(op)
 #endif
 
 namespace cnnkit {

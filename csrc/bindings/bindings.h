@@ -7,6 +7,13 @@
 #include "core/checks.h"
 #include "core/tensor.h"
 
+// The CUDA branch of a binding: the call itself in a CUDA build, else a clear error.
+#ifdef CNNKIT_WITH_CUDA
+#define CNNKIT_CUDA_OR_THROW(op, ...) __VA_ARGS__
+#else
+#define CNNKIT_CUDA_OR_THROW(op, ...) throw_no_cuda(op)
+#endif
+
 namespace cnnkit {
 namespace py = pybind11;
 
