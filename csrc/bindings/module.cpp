@@ -7,6 +7,7 @@
 
 #include "bindings/bindings.h"
 #include "core/config.h"
+#include "core/cuda_backend.h"
 #include "build_info.h"
 #include "core/parallel.h"
 
@@ -71,11 +72,39 @@ Tensor from_numpy(py::array arr) {
   return t;
 }
 
+// "cpu", "cuda", "cuda:1" -> Device ("cuda" alone means the current device).
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::cpu();
+  if (s.rfind("cuda", 0) == 0) {
+    int index = -1;  // -1: the current device
+    if (s.size() > 4) {
+      CNNKIT_CHECK(s[4] == ':' && s.size() > 5, RuntimeError, "Invalid device string: '", s, "'");
+      try {
+        index = std::stoi(s.substr(5));
+      } catch (const std::exception&) {
+        throw RuntimeError(str("Invalid device string: '", s, "'"));
+      }
+    }
+#ifdef CNNKIT_WITH_CUDA
+    const int n = cuda_device_count();
+    CNNKIT_CHECK(n > 0, RuntimeError,
+                 "Found no NVIDIA driver or CUDA device on your system. Please check that you have an NVIDIA GPU "
+                 "and installed a driver");
+    if (index < 0) index = cuda_current_device();
+    CNNKIT_CHECK(index < n, RuntimeError, "CUDA error: invalid device ordinal ", index, " (", n,
+                 " device(s) visible)");
+    return Device::cuda(index);
+#else
+    throw RuntimeError("cnnkit was built without CUDA support (nvcc was not found at build time)");
+#endif
+  }
+  throw RuntimeError(str("Expected one of cpu, cuda device type at start of device string: ", s));
+}
+
 py::object item(const Tensor& t) {
   CNNKIT_CHECK(t.numel() == 1, RuntimeError, "a Tensor with ", t.numel(),
                " elements cannot be converted to Scalar");
-  check_cpu("item", t);
-  Tensor c = t.contiguous();
+  Tensor c = t.to_device(Device::cpu()).contiguous();
   switch (t.dtype()) {
     case DType::Float32: return py::float_(*c.data<float>());
     case DType::Float64: return py::float_(*c.data<double>());
@@ -93,8 +122,6 @@ PYBIND11_MODULE(_C, m) {
   using namespace cnnkit;
   m.doc() = "cnnkit's compiled core: tensors and CPU/CUDA kernels";
 
-  static py::exception<OutOfMemory> oom_placeholder(m, "_OutOfMemory", PyExc_MemoryError);
-  (void)oom_placeholder;
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -110,6 +137,8 @@ PYBIND11_MODULE(_C, m) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     }
   });
+  // Registered after the general translator, so it is tried first (pybind11 tries the newest first).
+  py::register_exception<CudaOutOfMemory>(m, "CudaOutOfMemoryError", PyExc_RuntimeError);
 
   py::enum_<DType>(m, "DType")
       .value("float32", DType::Float32)
@@ -154,13 +183,20 @@ PYBIND11_MODULE(_C, m) {
       .def("contiguous", &Tensor::contiguous)
       .def("clone", &Tensor::clone)
       .def("to", &Tensor::to)
+      .def("to_device", [](const Tensor& t, const std::string& d) { return t.to_device(parse_device(d)); })
       .def("copy_", &Tensor::copy_)
       .def("fill_", &Tensor::fill_)
       .def("item", &item);
 
-  m.def("empty", [](const Shape& s, DType dt) { return Tensor::empty(s, dt); });
-  m.def("zeros", [](const Shape& s, DType dt) { return Tensor::zeros(s, dt); });
-  m.def("full", [](const Shape& s, double v, DType dt) { return Tensor::full(s, v, dt); });
+  m.def("empty", [](const Shape& s, DType dt, const std::string& d) { return Tensor::empty(s, dt, parse_device(d)); },
+        py::arg("shape"), py::arg("dtype"), py::arg("device") = "cpu");
+  m.def("zeros", [](const Shape& s, DType dt, const std::string& d) { return Tensor::zeros(s, dt, parse_device(d)); },
+        py::arg("shape"), py::arg("dtype"), py::arg("device") = "cpu");
+  m.def("full",
+        [](const Shape& s, double v, DType dt, const std::string& d) { return Tensor::full(s, v, dt, parse_device(d)); },
+        py::arg("shape"), py::arg("value"), py::arg("dtype"), py::arg("device") = "cpu");
+  m.def("resolve_device", [](const std::string& d) { return parse_device(d).str(); },
+        "canonical device string ('cuda' -> 'cuda:<current>'); RuntimeError when it is unusable");
   m.def("from_numpy", &from_numpy, "Tensor sharing the array's memory when possible, else a copy");
   m.def("broadcast_shapes", [](const Shape& a, const Shape& b) { return broadcast_shapes("broadcast_shapes", a, b); });
 
@@ -176,6 +212,22 @@ PYBIND11_MODULE(_C, m) {
   m.def("cuda_driver_version", &cuda_driver_version);
   m.def("cuda_device_count", &cuda_device_count);
   m.def("cuda_device_name", &cuda_device_name);
+#ifdef CNNKIT_WITH_CUDA
+  m.def("cuda_memory_stats", [](int d) {
+    const CudaMemoryStats st = cuda_memory_stats(d);
+    py::dict out;
+    out["allocated_bytes"] = st.allocated;
+    out["peak_allocated_bytes"] = st.peak_allocated;
+    out["reserved_bytes"] = st.reserved;
+    out["num_mallocs"] = st.num_mallocs;
+    return out;
+  });
+  m.def("cuda_reset_peak_memory_stats", &cuda_reset_peak_memory_stats);
+  m.def("cuda_empty_cache", &cuda_empty_cache);
+  m.def("cuda_current_device", &cuda_current_device);
+  m.def("cuda_set_device", &cuda_set_device);
+  m.def("cuda_synchronize", &cuda_synchronize);
+#endif
   m.attr("__version__") = CNNKIT_VERSION;
   m.attr("compiler") = CNNKIT_COMPILER;
 #ifdef _OPENMP

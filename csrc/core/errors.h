@@ -16,6 +16,9 @@ struct ValueError : std::runtime_error { using std::runtime_error::runtime_error
 struct TypeError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct IndexError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct OutOfMemory : std::runtime_error { using std::runtime_error::runtime_error; };
+// A CUDA allocation that failed even after the cache was emptied: cnnkit.cuda.OutOfMemoryError,
+// a RuntimeError subclass in Python as in PyTorch.
+struct CudaOutOfMemory : RuntimeError { using RuntimeError::RuntimeError; };
 
 // "[2, 3, 4]" — the way shapes are printed in every message.
 inline std::string shape_str(const std::vector<int64_t>& s) {

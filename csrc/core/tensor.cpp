@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/cuda_backend.h"
 #include "core/parallel.h"
 
 namespace cnnkit {
@@ -11,11 +12,6 @@ namespace cnnkit {
 // ---------------------------------------------------------------------------------------------
 // storage
 // ---------------------------------------------------------------------------------------------
-DeviceBackend& cuda_backend() {
-  static DeviceBackend b;
-  return b;
-}
-
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   auto s = std::make_shared<Storage>();
   s->nbytes = nbytes;
@@ -28,13 +24,13 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
     CNNKIT_CHECK(p != nullptr, OutOfMemory, "cnnkit: CPU out of memory: tried to allocate ", nbytes, " bytes");
     s->ptr = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
   } else {
-    DeviceBackend& be = cuda_backend();
-    CNNKIT_CHECK(be.alloc != nullptr, RuntimeError, "cnnkit: cannot allocate on ", device.str(),
-                 ": this build has no usable CUDA backend");
+#ifdef CNNKIT_WITH_CUDA
     const int index = device.index;
-    void* p = be.alloc(bytes, index);
-    auto fr = be.free;
-    s->ptr = std::shared_ptr<void>(p, [fr, index](void* q) { fr(q, index); });
+    void* p = cuda_alloc(bytes, index);
+    s->ptr = std::shared_ptr<void>(p, [index](void* q) { cuda_free(q, index); });
+#else
+    throw RuntimeError(str("cnnkit: cannot allocate on ", device.str(), ": cnnkit was built without CUDA support"));
+#endif
   }
   return s;
 }
@@ -364,6 +360,13 @@ Tensor Tensor::clone() const {
   return out;
 }
 
+Tensor Tensor::to_device(Device d) const {
+  if (d == device()) return *this;
+  Tensor out = Tensor::empty(shape_, dtype_, d);
+  out.copy_(*this);
+  return out;
+}
+
 Tensor Tensor::to(DType dt) const {
   if (dt == dtype_) return *this;
   Tensor out = Tensor::empty(shape_, dt, device());
@@ -409,8 +412,6 @@ static void strided_copy(const Tensor& dst, const Tensor& src) {
 }
 
 void Tensor::copy_(const Tensor& src) {
-  check_cpu("copy_", *this);
-  check_cpu("copy_", src);
   Tensor s = src;
   if (s.shape() != shape_) {
     CNNKIT_CHECK(broadcast_shapes("copy_", s.shape(), shape_) == shape_, RuntimeError, "copy_: source of shape ",
@@ -418,22 +419,73 @@ void Tensor::copy_(const Tensor& src) {
     s = s.expand(shape_);
   }
   if (numel() == 0) return;
-  if (s.dtype() == dtype_ && is_contiguous() && s.is_contiguous()) {
-    if (data_ptr() != s.data_ptr()) std::memmove(data_ptr(), s.data_ptr(), numel() * itemsize());
+  const bool dst_cpu = device().is_cpu(), src_cpu = s.device().is_cpu();
+  const bool plain = s.dtype() == dtype_ && is_contiguous() && s.is_contiguous();
+  if (dst_cpu && src_cpu) {
+    if (plain) {
+      if (data_ptr() != s.data_ptr()) std::memmove(data_ptr(), s.data_ptr(), numel() * itemsize());
+      return;
+    }
+    // A source that overlaps the destination in memory is copied out first, so no element is
+    // read after it was overwritten.
+    if (s.storage() == storage_) s = s.clone();
+    CNNKIT_DISPATCH_ALL(dtype_, "copy_", [&] {
+      using D = scalar_t;
+      CNNKIT_DISPATCH_ALL(s.dtype(), "copy_", [&] { strided_copy<D, scalar_t>(*this, s); });
+    });
     return;
   }
-  // A source that overlaps the destination in memory is copied out first, so no element is
-  // read after it was overwritten.
-  if (s.storage() == storage_) s = s.clone();
-  CNNKIT_DISPATCH_ALL(dtype_, "copy_", [&] {
-    using D = scalar_t;
-    CNNKIT_DISPATCH_ALL(s.dtype(), "copy_", [&] { strided_copy<D, scalar_t>(*this, s); });
-  });
+#ifdef CNNKIT_WITH_CUDA
+  const size_t nbytes = numel() * itemsize();
+  if (!dst_cpu && !src_cpu) {
+    if (s.device() != device()) {  // another GPU: a dense peer copy here first, then as a local copy
+      Tensor dense = s.contiguous();
+      Tensor peer = Tensor::empty(shape_, dense.dtype(), device());
+      cuda_memcpy(peer.data_ptr(), device(), dense.data_ptr(), dense.device(), peer.numel() * peer.itemsize());
+      s = peer;
+    }
+    if (plain && s.storage() != storage_) {
+      cuda_memcpy(data_ptr(), device(), s.data_ptr(), s.device(), nbytes);
+      return;
+    }
+    if (s.storage() == storage_) s = s.clone();
+    cuda_copy_strided(*this, s);
+  } else if (dst_cpu) {
+    // Device -> host: make the source dense (on the device), bring it over, convert on the host.
+    Tensor dense = s.is_contiguous() ? s : s.clone();
+    if (dense.dtype() == dtype_ && is_contiguous()) {
+      cuda_memcpy(data_ptr(), device(), dense.data_ptr(), dense.device(), nbytes);
+      return;
+    }
+    Tensor host = Tensor::empty(shape_, dense.dtype());
+    cuda_memcpy(host.data_ptr(), host.device(), dense.data_ptr(), dense.device(), host.numel() * host.itemsize());
+    copy_(host);
+  } else {
+    // Host -> device: convert and densify on the host, copy over, scatter into strided layouts.
+    Tensor host = (s.dtype() == dtype_ ? s : s.to(dtype_)).contiguous();
+    if (is_contiguous()) {
+      cuda_memcpy(data_ptr(), device(), host.data_ptr(), host.device(), nbytes);
+      return;
+    }
+    Tensor stage = Tensor::empty(shape_, dtype_, device());
+    cuda_memcpy(stage.data_ptr(), stage.device(), host.data_ptr(), host.device(), nbytes);
+    cuda_copy_strided(*this, stage);
+  }
+#else
+  throw RuntimeError("copy_: cnnkit was built without CUDA support");
+#endif
 }
 
 void Tensor::fill_(double value) {
-  check_cpu("fill_", *this);
   if (numel() == 0) return;
+  if (!device().is_cpu()) {
+#ifdef CNNKIT_WITH_CUDA
+    cuda_fill(*this, value);
+    return;
+#else
+    throw RuntimeError("fill_: cnnkit was built without CUDA support");
+#endif
+  }
   CNNKIT_DISPATCH_ALL(dtype_, "fill_", [&] {
     const scalar_t v = static_cast<scalar_t>(value);
     if (is_contiguous()) {

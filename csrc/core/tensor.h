@@ -24,13 +24,6 @@ struct Storage {
                                        std::function<void(void*)> keep_alive);
 };
 
-// Hooks a backend registers to allocate/free/copy device memory (the CUDA backend, step 2).
-struct DeviceBackend {
-  void* (*alloc)(size_t nbytes, int index) = nullptr;
-  void (*free)(void* p, int index) = nullptr;
-};
-DeviceBackend& cuda_backend();
-
 int64_t shape_numel(const Shape& s);
 Shape contiguous_strides(const Shape& s);
 // Wraps a possibly negative dim into [0, ndim); IndexError naming `op` otherwise.
@@ -82,7 +75,9 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor to(DType dtype) const;        // same object semantics as torch: a copy unless same dtype
-  // Copies src into this tensor, broadcasting src and converting its dtype.
+  Tensor to_device(Device device) const;  // a copy on `device` (contiguous), or *this if already there
+  // Copies src into this tensor, broadcasting src and converting its dtype; src may be on another
+  // device (host <-> GPU copies go through a contiguous staging buffer).
   void copy_(const Tensor& src);
   void fill_(double value);
 
@@ -93,7 +88,7 @@ class Tensor {
   DType dtype_ = DType::Float32;
 };
 
-// Throws RuntimeError unless t is on the CPU (used by CPU-only code paths of step 1).
+// Throws RuntimeError unless t is on the CPU (code paths that read memory on the host).
 void check_cpu(const char* op, const Tensor& t);
 
 }  // namespace cnnkit

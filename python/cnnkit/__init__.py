@@ -111,7 +111,10 @@ def show_config(file=None):
         lines.append(f"  CUDA driver:     {f'{drv // 1000}.{drv % 1000 // 10}' if drv else 'none found'}")
         devs = ", ".join(f"cuda:{i} {_C.cuda_device_name(i)}" for i in range(n)) or "none"
         lines.append(f"  CUDA devices:    {devs}")
-        lines.append(f"  CUDA usable:     {'yes' if cuda.is_available() else 'no'}")
+        usable = cuda.is_available()
+        lines.append(f"  CUDA usable:     {'yes' if usable else 'no'}")
+        if usable:
+            lines.append(f"  device in use:   cuda:{cuda.current_device()} {cuda.get_device_name()}")
     else:
         lines.append("  CUDA compiled:   no (CPU-only build)")
     print("\n".join(lines), file=file)

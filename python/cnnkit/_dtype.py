@@ -140,14 +140,8 @@ def _as_device(d):
     return d if isinstance(d, device) else device(d)
 
 
-def _check_device_supported(d):
-    """Step 1 runs on the CPU only; asking for CUDA explains why it is not there."""
+def _device_str(d):
+    """The ``_C`` device string for a device argument (None -> "cpu"); "cuda" keeps no index, and
+    _C resolves it to the current device, raising a clear RuntimeError when CUDA is unusable."""
     d = _as_device(d)
-    if d is not None and d.type == "cuda":
-        if not _C.cuda_compiled():
-            raise RuntimeError("cnnkit was built without CUDA (nvcc was not found at build time)")
-        raise RuntimeError(
-            "cnnkit: CUDA tensors are not available in this version (the CUDA kernels are being added; "
-            f"{_C.cuda_device_count()} CUDA device(s) visible)"
-        )
-    return d
+    return "cpu" if d is None else str(d)

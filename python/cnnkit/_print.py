@@ -111,7 +111,7 @@ def _format_array(a, fmt, indent, summarize):
 
 
 def tensor_repr(t, prefix="tensor("):
-    a = np.asarray(t.detach()._t)
+    a = np.asarray(t.detach()._t.to_device("cpu"))
     indent = len(prefix)
     suffixes = []
     summarize = a.size > THRESHOLD
@@ -123,6 +123,8 @@ def tensor_repr(t, prefix="tensor("):
         values = _summarised_values(a, summarize).astype(np.float64 if a.dtype.kind == "f" else a.dtype)
         fmt = _Formatter(values, a.dtype.kind == "f", a.dtype.kind == "b")
         body = _format_array(a, fmt, indent, summarize)
+    if t.is_cuda:
+        suffixes.append(f"device='{t._t.device}'")
     if t.dtype.name not in ("float32", "int64", "bool"):
         suffixes.append(f"dtype={t.dtype!r}")
     if t.grad_fn is not None:

@@ -91,10 +91,12 @@ def _normal_c(shape, mean, std, generator=None, dtype=float64):
     return _c(_gen(generator).normal(mean, std, size=tuple(shape)), dtype)
 
 
-def _finish(ct, requires_grad):
+def _finish(ct, requires_grad, device=None):
+    """Numbers are drawn on the CPU and moved to `device` (one stream for every device)."""
+    from ._dtype import _device_str
     from .tensor import _wrap
 
-    t = _wrap(ct)
+    t = _wrap(ct if device is None or _device_str(device) == "cpu" else ct.to_device(_device_str(device)))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -106,7 +108,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
 
     dt = dtype or get_default_dtype()
     u = _gen(generator).random(size=tuple(_shape_arg(size)))
-    return _finish(_c(u, dt), requires_grad)
+    return _finish(_c(u, dt), requires_grad, device)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
@@ -114,7 +116,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     from .tensor import _shape_arg
 
     dt = dtype or get_default_dtype()
-    return _finish(_c(_gen(generator).standard_normal(size=tuple(_shape_arg(size))), dt), requires_grad)
+    return _finish(_c(_gen(generator).standard_normal(size=tuple(_shape_arg(size))), dt), requires_grad, device)
 
 
 def randint(low=0, high=None, size=None, generator=None, dtype=None, device=None, requires_grad=False):
@@ -125,50 +127,51 @@ def randint(low=0, high=None, size=None, generator=None, dtype=None, device=None
         low, high = 0, low
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
-    return _finish(_c(_gen(generator).integers(low, high, size=tuple(size)), dtype or int64), requires_grad)
+    return _finish(_c(_gen(generator).integers(low, high, size=tuple(size)), dtype or int64), requires_grad, device)
 
 
 def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
-    return _finish(_c(_gen(generator).permutation(int(n)), dtype or int64), requires_grad)
+    return _finish(_c(_gen(generator).permutation(int(n)), dtype or int64), requires_grad, device)
 
 
-def rand_like(t, dtype=None, generator=None):
-    return rand(*t.shape, dtype=dtype or t.dtype, generator=generator)
+def rand_like(t, dtype=None, generator=None, device=None):
+    return rand(*t.shape, dtype=dtype or t.dtype, generator=generator, device=device or t.device)
 
 
-def randn_like(t, dtype=None, generator=None):
-    return randn(*t.shape, dtype=dtype or t.dtype, generator=generator)
+def randn_like(t, dtype=None, generator=None, device=None):
+    return randn(*t.shape, dtype=dtype or t.dtype, generator=generator, device=device or t.device)
 
 
-def randint_like(t, low=0, high=None, dtype=None):
-    return randint(low, high, tuple(t.shape), dtype=dtype or t.dtype)
+def randint_like(t, low=0, high=None, dtype=None, device=None):
+    return randint(low, high, tuple(t.shape), dtype=dtype or t.dtype, device=device or t.device)
 
 
-def normal(mean, std, size=None, generator=None, dtype=None):
+def normal(mean, std, size=None, generator=None, dtype=None, device=None):
     from .tensor import Tensor, tensor
 
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         m = mean if isinstance(mean, Tensor) else tensor(float(mean))
         s = std if isinstance(std, Tensor) else tensor(float(std))
         shape = np.broadcast_shapes(tuple(m.shape), tuple(s.shape))
-        return m + s * randn(*shape, generator=generator, dtype=m.dtype if m.dtype.is_floating_point else None)
-    return _finish(_c(_gen(generator).normal(mean, std, size=tuple(size)), dtype or get_default_dtype()), False)
+        return m + s * randn(*shape, generator=generator, dtype=m.dtype if m.dtype.is_floating_point else None,
+                             device=m.device)
+    return _finish(_c(_gen(generator).normal(mean, std, size=tuple(size)), dtype or get_default_dtype()), False, device)
 
 
 def bernoulli(input, p=None, generator=None):
     from .tensor import _wrap
 
     probs = input if p is None else None
-    u = _uniform_c(input.shape, 0.0, 1.0, generator, dtype=input.dtype)
-    ref = probs._t if probs is not None else _C.full([], float(p), input._t.dtype)
+    u = _uniform_c(input.shape, 0.0, 1.0, generator, dtype=input.dtype).to_device(input._t.device)
+    ref = probs._t if probs is not None else _C.full([], float(p), input._t.dtype, input._t.device)
     return _wrap(_C.binary("lt", u, ref).to(input._t.dtype))
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
     from .tensor import from_numpy
 
-    p = np.asarray(input.detach()._t, dtype=np.float64)
+    p = np.asarray(input.detach()._t.to_device("cpu"), dtype=np.float64)
     g = _gen(generator)
     rows = p.reshape(-1, p.shape[-1])
     out = np.stack([g.choice(p.shape[-1], size=num_samples, replace=replacement, p=r / r.sum()) for r in rows])
-    return from_numpy(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
+    return from_numpy(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64)).to(input.device)

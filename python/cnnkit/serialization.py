@@ -18,7 +18,7 @@ def _encode(obj, arrays):
 
     if isinstance(obj, Tensor):
         key = f"t{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(np.asarray(obj.detach()._t))
+        arrays[key] = np.ascontiguousarray(np.asarray(obj.detach()._t.to_device("cpu")))
         return {"__tensor__": key, "requires_grad": bool(obj.requires_grad and obj.is_leaf)}
     if isinstance(obj, OrderedDict):
         return {"__odict__": [[_encode(k, arrays), _encode(v, arrays)] for k, v in obj.items()]}
@@ -63,7 +63,7 @@ def save(obj, f):
 
 
 def load(f, map_location=None, weights_only=True):
-    """Loads what ``save`` wrote."""
+    """Loads what ``save`` wrote; tensors come back on the CPU (move them with ``.to(device)``)."""
     src = f if isinstance(f, (str, bytes)) or hasattr(f, "__fspath__") else io.BytesIO(f.read())
     with np.load(src, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}

@@ -14,7 +14,7 @@ import numpy as np
 from . import _C
 from . import autograd as _ag
 from ._dtype import (
-    _check_device_supported,
+    _device_str,
     _from_c,
     _from_numpy_dtype,
     _scalar_dtype,
@@ -273,13 +273,17 @@ class Tensor:
     def numpy(self, force=False):
         if self.is_cuda:
             raise TypeError(
-                "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
+                f"can't convert {self._t.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
             )
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return np.asarray(self._t)
 
     def __array__(self, dtype=None, copy=None):
+        if self.is_cuda:
+            raise TypeError(
+                f"can't convert {self._t.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
+            )
         a = np.asarray(self._t)
         return a.astype(dtype) if dtype is not None else a
 
@@ -287,7 +291,7 @@ class Tensor:
         return self._t.item()
 
     def tolist(self):
-        return np.asarray(self._t).tolist()
+        return np.asarray(self._t.to_device("cpu")).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -324,7 +328,7 @@ class Tensor:
         return object.__format__(self, spec)
 
     def __reduce_ex__(self, proto):
-        return (_rebuild, (np.array(self._t), self.requires_grad))
+        return (_rebuild, (np.array(self._t.to_device("cpu")), self.requires_grad, self._t.device))
 
     def __deepcopy__(self, memo):
         if not self.is_leaf:
@@ -350,16 +354,19 @@ class Tensor:
                 dt, dev = a.dtype, a.device
             elif isinstance(a, (str, device, int)):
                 dev = a
-        _check_device_supported(dev)
         out = self
         if dt is not None and dt is not self.dtype:
             out = _fn().Cast.apply(self, dt)
+        if dev is not None:
+            target = _C.resolve_device(_device_str(dev))
+            if target != self._t.device:
+                out = _fn().ToDevice.apply(out, target)
         if kwargs.get("copy") and out is self:
             out = self.clone()
         return out
 
     def cpu(self):
-        return self
+        return self.to("cpu") if self.is_cuda else self
 
     def cuda(self, device=None, non_blocking=False):
         return self.to(device if device is not None else "cuda")
@@ -447,7 +454,7 @@ class Tensor:
 
         self._check_inplace()
         self._t.copy_(_C.binary("lt", _r._uniform_c(self.shape, 0.0, 1.0, generator),
-                                 _C.full([], float(p), _C.DType.float64)))
+                                 _C.full([], float(p), _C.DType.float64, "cpu")))
         return self
 
     def random_(self, low=0, high=None, generator=None):
@@ -1057,19 +1064,19 @@ class Tensor:
         from .return_types import topk as _topk
 
         dim = _C_wrap(dim, self.dim())
-        a = np.asarray(self.detach()._t)
+        a = np.asarray(self.detach()._t.to_device("cpu"))
         order = np.argsort(-a if largest else a, axis=dim, kind="stable")
         idx = np.take(order, np.arange(k), axis=dim)
-        index = from_numpy(np.ascontiguousarray(idx).astype(np.int64))
+        index = from_numpy(np.ascontiguousarray(idx).astype(np.int64)).to(self.device)
         return _topk(self.gather(dim, index), index)
 
     def sort(self, dim=-1, descending=False, stable=False):
         from .return_types import sort as _sort
 
         dim = _C_wrap(dim, self.dim())
-        a = np.asarray(self.detach()._t)
+        a = np.asarray(self.detach()._t.to_device("cpu"))
         idx = np.argsort(-a if descending else a, axis=dim, kind="stable")
-        index = from_numpy(np.ascontiguousarray(idx).astype(np.int64))
+        index = from_numpy(np.ascontiguousarray(idx).astype(np.int64)).to(self.device)
         return _sort(self.gather(dim, index), index)
 
     def argsort(self, dim=-1, descending=False, stable=False):
@@ -1096,8 +1103,10 @@ def _C_wrap(dim, ndim):
     return dim + n if dim < 0 else dim
 
 
-def _rebuild(array, requires_grad):
+def _rebuild(array, requires_grad, device="cpu"):
     t = from_numpy(array)
+    if device != "cpu":
+        t = _wrap(t._t.to_device(device))
     t.requires_grad = requires_grad
     return t
 
@@ -1132,13 +1141,21 @@ def result_type(a, b):
     return out
 
 
-def _as_operand(x, dt):
-    """x as a tensor of dtype dt (Python scalars become 0-d tensors)."""
+def _as_operand(x, dt, device="cpu"):
+    """x as a tensor of dtype dt (Python scalars become 0-d tensors on `device`)."""
     if isinstance(x, Tensor):
         return x if x.dtype is dt else x.to(dt)
     if isinstance(x, (numbers.Number, np.generic)):
-        return _wrap(_C.full([], float(x) if not isinstance(x, (bool, np.bool_)) else float(bool(x)), dt._c))
-    return tensor(x, dtype=dt)
+        v = float(bool(x)) if isinstance(x, (bool, np.bool_)) else float(x)
+        return _wrap(_C.full([], v, dt._c, device))
+    return tensor(x, dtype=dt, device=device)
+
+
+def _operand_device(*xs):
+    for x in xs:
+        if isinstance(x, Tensor):
+            return x._t.device
+    return "cpu"
 
 
 _FLOAT_OPS = {"div", "pow"}
@@ -1152,14 +1169,15 @@ def _binary(op, a, b):
     for x in (a, b):
         if not isinstance(x, (Tensor, numbers.Number, np.generic, list, tuple, np.ndarray)):
             return NotImplemented
+    dev = _operand_device(a, b)
     if isinstance(a, (list, tuple, np.ndarray)):
-        a = tensor(a)
+        a = tensor(a, device=dev)
     if isinstance(b, (list, tuple, np.ndarray)):
-        b = tensor(b)
+        b = tensor(b, device=dev)
     dt = bool_ if op in _LOGICAL else result_type(a, b)
     if op in _FLOAT_OPS and not dt.is_floating_point and not (op == "pow" and dt is int64):
         dt = get_default_dtype()
-    return _fn().Binary.apply(_as_operand(a, dt), _as_operand(b, dt), op)
+    return _fn().Binary.apply(_as_operand(a, dt, dev), _as_operand(b, dt, dev), op)
 
 
 _FLOAT_UNARY = {"exp", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "reciprocal"}
@@ -1176,17 +1194,19 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         return condition.nonzero(as_tuple=True)
     dt = result_type(input, other)
+    dev = _operand_device(condition, input, other)
     cond = condition if condition.dtype is bool_ else condition.bool()
-    return _fn().Where.apply(cond, _as_operand(input, dt), _as_operand(other, dt))
+    return _fn().Where.apply(cond, _as_operand(input, dt, dev), _as_operand(other, dt, dev))
 
 
 # ---------------------------------------------------------------------------------------------
 # factories
 # ---------------------------------------------------------------------------------------------
 def _finish(t, dtype=None, device=None, requires_grad=False):
-    _check_device_supported(device)
     if dtype is not None and t.dtype is not dtype:
         t = _wrap(t._t.to(dtype._c))
+    if device is not None and _device_str(device) != "cpu":
+        t = _wrap(t._t.to_device(_device_str(device)))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -1242,7 +1262,7 @@ def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         return data.to(dtype) if dtype is not None else data
     if isinstance(data, np.ndarray):
-        t = from_numpy(data) if data.dtype.kind in "fiub" and _np_supported(data.dtype) else tensor(data)
+        t = from_numpy(data) if _np_supported(data.dtype) else tensor(data)
         return _finish(t, dtype, device)
     return tensor(data, dtype=dtype, device=device)
 
@@ -1264,46 +1284,45 @@ def from_numpy(arr):
 
 def empty(*size, dtype=None, device=None, requires_grad=False, out=None, memory_format=None):
     dt = dtype or get_default_dtype()
-    _check_device_supported(device)
-    return _finish(_wrap(_C.empty(_shape_arg(size), dt._c)), None, None, requires_grad)
+    return _finish(_wrap(_C.empty(_shape_arg(size), dt._c, _device_str(device))), None, None, requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
     dt = dtype or get_default_dtype()
-    _check_device_supported(device)
-    return _finish(_wrap(_C.zeros(_shape_arg(size), dt._c)), None, None, requires_grad)
+    return _finish(_wrap(_C.zeros(_shape_arg(size), dt._c, _device_str(device))), None, None, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
     dt = dtype or get_default_dtype()
-    _check_device_supported(device)
-    return _finish(_wrap(_C.full(_shape_arg(size), 1.0, dt._c)), None, None, requires_grad)
+    return _finish(_wrap(_C.full(_shape_arg(size), 1.0, dt._c, _device_str(device))), None, None, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False, out=None):
     dt = dtype or (_scalar_dtype(fill_value) if not isinstance(fill_value, float) else get_default_dtype())
-    _check_device_supported(device)
-    return _finish(_wrap(_C.full(_shape_arg((size,)), float(fill_value), dt._c)), None, None, requires_grad)
+    return _finish(_wrap(_C.full(_shape_arg((size,)), float(fill_value), dt._c, _device_str(device))), None, None,
+                   requires_grad)
 
 
-def _like(fn, t, dtype, requires_grad, *args):
-    return fn(tuple(t.shape), *args, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def _like(fn, t, dtype, device, requires_grad):
+    return fn(tuple(t.shape), dtype=dtype or t.dtype, device=device if device is not None else t.device,
+              requires_grad=requires_grad)
 
 
 def empty_like(t, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return _like(empty, t, dtype, requires_grad)
+    return _like(empty, t, dtype, device, requires_grad)
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return _like(zeros, t, dtype, requires_grad)
+    return _like(zeros, t, dtype, device, requires_grad)
 
 
 def ones_like(t, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return _like(ones, t, dtype, requires_grad)
+    return _like(ones, t, dtype, device, requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return full(tuple(t.shape), fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return full(tuple(t.shape), fill_value, dtype=dtype or t.dtype, device=device if device is not None else t.device,
+                requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False, out=None):

@@ -18,7 +18,12 @@ def _sum_to(g, shape):
 
 
 def _scalar(v, like):
-    return _wrap(_C.full([], float(v), like._t.dtype))
+    return _wrap(_C.full([], float(v), like._t.dtype, like._t.device))
+
+
+def _zeros(shape, like):
+    """A zero _C.Tensor of `shape` with the dtype and device of `like` (a Tensor)."""
+    return _C.zeros(list(shape), like._t.dtype, like._t.device)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,6 +202,19 @@ class Cast(Function):
         return (g.to(ctx.src) if ctx.src.is_floating_point else None), None
 
 
+class ToDevice(Function):
+    """A copy on another device; the gradient goes back to the source device."""
+
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.src = x._t.device
+        return _wrap(x._t.to_device(device))
+
+    @staticmethod
+    def backward(ctx, g):
+        return _wrap(g._t.to_device(ctx.src)), None
+
+
 class Clone(Function):
     @staticmethod
     def forward(ctx, x):
@@ -213,7 +231,7 @@ class CopyInto(Function):
     @staticmethod
     def forward(ctx, dst, src):
         ctx.src_shape, ctx.src_dtype = src.shape, src.dtype
-        out = _wrap(_C.empty(list(dst.shape), dst._t.dtype))
+        out = _wrap(_C.empty(list(dst.shape), dst._t.dtype, dst._t.device))
         out._t.copy_(src._t)
         return out
 
@@ -281,7 +299,7 @@ class MaxDim(Function):
         if not ctx.keepdim and len(ctx.shape):
             g = g.unsqueeze(ctx.dim)
             idx = idx.unsqueeze(ctx.dim)
-        out = _wrap(_C.zeros(list(ctx.shape), g._t.dtype))
+        out = _wrap(_zeros(ctx.shape, g))
         if len(ctx.shape) == 0:
             return g.reshape(()), None, None, None
         _C.scatter_add_(out._t, ctx.dim, idx.contiguous()._t, g.contiguous()._t)
@@ -367,7 +385,7 @@ class IndexSelect(Function):
     @staticmethod
     def backward(ctx, g):
         (index,) = ctx.saved_tensors
-        out = _C.zeros(list(ctx.shape), g._t.dtype)
+        out = _zeros(ctx.shape, g)
         _C.index_add_(out, ctx.dim, index._t, g._t)
         return _wrap(out), None, None
 
@@ -382,7 +400,7 @@ class Gather(Function):
     @staticmethod
     def backward(ctx, g):
         (index,) = ctx.saved_tensors
-        out = _C.zeros(list(ctx.shape), g._t.dtype)
+        out = _zeros(ctx.shape, g)
         _C.scatter_add_(out, ctx.dim, index._t, g.contiguous()._t)
         return _wrap(out), None, None
 
@@ -417,7 +435,7 @@ class BasicIndex(Function):
 
     @staticmethod
     def backward(ctx, g):
-        out = _C.zeros(list(ctx.shape), g._t.dtype)
+        out = _zeros(ctx.shape, g)
         _apply_basic(out, ctx.spec).copy_(g._t)
         return _wrap(out), None
 
@@ -447,6 +465,8 @@ def _normalize_index(x, idx):
     for it in idx:
         if isinstance(it, (list, np.ndarray)) or (isinstance(it, Tensor)):
             t = it if isinstance(it, Tensor) else tensor(it)
+            if t._t.device != x._t.device:
+                t = t.to(x.device)
             if t.dtype is bool_:
                 nz = _wrap(_C.nonzero(t._t))
                 if t.dim() == 0:
@@ -518,7 +538,7 @@ def getitem(x, idx):
             spec.append(("new",))
         else:  # empty (x[False])
             spec.append(("new",))
-            adv.append((len([s for s in spec if s[0] != "int"]) - 1, _wrap(_C.zeros([0], int64._c))))
+            adv.append((len([s for s in spec if s[0] != "int"]) - 1, _wrap(_C.zeros([0], int64._c, x._t.device))))
     whole = len(spec) == x.dim() and all(s == ("slice", 0, n, 1) for s, n in zip(spec, shape))
     out = x if whole else BasicIndex.apply(x, spec)
     if not adv:
@@ -568,8 +588,10 @@ def setitem(x, idx, value):
 
     x._check_inplace()
     if not isinstance(value, Tensor):
-        value = tensor(value, dtype=x.dtype) if not isinstance(value, (int, float, bool)) else \
-            _wrap(_C.full([], float(value), x._t.dtype))
+        value = tensor(value, dtype=x.dtype, device=x.device) if not isinstance(value, (int, float, bool)) else \
+            _wrap(_C.full([], float(value), x._t.dtype, x._t.device))
+    if value._t.device != x._t.device:
+        value = value.to(x.device)
     if autograd.is_grad_enabled() and (x.requires_grad or value.requires_grad):
         # Out of place on a graph node, then rebase x onto it (x's old history feeds the new node).
         out = SetItem.apply(x, value, idx)
@@ -581,7 +603,8 @@ def setitem(x, idx, value):
         view._t.copy_(value._t.to(x._t.dtype) if value.dtype is not x.dtype else value._t)
         return
     # Advanced: compute the linear positions with the same machinery as getitem on an index map.
-    positions = getitem(_wrap(_C.from_numpy(np.arange(x.numel(), dtype=np.int64).reshape(x.shape))), idx)
+    positions = getitem(_wrap(_C.from_numpy(np.arange(x.numel(), dtype=np.int64).reshape(x.shape))
+                              ).to(x.device), idx)
     flat = x._t.reshape([-1]) if x._t.is_contiguous() else None
     src = value._t.to(x._t.dtype).expand(list(positions.shape)).contiguous().reshape([-1])
     pos = positions._t.contiguous().reshape([-1])

@@ -42,7 +42,7 @@ def one_hot(tensor, num_classes=-1):
                            else "Class values must be non-negative.")
     from ..tensor import arange
 
-    return (tensor.unsqueeze(-1) == arange(num_classes)).long()
+    return (tensor.unsqueeze(-1) == arange(num_classes, device=tensor.device)).long()
 
 
 def pad(input, pad, mode="constant", value=None):
@@ -60,7 +60,7 @@ def pad(input, pad, mode="constant", value=None):
             raise ValueError("cnnkit: F.pad with negative padding is not supported")
         shape[d] += lo + hi
         index[d] = slice(lo, lo + input.shape[d])
-    out = zeros(shape, dtype=input.dtype)
+    out = zeros(shape, dtype=input.dtype, device=input.device)
     if value:
         out.fill_(value)
     out[tuple(index)] = input

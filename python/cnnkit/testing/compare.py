@@ -16,7 +16,7 @@ def torch_available():
 
 def _np(x):
     if isinstance(x, Tensor):
-        return np.asarray(x.detach()._t)
+        return np.asarray(x.detach()._t.to_device("cpu"))
     if hasattr(x, "detach"):  # a torch tensor
         return x.detach().cpu().numpy()
     return np.asarray(x)
