@@ -156,7 +156,8 @@ def main():
         grads = _C.conv2d_backward(ddout, dx_, dw_, s, pad, 1, 1, (True, True, False))
         if has_torch:
             tx, tw, tdout = (torch.from_numpy(v).cuda() for v in (x, w, dout))
-            fwd_t = lambda: torch.ops.aten.convolution(tx, tw, None, [s, s], [pad, pad], [1, 1], False, [0, 0], 1)  # noqa: E731
+            fwd_t = lambda: torch.ops.aten.convolution(  # noqa: E731
+                tx, tw, None, [s, s], [pad, pad], [1, 1], False, [0, 0], 1)
             bwd_t = lambda: torch.ops.aten.convolution_backward(  # noqa: E731
                 tdout, tx, tw, None, [s, s], [pad, pad], [1, 1], False, [0, 0], 1, [True, True, False])
             checks = [(host(out), fwd_t()), (host(grads[0]), bwd_t()[0]), (host(grads[1]), bwd_t()[1])]
