@@ -1,13 +1,30 @@
-"""_C.gemm / _C.gemm_naive / _C.bmm against NumPy (float64 reference) and PyTorch.
+"""_C.gemm / _C.gemm_naive / _C.bmm against NumPy (float64 reference), gemm_naive and PyTorch.
 
-Covers edge tiles (sizes 1, 3, 7, 33, 65, 127 against the 4x8 / 4x4 register tiles), every
-transpose combination, alpha/beta, strided and aliased operands, empty sizes, thread-count
-independence and the error messages.
+Covers edge tiles (sizes 1, 3, 7, 33, 65, 127 against the portable 4x8 / 4x4 and the AVX2 6x16 / 6x8
+register tiles), blocks beyond kc / mc / nc, every transpose combination, alpha/beta, strided and
+aliased operands, empty sizes, thread-count independence, the kernel selection (set_gemm_kernel,
+CNNKIT_GEMM_KERNEL) and the error messages. Tests taking the `kernel` fixture run once per micro-kernel
+family (avx2 is skipped on CPUs without AVX2+FMA).
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from cnnkit import _C
+
+KERNELS = ["portable", "avx2"]
+
+
+@pytest.fixture(params=KERNELS)
+def kernel(request):
+    if request.param == "avx2" and not _C.gemm_avx2_available():
+        pytest.skip("the AVX2+FMA gemm kernel is not available on this CPU/build")
+    _C.set_gemm_kernel(request.param)
+    yield request.param
+    _C.set_gemm_kernel("auto")
 
 DTYPES = [np.float32, np.float64]
 SIZES = [1, 3, 7, 33, 65, 127]
@@ -46,7 +63,7 @@ def run(fn, a, b, ta=False, tb=False, alpha=1.0, beta=0.0, c=None):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("M,N,K", SHAPES)
-def test_gemm_all_transposes(M, N, K, dtype):
+def test_gemm_all_transposes(M, N, K, dtype, kernel):
     rng = np.random.default_rng(M * 10007 + N * 101 + K)
     for ta in (False, True):
         for tb in (False, True):
@@ -59,7 +76,7 @@ def test_gemm_all_transposes(M, N, K, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 33, 3), (33, 7, 65), (65, 127, 33), (127, 65, 300)])
 @pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (0.5, -2.0), (-1.5, 0.0), (0.0, 3.0)])
-def test_gemm_alpha_beta_in_place(M, N, K, alpha, beta, dtype):
+def test_gemm_alpha_beta_in_place(M, N, K, alpha, beta, dtype, kernel):
     rng = np.random.default_rng(M + N + K)
     for ta, tb in [(False, False), (True, True), (False, True), (True, False)]:
         a, b = operands(rng, M, N, K, ta, tb, dtype)
@@ -83,7 +100,7 @@ def test_gemm_naive_matches_numpy(M, N, K, dtype):
             np.testing.assert_allclose(out, reference(a, b, ta, tb, 0.75, 0.5, c), **tol(dtype))
 
 
-def test_beta_zero_ignores_nan_in_c():
+def test_beta_zero_ignores_nan_in_c(kernel):
     rng = np.random.default_rng(0)
     a, b = rand(rng, (9, 5), np.float32), rand(rng, (5, 11), np.float32)
     c = np.full((9, 11), np.nan, np.float32)
@@ -100,7 +117,7 @@ def test_c_none_ignores_beta():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_strided_operands(dtype):
+def test_strided_operands(dtype, kernel):
     rng = np.random.default_rng(2)
     base_a = rand(rng, (70, 90), dtype)
     base_b = rand(rng, (90, 80), dtype)
@@ -126,7 +143,7 @@ def test_strided_operands(dtype):
     np.testing.assert_allclose(np.asarray(_C.gemm(a0, b0)), ref, **tol(dtype))
 
 
-def test_transposed_views_of_contiguous_matrices():
+def test_transposed_views_of_contiguous_matrices(kernel):
     # A transposed view of a contiguous matrix is used as is (transpose flag flipped); the result
     # must equal the product of the logical matrices.
     rng = np.random.default_rng(3)
@@ -139,7 +156,7 @@ def test_transposed_views_of_contiguous_matrices():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_non_contiguous_and_aliased_c(dtype):
+def test_non_contiguous_and_aliased_c(dtype, kernel):
     rng = np.random.default_rng(4)
     a, b = rand(rng, (13, 9), dtype), rand(rng, (9, 13), dtype)
     # c is a transposed view: written through a temporary and copied back.
@@ -174,21 +191,83 @@ def test_empty_sizes():
     np.testing.assert_array_equal(c, np.full((4, 3), 2.5))
 
 
-def test_result_independent_of_thread_count():
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_result_independent_of_thread_count(dtype, kernel):
+    # K = 600 gives several k blocks (beta = 1 accumulation between them), M = 301 several mc blocks.
     rng = np.random.default_rng(5)
-    a, b = rand(rng, (301, 257), np.float32), rand(rng, (257, 519), np.float32)
+    a, b = rand(rng, (301, 600), dtype), rand(rng, (600, 263), dtype)
+    c = rand(rng, (301, 263), dtype)
     old = _C.get_num_threads()
+    outs = []
     try:
-        _C.set_num_threads(1)
-        one = run(_C.gemm, a, b)
-        _C.set_num_threads(2)
-        two = run(_C.gemm, a, b)
-        _C.set_num_threads(3)
-        three = run(_C.gemm, a, b)
+        for t in (1, 2, 3, 4):
+            _C.set_num_threads(t)
+            outs.append(run(_C.gemm, a, b, False, False, 0.5, 1.5, c.copy()))
+            outs.append(run(_C.gemm, a.T.copy(), b.T.copy(), True, True))
     finally:
         _C.set_num_threads(old)
-    np.testing.assert_array_equal(one, two)
-    np.testing.assert_array_equal(one, three)
+    for i in range(2, len(outs)):
+        np.testing.assert_array_equal(outs[i], outs[i % 2])
+    np.testing.assert_allclose(outs[0], reference(a, b, False, False, 0.5, 1.5, c), **tol(dtype))
+
+
+# Beyond the blocking: K > kc (several k blocks), M > mc, N > nc (2048 float / 1024 double for avx2).
+BIG_SHAPES = [(150, 37, 600), (7, 2100, 9), (13, 1100, 20), (290, 19, 5)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", SHAPES[:8] + BIG_SHAPES)
+def test_kernels_match_naive(M, N, K, dtype, kernel):
+    rng = np.random.default_rng(M * 31 + N * 7 + K)
+    for ta, tb in [(False, False), (True, False), (False, True), (True, True)]:
+        a, b = operands(rng, M, N, K, ta, tb, dtype)
+        c = rand(rng, (M, N), dtype)
+        fast = run(_C.gemm, a, b, ta, tb, -0.75, 0.25, c.copy())
+        naive = run(_C.gemm_naive, a, b, ta, tb, -0.75, 0.25, c.copy())
+        np.testing.assert_allclose(fast, naive, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_portable_and_avx2_agree(dtype):
+    if not _C.gemm_avx2_available():
+        pytest.skip("the AVX2+FMA gemm kernel is not available on this CPU/build")
+    rng = np.random.default_rng(9)
+    a, b = rand(rng, (97, 300), dtype), rand(rng, (300, 65), dtype)
+    try:
+        _C.set_gemm_kernel("portable")
+        assert _C.gemm_kernel_name().startswith("portable (float 4x8, double 4x4)")
+        p = run(_C.gemm, a, b)
+        _C.set_gemm_kernel("avx2")
+        assert _C.gemm_kernel_name().startswith("avx2 (float 6x16, double 6x8)")
+        v = run(_C.gemm, a, b)
+    finally:
+        _C.set_gemm_kernel("auto")
+    np.testing.assert_allclose(p, v, **tol(dtype))
+
+
+def test_kernel_selection():
+    name = _C.gemm_kernel_name()
+    # The choice at first use: the CPU's best, unless CNNKIT_GEMM_KERNEL=portable asks otherwise.
+    forced = os.environ.get("CNNKIT_GEMM_KERNEL") == "portable"
+    assert name.split()[0] == ("avx2" if _C.gemm_avx2_available() and not forced else "portable")
+    with pytest.raises(ValueError, match=r"set_gemm_kernel: expected 'portable', 'avx2' or 'auto', got 'sse9'"):
+        _C.set_gemm_kernel("sse9")
+    assert _C.gemm_kernel_name() == name
+    if not _C.gemm_avx2_available():
+        with pytest.raises(RuntimeError, match=r"set_gemm_kernel: the avx2 kernel is not available"):
+            _C.set_gemm_kernel("avx2")
+
+
+@pytest.mark.parametrize("value,expected", [("portable", "portable"), ("avx2", None), ("bogus", None)])
+def test_kernel_environment_override(value, expected):
+    # The variable is read once, at first use, so each value needs a fresh interpreter.
+    code = "from cnnkit import _C; print(_C.gemm_kernel_name())"
+    env = dict(os.environ, CNNKIT_GEMM_KERNEL=value)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    auto = "avx2" if _C.gemm_avx2_available() else "portable"
+    assert out.split()[0] == (expected or auto)
+    if value == "bogus":
+        assert "CNNKIT_GEMM_KERNEL=bogus ignored" in out
 
 
 def test_gemm_errors():
@@ -211,7 +290,7 @@ def test_gemm_errors():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("B,M,N,K", [(1, 1, 1, 1), (3, 7, 33, 5), (5, 33, 3, 65), (2, 65, 70, 127)])
-def test_bmm(B, M, N, K, dtype):
+def test_bmm(B, M, N, K, dtype, kernel):
     rng = np.random.default_rng(B * M * N * K)
     a, b = rand(rng, (B, M, K), dtype), rand(rng, (B, K, N), dtype)
     ref = a.astype(np.float64) @ b.astype(np.float64)

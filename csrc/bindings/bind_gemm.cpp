@@ -1,4 +1,5 @@
-// _C.gemm, _C.gemm_naive, _C.bmm: validation and operand layout, then ops/gemm.h.
+// _C.gemm, _C.gemm_naive, _C.bmm, and the kernel selection (_C.gemm_kernel_name, _C.set_gemm_kernel,
+// _C.gemm_avx2_available): validation and operand layout, then ops/gemm.h.
 //
 // Operands may have any strides. A matrix whose columns are unit-stride is used in place (its row
 // stride becomes the BLAS leading dimension); a matrix whose rows are unit-stride (a transposed view
@@ -139,6 +140,13 @@ void bind_gemm(py::module_& m) {
       py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("alpha") = 1.0,
       py::arg("beta") = 0.0, py::arg("c") = py::none(), "gemm by the plain triple loop (reference)");
   m.def("bmm", &bmm, py::arg("a"), py::arg("b"), "(B, M, K) @ (B, K, N) -> (B, M, N)");
+  m.def("gemm_kernel_name", &gemm_kernel_name,
+        "the micro-kernel family gemm uses now, e.g. 'avx2 (float 6x16, double 6x8)' or 'portable (...)'");
+  m.def("set_gemm_kernel", &set_gemm_kernel, py::arg("name"),
+        "select the gemm micro-kernel family: 'portable', 'avx2' or 'auto' (the choice made at first use from "
+        "the CPU and CNNKIT_GEMM_KERNEL); for tests and benchmarks");
+  m.def("gemm_avx2_available", &gemm_avx2_available,
+        "whether the AVX2+FMA gemm kernel is compiled in and supported by this CPU");
 }
 
 }  // namespace cnnkit

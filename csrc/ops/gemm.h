@@ -13,28 +13,53 @@
 //               high-performance matrix multiplication", ACM TOMS 2008; F. Van Zee, R. van de Geijn,
 //               "BLIS", ACM TOMS 2015): panels of A and B are packed into contiguous buffers and a
 //               small register-tile micro-kernel computes MR x NR tiles of C. The micro-kernel is
-//               chosen at run time through GemmMicroKernel, so an ISA-specific one (AVX2, AVX-512)
-//               can replace the portable one without touching the blocking code.
+//               chosen at run time through GemmMicroKernel (portable or AVX2+FMA), so an
+//               ISA-specific one replaces the portable one without touching the blocking code.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace cnnkit {
 
 // A register-tile kernel: C[0:mr, 0:nr] (row stride ldc) = alpha * sum_k a[k*mr + i] * b[k*nr + j]
 // + beta * C, for packed slivers `a` (kc x mr, k-major) and `b` (kc x nr, k-major). beta == 0 must not
 // read C. Always computes a full mr x nr tile; the driver handles edge tiles via a scratch tile.
+// The kernel also carries the cache blocking that suits it (upper bounds for the K, M and N blocks;
+// the driver rounds mc and nc down to multiples of mr and nr), since packing and blocking follow the
+// tile shape.
 template <class T>
 struct GemmMicroKernel {
   int mr;
   int nr;
   void (*fn)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta);
   const char* name;
+  int64_t kc;
+  int64_t mc;
+  int64_t nc;
 };
 
-// The micro-kernel the fast gemm uses on this machine (portable auto-vectorised one for now).
+// The micro-kernel the fast gemm uses now: the family selected by set_gemm_kernel, or else the one
+// chosen once at first use -- "avx2" (AVX2+FMA intrinsics, x86-64 with GCC/Clang, CPUs that support
+// both) or "portable" (auto-vectorised plain C++, every CPU and compiler). The environment variable
+// CNNKIT_GEMM_KERNEL=portable|avx2 overrides the automatic choice (avx2 on a CPU without it, or an
+// unknown value, falls back to the automatic choice; gemm_kernel_name says what happened).
 template <class T>
 const GemmMicroKernel<T>& gemm_micro_kernel();
+
+// "avx2 (float 6x16, double 6x8)" or "portable (float 4x8, double 4x4)", plus a note when the
+// environment override was ignored.
+std::string gemm_kernel_name();
+
+// Selects the kernel family for all later gemm calls: "portable", "avx2" or "auto" (back to the
+// choice made at first use). ValueError for an unknown name, RuntimeError when avx2 is not available
+// (not compiled in, or the CPU lacks AVX2/FMA). For tests and benchmarks; not meant to be switched
+// while another thread is inside gemm (each gemm call reads the selection once, so that is safe, but
+// the two calls then use different kernels).
+void set_gemm_kernel(const std::string& name);
+
+// Whether the avx2 kernel family can run here (compiled in and supported by the CPU).
+bool gemm_avx2_available();
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
