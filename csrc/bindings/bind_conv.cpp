@@ -3,6 +3,9 @@
 // core/shape.h); inputs are made contiguous; kernels then assume valid, dense data.
 // Window arguments (kernel, stride, padding, dilation) accept an int or a pair.
 // Backward entry points return new tensors, which the kernels write (=); nothing is accumulated.
+// Device dispatch: every tensor argument must be on the input's device (check_same_device); outputs
+// are allocated there and the CPU kernels (ops/<stem>.h) or their CUDA twins (ops/<stem>_cuda.h,
+// compiled only with CNNKIT_WITH_CUDA) run on them.
 #include <array>
 #include <optional>
 
@@ -11,6 +14,11 @@
 #include "ops/conv2d.h"
 #include "ops/im2col.h"
 #include "ops/linear.h"
+#ifdef CNNKIT_WITH_CUDA
+#include "ops/conv2d_cuda.h"
+#include "ops/im2col_cuda.h"
+#include "ops/linear_cuda.h"
+#endif
 
 namespace cnnkit {
 namespace {
@@ -41,8 +49,7 @@ Conv2dParams conv2d_params(const char* op, const Tensor& x, const Tensor& w, con
                            const py::object& padding, const py::object& dilation, int64_t groups) {
   check_ndim(op, "input", x, 4);
   check_ndim(op, "weight", w, 4);
-  check_cpu(op, x);
-  check_cpu(op, w);
+  check_same_device(op, "input", x, "weight", w);
   check_floating(op, "input", x);
   check_same_dtype(op, "input", x, "weight", w);
   CNNKIT_CHECK(groups > 0, ValueError, op, ": groups must be a positive integer, got ", groups);
@@ -67,7 +74,7 @@ Conv2dParams conv2d_params(const char* op, const Tensor& x, const Tensor& w, con
 }
 
 void check_bias(const char* op, const Tensor& b, const Tensor& x, int64_t n) {
-  check_cpu(op, b);
+  check_same_device(op, "input", x, "bias", b);
   check_same_dtype(op, "input", x, "bias", b);
   check_shape(op, "bias", b, Shape{n});
 }
@@ -83,14 +90,27 @@ Tensor conv2d_forward_entry(const Tensor& x_, const Tensor& w_, std::optional<Te
     b = b_->contiguous();
   }
   const Tensor x = x_.contiguous(), w = w_.contiguous();
-  Tensor out = Tensor::empty({p.N, p.OC, p.OH, p.OW}, x.dtype());
+  Tensor out = Tensor::empty({p.N, p.OC, p.OH, p.OW}, x.dtype(), x.device());
   if (out.numel() == 0) return out;
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
     const scalar_t* bias = b.defined() ? b.data<scalar_t>() : nullptr;
-    if (kNaive)
-      conv2d_forward_naive<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
-    else
-      conv2d_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+    if (x.device().is_cpu()) {
+      if (kNaive)
+        conv2d_forward_naive<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+      else
+        conv2d_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+    } else {
+#ifdef CNNKIT_WITH_CUDA
+      const int dev = x.device().index;
+      if (kNaive)
+        conv2d_forward_naive_cuda<scalar_t>(dev, out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias,
+                                            p);
+      else
+        conv2d_forward_cuda<scalar_t>(dev, out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+#else
+      throw_no_cuda(op);
+#endif
+    }
   });
   return out;
 }
@@ -102,23 +122,35 @@ py::tuple conv2d_backward_entry(const Tensor& dout_, const Tensor& x_, const Ten
   const char* op = "conv2d_backward";
   const Conv2dParams p = conv2d_params(op, x_, w_, stride, padding, dilation, groups);
   const auto needs = needs_arg(op, needs_);
-  check_cpu(op, dout_);
+  check_same_device(op, "input", x_, "grad_output", dout_);
   check_same_dtype(op, "input", x_, "grad_output", dout_);
   check_shape(op, "grad_output", dout_, Shape{p.N, p.OC, p.OH, p.OW});
   const Tensor dout = dout_.contiguous(), x = x_.contiguous(), w = w_.contiguous();
+  const Device dev = x.device();
   Tensor dx, dw, db;
-  if (needs[0]) dx = Tensor::empty(x.shape(), x.dtype());
-  if (needs[1]) dw = Tensor::empty(w.shape(), w.dtype());
-  if (needs[2]) db = Tensor::empty({p.OC}, x.dtype());
+  if (needs[0]) dx = Tensor::empty(x.shape(), x.dtype(), dev);
+  if (needs[1]) dw = Tensor::empty(w.shape(), w.dtype(), dev);
+  if (needs[2]) db = Tensor::empty({p.OC}, x.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
     using T = scalar_t;
     T* pdx = dx.defined() && dx.numel() ? dx.data<T>() : nullptr;
     T* pdw = dw.defined() && dw.numel() ? dw.data<T>() : nullptr;
     T* pdb = db.defined() && db.numel() ? db.data<T>() : nullptr;
-    if (kNaive)
-      conv2d_backward_naive<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
-    else
-      conv2d_backward<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+    if (dev.is_cpu()) {
+      if (kNaive)
+        conv2d_backward_naive<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+      else
+        conv2d_backward<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+    } else {
+#ifdef CNNKIT_WITH_CUDA
+      if (kNaive)
+        conv2d_backward_naive_cuda<T>(dev.index, pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+      else
+        conv2d_backward_cuda<T>(dev.index, pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+#else
+      throw_no_cuda(op);
+#endif
+    }
   });
   auto opt = [](const Tensor& t) { return t.defined() ? py::cast(t) : py::object(py::none()); };
   return py::make_tuple(opt(dx), opt(dw), opt(db));
@@ -139,14 +171,22 @@ Tensor im2col_entry(const Tensor& x_, const py::object& kernel, const py::object
                     const py::object& dilation) {
   const char* op = "im2col";
   check_ndim(op, "input", x_, 3);
-  check_cpu(op, x_);
   check_floating(op, "input", x_);
   const Im2colGeometry g = im2col_geometry(op, x_.size(0), x_.size(1), x_.size(2), kernel, stride, padding, dilation);
   const Tensor x = x_.contiguous();
-  Tensor cols = Tensor::empty({g.rows(), g.cols()}, x.dtype());
+  Tensor cols = Tensor::empty({g.rows(), g.cols()}, x.dtype(), x.device());
   if (cols.numel() == 0) return cols;
-  CNNKIT_DISPATCH_FLOATING(x.dtype(), op,
-                           [&] { im2col<scalar_t>(cols.data<scalar_t>(), g.cols(), x.data<scalar_t>(), g); });
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    if (x.device().is_cpu()) {
+      im2col<scalar_t>(cols.data<scalar_t>(), g.cols(), x.data<scalar_t>(), g);
+    } else {
+#ifdef CNNKIT_WITH_CUDA
+      im2col_cuda<scalar_t>(x.device().index, cols.data<scalar_t>(), g.cols(), x.data<scalar_t>(), g);
+#else
+      throw_no_cuda(op);
+#endif
+    }
+  });
   return cols;
 }
 
@@ -154,7 +194,6 @@ Tensor col2im_entry(const Tensor& cols_, const std::vector<int64_t>& size, const
                     const py::object& stride, const py::object& padding, const py::object& dilation) {
   const char* op = "col2im";
   check_ndim(op, "cols", cols_, 2);
-  check_cpu(op, cols_);
   check_floating(op, "cols", cols_);
   CNNKIT_CHECK(size.size() == 3, ValueError, op, ": expected the image size (C, H, W), got ", Shape(size));
   for (int64_t s : size)
@@ -162,10 +201,19 @@ Tensor col2im_entry(const Tensor& cols_, const std::vector<int64_t>& size, const
   const Im2colGeometry g = im2col_geometry(op, size[0], size[1], size[2], kernel, stride, padding, dilation);
   check_shape(op, "cols", cols_, Shape{g.rows(), g.cols()});
   const Tensor cols = cols_.contiguous();
-  Tensor im = Tensor::empty({g.C, g.H, g.W}, cols.dtype());
+  Tensor im = Tensor::empty({g.C, g.H, g.W}, cols.dtype(), cols.device());
   if (im.numel() == 0) return im;
-  CNNKIT_DISPATCH_FLOATING(cols.dtype(), op,
-                           [&] { col2im<scalar_t>(im.data<scalar_t>(), cols.data<scalar_t>(), g.cols(), g); });
+  CNNKIT_DISPATCH_FLOATING(cols.dtype(), op, [&] {
+    if (cols.device().is_cpu()) {
+      col2im<scalar_t>(im.data<scalar_t>(), cols.data<scalar_t>(), g.cols(), g);
+    } else {
+#ifdef CNNKIT_WITH_CUDA
+      col2im_cuda<scalar_t>(cols.device().index, im.data<scalar_t>(), cols.data<scalar_t>(), g.cols(), g);
+#else
+      throw_no_cuda(op);
+#endif
+    }
+  });
   return im;
 }
 
@@ -173,8 +221,7 @@ Tensor col2im_entry(const Tensor& cols_, const std::vector<int64_t>& size, const
 void check_linear(const char* op, const Tensor& x, const Tensor& w) {
   check_ndim(op, "input", x, 2);
   check_ndim(op, "weight", w, 2);
-  check_cpu(op, x);
-  check_cpu(op, w);
+  check_same_device(op, "input", x, "weight", w);
   check_floating(op, "input", x);
   check_same_dtype(op, "input", x, "weight", w);
   CNNKIT_CHECK(x.size(1) == w.size(1), ValueError, op, ": expected input with ", w.size(1),
@@ -191,11 +238,20 @@ Tensor linear_forward_entry(const Tensor& x_, const Tensor& w_, std::optional<Te
     b = b_->contiguous();
   }
   const Tensor x = x_.contiguous(), w = w_.contiguous();
-  Tensor out = Tensor::empty({N, OUT}, x.dtype());
+  Tensor out = Tensor::empty({N, OUT}, x.dtype(), x.device());
   if (out.numel() == 0) return out;
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
-    linear_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(),
-                             b.defined() ? b.data<scalar_t>() : nullptr, N, IN, OUT);
+    const scalar_t* bias = b.defined() ? b.data<scalar_t>() : nullptr;
+    if (x.device().is_cpu()) {
+      linear_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, N, IN, OUT);
+    } else {
+#ifdef CNNKIT_WITH_CUDA
+      linear_forward_cuda<scalar_t>(x.device().index, out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(),
+                                    bias, N, IN, OUT);
+#else
+      throw_no_cuda(op);
+#endif
+    }
   });
   return out;
 }
@@ -206,20 +262,29 @@ py::tuple linear_backward_entry(const Tensor& dout_, const Tensor& x_, const Ten
   check_linear(op, x_, w_);
   const auto needs = needs_arg(op, needs_);
   const int64_t N = x_.size(0), IN = x_.size(1), OUT = w_.size(0);
-  check_cpu(op, dout_);
+  check_same_device(op, "input", x_, "grad_output", dout_);
   check_same_dtype(op, "input", x_, "grad_output", dout_);
   check_shape(op, "grad_output", dout_, Shape{N, OUT});
   const Tensor dout = dout_.contiguous(), x = x_.contiguous(), w = w_.contiguous();
+  const Device dev = x.device();
   Tensor dx, dw, db;
-  if (needs[0]) dx = Tensor::empty({N, IN}, x.dtype());
-  if (needs[1]) dw = Tensor::empty({OUT, IN}, x.dtype());
-  if (needs[2]) db = Tensor::empty({OUT}, x.dtype());
+  if (needs[0]) dx = Tensor::empty({N, IN}, x.dtype(), dev);
+  if (needs[1]) dw = Tensor::empty({OUT, IN}, x.dtype(), dev);
+  if (needs[2]) db = Tensor::empty({OUT}, x.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
     using T = scalar_t;
-    linear_backward<T>(dx.defined() && dx.numel() ? dx.data<T>() : nullptr,
-                       dw.defined() && dw.numel() ? dw.data<T>() : nullptr,
-                       db.defined() && db.numel() ? db.data<T>() : nullptr, dout.data<T>(), x.data<T>(), w.data<T>(),
-                       N, IN, OUT);
+    T* pdx = dx.defined() && dx.numel() ? dx.data<T>() : nullptr;
+    T* pdw = dw.defined() && dw.numel() ? dw.data<T>() : nullptr;
+    T* pdb = db.defined() && db.numel() ? db.data<T>() : nullptr;
+    if (dev.is_cpu()) {
+      linear_backward<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), N, IN, OUT);
+    } else {
+#ifdef CNNKIT_WITH_CUDA
+      linear_backward_cuda<T>(dev.index, pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), N, IN, OUT);
+#else
+      throw_no_cuda(op);
+#endif
+    }
   });
   auto opt = [](const Tensor& t) { return t.defined() ? py::cast(t) : py::object(py::none()); };
   return py::make_tuple(opt(dx), opt(dw), opt(db));

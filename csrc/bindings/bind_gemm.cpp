@@ -8,13 +8,50 @@
 // its rows do not overlap and it shares no storage with a or b; otherwise the product goes through a
 // contiguous temporary that is copied back into c. gemm writes c = alpha*op(a)op(b) + beta*c
 // (beta = 1 accumulates); without c the result is a new tensor.
+// Devices: a, b and c must be on one device (check_same_device); the result is allocated there and
+// the CPU kernels or their CUDA twins (ops/gemm_cuda.h, only with CNNKIT_WITH_CUDA) compute it.
 #include <optional>
 
 #include "bindings/bindings.h"
 #include "ops/gemm.h"
+#ifdef CNNKIT_WITH_CUDA
+#include "ops/gemm_cuda.h"
+#endif
 
 namespace cnnkit {
 namespace {
+
+// ---- Device dispatch: the CPU kernels (ops/gemm.h) or their CUDA twins (ops/gemm_cuda.h) -------
+// Operands and output are on `dev` (checked by the entry points with check_same_device).
+template <class T>
+void run_gemm(const char* op, bool naive, const Device& dev, bool trans_a, bool trans_b, int64_t M, int64_t N,
+              int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (dev.is_cpu()) {
+    (naive ? &gemm_naive<T> : &gemm<T>)(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#ifdef CNNKIT_WITH_CUDA
+  (naive ? &gemm_naive_cuda<T> : &gemm_cuda<T>)(dev.index, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
+                                                C, ldc);
+#else
+  throw_no_cuda(op);
+#endif
+}
+
+template <class T>
+void run_gemm_batched(const char* op, const Device& dev, bool trans_a, bool trans_b, int64_t batch, int64_t M,
+                      int64_t N, int64_t K, const T* A, int64_t lda, int64_t sa, const T* B, int64_t ldb, int64_t sb,
+                      T* C, int64_t ldc, int64_t sc) {
+  if (dev.is_cpu()) {
+    gemm_batched<T>(trans_a, trans_b, batch, M, N, K, A, lda, sa, B, ldb, sb, C, ldc, sc);
+    return;
+  }
+#ifdef CNNKIT_WITH_CUDA
+  gemm_batched_cuda<T>(dev.index, trans_a, trans_b, batch, M, N, K, A, lda, sa, B, ldb, sb, C, ldc, sc);
+#else
+  throw_no_cuda(op);
+#endif
+}
 
 // A 2-D tensor seen as a BLAS operand op(M) (rows x cols as seen by the product).
 struct Operand {
@@ -50,8 +87,7 @@ Tensor gemm_entry(const char* op, const Tensor& a, const Tensor& b, bool trans_a
                   double beta, std::optional<Tensor> c) {
   check_ndim(op, "a", a, 2);
   check_ndim(op, "b", b, 2);
-  check_cpu(op, a);
-  check_cpu(op, b);
+  check_same_device(op, "a", a, "b", b);
   check_floating(op, "a", a);
   check_same_dtype(op, "a", a, "b", b);
   const auto [M, K] = op_shape(a, trans_a);
@@ -62,12 +98,12 @@ Tensor gemm_entry(const char* op, const Tensor& a, const Tensor& b, bool trans_a
   Tensor out;
   if (c.has_value()) {
     check_ndim(op, "c", *c, 2);
-    check_cpu(op, *c);
+    check_same_device(op, "a", a, "c", *c);
     check_same_dtype(op, "a", a, "c", *c);
     check_shape(op, "c", *c, Shape{M, N});
     out = *c;
   } else {
-    out = Tensor::empty({M, N}, a.dtype());
+    out = Tensor::empty({M, N}, a.dtype(), a.device());
     beta = 0.0;
   }
   if (M == 0 || N == 0) return out;
@@ -75,12 +111,12 @@ Tensor gemm_entry(const char* op, const Tensor& a, const Tensor& b, bool trans_a
   const Operand A = as_operand(a, trans_a), B = as_operand(b, trans_b);
   const bool direct = writable_in_place(out, a, b);
   // Through a temporary: it starts as a copy of c only when beta reads c.
-  Tensor dst = direct ? out : (beta != 0.0 ? out.clone() : Tensor::empty({M, N}, a.dtype()));
+  Tensor dst = direct ? out : (beta != 0.0 ? out.clone() : Tensor::empty({M, N}, a.dtype(), a.device()));
   const int64_t ldc = M == 1 ? N : dst.stride(0);
   CNNKIT_DISPATCH_FLOATING(a.dtype(), op, [&] {
-    auto fn = kNaive ? &gemm_naive<scalar_t> : &gemm<scalar_t>;
-    fn(A.trans, B.trans, M, N, K, static_cast<scalar_t>(alpha), A.t.template data<scalar_t>(), A.ld,
-       B.t.template data<scalar_t>(), B.ld, static_cast<scalar_t>(beta), dst.template data<scalar_t>(), ldc);
+    run_gemm<scalar_t>(op, kNaive, a.device(), A.trans, B.trans, M, N, K, static_cast<scalar_t>(alpha),
+                       A.t.template data<scalar_t>(), A.ld, B.t.template data<scalar_t>(), B.ld,
+                       static_cast<scalar_t>(beta), dst.template data<scalar_t>(), ldc);
   });
   if (!direct) out.copy_(dst);
   return out;
@@ -92,8 +128,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   const char* op = "bmm";
   check_ndim(op, "a", a, 3);
   check_ndim(op, "b", b, 3);
-  check_cpu(op, a);
-  check_cpu(op, b);
+  check_same_device(op, "a", a, "b", b);
   check_floating(op, "a", a);
   check_same_dtype(op, "a", a, "b", b);
   CNNKIT_CHECK(a.size(0) == b.size(0), ValueError, op, ": expected a and b to have the same batch size, got a ",
@@ -101,7 +136,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   CNNKIT_CHECK(a.size(2) == b.size(1), ValueError, op, ": inner dimensions do not match: a ", a.shape(), " and b ",
                b.shape(), " (expected b.shape[1] == a.shape[2])");
   const int64_t batch = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
-  Tensor out = Tensor::empty({batch, M, N}, a.dtype());
+  Tensor out = Tensor::empty({batch, M, N}, a.dtype(), a.device());
   if (out.numel() == 0) return out;
   // The per-matrix layout test needs the same layout for every batch entry, which strides guarantee.
   auto operand = [](const Tensor& t, int64_t& batch_stride) {
@@ -117,8 +152,8 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   int64_t sa = 0, sb = 0;
   const Operand A = operand(a, sa), B = operand(b, sb);
   CNNKIT_DISPATCH_FLOATING(a.dtype(), op, [&] {
-    gemm_batched<scalar_t>(A.trans, B.trans, batch, M, N, K, A.t.template data<scalar_t>(), A.ld, sa,
-                           B.t.template data<scalar_t>(), B.ld, sb, out.template data<scalar_t>(), N, M * N);
+    run_gemm_batched<scalar_t>(op, a.device(), A.trans, B.trans, batch, M, N, K, A.t.template data<scalar_t>(), A.ld,
+                               sa, B.t.template data<scalar_t>(), B.ld, sb, out.template data<scalar_t>(), N, M * N);
   });
   return out;
 }
