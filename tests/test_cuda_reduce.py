@@ -4,40 +4,18 @@ their CPU twins on random odd-size data, strided inputs, ties and NaN, plus bad 
 Skipped without a GPU. CNNKIT_CUDA_TESTS_ON_CPU=1 runs the same comparisons with the CPU standing in
 for the device (checks the test code itself on a machine without a GPU)."""
 import itertools
-import os
 
 import numpy as np
 import pytest
 
-import cnnkit
 from cnnkit import _C
 
-ON_CPU = os.environ.get("CNNKIT_CUDA_TESTS_ON_CPU") == "1"
-DEV = "cpu" if ON_CPU else "cuda:0"
-pytestmark = pytest.mark.skipif(not (ON_CPU or cnnkit.cuda.is_available()), reason="needs an NVIDIA GPU")
+from cuda_twin_helpers import G, H, N, T, needs_device
+
+pytestmark = needs_device
 
 RNG = np.random.default_rng(99)
 
-
-def T(a):
-    return _C.from_numpy(np.ascontiguousarray(a))
-
-
-def to_dev(t):
-    return t if ON_CPU else t.to_device(DEV)
-
-
-def G(a):
-    """A device tensor holding a copy of the NumPy array a."""
-    return to_dev(T(np.array(a)))
-
-
-def H(t):
-    return np.array(t if ON_CPU else t.to_device("cpu"))
-
-
-def N(t):
-    return np.array(t)
 
 
 def rand(shape, dtype):
