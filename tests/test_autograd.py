@@ -143,3 +143,31 @@ def test_gradcheck_catches_a_wrong_gradient():
 
     with pytest.raises(AssertionError, match="Jacobian mismatch"):
         gradcheck(Wrong.apply, (ck.randn(3, dtype=ck.float64, requires_grad=True),))
+
+
+def test_graphs_are_freed_by_reference_counting():
+    """Saved tensors must not point back at their node: a forward pass that is never
+    backpropagated has to free its graph (and activations) without waiting for the cyclic GC."""
+    import gc
+
+    import cnnkit.nn as nn
+    import cnnkit.nn.functional as F
+    from cnnkit.autograd import BackwardCFunction
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(36, 3),
+                          nn.Sigmoid())
+    x, y = ck.randn(2, 1, 8, 8), ck.tensor([0, 2])
+
+    def live_nodes():
+        return sum(1 for o in gc.get_objects() if type(o) is BackwardCFunction)
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = live_nodes()
+        for _ in range(10):
+            loss = F.cross_entropy(model(x) ** 2, y)
+        del loss
+        assert live_nodes() == before
+    finally:
+        gc.enable()

@@ -130,7 +130,12 @@ class BackwardCFunction(Node):
 
     # ---- ctx API (torch.autograd.function.FunctionCtx) ----
     def save_for_backward(self, *tensors):
-        self._saved = tensors
+        # Detached handles (same storage, no grad_fn): a saved output would otherwise point back at
+        # this node and form a reference cycle, keeping a forward-only graph (and its activations)
+        # alive until Python's cyclic GC runs. Backward needs only the values (no double backward).
+        from .tensor import Tensor
+
+        self._saved = tuple(t.detach() if isinstance(t, Tensor) else t for t in tensors)
 
     @property
     def saved_tensors(self):

@@ -36,12 +36,12 @@ class Binary(Function):
     def forward(ctx, a, b, op):
         ctx.op = op
         ctx._name = op.title().replace("_", "")
-        if op in ("mul", "div", "pow", "maximum", "minimum"):
-            ctx.save_for_backward(a, b)
         ctx.shapes = (a.shape, b.shape)
         out = _wrap(_C.binary(op, a._t, b._t))
         if op == "pow":
-            ctx.out = out
+            ctx.save_for_backward(a, b, out)
+        elif op in ("mul", "div", "maximum", "minimum"):
+            ctx.save_for_backward(a, b)
         return out
 
     @staticmethod
@@ -63,10 +63,10 @@ class Binary(Function):
             ga = g / b if na else None
             gb = -g * a / (b * b) if nb else None
         elif op == "pow":
-            a, b = ctx.saved_tensors
+            a, b, out = ctx.saved_tensors
             ga = g * b * _wrap(_C.binary("pow", a._t, (b - 1)._t)) if na else None
             # d/db a^b = a^b log a, with 0 where a == 0 and b >= 0 (torch's convention).
-            gb = g * ctx.out * where((a == 0) & (b >= 0), 0.0, a.log()) if nb else None
+            gb = g * out * where((a == 0) & (b >= 0), 0.0, a.log()) if nb else None
         elif op in ("maximum", "minimum"):
             a, b = ctx.saved_tensors
             win = (a > b) if op == "maximum" else (a < b)
