@@ -23,11 +23,18 @@ import time
 FLOPS_PER_CYCLE_AVX2_FMA = 32  # float32: 2 FMA ports x 8 lanes x 2 flops
 
 
-def median_time(fn, repeats, sync=None):
-    """Median wall time (s) of `repeats` calls of fn after one warm-up call."""
+def median_time(fn, repeats, sync=None, min_total=0.05, max_repeats=50):
+    """Median wall time (s) of at least `repeats` calls of fn after one warm-up call.
+
+    Short calls are repeated more (until about min_total seconds, at most max_repeats calls): on a
+    machine shared with other jobs a median of 3 sub-millisecond calls mostly measures the neighbours.
+    """
+    t0 = time.perf_counter()
     fn()
     if sync:
         sync()
+    first = time.perf_counter() - t0
+    repeats = max(repeats, min(max_repeats, int(min_total / max(first, 1e-9))))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
