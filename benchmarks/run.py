@@ -68,11 +68,12 @@ rng = np.random.default_rng(0)
 
 if DEV == "cuda":
     if not (_C.cuda_compiled() and _C.cuda_device_count() > 0):
-        why = "cnnkit was built without CUDA" if not _C.cuda_compiled() else "no CUDA device is visible"
-        print(f"--device cuda: {why}; nothing to benchmark (rebuild with CNNKIT_CUDA=ON on a GPU machine).")
+        why = ("cnnkit was built without CUDA (rebuild with CNNKIT_CUDA=ON on a GPU machine)"
+               if not _C.cuda_compiled() else "no CUDA device is visible")
+        print(f"--device cuda: {why}; nothing to benchmark, exiting.")
         sys.exit(0)
     DEV = _C.resolve_device("cuda")
-    SYNC = _C.cuda_synchronize
+    SYNC = cnnkit.cuda.synchronize
     TORCH_DEV = "cuda" if torch is not None and torch.cuda.is_available() else None
     TSYNC = torch.cuda.synchronize if TORCH_DEV else None
 else:
@@ -271,6 +272,8 @@ def bench_relu():
         dst = np.empty_like(x)
         add_row("relu fwd", shape, fwd_err, mine_f, "copy", median_time(lambda: np.copyto(dst, x), REPEATS),
                 8 * n, "GB/s", 0)
+    else:  # on the GPU the same-size copy is a device-to-device clone
+        add_row("relu fwd", shape, fwd_err, mine_f, "copy", t_ours(lambda: tx.clone()), 8 * n, "GB/s", 0)
     add_row("relu bwd", shape, bwd_err, mine_b, "torch", br, 12 * n, "GB/s", 0)
 
 
