@@ -76,6 +76,14 @@ def nominal_ghz():
     return None
 
 
+def load_average():
+    """1-minute load average (runnable + running tasks, all processes), None where unavailable."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def usable_cores():
     try:
         return len(os.sched_getaffinity(0))

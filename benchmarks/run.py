@@ -42,8 +42,8 @@ def parse_args():
 
 args = parse_args()
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (copy_bandwidth_gbs, cpu_model, nominal_ghz, median_time, peak_gflops,  # noqa: E402
-                     rel_err, usable_cores)
+from _common import (copy_bandwidth_gbs, cpu_model, load_average, nominal_ghz, median_time,  # noqa: E402
+                     peak_gflops, rel_err, usable_cores)
 
 # OpenBLAS reads its thread count when NumPy is first imported (cnnkit imports NumPy), so set it first.
 THREADS = args.threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or usable_cores()
@@ -424,7 +424,7 @@ def bench_train(name, build, in_shape, flops_fwd, repeats, tol):
 
 # ----------------------------------------------------------------------------------------------------
 def machine_info():
-    info = {"device": DEV, "cpu": cpu_model(), "cores": usable_cores(), "threads": THREADS,
+    info = {"device": DEV, "load_average_1min": load_average(), "cpu": cpu_model(), "cores": usable_cores(), "threads": THREADS,
             "nominal_ghz": nominal_ghz(), "peak_gflops_estimate": PEAK_GFLOPS, "copy_gbs_measured": COPY_GBS,
             "python": platform.python_version(), "cnnkit": cnnkit.__version__, "numpy": np.__version__,
             "torch": torch.__version__ if torch is not None else None, "gemm_kernel": _C.gemm_kernel_name(),
@@ -439,6 +439,10 @@ def main():
     print(f"cnnkit {info['cnnkit']} ({info['gemm_kernel']}), numpy {info['numpy']}, torch {info['torch'] or '-'}; "
           f"device {DEV}{' (' + info['gpu'] + ')' if 'gpu' in info else ''}")
     print(f"CPU: {info['cpu']}, {info['cores']} usable core(s), {THREADS} thread(s) for every library")
+    load = info["load_average_1min"]
+    if load is not None and load > 0.5 * info["cores"]:
+        print(f"WARNING: 1-minute load average {load:.2f} on {info['cores']} core(s): the machine was busy over the last minute, "
+              f"timings will be noisy (times quantized to scheduler ticks of 4-8 ms are the symptom)")
     if DEV == "cpu":
         ghz = info["nominal_ghz"]
         print(f"peak (estimate): {THREADS} thread(s) x {ghz:.2f} GHz x 32 flop/cycle (AVX2 FMA, float32) = "
