@@ -424,7 +424,8 @@ def bench_train(name, build, in_shape, flops_fwd, repeats, tol):
 
 # ----------------------------------------------------------------------------------------------------
 def machine_info():
-    info = {"device": DEV, "load_average_1min": load_average(), "cpu": cpu_model(), "cores": usable_cores(), "threads": THREADS,
+    info = {"device": DEV, "load_average_1min": load_average(), "cpu": cpu_model(), "cores": usable_cores(),
+            "threads": THREADS,
             "nominal_ghz": nominal_ghz(), "peak_gflops_estimate": PEAK_GFLOPS, "copy_gbs_measured": COPY_GBS,
             "python": platform.python_version(), "cnnkit": cnnkit.__version__, "numpy": np.__version__,
             "torch": torch.__version__ if torch is not None else None, "gemm_kernel": _C.gemm_kernel_name(),
@@ -441,8 +442,8 @@ def main():
     print(f"CPU: {info['cpu']}, {info['cores']} usable core(s), {THREADS} thread(s) for every library")
     load = info["load_average_1min"]
     if load is not None and load > 0.5 * info["cores"]:
-        print(f"WARNING: 1-minute load average {load:.2f} on {info['cores']} core(s): the machine was busy over the last minute, "
-              f"timings will be noisy (times quantized to scheduler ticks of 4-8 ms are the symptom)")
+        print(f"WARNING: 1-minute load average {load:.2f} on {info['cores']} core(s): the machine was busy over "
+              f"the last minute, timings will be noisy (times quantized to scheduler ticks of 4-8 ms are the symptom)")
     if DEV == "cpu":
         ghz = info["nominal_ghz"]
         print(f"peak (estimate): {THREADS} thread(s) x {ghz:.2f} GHz x 32 flop/cycle (AVX2 FMA, float32) = "
