@@ -19,24 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 
-# name, C, H(=W), OC, kernel, stride  (padding 1 for 3x3, 0 for 1x1)
-LAYERS = [
-    ("conv1 3->64 32x32", 3, 32, 64, 3, 1),
-    ("layer1 64->64 32x32", 64, 32, 64, 3, 1),
-    ("layer2.0 64->128 s2", 64, 32, 128, 3, 2),
-    ("layer2 128->128 16x16", 128, 16, 128, 3, 1),
-    ("layer3.0 128->256 s2", 128, 16, 256, 3, 2),
-    ("layer3 256->256 8x8", 256, 8, 256, 3, 1),
-    ("layer4.0 256->512 s2", 256, 8, 512, 3, 2),
-    ("layer4 512->512 4x4", 512, 4, 512, 3, 1),
-    ("short2 1x1 64->128 s2", 64, 32, 128, 1, 2),
-    ("short3 1x1 128->256 s2", 128, 16, 256, 1, 2),
-    ("short4 1x1 256->512 s2", 256, 8, 512, 1, 2),
-]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench_conv import LAYERS  # noqa: E402  (the CIFAR ResNet-18 conv shapes: name, C, H(=W), OC, kernel, stride)
 
 # FP32 (CUDA core) peaks in TFLOP/s, by substring of the device name.
 PEAKS = [("H100 PCIe", 51.2), ("H100", 66.9), ("H200", 66.9), ("A100", 19.5), ("L40S", 91.6), ("A10", 31.2),
