@@ -1,94 +1,93 @@
 // Batch normalisation, CPU kernels (formulas and layouts in batchnorm.h). Backward WRITES (=)
 // dinp, dweight and dbias.
 //
-// Strategy: parallel_for over channels; a channel's values are N contiguous planes of S values
-// (stride C*S between planes), and every loop below runs over one plane with unit stride.
-//  - forward training reads the input twice and writes it once (the memory-bandwidth minimum):
-//    pass 1 gathers the channel's moments in ONE read, pass 2 normalises. The moments are
-//    shifted sums s1 = sum(x-K), s2 = sum((x-K)^2) with K = the channel's first value, in double:
+// Strategy: each op is a per-channel reduction followed by an elementwise pass.
+//  - Reductions: parallel_for over channels; a channel's values are N contiguous planes of S
+//    values (stride C*S between planes); each plane is reduced with unit stride and
+//    `omp simd reduction` (vector partial sums in double; a fixed order for a given S, so
+//    deterministic). A channel is reduced entirely by one thread, so results do not depend on the
+//    thread count.
+//  - The training statistics are gathered in ONE read of the input as shifted moments
+//    s1 = sum(x-K), s2 = sum((x-K)^2) with K = the channel's first value, in double:
 //    var = (s2 - s1^2/M)/M. Shifting by a sample bounds the cancellation: (mean-K)^2 <= M*var, so
-//    the relative error of var stays O(M * eps_double) even for data far from zero, while the
+//    the relative error of var stays O(M * eps_double) even for data far from zero, whereas the
 //    textbook sum(x^2) - M*mean^2 loses everything when |mean| >> std.
-//  - backward reads dout and the input for the two channel sums, then once more to write dinp.
-//  - plane reductions keep kLanes independent double partial sums (combined in a fixed order at
-//    the end of the plane), so the compiler vectorises the float->double converts and adds; a
-//    single accumulator would be a serial dependency chain it may not reorder without -ffast-math.
-//  - elementwise passes run in the tensor's dtype with per-channel constants hoisted
-//    (out = (x - mean) * alpha + beta), which vectorises; subtracting the mean first avoids the
-//    cancellation of x*alpha + (beta - mean*alpha).
-// Every channel is computed entirely by one thread in a fixed order, so results do not depend on
-// the thread count.
+//  - Elementwise passes (out, dinp) walk the tensor in memory order, parallel over the N*C planes,
+//    with per-channel coefficients computed once (in double, rounded to the dtype) and the plane
+//    loop in the tensor's dtype: out = (x - mean) * alpha + beta, which vectorises; subtracting
+//    the mean first avoids the cancellation of x*alpha + (beta - mean*alpha).
+// Memory traffic: forward training reads the input twice and writes the output once; backward
+// reads dout and the input twice (sums, then dinp) and writes dinp once.
 #include "ops/batchnorm.h"
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/parallel.h"
 
 namespace cnnkit {
 
 namespace {
-constexpr int kLanes = 8;
-constexpr int64_t kGrainElems = 1 << 15;  // values per thread below which channels stay serial
+constexpr int64_t kGrainElems = 1 << 15;  // values per thread below which work stays serial
 
 int64_t channel_grain(const BatchNormDims& d) {
   return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, d.N * d.S));
 }
 
+int64_t plane_grain(const BatchNormDims& d) { return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, d.S)); }
+
 // s1 += sum(x[i] - K), s2 += sum((x[i] - K)^2) over n contiguous values.
 template <class T>
 inline void shifted_moments(const T* x, int64_t n, double K, double& s1, double& s2) {
-  double a[kLanes] = {}, b[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      const double v = static_cast<double>(x[i + j]) - K;
-      a[j] += v;
-      b[j] += v * v;
-    }
-  }
-  for (; i < n; ++i) {
+  double a = 0.0, b = 0.0;
+#pragma omp simd reduction(+ : a, b)
+  for (int64_t i = 0; i < n; ++i) {
     const double v = static_cast<double>(x[i]) - K;
-    a[0] += v;
-    b[0] += v * v;
+    a += v;
+    b += v * v;
   }
-  for (int j = 0; j < kLanes; ++j) {
-    s1 += a[j];
-    s2 += b[j];
-  }
+  s1 += a;
+  s2 += b;
 }
 
 // sg += sum(g[i]), sgx += sum(g[i] * (x[i] - mean)) over n contiguous values.
 template <class T>
 inline void grad_moments(const T* g, const T* x, int64_t n, double mean, double& sg, double& sgx) {
-  double a[kLanes] = {}, b[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      const double gv = static_cast<double>(g[i + j]);
-      a[j] += gv;
-      b[j] += gv * (static_cast<double>(x[i + j]) - mean);
-    }
-  }
-  for (; i < n; ++i) {
+  double a = 0.0, b = 0.0;
+#pragma omp simd reduction(+ : a, b)
+  for (int64_t i = 0; i < n; ++i) {
     const double gv = static_cast<double>(g[i]);
-    a[0] += gv;
-    b[0] += gv * (static_cast<double>(x[i]) - mean);
+    a += gv;
+    b += gv * (static_cast<double>(x[i]) - mean);
   }
-  for (int j = 0; j < kLanes; ++j) {
-    sg += a[j];
-    sgx += b[j];
-  }
+  sg += a;
+  sgx += b;
 }
 
-// out = (x - mean) * alpha + beta over channel c's N planes.
+// out = (x - mean[c]) * alpha[c] + beta[c] for every plane, in memory order.
 template <class T>
-inline void normalise_channel(T* out, const T* inp, const BatchNormDims& d, int64_t c, T mean, T alpha, T beta) {
-  for (int64_t n = 0; n < d.N; ++n) {
-    const int64_t base = (n * d.C + c) * d.S;
-    const T* x = inp + base;
-    T* y = out + base;
-    for (int64_t s = 0; s < d.S; ++s) y[s] = (x[s] - mean) * alpha + beta;
+void normalise(T* out, const T* inp, const BatchNormDims& d, const T* mean, const T* alpha, const T* beta) {
+  parallel_for(0, d.N * d.C, plane_grain(d), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t c = p % d.C;
+      const T m = mean[c], a = alpha[c], b = beta[c];
+      const T* x = inp + p * d.S;
+      T* y = out + p * d.S;
+      for (int64_t s = 0; s < d.S; ++s) y[s] = (x[s] - m) * a + b;
+    }
+  });
+}
+
+// alpha[c] = invstd[c] * weight[c] and beta[c] = bias[c], rounded to T as the kernels use them.
+template <class T>
+void affine_coefs(std::vector<T>& alpha, std::vector<T>& beta, const double* invstd, const T* weight, const T* bias,
+                  int64_t C) {
+  alpha.resize(C);
+  beta.resize(C);
+  for (int64_t c = 0; c < C; ++c) {
+    alpha[c] = static_cast<T>(invstd[c] * (weight ? static_cast<double>(weight[c]) : 1.0));
+    beta[c] = bias ? bias[c] : static_cast<T>(0);
   }
 }
 }  // namespace
@@ -97,6 +96,7 @@ template <class T>
 void batch_norm_forward_train(T* out, T* save_mean, T* save_invstd, T* running_mean, T* running_var, const T* inp,
                               const T* weight, const T* bias, const BatchNormDims& d, double momentum, double eps) {
   const int64_t M = d.N * d.S;
+  std::vector<double> invstd(d.C);
   parallel_for(0, d.C, channel_grain(d), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       double mean = 0.0, var = 0.0;
@@ -115,30 +115,29 @@ void batch_norm_forward_train(T* out, T* save_mean, T* save_invstd, T* running_m
           running_var[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) + momentum * unbiased);
         }
       }
-      const double invstd = 1.0 / std::sqrt(var + eps);
+      invstd[c] = 1.0 / std::sqrt(var + eps);
       save_mean[c] = static_cast<T>(mean);
-      save_invstd[c] = static_cast<T>(invstd);
-      const double w = weight ? static_cast<double>(weight[c]) : 1.0;
-      normalise_channel(out, inp, d, c, static_cast<T>(mean), static_cast<T>(invstd * w),
-                        bias ? bias[c] : static_cast<T>(0));
+      save_invstd[c] = static_cast<T>(invstd[c]);
     }
   });
+  std::vector<T> alpha, beta;
+  affine_coefs(alpha, beta, invstd.data(), weight, bias, d.C);
+  normalise(out, inp, d, save_mean, alpha.data(), beta.data());
 }
 
 template <class T>
 void batch_norm_forward_eval(T* out, T* save_mean, T* save_invstd, const T* inp, const T* running_mean,
                              const T* running_var, const T* weight, const T* bias, const BatchNormDims& d,
                              double eps) {
-  parallel_for(0, d.C, channel_grain(d), [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
-      save_mean[c] = running_mean[c];
-      save_invstd[c] = static_cast<T>(invstd);
-      const double w = weight ? static_cast<double>(weight[c]) : 1.0;
-      normalise_channel(out, inp, d, c, running_mean[c], static_cast<T>(invstd * w),
-                        bias ? bias[c] : static_cast<T>(0));
-    }
-  });
+  std::vector<double> invstd(d.C);
+  for (int64_t c = 0; c < d.C; ++c) {
+    invstd[c] = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
+    save_mean[c] = running_mean[c];
+    save_invstd[c] = static_cast<T>(invstd[c]);
+  }
+  std::vector<T> alpha, beta;
+  affine_coefs(alpha, beta, invstd.data(), weight, bias, d.C);
+  normalise(out, inp, d, save_mean, alpha.data(), beta.data());
 }
 
 template <class T>
@@ -147,7 +146,11 @@ void batch_norm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* 
   const int64_t M = d.N * d.S;
   // The channel sums are needed for dweight, dbias, and for dinp in training mode only.
   const bool need_sums = dweight || dbias || (dinp && training);
-  parallel_for(0, d.C, channel_grain(d), [&](int64_t c0, int64_t c1) {
+  const bool full = training && M > 0;  // dinp by the batch-statistics formula
+  // Per-channel coefficients of dinp = (g - gmean - (x - mean) * k) * scale (training) or
+  // g * scale (eval).
+  std::vector<T> scale(d.C), gmean(d.C), k(d.C);
+  parallel_for(0, d.C, need_sums ? channel_grain(d) : d.C, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const double mean = static_cast<double>(save_mean[c]);
       const double invstd = static_cast<double>(save_invstd[c]);
@@ -159,27 +162,24 @@ void batch_norm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* 
         }
       if (dweight) dweight[c] = static_cast<T>(sgx * invstd);
       if (dbias) dbias[c] = static_cast<T>(sg);
-      if (!dinp) continue;
-      const double w = weight ? static_cast<double>(weight[c]) : 1.0;
-      const T scale = static_cast<T>(invstd * w);
-      if (training && M > 0) {
-        const T gmean = static_cast<T>(sg / static_cast<double>(M));
-        const T k = static_cast<T>(sgx / static_cast<double>(M) * invstd * invstd);
-        const T m = save_mean[c];
-        for (int64_t n = 0; n < d.N; ++n) {
-          const int64_t base = (n * d.C + c) * d.S;
-          const T* g = dout + base;
-          const T* x = inp + base;
-          T* dx = dinp + base;
-          for (int64_t s = 0; s < d.S; ++s) dx[s] = (g[s] - gmean - (x[s] - m) * k) * scale;
-        }
+      scale[c] = static_cast<T>(invstd * (weight ? static_cast<double>(weight[c]) : 1.0));
+      gmean[c] = full ? static_cast<T>(sg / static_cast<double>(M)) : static_cast<T>(0);
+      k[c] = full ? static_cast<T>(sgx / static_cast<double>(M) * invstd * invstd) : static_cast<T>(0);
+    }
+  });
+  if (!dinp) return;
+  parallel_for(0, d.N * d.C, plane_grain(d), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t c = p % d.C;
+      const T* g = dout + p * d.S;
+      T* dx = dinp + p * d.S;
+      const T sc = scale[c];
+      if (full) {
+        const T* x = inp + p * d.S;
+        const T m = save_mean[c], gm = gmean[c], kc = k[c];
+        for (int64_t s = 0; s < d.S; ++s) dx[s] = (g[s] - gm - (x[s] - m) * kc) * sc;
       } else {
-        for (int64_t n = 0; n < d.N; ++n) {
-          const int64_t base = (n * d.C + c) * d.S;
-          const T* g = dout + base;
-          T* dx = dinp + base;
-          for (int64_t s = 0; s < d.S; ++s) dx[s] = g[s] * scale;
-        }
+        for (int64_t s = 0; s < d.S; ++s) dx[s] = g[s] * sc;
       }
     }
   });
