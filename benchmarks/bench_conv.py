@@ -22,22 +22,7 @@ import statistics
 import sys
 import time
 
-# name, C, H(=W), OC, kernel, stride
-LAYERS = [
-    ("conv1 3->64 32x32", 3, 32, 64, 3, 1),
-    ("layer1 64->64 32x32", 64, 32, 64, 3, 1),
-    ("layer2.0 64->128 s2", 64, 32, 128, 3, 2),
-    ("layer2 128->128 16x16", 128, 16, 128, 3, 1),
-    ("layer3.0 128->256 s2", 128, 16, 256, 3, 2),
-    ("layer3 256->256 8x8", 256, 8, 256, 3, 1),
-    ("layer4.0 256->512 s2", 256, 8, 512, 3, 2),
-    ("layer4 512->512 4x4", 512, 4, 512, 3, 1),
-    ("short2 1x1 64->128 s2", 64, 32, 128, 1, 2),
-    ("short3 1x1 128->256 s2", 128, 16, 256, 1, 2),
-    ("short4 1x1 256->512 s2", 256, 8, 512, 1, 2),
-]
-QUICK = {"conv1 3->64 32x32", "layer1 64->64 32x32", "layer2 128->128 16x16", "layer3 256->256 8x8",
-         "layer4 512->512 4x4", "short3 1x1 128->256 s2"}
+from cnnkit.bench.layers import LAYERS, QUICK  # noqa: E402  (the CIFAR ResNet-18 convolution shapes)
 
 
 def parse_args():

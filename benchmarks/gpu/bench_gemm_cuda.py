@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from bench_conv import LAYERS  # noqa: E402  (the CIFAR ResNet-18 conv shapes: name, C, H(=W), OC, kernel, stride)
+from cnnkit.bench.layers import LAYERS  # noqa: E402  (the CIFAR ResNet-18 conv shapes: name, C, H(=W), OC, kernel, stride)
 
 # FP32 (CUDA core) peaks in TFLOP/s, by substring of the device name.
 PEAKS = [("H100 PCIe", 51.2), ("H100", 66.9), ("H200", 66.9), ("A100", 19.5), ("L40S", 91.6), ("A10", 31.2),

@@ -1,0 +1,610 @@
+"""The benchmark suite behind ``cnnkit bench`` / ``python -m cnnkit.bench`` / ``benchmarks/run.py``.
+
+Every case is first checked against its reference (max error relative to the reference's max |value|),
+then timed: one warm-up call, then the median of R wall-clock calls (R = 5, --quick 3, raised to up to
+50 for calls shorter than ~10 ms so that each measurement spans ~50 ms). Kernel cases call the _C
+kernels / aten ops directly so neither side pays for autograd; the training steps go through the public
+nn / autograd / optim layers of both libraries. See the package docstring (cnnkit/bench/__init__.py)
+for the columns. No kernel code here: backward semantics (= or +=) do not apply to this file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from ._machine import (copy_bandwidth_gbs, cpu_model, load_average, median_time, nominal_ghz, peak_gflops,
+                       rel_err, usable_cores)
+from .layers import LAYERS, lenet_flops, make_lenet, make_resnet, resnet_flops
+
+CONV_PICK_QUICK = ("conv1 3->64 32x32", "layer1 64->64 32x32", "layer3 256->256 8x8", "short3 1x1 128->256 s2")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="cnnkit bench",
+                                description="cnnkit benchmark suite: one table of kernels and training steps "
+                                            "against NumPy / PyTorch, measured in one run.")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--quick", action="store_true", help="smaller batches, fewer layers and repeats (~1 minute)")
+    p.add_argument("--json", metavar="PATH", help="write machine info and every row as JSON")
+    p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown (for the README)")
+    p.add_argument("--compare", metavar="PATH", help="add a column: saved time / time now, from a --json file")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for cnnkit, OpenBLAS and torch (default: $OMP_NUM_THREADS or the usable cores)")
+    p.add_argument("--only", metavar="NAMES", default=None,
+                   help="comma-separated subset of: gemm,conv,pool,eltwise,softmax,batchnorm,train,memory")
+    return p.parse_args(argv)
+
+
+GROUPS = ("gemm", "conv", "pool", "eltwise", "softmax", "batchnorm", "train", "memory")
+
+
+def wanted_threads(args):
+    return args.threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or usable_cores()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    threads = wanted_threads(args)
+    # OpenBLAS (NumPy's BLAS, the GEMM reference) reads its thread count once, when NumPy is first imported
+    # -- and importing cnnkit imports NumPy. If the variable does not already say `threads`, run the suite
+    # again in a child process that has it set from the start.
+    if os.environ.get("OPENBLAS_NUM_THREADS") != str(threads):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+        argv = list(sys.argv[1:] if argv is None else argv)
+        return subprocess.call([sys.executable, "-m", "cnnkit.bench", *argv], env=env)
+    return Suite(args, threads).run()
+
+
+class Suite:
+    def __init__(self, args, threads):
+        import numpy as np
+
+        import cnnkit
+        from cnnkit import _C
+
+        self.np, self.cnnkit, self._C = np, cnnkit, _C
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        self.torch = torch
+        self.args, self.threads = args, threads
+        self.quick = args.quick
+        self.repeats = 3 if self.quick else 5
+        self.rng = np.random.default_rng(0)
+        self.rows, self.failed, self.saved = [], [], {}
+        if args.device == "cuda":
+            if not (_C.cuda_compiled() and _C.cuda_device_count() > 0):
+                why = ("cnnkit was built without CUDA (rebuild with CNNKIT_CUDA=ON on a GPU machine)"
+                       if not _C.cuda_compiled() else "no CUDA device is visible")
+                raise SystemExit(f"--device cuda: {why}; nothing to benchmark.")
+            self.dev = _C.resolve_device("cuda")
+            self.sync = cnnkit.cuda.synchronize
+            self.torch_dev = "cuda" if torch is not None and torch.cuda.is_available() else None
+            self.tsync = torch.cuda.synchronize if self.torch_dev else None
+            if self.torch_dev:  # FP32 references: no TF32 in cuBLAS / cuDNN
+                torch.backends.cuda.matmul.allow_tf32 = False
+                torch.backends.cudnn.allow_tf32 = False
+                torch.backends.cudnn.benchmark = True
+        else:
+            self.dev = "cpu"
+            self.sync = None
+            self.torch_dev = "cpu" if torch is not None else None
+            self.tsync = None
+        _C.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+        self.peak = peak_gflops(threads) if self.dev == "cpu" else None
+        self.copy_gbs = copy_bandwidth_gbs(128 << 20 if self.quick else 256 << 20) if self.dev == "cpu" else None
+        if args.compare:
+            with open(args.compare) as f:
+                for r in json.load(f)["rows"]:
+                    self.saved[(r["case"], r["shape"], r["ref"])] = r["ours_ms"]
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def ours(self, a):
+        """numpy array -> _C.Tensor on the benchmark device."""
+        t = self._C.from_numpy(self.np.ascontiguousarray(a))
+        return t if self.dev == "cpu" else t.to_device(self.dev)
+
+    def host(self, t):
+        """_C.Tensor (any device) -> numpy array."""
+        return self.np.asarray(t if self.dev == "cpu" else t.to_device("cpu"))
+
+    def ref(self, a):
+        """numpy array -> torch tensor on the reference device."""
+        return self.torch.from_numpy(self.np.ascontiguousarray(a)).to(self.torch_dev)
+
+    def t_ours(self, fn, repeats=None):
+        return median_time(fn, repeats or self.repeats, self.sync)
+
+    def t_ref(self, fn, repeats=None):
+        return median_time(fn, repeats or self.repeats, self.tsync)
+
+    def t_copy(self, x_np, tx):
+        """Time of copying x's bytes once (read + write): NumPy copy on the CPU, a device clone on a GPU."""
+        if self.dev == "cpu":
+            dst = self.np.empty_like(x_np)
+            return median_time(lambda: self.np.copyto(dst, x_np), self.repeats)
+        return self.t_ours(lambda: tx.clone())
+
+    def add_row(self, case, shape, err, ours_s, ref_name, ref_s, work, unit, tol):
+        """One table row; work = flops (unit GFLOP/s) or bytes moved (unit GB/s) per call."""
+        rate = work / ours_s / 1e9
+        ceiling = self.peak if unit == "GFLOP/s" else self.copy_gbs
+        row = {"case": case, "shape": shape, "max_rel_err": err, "ours_ms": ours_s * 1e3, "ref": ref_name,
+               "ref_ms": None if ref_s is None else ref_s * 1e3,
+               "ratio": None if ref_s is None else ref_s / ours_s, "rate": rate, "unit": unit,
+               "pct_peak": None if not ceiling else 100.0 * rate / ceiling}
+        if err is not None and err > tol:
+            self.failed.append(f"{case} [{shape}]: max relative error {err:.2e} > {tol:.0e}")
+        self.rows.append(row)
+        self.print_row(row)
+
+    def header(self):
+        return (f"{'case':<34} {'shape':<22} {'max err':>8} {'ours ms':>9} {'ref':>8} {'ref ms':>9} {'ref/ours':>8} "
+                f"{'throughput':>15} {'%peak':>6}" + (f" {'vs saved':>8}" if self.args.compare else ""))
+
+    def print_row(self, r):
+        f = lambda v, spec, w: f"{v:{w}{spec}}" if v is not None else f"{'-':>{w}}"  # noqa: E731
+        line = (f"{r['case']:<34} {r['shape']:<22} {f(r['max_rel_err'], '.1e', 8)} {r['ours_ms']:9.3f} "
+                f"{r['ref']:>8} {f(r['ref_ms'], '.3f', 9)} {f(r['ratio'], '.2f', 8)} "
+                f"{r['rate']:7.1f} {r['unit']:<7} {f(r['pct_peak'], '.0f', 6)}")
+        if self.args.compare:
+            saved = self.saved.get((r["case"], r["shape"], r["ref"]))
+            line += f" {saved / r['ours_ms']:8.2f}" if saved else f" {'-':>8}"
+        print(line, flush=True)
+
+    # --- cases --------------------------------------------------------------------------------------
+    def bench_gemm(self):
+        np, _C = self.np, self._C
+        sizes = (512, 1024) if self.quick else (512, 1024, 2048)
+        if self.dev != "cpu":
+            sizes = (1024, 4096) if self.quick else (1024, 4096, 8192)
+        for n in sizes:
+            a = self.rng.standard_normal((n, n)).astype(np.float32)
+            b = self.rng.standard_normal((n, n)).astype(np.float32)
+            ta, tb = self.ours(a), self.ours(b)
+            err = rel_err(self.host(_C.gemm(ta, tb)), a.astype(np.float64) @ b.astype(np.float64))
+            mine = self.t_ours(lambda: _C.gemm(ta, tb))
+            shape, flops = f"{n}x{n}x{n}", 2.0 * n ** 3
+            if self.dev == "cpu":
+                self.add_row(f"sgemm {n}", shape, err, mine, "numpy", median_time(lambda: a @ b, self.repeats),
+                             flops, "GFLOP/s", 1e-5)
+            if self.torch_dev:
+                at, bt = self.ref(a), self.ref(b)
+                self.add_row(f"sgemm {n}", shape, err, mine, "torch", self.t_ref(lambda: self.torch.mm(at, bt)),
+                             flops, "GFLOP/s", 1e-5)
+
+    def bench_conv(self):
+        """CIFAR ResNet-18 convolutions: forward + backward (dinput, dweight, dbias) as one measure, against
+        torch's default CPU path (oneDNN) and, on the CPU, against torch with oneDNN off (its own im2col +
+        GEMM path, 'th-nodnn'); on a GPU against cuDNN (benchmark=True, TF32 off)."""
+        np, _C, torch = self.np, self._C, self.torch
+        N = 8 if self.quick else (128 if self.dev != "cpu" else 32)
+        for name, C, H, OC, k, s in (l for l in LAYERS if not self.quick or l[0] in CONV_PICK_QUICK):
+            p = 1 if k == 3 else 0
+            x = self.rng.standard_normal((N, C, H, H)).astype(np.float32)
+            w = (self.rng.standard_normal((OC, C, k, k)) / np.sqrt(C * k * k)).astype(np.float32)
+            b = self.rng.standard_normal(OC).astype(np.float32)
+            tx, tw, tb = self.ours(x), self.ours(w), self.ours(b)
+            out = _C.conv2d_forward(tx, tw, tb, s, p, 1, 1)
+            dout = self.rng.standard_normal(tuple(out.shape)).astype(np.float32)
+            td = self.ours(dout)
+            grads = _C.conv2d_backward(td, tx, tw, s, p, 1, 1, (True, True, True))
+
+            def step_ours():
+                _C.conv2d_forward(tx, tw, tb, s, p, 1, 1)
+                _C.conv2d_backward(td, tx, tw, s, p, 1, 1, (True, True, True))
+
+            OH = (H + 2 * p - k) // s + 1
+            flops = 3 * 2.0 * N * OC * OH * OH * C * k * k  # forward + dinput + dweight
+            shape = f"N{N} {C}x{H}x{H} k{k}s{s}"
+            mine = self.t_ours(step_ours)
+            if not self.torch_dev:  # no torch: check against cnnkit's direct-loop kernels on the first image
+                one = lambda a: self.ours(a[:1])  # noqa: E731
+                err = rel_err(self.host(out)[:1], self.host(_C.conv2d_naive(one(x), tw, tb, s, p, 1, 1)))
+                naive = _C.conv2d_backward_naive(one(dout), one(x), tw, s, p, 1, 1, (True, False, False))
+                err = max(err, rel_err(self.host(grads[0])[:1], self.host(naive[0])))
+                self.add_row(f"conv {name} fwd+bwd", shape, err, mine, "torch", None, flops, "GFLOP/s", 1e-4)
+                continue
+            xt, wt, bt, dt = (self.ref(a) for a in (x, w, b, dout))
+
+            def step_ref():
+                torch.ops.aten.convolution(xt, wt, bt, [s, s], [p, p], [1, 1], False, [0, 0], 1)
+                return torch.ops.aten.convolution_backward(dt, xt, wt, [OC], [s, s], [p, p], [1, 1], False, [0, 0],
+                                                           1, [True, True, True])
+
+            refs = [torch.ops.aten.convolution(xt, wt, bt, [s, s], [p, p], [1, 1], False, [0, 0], 1)] + \
+                list(step_ref())
+            err = max(rel_err(self.host(o), r.cpu().numpy()) for o, r in zip([out, *grads], refs))
+            self.add_row(f"conv {name} fwd+bwd", shape, err, mine, "torch", self.t_ref(step_ref), flops,
+                         "GFLOP/s", 1e-4)
+            if self.dev == "cpu":
+                enabled = torch.backends.mkldnn.enabled
+                torch.backends.mkldnn.enabled = False
+                try:
+                    self.add_row(f"conv {name} fwd+bwd", shape, err, mine, "th-nodnn", self.t_ref(step_ref), flops,
+                                 "GFLOP/s", 1e-4)
+                finally:
+                    torch.backends.mkldnn.enabled = enabled
+
+    def bench_maxpool(self):
+        np, _C, torch = self.np, self._C, self.torch
+        N, C, H = (8, 64, 32) if self.quick else (32, 64, 32)
+        x = self.rng.standard_normal((N, C, H, H)).astype(np.float32)
+        k = [2, 2]
+        tx = self.ours(x)
+        out, idx = _C.max_pool2d_forward(tx, k, k, [0, 0], [1, 1], False)
+        g = self.rng.standard_normal(tuple(out.shape)).astype(np.float32)
+        tg = self.ours(g)
+        dx = _C.max_pool2d_backward(tg, idx, [N, C, H, H])
+        n = x.size
+        fwd_bytes = 4 * n + (4 + 8) * n // 4  # read input, write output + int64 indices
+        bwd_bytes = (4 + 8) * n // 4 + 4 * n  # read grad + indices, write dinput
+        shape = f"{N}x{C}x{H}x{H}"
+        fe = be = fr = br = fbr = None
+        if self.torch_dev:
+            xt, gt = self.ref(x), self.ref(g)
+            fwd_t = lambda: torch.ops.aten.max_pool2d_with_indices(xt, k, k, [0, 0], [1, 1], False)  # noqa: E731
+            ot, it = fwd_t()
+            bwd_t = lambda: torch.ops.aten.max_pool2d_with_indices_backward(  # noqa: E731
+                gt, xt, k, k, [0, 0], [1, 1], False, it)
+
+            def both_t():
+                o, i = fwd_t()
+                return torch.ops.aten.max_pool2d_with_indices_backward(gt, xt, k, k, [0, 0], [1, 1], False, i)
+
+            fe = rel_err(self.host(out), ot.cpu().numpy())
+            be = rel_err(self.host(dx), bwd_t().cpu().numpy())
+            fr, br, fbr = self.t_ref(fwd_t), self.t_ref(bwd_t), self.t_ref(both_t)
+        else:  # no torch: NumPy reference (ties are measure-zero with random normal data)
+            win = x.reshape(N, C, H // 2, 2, H // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H // 2, H // 2, 4)
+            fe = rel_err(self.host(out), win.max(-1))
+            mask = (win == win.max(-1, keepdims=True)) * g[..., None]
+            be = rel_err(self.host(dx), mask.reshape(N, C, H // 2, H // 2, 2, 2).transpose(0, 1, 2, 4, 3, 5)
+                         .reshape(x.shape))
+        fwd = lambda: _C.max_pool2d_forward(tx, k, k, [0, 0], [1, 1], False)  # noqa: E731
+
+        def both():
+            o, i = fwd()
+            return _C.max_pool2d_backward(tg, i, [N, C, H, H])
+
+        self.add_row("maxpool 2x2 fwd", shape, fe, self.t_ours(fwd), "torch", fr, fwd_bytes, "GB/s", 1e-6)
+        self.add_row("maxpool 2x2 bwd", shape, be, self.t_ours(lambda: _C.max_pool2d_backward(tg, idx, [N, C, H, H])),
+                     "torch", br, bwd_bytes, "GB/s", 1e-6)
+        self.add_row("maxpool 2x2 fwd+bwd", shape, max(fe, be), self.t_ours(both), "torch", fbr,
+                     fwd_bytes + bwd_bytes, "GB/s", 1e-6)
+
+    def bench_eltwise(self):
+        """ReLU and a broadcast bias-add + mul, forward and backward, against torch and against copying the
+        same number of bytes ('copy': the floor an out-of-place elementwise kernel can reach)."""
+        np, _C, torch = self.np, self._C, self.torch
+        N, C, H = (8, 64, 32) if self.quick else (32, 64, 32)
+        x = self.rng.standard_normal((N, C, H, H)).astype(np.float32)
+        g = self.rng.standard_normal(x.shape).astype(np.float32)
+        tx, tg = self.ours(x), self.ours(g)
+        n = x.size
+        shape = f"{N}x{C}x{H}x{H}"
+        copy_s = self.t_copy(x, tx)  # moves 8n bytes
+        out = _C.relu_forward(tx)
+        err = max(rel_err(self.host(out), np.maximum(x, 0)),
+                  rel_err(self.host(_C.relu_backward(tg, out)), g * (x > 0)))
+
+        def relu_both():
+            o = _C.relu_forward(tx)
+            return _C.relu_backward(tg, o)
+
+        rb = None
+        if self.torch_dev:
+            xt, gt = self.ref(x), self.ref(g)
+            rb = self.t_ref(lambda: torch.ops.aten.threshold_backward(gt, torch.relu(xt), 0))
+        mine = self.t_ours(relu_both)
+        nbytes = 8 * n + 12 * n  # fwd: read x, write y; bwd: read g and y, write dx
+        self.add_row("relu fwd+bwd", shape, err, mine, "torch", rb, nbytes, "GB/s", 0)
+        self.add_row("relu fwd+bwd", shape, err, mine, "copy", copy_s * nbytes / (8 * n), nbytes, "GB/s", 0)
+
+        # y = x + b (b broadcast over (C, 1, 1)), and its backward: dx = g (a copy), db = sum of g over N, H, W.
+        b = self.rng.standard_normal((C, 1, 1)).astype(np.float32)
+        tb = self.ours(b)
+        y = _C.binary("add", tx, tb)
+        db = _C.sum(tg, [0, 2, 3], True)
+        err = max(rel_err(self.host(y), x + b), rel_err(self.host(db), g.sum((0, 2, 3), keepdims=True)))
+
+        def add_both():
+            _C.binary("add", tx, tb)
+            _C.sum(tg, [0, 2, 3], True)
+            return _C.binary("mul", tg, tx)
+
+        ab = None
+        if self.torch_dev:
+            bt = self.ref(b)
+            ab = self.t_ref(lambda: (xt + bt, gt.sum((0, 2, 3), keepdim=True), gt * xt))
+        nbytes = 8 * n + 4 * n + 12 * n  # add: r/w; sum: read; mul: read 2, write 1
+        mine = self.t_ours(add_both)
+        self.add_row("add-bias + sum + mul", shape, err, mine, "torch", ab, nbytes, "GB/s", 1e-5)
+        self.add_row("add-bias + sum + mul", shape, err, mine, "copy", copy_s * nbytes / (8 * n), nbytes, "GB/s",
+                     1e-5)
+
+    def bench_cross_entropy(self):
+        np, _C, torch = self.np, self._C, self.torch
+        N, K = (256, 1000) if self.quick else (1024, 1000)
+        x = self.rng.standard_normal((N, K)).astype(np.float32)
+        y = self.rng.integers(0, K, N).astype(np.int64)
+        tx, ty = self.ours(x), self.ours(y)
+        one = self.ours(np.array(1.0, np.float32))
+        loss, logp = _C.cross_entropy_forward(tx, ty, None, -100, "mean", 0.0)
+        dx = _C.cross_entropy_backward(one, logp, ty, None, -100, "mean", 0.0)
+        shape = f"{N}x{K}"
+        fe = be = fr = br = None
+        if self.torch_dev:
+            xt, yt = self.ref(x), self.ref(y)
+            onet = torch.ones((), device=self.torch_dev)
+
+            def fwd_t():
+                lp = torch.ops.aten._log_softmax(xt, 1, False)
+                return torch.ops.aten.nll_loss_forward(lp, yt, None, 1, -100), lp
+
+            (lt, tw), lpt = fwd_t()
+
+            def bwd_t():
+                g = torch.ops.aten.nll_loss_backward(onet, lpt, yt, None, 1, -100, tw)
+                return torch.ops.aten._log_softmax_backward_data(g, lpt, 1, torch.float32)
+
+            fe = max(rel_err(self.host(loss), lt.cpu().numpy()), rel_err(self.host(logp), lpt.cpu().numpy()))
+            be = rel_err(self.host(dx), bwd_t().cpu().numpy())
+            fr, br = self.t_ref(fwd_t), self.t_ref(bwd_t)
+        else:  # no torch: NumPy reference in float64
+            x64 = x.astype(np.float64)
+            lp = x64 - x64.max(1, keepdims=True)
+            lp -= np.log(np.exp(lp).sum(1, keepdims=True))
+            fe = max(rel_err(self.host(loss), -lp[np.arange(N), y].mean()), rel_err(self.host(logp), lp))
+            d = np.exp(lp)
+            d[np.arange(N), y] -= 1
+            be = rel_err(self.host(dx), d / N)
+        self.add_row("softmax+xent fwd", shape, fe,
+                     self.t_ours(lambda: _C.cross_entropy_forward(tx, ty, None, -100, "mean", 0.0)), "torch", fr,
+                     8.0 * N * K, "GB/s", 1e-5)  # read logits, write log-probabilities
+        self.add_row("softmax+xent bwd", shape, be,
+                     self.t_ours(lambda: _C.cross_entropy_backward(one, logp, ty, None, -100, "mean", 0.0)),
+                     "torch", br, 8.0 * N * K, "GB/s", 1e-5)  # read log-probabilities, write dlogits
+
+    def bench_batchnorm(self):
+        """BatchNorm2d in training mode through the public functional API (autograd included on both sides)."""
+        np, cnnkit, torch = self.np, self.cnnkit, self.torch
+        F = cnnkit.nn.functional
+        if not hasattr(F, "batch_norm"):
+            print("(batchnorm: cnnkit.nn.functional.batch_norm not available in this build)")
+            return
+        N, C, H = (8, 64, 32) if self.quick else (32, 64, 32)
+        x = self.rng.standard_normal((N, C, H, H)).astype(np.float32)
+        g = self.rng.standard_normal(x.shape).astype(np.float32)
+        w = self.rng.standard_normal(C).astype(np.float32)
+        b = self.rng.standard_normal(C).astype(np.float32)
+        dev = self.dev
+        xo = cnnkit.from_numpy(x).to(dev).requires_grad_()
+        go = cnnkit.from_numpy(g).to(dev)
+        wo = cnnkit.from_numpy(w).to(dev).requires_grad_()
+        bo = cnnkit.from_numpy(b).to(dev).requires_grad_()
+        rm, rv = cnnkit.zeros(C, device=dev), cnnkit.ones(C, device=dev)
+
+        def step_ours():
+            xo.grad = wo.grad = bo.grad = None
+            y = F.batch_norm(xo, rm, rv, wo, bo, training=True)
+            y.backward(go)
+            return y
+
+        n = x.size
+        nbytes = 4 * (3 * n) + 4 * (4 * n)  # fwd: 2 reads + 1 write; bwd: ~3 reads + 1 write
+        shape = f"{N}x{C}x{H}x{H}"
+        err = ref_s = None
+        if self.torch_dev:
+            xt = self.ref(x).requires_grad_()
+            gt, wt, bt = self.ref(g), self.ref(w).requires_grad_(), self.ref(b).requires_grad_()
+            rmt, rvt = torch.zeros(C, device=self.torch_dev), torch.ones(C, device=self.torch_dev)
+
+            def step_ref():
+                xt.grad = wt.grad = bt.grad = None
+                y = torch.nn.functional.batch_norm(xt, rmt, rvt, wt, bt, training=True)
+                y.backward(gt)
+                return y
+
+            yo, yt = step_ours(), step_ref()
+            err = max(rel_err(yo.detach().cpu().numpy(), yt.detach().cpu().numpy()),
+                      rel_err(xo.grad.cpu().numpy(), xt.grad.cpu().numpy()),
+                      rel_err(wo.grad.cpu().numpy(), wt.grad.cpu().numpy()),
+                      rel_err(bo.grad.cpu().numpy(), bt.grad.cpu().numpy()))
+            ref_s = self.t_ref(step_ref)
+        mine = self.t_ours(step_ours)
+        self.add_row("batchnorm2d train fwd+bwd", shape, err, mine, "torch", ref_s, nbytes, "GB/s", 1e-4)
+        self.add_row("batchnorm2d train fwd+bwd", shape, err, mine, "copy",
+                     self.t_copy(x, self.ours(x)) * nbytes / (8 * n), nbytes, "GB/s", 1e-4)
+
+    def train_pair(self, build, in_shape):
+        """cnnkit and torch copies of one network with identical weights, their SGD optimizers and one step
+        function each; returns (step_ours, step_ref or None, model, err of one step from identical weights)."""
+        np, cnnkit, torch = self.np, self.cnnkit, self.torch
+        x = self.rng.standard_normal(in_shape).astype(np.float32)
+        y = self.rng.integers(0, 10, in_shape[0]).astype(np.int64)
+        model = build(cnnkit.nn, cnnkit.nn.functional)
+        if self.dev != "cpu":
+            model = model.to(self.dev)
+        xo, yo = cnnkit.from_numpy(x).to(self.dev), cnnkit.from_numpy(y).to(self.dev)
+        opt = cnnkit.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def step_ours():
+            opt.zero_grad()
+            loss = cnnkit.nn.functional.cross_entropy(model(xo), yo)
+            loss.backward()
+            opt.step()
+            return loss
+
+        if not self.torch_dev:
+            return step_ours, None, model, None
+        torch.manual_seed(0)
+        tmodel = build(torch.nn, torch.nn.functional).to(self.torch_dev)
+        with cnnkit.no_grad():
+            for p, q in zip(model.parameters(), tmodel.parameters()):
+                p.copy_(cnnkit.from_numpy(q.detach().cpu().numpy().copy()).to(self.dev))
+        xt, yt = self.ref(x), self.ref(y)
+        topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
+
+        def step_ref():
+            topt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(tmodel(xt), yt)
+            loss.backward()
+            topt.step()
+            return loss
+
+        # Correctness: one step from identical weights on the same batch -- the loss and every updated
+        # parameter must agree.
+        err = rel_err(step_ours().item(), step_ref().item())
+        for p, q in zip(model.parameters(), tmodel.parameters()):
+            err = max(err, rel_err(p.detach().cpu().numpy(), q.detach().cpu().numpy()))
+        return step_ours, step_ref, model, err
+
+    def bench_train(self, name, build, in_shape, flops_fwd, repeats, tol):
+        step_ours, step_ref, _, err = self.train_pair(build, in_shape)
+        ref_s = self.t_ref(step_ref, repeats) if step_ref else None
+        mine = median_time(step_ours, repeats, self.sync)
+        self.add_row(name, "x".join(map(str, in_shape)), err, mine, "torch", ref_s, 3.0 * flops_fwd, "GFLOP/s", tol)
+
+    def has_batchnorm(self):
+        return hasattr(self.cnnkit.nn, "BatchNorm2d")
+
+    def resnet_case(self):
+        blocks = (1, 1, 1, 1) if self.quick else (2, 2, 2, 2)
+        nb = 8 if self.quick else (128 if self.dev != "cpu" else 32)
+        bn = self.has_batchnorm()
+        label = ("ResNet-10" if self.quick else "ResNet-18") + ("" if bn else " (no BN)")
+        return (f"train step {label}", lambda nn, F: make_resnet(nn, F, blocks, batch_norm=bn), (nb, 3, 32, 32),
+                resnet_flops(nb, blocks))
+
+    def bench_training(self):
+        nl = 128 if self.dev != "cpu" else 64
+        self.bench_train("train step LeNet-5 SGD-m", lambda nn, F: make_lenet(nn), (nl, 1, 28, 28), lenet_flops(nl),
+                         5 if self.quick else 10, 1e-4)
+        name, build, shape, flops = self.resnet_case()
+        self.bench_train(name, build, shape, flops, 2 if self.quick else 3, 1e-3)
+
+    def bench_memory(self):
+        """Steady state: after warm-up steps, how many new blocks the allocator asked the OS (CPU) or the CUDA
+        driver for during further training steps. The target is none."""
+        cnnkit = self.cnnkit
+        mod = cnnkit.cuda if self.dev != "cpu" else getattr(cnnkit, "cpu", None)
+        if mod is None or not hasattr(mod, "memory_stats"):
+            print("(memory: this build has no cnnkit.cpu.memory_stats)")
+            return
+        name, build, shape, _ = self.resnet_case()
+        for label, b, s in (("LeNet-5", lambda nn, F: make_lenet(nn), (64, 1, 28, 28)),
+                            (name.replace("train step ", ""), build, shape)):
+            step, _, _, _ = self.train_pair(b, s)
+            for _ in range(3):
+                step()
+            before = mod.memory_stats()
+            steps = 5
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                step()
+            if self.sync:
+                self.sync()
+            dt = (time.perf_counter() - t0) / steps
+            after = mod.memory_stats()
+            # CPU: blocks taken from the OS; CUDA: cudaMalloc calls of the caching allocator.
+            sys_key = next(k for k in ("num_system_allocs", "num_mallocs") if k in after)
+            new = after[sys_key] - before[sys_key]
+            row = {"case": f"memory: {label} steady state", "shape": "x".join(map(str, s)), "steps": steps,
+                   "new_system_allocations": new, "memory_allocated": mod.memory_allocated(),
+                   "memory_reserved": mod.memory_reserved(), "step_ms": dt * 1e3}
+            self.rows.append(dict(row, ref="-", ours_ms=dt * 1e3, ratio=None, max_rel_err=None, rate=None,
+                                  unit="allocs", pct_peak=None, ref_ms=None))
+            print(f"{row['case']:<34} {row['shape']:<22} new system allocations in {steps} steps: {new} "
+                  f"(reserved {row['memory_reserved'] / 2**20:.1f} MiB)", flush=True)
+            if new:
+                self.failed.append(f"{row['case']}: {new} new system allocations in steady state")
+
+    # --- driver -------------------------------------------------------------------------------------
+    def machine_info(self):
+        np, cnnkit, _C, torch = self.np, self.cnnkit, self._C, self.torch
+        info = {"device": self.dev, "load_average_1min": load_average(), "cpu": cpu_model(), "cores": usable_cores(),
+                "threads": self.threads, "nominal_ghz": nominal_ghz(), "peak_gflops_estimate": self.peak,
+                "copy_gbs_measured": self.copy_gbs, "python": platform.python_version(), "cnnkit": cnnkit.__version__,
+                "numpy": np.__version__, "torch": torch.__version__ if torch is not None else None,
+                "gemm_kernel": _C.gemm_kernel_name(), "simd_level": _C.simd_level(), "quick": self.quick,
+                "repeats": self.repeats}
+        if self.dev != "cpu":
+            info["gpu"] = _C.cuda_device_name(_C.cuda_current_device())
+        return info
+
+    def print_intro(self, info):
+        print(f"cnnkit {info['cnnkit']} ({info['gemm_kernel']}), numpy {info['numpy']}, torch {info['torch'] or '-'}; "
+              f"device {self.dev}{' (' + info['gpu'] + ')' if 'gpu' in info else ''}")
+        print(f"CPU: {info['cpu']}, {info['cores']} usable core(s), {self.threads} thread(s) for every library")
+        load = info["load_average_1min"]
+        if load is not None and load > 0.5 * info["cores"]:
+            print(f"WARNING: 1-minute load average {load:.2f} on {info['cores']} core(s): the machine was busy over "
+                  f"the last minute, timings will be noisy (times quantized to scheduler ticks of 4-8 ms are the "
+                  f"symptom)")
+        if self.dev == "cpu":
+            print(f"peak (estimate): {self.threads} thread(s) x {info['nominal_ghz']:.2f} GHz x 32 flop/cycle "
+                  f"(AVX2 FMA, float32) = {self.peak:.0f} GFLOP/s" if self.peak else "peak: clock unknown")
+            print(f"copy bandwidth (measured, large NumPy copy, read+write): {self.copy_gbs:.1f} GB/s")
+        else:
+            print("%peak: not estimated on a GPU ('-')")
+        print(f"median of >= {self.repeats} calls (more for short ones) after one warm-up "
+              f"({'quick' if self.quick else 'full'} run); ratio = ref ms / ours ms (> 1: cnnkit faster); "
+              f"%peak of the GFLOP/s or GB/s ceiling above")
+
+    def run(self):
+        info = self.machine_info()
+        self.print_intro(info)
+        print(self.header())
+        print("-" * len(self.header()))
+        only = set(self.args.only.split(",")) if self.args.only else set(GROUPS)
+        unknown = only - set(GROUPS)
+        if unknown:
+            raise SystemExit(f"--only: unknown group(s) {sorted(unknown)}; choose from {', '.join(GROUPS)}")
+        cases = {"gemm": self.bench_gemm, "conv": self.bench_conv, "pool": self.bench_maxpool,
+                 "eltwise": self.bench_eltwise, "softmax": self.bench_cross_entropy,
+                 "batchnorm": self.bench_batchnorm, "train": self.bench_training, "memory": self.bench_memory}
+        for g in GROUPS:
+            if g in only:
+                cases[g]()
+        print("training steps: zero_grad + forward + cross-entropy + backward + SGD(momentum 0.9); GFLOP/s counts "
+              "3x the forward conv/linear FLOPs.")
+        if self.args.json:
+            with open(self.args.json, "w") as f:
+                json.dump({"machine": info, "rows": self.rows}, f, indent=2)
+            print(f"wrote {self.args.json}")
+        if self.args.markdown:
+            with open(self.args.markdown, "w") as f:
+                f.write(markdown_table(info, self.rows))
+            print(f"wrote {self.args.markdown}")
+        if self.failed:
+            print("FAILURES:\n  " + "\n  ".join(self.failed), file=sys.stderr)
+            return 1
+        return 0
+
+
+def markdown_table(info, rows):
+    """The rows as a Markdown table (what the README shows)."""
+    out = [f"cnnkit {info['cnnkit']} ({info['gemm_kernel']}) vs numpy {info['numpy']} / torch {info['torch']}; "
+           f"{info.get('gpu') or info['cpu']}, {info['threads']} thread(s)"
+           f"{', quick run' if info['quick'] else ''}.", "",
+           "| case | shape | ours ms | reference | ref ms | ref/ours | throughput |",
+           "|---|---|---:|---|---:|---:|---:|"]
+    for r in rows:
+        if r["unit"] == "allocs":
+            out.append(f"| {r['case']} | {r['shape']} | {r['ours_ms']:.2f} | new system allocations | "
+                       f"{r['new_system_allocations']} | | |")
+            continue
+        ref_ms = f"{r['ref_ms']:.3f}" if r["ref_ms"] is not None else "-"
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
+        out.append(f"| {r['case']} | {r['shape']} | {r['ours_ms']:.3f} | {r['ref']} | {ref_ms} | {ratio} | "
+                   f"{r['rate']:.1f} {r['unit']} |")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,59 @@
+"""The installed benchmark suite (cnnkit bench / python -m cnnkit.bench): it runs, checks correctness
+before timing, and writes JSON / Markdown. Timings are never asserted."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cnnkit.bench.layers import LAYERS, lenet_flops, make_lenet, make_resnet, resnet_flops
+
+
+def run_bench(args, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "cnnkit.bench", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_bench_quick_subset_writes_json_and_markdown(tmp_path):
+    out = run_bench(["--quick", "--only", "pool,softmax", "--json", "r.json", "--markdown", "r.md"], tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["machine"]["threads"] == 1 and data["machine"]["quick"] is True
+    cases = {r["case"] for r in data["rows"]}
+    assert {"maxpool 2x2 fwd", "maxpool 2x2 bwd", "maxpool 2x2 fwd+bwd", "softmax+xent fwd"} <= cases
+    for r in data["rows"]:
+        assert r["ours_ms"] > 0 and r["max_rel_err"] is not None and r["max_rel_err"] < 1e-5
+    md = (tmp_path / "r.md").read_text()
+    assert md.count("\n| maxpool 2x2") == 3 and "| case | shape |" in md
+    # --compare against the run just saved adds a 'vs saved' column
+    out = run_bench(["--quick", "--only", "softmax", "--compare", "r.json"], tmp_path)
+    assert out.returncode == 0 and "vs saved" in out.stdout
+
+
+def test_bench_rejects_unknown_group(tmp_path):
+    out = run_bench(["--only", "nonsense"], tmp_path)
+    assert out.returncode != 0 and "unknown group" in out.stdout + out.stderr
+
+
+def test_cli_entry_point_forwards_to_the_suite():
+    from cnnkit.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--help"])
+    assert e.value.code == 0
+
+
+def test_shared_networks_build_in_cnnkit_and_count_flops():
+    import cnnkit
+
+    lenet = make_lenet(cnnkit.nn)
+    assert lenet(cnnkit.zeros(2, 1, 28, 28)).shape == (2, 10)
+    net = make_resnet(cnnkit.nn, cnnkit.nn.functional, (1, 1, 1, 1),
+                      batch_norm=hasattr(cnnkit.nn, "BatchNorm2d"))
+    assert net(cnnkit.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert lenet_flops(1) == 2.0 * (6 * 784 * 25 + 16 * 100 * 150 + 400 * 120 + 120 * 84 + 840)
+    # ResNet-18 at batch 1: ~0.56 GFLOPs forward (the usual CIFAR figure)
+    assert 0.5e9 < resnet_flops(1) / 2 < 0.6e9
+    assert len(LAYERS) == 11
