@@ -245,4 +245,5 @@ PYBIND11_MODULE(_C, m) {
   bind_activation(m);
   bind_loss(m);
   bind_optim(m);
+  bind_batchnorm(m);
 }

@@ -1,11 +1,12 @@
 """``cnnkit.nn.functional``: the stateless ops that layers are made of (``torch.nn.functional``).
 
 The differentiable ops live beside their autograd Functions in ``cnnkit/_functions/``:
-``conv`` (conv2d, linear, matmul), ``nn`` (pooling, activations, softmax, losses, dropout);
+``conv`` (conv2d, linear, matmul), ``batchnorm`` (batch_norm), ``nn`` (pooling, activations, softmax, losses, dropout);
 this module gathers them and adds the few that are compositions of other ops.
 """
 from __future__ import annotations
 
+from .._functions.batchnorm import batch_norm
 from .._functions.conv import bmm, conv2d, linear, matmul, mm
 from .._functions.nn import (
     avg_pool2d,
