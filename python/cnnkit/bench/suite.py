@@ -60,6 +60,22 @@ def main(argv=None):
     return Suite(args, threads).run()
 
 
+# (name, M, N, K, trans_a, trans_b): the GEMMs of conv2d's im2col path for a chunk of images.
+GEMM_CONV_SHAPES = (
+    ("conv 256@8x8 fwd", 256, 1024, 2304, False, False),
+    ("conv 256@8x8 dW", 256, 2304, 1024, False, True),
+    ("conv 256@8x8 dX", 2304, 1024, 256, True, False),
+    ("conv 64@32x32 fwd", 64, 1024, 576, False, False),
+    ("conv 64@32x32 dW", 64, 576, 1024, False, True),
+    ("conv 64@32x32 dX", 576, 1024, 64, True, False),
+    ("lenet conv1 fwd", 6, 1568, 25, False, False),
+    ("lenet conv2 fwd", 16, 1100, 150, False, False),
+    ("lenet conv2 dW", 16, 150, 1100, False, True),
+    ("lenet conv2 dX", 150, 1100, 16, True, False),
+)
+GEMM_CONV_QUICK = ("conv 256@8x8 fwd", "conv 256@8x8 dW", "conv 256@8x8 dX", "lenet conv2 fwd")
+
+
 class Suite:
     def __init__(self, args, threads):
         import numpy as np
@@ -180,6 +196,24 @@ class Suite:
                 at, bt = self.ref(a), self.ref(b)
                 self.add_row(f"sgemm {n}", shape, err, mine, "torch", self.t_ref(lambda: self.torch.mm(at, bt)),
                              flops, "GFLOP/s", 1e-5)
+        if self.dev == "cpu":
+            self.bench_gemm_conv_shapes()
+
+    def bench_gemm_conv_shapes(self):
+        """The GEMMs conv2d runs (per chunk of images, see csrc/ops/conv2d.cpp): forward W @ cols,
+        dweight dout @ cols^T (trans_b), dcols W^T @ dout (trans_a), for a CIFAR ResNet-18 layer3
+        convolution (256 channels, 8x8, a chunk of 16 images) and LeNet-5's convolutions (batch 64)."""
+        np, _C = self.np, self._C
+        for name, M, N, K, ta, tb in (c for c in GEMM_CONV_SHAPES if not self.quick or c[0] in GEMM_CONV_QUICK):
+            a = self.rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
+            b = self.rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+            ta_, tb_ = self.ours(a), self.ours(b)
+            opa, opb = (a.T if ta else a), (b.T if tb else b)
+            ref = opa.astype(np.float64) @ opb.astype(np.float64)
+            err = rel_err(self.host(_C.gemm(ta_, tb_, ta, tb)), ref)
+            mine = self.t_ours(lambda: _C.gemm(ta_, tb_, ta, tb))
+            self.add_row(f"sgemm {name}", f"{M}x{N}x{K}" + (" A^T" if ta else "") + (" B^T" if tb else ""), err, mine,
+                         "numpy", median_time(lambda: opa @ opb, self.repeats), 2.0 * M * N * K, "GFLOP/s", 1e-5)
 
     def bench_conv(self):
         """CIFAR ResNet-18 convolutions: forward + backward (dinput, dweight, dbias) as one measure, against
