@@ -27,11 +27,15 @@ if command -v compute-sanitizer > /dev/null; then
     > "$dest/memcheck.log" 2>&1
   echo "memcheck: rc=$? $(grep -E 'ERROR SUMMARY' "$dest/memcheck.log" | tail -1)"
   compute-sanitizer --tool racecheck --error-exitcode 1 python3 -m pytest -q -p no:cacheprovider -x \
-    tests/test_cuda_reduce.py tests/test_cuda_gemm.py tests/test_cuda_softmax_loss.py > "$dest/racecheck.log" 2>&1
+    tests/test_cuda_reduce.py tests/test_cuda_gemm.py tests/test_cuda_softmax_loss.py tests/test_cuda_batchnorm.py > "$dest/racecheck.log" 2>&1
   echo "racecheck: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$dest/racecheck.log" | tail -1)"
 else
   echo "compute-sanitizer not found" | tee "$dest/memcheck.log"
 fi
+
+# The whole suite on the GPU (GEMM vs cuBLAS, conv vs cuDNN, pooling/ReLU vs device copy bandwidth,
+# softmax+CE, batch norm, LeNet-5 and ResNet-18 training steps vs PyTorch, allocator steady state).
+python3 -m cnnkit.bench --device cuda --json "$dest/suite.json" 2>&1 | tee "$dest/suite.txt"
 
 for b in benchmarks/gpu/bench_*.py; do
   [ -f "$b" ] || continue
