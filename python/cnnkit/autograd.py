@@ -133,8 +133,7 @@ class BackwardCFunction(Node):
         # Detached handles (same storage, no grad_fn): a saved output would otherwise point back at
         # this node and form a reference cycle, keeping a forward-only graph (and its activations)
         # alive until Python's cyclic GC runs. Backward needs only the values (no double backward).
-        from .tensor import Tensor
-
+        Tensor = _TENSOR or _tensor_cls()
         self._saved = tuple(t.detach() if isinstance(t, Tensor) else t for t in tensors)
 
     @property
@@ -172,8 +171,7 @@ class Function:
     @classmethod
     def apply(cls, *args):
         global _grad_enabled
-        from .tensor import Tensor
-
+        Tensor = _TENSOR or _tensor_cls()
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = _grad_enabled and any(needs)
         ctx = BackwardCFunction(cls)
@@ -195,6 +193,19 @@ class Function:
             if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in non_diff:
                 o._attach(ctx, i)
         return out
+
+
+_TENSOR = None
+
+
+def _tensor_cls():
+    """cnnkit.Tensor, imported on first use (tensor.py imports this module); cached in _TENSOR so the
+    hot paths (Function.apply, save_for_backward) do not run an import statement per call."""
+    global _TENSOR
+    from .tensor import Tensor
+
+    _TENSOR = Tensor
+    return Tensor
 
 
 def _edge(t):

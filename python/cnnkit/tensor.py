@@ -1111,16 +1111,28 @@ def _rebuild(array, requires_grad, device="cpu"):
     return t
 
 
-def _fn():
-    from ._functions import basic
+_BASIC = None
+_NN_F = None
 
-    return basic
+
+def _fn():
+    """cnnkit._functions.basic (imported on first use: it imports this module); cached, since every
+    operator goes through here."""
+    global _BASIC
+    if _BASIC is None:
+        from ._functions import basic
+
+        _BASIC = basic
+    return _BASIC
 
 
 def _fn_nn():
-    from .nn import functional
+    global _NN_F
+    if _NN_F is None:
+        from .nn import functional
 
-    return functional
+        _NN_F = functional
+    return _NN_F
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1169,6 +1181,11 @@ def _binary(op, a, b):
     for x in (a, b):
         if not isinstance(x, (Tensor, numbers.Number, np.generic, list, tuple, np.ndarray)):
             return NotImplemented
+    if type(a) is Tensor and type(b) is Tensor and op not in _LOGICAL and op not in _FLOAT_OPS:
+        # Fast path: two tensors (the common case). Same rule as below, without scalar handling.
+        da, db = a.dtype, b.dtype
+        if da is db:
+            return _fn().Binary.apply(a, b, op)
     dev = _operand_device(a, b)
     if isinstance(a, (list, tuple, np.ndarray)):
         a = tensor(a, device=dev)
