@@ -172,8 +172,9 @@ class Function:
     def apply(cls, *args):
         global _grad_enabled
         Tensor = _TENSOR or _tensor_cls()
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = _grad_enabled and any(needs)
+        # requires_grad without the property call: a leaf's flag or a grad_fn (see Tensor.requires_grad)
+        needs = tuple([isinstance(a, Tensor) and (a._requires_grad or a.grad_fn is not None) for a in args])
+        record = _grad_enabled and True in needs
         ctx = BackwardCFunction(cls)
         ctx.needs_input_grad = needs
         prev = _grad_enabled
