@@ -12,6 +12,8 @@ Columns
   case / shape   what is measured (batch N, channels x height x width, kernel k, stride s)
   max err        max |ours - reference| / max |reference|, checked BEFORE timing; a row over its tolerance
                  is listed under FAILURES at the end and the command exits with status 1
+                 (training steps: the loss and every parameter after one SGD step, against torch's step in
+                 float64, since torch's own float32 step differs from float64 by up to ~3e-2 with batch norm)
   ours ms        median wall time of one call after a warm-up (>= 5 calls, --quick 3; short calls repeated
                  until ~50 ms are covered)
   ref / ref ms   the reference and its median time: numpy (OpenBLAS), torch (PyTorch's default CPU path,
