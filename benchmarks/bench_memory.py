@@ -29,7 +29,8 @@ name, steps = sys.argv[1], int(sys.argv[2])
 if name == "LeNet-5":
     model, shape = make_lenet(cnnkit.nn), (64, 1, 28, 28)
 else:
-    model, shape = make_resnet(cnnkit.nn, cnnkit.nn.functional, (1, 1, 1, 1)), (8, 3, 32, 32)
+    bn = hasattr(cnnkit.nn, "BatchNorm2d")  # not in every build yet
+    model, shape = make_resnet(cnnkit.nn, cnnkit.nn.functional, (1, 1, 1, 1), batch_norm=bn), (8, 3, 32, 32)
 rng = np.random.default_rng(0)
 x = cnnkit.from_numpy(rng.standard_normal(shape).astype(np.float32))
 y = cnnkit.from_numpy(rng.integers(0, 10, shape[0]).astype(np.int64))
@@ -60,8 +61,9 @@ print(json.dumps({"step_ms": 1e3 * sorted(times)[len(times) // 2],
 
 def run_worker(name, steps, caching, threads):
     env = dict(os.environ, CNNKIT_CPU_CACHING="1" if caching else "0", OMP_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", WORKER, name, str(steps)], env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", WORKER, name, str(steps)], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"bench_memory: the {name} worker failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
