@@ -7,6 +7,7 @@
 
 #include "bindings/bindings.h"
 #include "core/config.h"
+#include "core/cpu_allocator.h"
 #include "core/cuda_backend.h"
 #include "build_info.h"
 #include "core/parallel.h"
@@ -204,6 +205,39 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_num_threads", [](int n) {
     CNNKIT_CHECK(n >= 1, ValueError, "set_num_threads: expected a positive number of threads, got ", n);
     set_num_threads(n);
+  });
+  // The CPU caching allocator (core/cpu_allocator.h), behind cnnkit.cpu.memory_*(). Plain keys
+  // (bytes and counts), plus torch.cuda.memory_stats()'s names for the four byte figures.
+  m.def("cpu_memory_stats", [] {
+    const CpuMemoryStats st = cpu_memory_stats();
+    py::dict out;
+    out["allocated"] = st.allocated;
+    out["peak_allocated"] = st.peak_allocated;
+    out["cached"] = st.cached;
+    out["reserved"] = st.reserved;
+    out["peak_reserved"] = st.peak_reserved;
+    out["num_system_allocs"] = st.num_system_allocs;
+    out["num_system_frees"] = st.num_system_frees;
+    out["num_cache_hits"] = st.num_cache_hits;
+    out["num_small_allocs"] = st.num_small_allocs;
+    out["num_alloc_retries"] = st.num_alloc_retries;
+    out["num_ooms"] = st.num_ooms;
+    out["cache_limit"] = st.cache_limit;
+    out["small_threshold"] = st.small_threshold;
+    out["caching_enabled"] = st.caching_enabled;
+    out["allocated_bytes.all.current"] = st.allocated;
+    out["allocated_bytes.all.peak"] = st.peak_allocated;
+    out["reserved_bytes.all.current"] = st.reserved;
+    out["reserved_bytes.all.peak"] = st.peak_reserved;
+    return out;
+  });
+  m.def("cpu_reset_peak_memory_stats", &cpu_reset_peak_memory_stats);
+  m.def("cpu_empty_cache", &cpu_empty_cache);
+  m.def("_cpu_allocator_stress", [](int threads, int iters) {
+    CNNKIT_CHECK(threads >= 1 && threads <= 64 && iters >= 0, ValueError,
+                 "_cpu_allocator_stress: expected 1..64 threads and iters >= 0, got ", threads, ", ", iters);
+    py::gil_scoped_release release;
+    return cpu_allocator_stress(threads, iters);
   });
   m.def("simd_level", &simd_level);
   m.def("cuda_compiled", &cuda_compiled);

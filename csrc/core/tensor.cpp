@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/cpu_allocator.h"
 #include "core/cuda_backend.h"
 #include "core/parallel.h"
 
@@ -16,15 +17,16 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   auto s = std::make_shared<Storage>();
   s->nbytes = nbytes;
   s->device = device;
-  // Round up to a whole number of 64-byte lines (aligned_alloc requires a multiple of the alignment)
-  // and never ask for 0 bytes, so every tensor has a valid, aligned pointer.
-  const size_t bytes = ((nbytes + 63) / 64) * 64 + (nbytes == 0 ? 64 : 0);
   if (device.is_cpu()) {
-    void* p = std::aligned_alloc(64, bytes);
-    CNNKIT_CHECK(p != nullptr, OutOfMemory, "cnnkit: CPU out of memory: tried to allocate ", nbytes, " bytes");
-    s->ptr = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    // Through the caching allocator (core/cpu_allocator.h): 64-byte aligned, a valid pointer even
+    // for 0 bytes; the deleter hands the block (and its size class) back to the cache.
+    size_t block = 0;
+    void* p = cpu_alloc(nbytes, &block);
+    s->ptr = std::shared_ptr<void>(p, [block](void* q) { cpu_free(q, block); });
   } else {
 #ifdef CNNKIT_WITH_CUDA
+    // Round up to a whole number of 64-byte lines and never ask for 0 bytes.
+    const size_t bytes = ((nbytes + 63) / 64) * 64 + (nbytes == 0 ? 64 : 0);
     const int index = device.index;
     void* p = cuda_alloc(bytes, index);
     s->ptr = std::shared_ptr<void>(p, [index](void* q) { cuda_free(q, index); });

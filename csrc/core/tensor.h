@@ -1,6 +1,8 @@
 // Tensor: shared storage + shape + strides (in elements) + offset + dtype + device.
 // Views (view/reshape/permute/transpose/squeeze/unsqueeze/expand/slice/select/as_strided) share the
-// storage; contiguous()/clone()/to() copy. CPU allocations are 64-byte aligned.
+// storage; contiguous()/clone()/to() copy. CPU allocations are 64-byte aligned and come from the
+// caching allocator (core/cpu_allocator.h), so empty() may hand out a reused block: never assume
+// fresh memory is zero.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -17,7 +19,8 @@ struct Storage {
   std::shared_ptr<void> ptr;  // owns the memory; the deleter knows how to free it
   size_t nbytes = 0;
   Device device;
-  // A fresh, uninitialised CPU or device allocation (64-byte aligned on the CPU).
+  // A fresh, uninitialised CPU or device allocation (64-byte aligned on the CPU), from the caching
+  // allocator of its device.
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
   // Wraps memory owned by someone else (a NumPy array); `keep_alive` frees it.
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, Device device,
