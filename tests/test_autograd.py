@@ -171,3 +171,34 @@ def test_graphs_are_freed_by_reference_counting():
         assert live_nodes() == before
     finally:
         gc.enable()
+
+
+def test_grad_mode_is_per_thread():
+    """As in PyTorch: no_grad in one thread leaves recording on in another, and new threads start on."""
+    import threading
+
+    inside, started = threading.Event(), threading.Event()
+    seen = {}
+
+    def worker():
+        with ck.no_grad():
+            inside.set()
+            started.wait(5)
+            seen["worker"] = ck.is_grad_enabled()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    assert inside.wait(5)
+    seen["main"] = ck.is_grad_enabled()
+    x = ck.ones(2, requires_grad=True)
+    seen["recorded"] = (x * 2).grad_fn is not None
+    started.set()
+    t.join()
+    assert seen == {"worker": False, "main": True, "recorded": True}
+
+    with ck.no_grad():
+        res = []
+        t = threading.Thread(target=lambda: res.append(ck.is_grad_enabled()))
+        t.start()
+        t.join()
+        assert res == [True] and not ck.is_grad_enabled()

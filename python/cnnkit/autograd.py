@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 
-_grad_enabled = True
+
+class _GradState(threading.local):
+    """Grad mode is per thread, as in PyTorch: no_grad() in one thread does not switch recording off
+    in another, and every new thread starts with recording on (the class attribute)."""
+
+    enabled = True
+
+
+_state = _GradState()
 
 
 def is_grad_enabled():
-    return _grad_enabled
+    return _state.enabled
 
 
 class _GradMode(contextlib.ContextDecorator):
@@ -29,14 +38,12 @@ class _GradMode(contextlib.ContextDecorator):
     mode = True
 
     def __enter__(self):
-        global _grad_enabled
-        self.prev = _grad_enabled
-        _grad_enabled = self.mode
+        self.prev = _state.enabled
+        _state.enabled = self.mode
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
+        _state.enabled = self.prev
         return False
 
     def __call__(self, fn):
@@ -50,10 +57,9 @@ class set_grad_enabled(_GradMode):
     """Context manager / decorator / function that sets gradient recording on or off."""
 
     def __init__(self, mode):
-        global _grad_enabled
-        self.prev = _grad_enabled
+        self.prev = _state.enabled
         self.mode = bool(mode)
-        _grad_enabled = self.mode  # like torch, calling it as a function takes effect at once
+        _state.enabled = self.mode  # like torch, calling it as a function takes effect at once
 
     def __enter__(self):
         return self
@@ -170,19 +176,19 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        global _grad_enabled
         Tensor = _TENSOR or _tensor_cls()
         # requires_grad without the property call: a leaf's flag or a grad_fn (see Tensor.requires_grad)
         needs = tuple([isinstance(a, Tensor) and (a._requires_grad or a.grad_fn is not None) for a in args])
-        record = _grad_enabled and True in needs
+        state = _state
+        prev = state.enabled
+        record = prev and True in needs
         ctx = BackwardCFunction(cls)
         ctx.needs_input_grad = needs
-        prev = _grad_enabled
-        _grad_enabled = False
+        state.enabled = False
         try:
             out = cls.forward(ctx, *args)
         finally:
-            _grad_enabled = prev
+            state.enabled = prev
         if not record:
             return out
         outs = out if isinstance(out, tuple) else (out,)
