@@ -8,8 +8,10 @@
 //      jr: nc in steps of NR   one B sliver (kc x NR) stays in L1 across the ir loop
 //       ir: mc in steps of MR  micro-kernel: MR x NR accumulators in registers, kc rank-1 updates
 // Packing turns any layout (transposed or not) into unit-stride streams, so the micro-kernel never
-// sees strides, and pads edge slivers with zeros so it always runs a full MR x NR tile; edge tiles
-// of C go through a small scratch tile and only the valid part is written back.
+// sees strides, and pads edge slivers with zeros. Edge tiles of C are computed in place by the
+// kernel (fewer rows, lane-masked columns), so they cost only their own size. Blocks of C only a few
+// row tiles tall with B not transposed (the LeNet layers, M = 6 or 16) skip packing B: the kernel
+// then streams op(B)'s rows directly.
 //
 // Threads: C is cut into a tm x tn grid of blocks (tm * tn <= threads, boundaries on MR/NR tile
 // edges), one block per thread, each thread running the serial loop nest above with its own packing
@@ -86,24 +88,41 @@ namespace {
 // without spilling accumulators to the stack.
 // ---------------------------------------------------------------------------------------------
 template <class T, int MR, int NR>
-void micro_kernel_portable(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
-                           int64_t ldc, T alpha, T beta) {
+void micro_kernel_portable(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldbk, T* __restrict c,
+                           int64_t ldc, T alpha, T beta, int mr, int nr) {
   T acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     T bk[NR];
-    for (int j = 0; j < NR; ++j) bk[j] = b[k * NR + j];
+    if (nr == NR) {
+      for (int j = 0; j < NR; ++j) bk[j] = b[k * ldbk + j];
+    } else {
+      for (int j = 0; j < NR; ++j) bk[j] = j < nr ? b[k * ldbk + j] : T(0);
+    }
     for (int i = 0; i < MR; ++i) {
       const T ai = a[k * MR + i];
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
     }
   }
-  if (beta == T(0)) {
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j];
-  } else {
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j] + beta * c[i * ldc + j];
+  if (mr == MR && nr == NR) {
+    if (beta == T(0)) {
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j];
+    } else {
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j] + beta * c[i * ldc + j];
+    }
+    return;
   }
+  // Edge tile: copy out with compile-time indices first (runtime indices into acc would push the
+  // accumulators out of registers for the whole kernel), then write the valid mr x nr part.
+  T tile[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) tile[i][j] = acc[i][j];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) {
+      T& cij = c[i * ldc + j];
+      cij = beta == T(0) ? alpha * tile[i][j] : alpha * tile[i][j] + beta * cij;
+    }
 }
 
 // Cache blocking of the portable kernel (upper bounds). kc: a B sliver (kc x NR) plus an A sliver
@@ -142,6 +161,12 @@ struct Avx2Float {
   CNNKIT_TARGET_AVX2 static inline V set1(T x) { return _mm256_set1_ps(x); }
   CNNKIT_TARGET_AVX2 static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   CNNKIT_TARGET_AVX2 static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  // Lanes first .. first+7 of a row, active where the column is < n.
+  CNNKIT_TARGET_AVX2 static inline __m256i mask(int first, int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n - first), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  CNNKIT_TARGET_AVX2 static inline V mload(const T* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+  CNNKIT_TARGET_AVX2 static inline void mstore(T* p, __m256i m, V v) { _mm256_maskstore_ps(p, m, v); }
 };
 struct Avx2Double {
   using T = double;
@@ -154,51 +179,92 @@ struct Avx2Double {
   CNNKIT_TARGET_AVX2 static inline V set1(T x) { return _mm256_set1_pd(x); }
   CNNKIT_TARGET_AVX2 static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   CNNKIT_TARGET_AVX2 static inline V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  CNNKIT_TARGET_AVX2 static inline __m256i mask(int first, int n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n - first), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  CNNKIT_TARGET_AVX2 static inline V mload(const T* p, __m256i m) { return _mm256_maskload_pd(p, m); }
+  CNNKIT_TARGET_AVX2 static inline void mstore(T* p, __m256i m, V v) { _mm256_maskstore_pd(p, m, v); }
 };
 
-// MR rows x 2 vectors. The accumulator array is indexed only with compile-time constants inside
-// fully unrolled loops, so gcc keeps all of it in registers (checked in the generated assembly: the
-// k loop has no stack traffic).
-template <class S, int MR>
-CNNKIT_TARGET_AVX2 void micro_kernel_avx2(int64_t kc, const typename S::T* __restrict a,
-                                          const typename S::T* __restrict b, typename S::T* __restrict c,
-                                          int64_t ldc, typename S::T alpha, typename S::T beta) {
+// MRC rows (of an A sliver packed MR tall) x 2 vectors. The accumulator array is indexed only with
+// compile-time constants inside fully unrolled loops, so gcc keeps all of it in registers (checked
+// in the generated assembly: the k loop has no stack traffic). PART: a right-edge tile of nr < NR
+// columns; B and C are then read and written through lane masks, so nothing beyond column nr is
+// touched (B may be the caller's unpacked matrix, whose row ends there). Edge rows (MRC < MR) are
+// separate instantiations rather than a scratch tile, so edge tiles cost only their own rows.
+template <class S, int MR, int MRC, bool PART>
+CNNKIT_TARGET_AVX2 void micro_tile_avx2(int64_t kc, const typename S::T* __restrict a,
+                                        const typename S::T* __restrict b, int64_t ldbk,
+                                        typename S::T* __restrict c, int64_t ldc, typename S::T alpha,
+                                        typename S::T beta, int nr) {
   using T = typename S::T;
   using V = typename S::V;
-  constexpr int W = S::W, NR = 2 * S::W;
-  V acc[MR][2];
+  constexpr int W = S::W;
+  const __m256i m0 = S::mask(0, PART ? nr : 2 * W), m1 = S::mask(W, PART ? nr : 2 * W);
+  V acc[MRC][2];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = S::zero();
+  for (int i = 0; i < MRC; ++i) acc[i][0] = acc[i][1] = S::zero();
   // The C tile is needed after the loop: start fetching it now (its rows are 64 bytes of floats).
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  for (int i = 0; i < MRC; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
   for (int64_t k = 0; k < kc; ++k) {
-    const V b0 = S::load(b), b1 = S::load(b + W);
+    const V b0 = PART ? S::mload(b, m0) : S::load(b);
+    const V b1 = PART ? S::mload(b + W, m1) : S::load(b + W);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < MRC; ++i) {
       const V ai = S::bcast(a + i);
       acc[i][0] = S::fmadd(ai, b0, acc[i][0]);
       acc[i][1] = S::fmadd(ai, b1, acc[i][1]);
     }
     a += MR;
-    b += NR;
+    b += ldbk;
   }
   const V va = S::set1(alpha);
   if (beta == T(0)) {
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      S::store(c + i * ldc, S::mul(va, acc[i][0]));
-      S::store(c + i * ldc + W, S::mul(va, acc[i][1]));
+    for (int i = 0; i < MRC; ++i) {
+      if (PART) {
+        S::mstore(c + i * ldc, m0, S::mul(va, acc[i][0]));
+        S::mstore(c + i * ldc + W, m1, S::mul(va, acc[i][1]));
+      } else {
+        S::store(c + i * ldc, S::mul(va, acc[i][0]));
+        S::store(c + i * ldc + W, S::mul(va, acc[i][1]));
+      }
     }
   } else {
     const V vb = S::set1(beta);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      S::store(c + i * ldc, S::fmadd(va, acc[i][0], S::mul(vb, S::load(c + i * ldc))));
-      S::store(c + i * ldc + W, S::fmadd(va, acc[i][1], S::mul(vb, S::load(c + i * ldc + W))));
+    for (int i = 0; i < MRC; ++i) {
+      if (PART) {
+        S::mstore(c + i * ldc, m0, S::fmadd(va, acc[i][0], S::mul(vb, S::mload(c + i * ldc, m0))));
+        S::mstore(c + i * ldc + W, m1, S::fmadd(va, acc[i][1], S::mul(vb, S::mload(c + i * ldc + W, m1))));
+      } else {
+        S::store(c + i * ldc, S::fmadd(va, acc[i][0], S::mul(vb, S::load(c + i * ldc))));
+        S::store(c + i * ldc + W, S::fmadd(va, acc[i][1], S::mul(vb, S::load(c + i * ldc + W))));
+      }
     }
   }
 }
+
+// The kernel entry: full tiles go straight to the 6-row instantiation, edge tiles to the one for
+// their row count, with or without column masks.
+#define CNNKIT_ROWS_CASES(PART)                                                                 \
+  switch (mr) {                                                                                 \
+    case 6: return micro_tile_avx2<S, MR, 6, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);   \
+    case 5: return micro_tile_avx2<S, MR, 5, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);   \
+    case 4: return micro_tile_avx2<S, MR, 4, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);   \
+    case 3: return micro_tile_avx2<S, MR, 3, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);   \
+    case 2: return micro_tile_avx2<S, MR, 2, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);   \
+    default: return micro_tile_avx2<S, MR, 1, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);  \
+  }
+template <class S, int MR>
+void micro_kernel_avx2(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldbk, typename S::T* c,
+                       int64_t ldc, typename S::T alpha, typename S::T beta, int mr, int nr) {
+  static_assert(MR == 6, "the edge-row dispatch is written for 6-row slivers");
+  if (nr == 2 * S::W) CNNKIT_ROWS_CASES(false)
+  CNNKIT_ROWS_CASES(true)
+}
+#undef CNNKIT_ROWS_CASES
 
 // Blocking for the 6 x 16 float / 6 x 8 double tiles, measured on the 2-core AVX2 EPYC (32 KiB L1d,
 // 512 KiB L2) at n = 512..2048 on one thread (CPU time, so that other load does not blur it):
@@ -211,9 +277,8 @@ constexpr int64_t kAvx2KCFloat = 384, kAvx2MCFloat = 96, kAvx2NCFloat = 2048;
 constexpr int64_t kAvx2KCDouble = 192, kAvx2MCDouble = 96, kAvx2NCDouble = 1024;
 #endif  // CNNKIT_GEMM_AVX2
 
-// Largest register tile a micro-kernel may use (the edge-tile scratch lives on the stack); 16 x 32
-// covers AVX-512 float tiles (e.g. 14 x 32) with room to spare.
-constexpr int kMaxTileElems = 16 * 32;
+// Blocks of C with at most this many MR-row tiles read B unpacked (see gemm_block).
+constexpr int64_t kDirectBRowTiles = 3;
 
 // Below this many multiply-adds a gemm runs on one thread: an OpenMP fork/join costs a few
 // microseconds, as much as a 64^3 product.
@@ -425,39 +490,33 @@ void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_
   const int64_t mb_max = std::min(mc, (mspan + MR - 1) / MR * MR);
   const int64_t nb_max = std::min(nc, (nspan + NR - 1) / NR * NR);
   const int64_t kb_max = std::min(kc, K);
+  // Few row tiles and B not transposed: each B sliver would serve at most kDirectBRowTiles
+  // micro-kernel calls, too few to repay copying it (packing B then costs as much as the arithmetic
+  // for M = 6, the LeNet layers). The kernel reads op(B)'s rows in place instead (ldbk = ldb),
+  // with lane masks on the last, partial column sliver.
+  const bool direct_b = !trans_b && (mspan + MR - 1) / MR <= kDirectBRowTiles;
   PackBuffers<T>& buf = thread_pack_buffers<T>();
   buf.a.reset(static_cast<size_t>(mb_max * kb_max));
-  buf.b.reset(static_cast<size_t>(nb_max * kb_max));
+  if (!direct_b) buf.b.reset(static_cast<size_t>(nb_max * kb_max));
   T* Ap = buf.a.data();
   T* Bp = buf.b.data();
-  T tile[kMaxTileElems];  // scratch for edge tiles
 
   for (int64_t jc = n0; jc < n1; jc += nc) {
     const int64_t nb = std::min(nc, n1 - jc);
     for (int64_t pc = 0; pc < K; pc += kc) {
       const int64_t kb = std::min(kc, K - pc);
       const T beta_k = pc == 0 ? beta : T(1);  // later k blocks accumulate onto the first
-      pack_b(Bp, B, ldb, trans_b, pc, jc, kb, nb, NR);
+      if (!direct_b) pack_b(Bp, B, ldb, trans_b, pc, jc, kb, nb, NR);
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mb = std::min(mc, m1 - ic);
         pack_a(Ap, A, lda, trans_a, ic, pc, mb, kb, MR);
         for (int64_t jr = 0; jr < nb; jr += NR) {
-          const int64_t nr = std::min<int64_t>(NR, nb - jr);
-          const T* bs = Bp + jr * kb;
+          const int nr = static_cast<int>(std::min<int64_t>(NR, nb - jr));
+          const T* bs = direct_b ? B + pc * ldb + jc + jr : Bp + jr * kb;
+          const int64_t ldbk = direct_b ? ldb : NR;
           for (int64_t ir = 0; ir < mb; ir += MR) {
-            const int64_t mr = std::min<int64_t>(MR, mb - ir);
-            const T* as = Ap + ir * kb;
-            T* c = C + (ic + ir) * ldc + (jc + jr);
-            if (mr == MR && nr == NR) {
-              uk.fn(kb, as, bs, c, ldc, alpha, beta_k);
-            } else {
-              uk.fn(kb, as, bs, tile, NR, T(1), T(0));
-              for (int64_t i = 0; i < mr; ++i)
-                for (int64_t j = 0; j < nr; ++j) {
-                  T& cij = c[i * ldc + j];
-                  cij = beta_k == T(0) ? alpha * tile[i * NR + j] : alpha * tile[i * NR + j] + beta_k * cij;
-                }
-            }
+            const int mr = static_cast<int>(std::min<int64_t>(MR, mb - ir));
+            uk.fn(kb, Ap + ir * kb, bs, ldbk, C + (ic + ir) * ldc + (jc + jr), ldc, alpha, beta_k, mr, nr);
           }
         }
       }
@@ -588,8 +647,6 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     return;
   }
   const GemmMicroKernel<T>& uk = gemm_micro_kernel<T>();
-  CNNKIT_CHECK(uk.mr * uk.nr <= kMaxTileElems, RuntimeError, "gemm: micro-kernel ", uk.name, " has a ", uk.mr, "x",
-               uk.nr, " tile, larger than the ", kMaxTileElems, " elements the driver supports");
   const int64_t mtiles = (M + uk.mr - 1) / uk.mr, ntiles = (N + uk.nr - 1) / uk.nr;
 
   // Thread grid tm x tn: as many blocks as threads (no more than there are tiles), choosing the
