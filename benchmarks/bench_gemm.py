@@ -4,15 +4,18 @@
                                     [--sizes n ...] [--no-conv] [--conv-only] [--batch 32]
 
 Square float32 products C = A @ B for n = 256, 512, 1024, 2048 (--quick: 256, 512), then the GEMMs
-that conv2d calls for the CIFAR ResNet-18 layers of bench_conv.LAYERS at --batch images (default 32):
+that conv2d calls for the CIFAR ResNet-18 layers (cnnkit.bench.layers.LAYERS) and the two LeNet-5
+convolutions at --batch images (default 32):
 per layer the forward product W @ cols, the weight gradient dout @ cols^T and the input gradient
 W^T @ dout, with the shapes and transpose flags csrc/ops/conv2d.cpp uses (conv_gemm_shapes mirrors
 its choice of how many images share one GEMM). For each case the result is first checked against a
 float64 NumPy product (max error relative to max |C|), then each implementation is timed: one
-warm-up call, then the median of R timed calls. Every implementation writes into a preallocated
-output (cnnkit's c=, NumPy's out=), so no timing includes allocating C. GFLOP/s counts 2*M*N*K
-flops; the last column is cnnkit's time ratio against NumPy (higher is better, 1.0 = parity). Every library gets the same number of threads (OpenBLAS through its environment
-variable, set before NumPy is imported). When cnnkit runs its avx2 micro-kernel, the "portable"
+warm-up call, then the median of R timed calls, in --rounds rounds that alternate cnnkit and NumPy;
+each library's best round counts (on a shared machine a burst of other load then hits both rather
+than whichever ran during it). Every implementation writes into a preallocated output (cnnkit's c=,
+NumPy's out=), so no timing includes allocating C. GFLOP/s counts 2*M*N*K flops; the last column is
+cnnkit's time ratio against NumPy (higher is better, 1.0 = parity). Every library gets the same
+number of threads (OpenBLAS through its environment variable, set before NumPy is imported). When cnnkit runs its avx2 micro-kernel, the "portable"
 column times the same gemm with the portable kernel (selected through _C.set_gemm_kernel), so one
 run shows what the AVX2 kernel buys. --cpu-time (one thread only) times with the process CPU clock
 instead of the wall clock: on a machine shared with other jobs it leaves out the time this process
@@ -47,6 +50,7 @@ def parse_args():
     p.add_argument("--batch", type=int, default=32, help="batch size for the conv GEMM shapes (default 32)")
     p.add_argument("--no-portable", action="store_true", help="skip the portable-kernel column")
     p.add_argument("--no-naive", action="store_true", help="skip the naive-loop column")
+    p.add_argument("--rounds", type=int, default=3, help="alternating cnnkit/NumPy timing rounds (best counts)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return p.parse_args()
 
@@ -67,8 +71,7 @@ def conv_gemm_shapes(batch, quick=False):
     """(name, M, N, K, trans_a, trans_b) of the three GEMMs conv2d runs per image chunk for each layer of
     bench_conv.LAYERS (groups = 1): forward (OC, cols) = W (OC, CKK) @ cols (CKK, cols); weight gradient
     (OC, CKK) = dout (OC, cols) @ cols^T; input gradient (CKK, cols) = W^T @ dout (OC, cols)."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bench_conv import LAYERS, QUICK
+    from cnnkit.bench.layers import LAYERS, QUICK
 
     shapes = []
     for name, c, h, oc, k, s in LAYERS:
@@ -79,6 +82,15 @@ def conv_gemm_shapes(batch, quick=False):
         ckk = c * k * k
         cols = chunk_images(batch, oh * oh, ckk) * oh * oh
         label = name.split()[0]
+        shapes += [(f"{label} fwd", oc, cols, ckk, False, False),
+                   (f"{label} dW", oc, ckk, cols, False, True),
+                   (f"{label} dX", ckk, cols, oc, True, False)]
+    # LeNet-5 (benchmarks' make_lenet): conv1 1->6 5x5 pad 2 on 28x28, conv2 6->16 5x5 on 14x14. M = 6 and
+    # 16 rows are the small-M case (the forward GEMM's B is read in place, not packed).
+    for label, c, h, oc, k, pad in (("lenet1", 1, 28, 6, 5, 2), ("lenet2", 6, 14, 16, 5, 0)):
+        oh = h + 2 * pad - k + 1
+        ckk = c * k * k
+        cols = chunk_images(batch, oh * oh, ckk) * oh * oh
         shapes += [(f"{label} fwd", oc, cols, ckk, False, False),
                    (f"{label} dW", oc, ckk, cols, False, True),
                    (f"{label} dX", ckk, cols, oc, True, False)]
@@ -177,14 +189,18 @@ def main():
         ops = ("T" if ta else "N") + ("T" if tb else "N")
         row = {"case": name, "M": M, "N": N, "K": K, "trans_a": ta, "trans_b": tb, "max_rel_err": err}
         ours = lambda: _C.gemm(ta_c, tb_c, ta, tb, c=c_c)  # noqa: E731
-        row["cnnkit"] = flops / median_time(ours, repeats) / 1e9
+        best = {"cnnkit": float("inf"), "numpy": float("inf")}
+        for _ in range(max(1, args.rounds)):
+            best["cnnkit"] = min(best["cnnkit"], median_time(ours, repeats))
+            best["numpy"] = min(best["numpy"], median_time(lambda: np.matmul(an, bn, out=c_np), repeats))
+        row["cnnkit"] = flops / best["cnnkit"] / 1e9
+        row["numpy"] = flops / best["numpy"] / 1e9
         if compare:
             _C.set_gemm_kernel("portable")
             try:
                 row["portable"] = flops / median_time(ours, repeats) / 1e9
             finally:
                 _C.set_gemm_kernel("auto")
-        row["numpy"] = flops / median_time(lambda: np.matmul(an, bn, out=c_np), repeats) / 1e9
         if torch is not None:
             at, bt = torch.from_numpy(an), torch.from_numpy(bn)
             c_t = torch.from_numpy(c_np)
