@@ -147,8 +147,9 @@ constexpr int64_t kPortableNC = 2048;
 // Haswell/Zen for the same reasons (8 x 8 or 4 x 24 give 8 or 12 accumulators with worse
 // load/FMA ratios or edge waste). Expected peak per core: 2 FMA units x 8 floats x 2 flops x
 // 2.45 GHz ~ 78 GFLOP/s float (39 double) at the nominal clock. Measured (one thread, CPU time,
-// n = 512..2048): ~80-87 GFLOP/s float and ~38 double (the core turbos to ~2.9 GHz), 0.9x OpenBLAS
-// and 3.3x the portable kernel; packing and C traffic take the rest.
+// n = 512..2048): ~76-87 GFLOP/s float and ~38 double (the core turbos to ~2.9 GHz), 0.9-1.0x
+// OpenBLAS and 3.3x the portable kernel; with sequential-read and AVX2-transpose packing the
+// micro-kernel takes ~85% of the cycles of a 256 x 1024 x 1152 product (perf).
 // ---------------------------------------------------------------------------------------------
 struct Avx2Float {
   using T = float;
