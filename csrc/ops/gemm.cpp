@@ -350,8 +350,8 @@ void pack_rows_by_r(T* dst, const T* src, int64_t ld, int64_t kb, int64_t n) {
 // an 8 x 8 block (8 source rows x 8 k) is loaded, transposed in registers (unpack / shuffle /
 // 128-bit permute, the standard 24-instruction sequence) and stored as 8 sliver rows, about 4x
 // faster than element-by-element copies. Only reached with the avx2 kernel selected, i.e. on a CPU
-// with AVX2. Source rows beyond n (the last, partial sliver) and k beyond a multiple of 8 take the
-// scalar path.
+// with AVX2. Rows of the last, partial sliver beyond n are zero registers (never loaded); k beyond a
+// multiple of 8 takes a scalar loop.
 CNNKIT_TARGET_AVX2 inline void transpose8x8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
   const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
@@ -377,15 +377,16 @@ CNNKIT_TARGET_AVX2 inline void transpose8x8(__m256 r[8]) {
 
 // 16-row slivers: two 8 x 8 transposes per 8 k, each sliver row k is [block0 col k | block1 col k].
 CNNKIT_TARGET_AVX2 void pack_rows_by_r_f16_avx2(float* dst, const float* src, int64_t ld, int64_t kb, int64_t n) {
-  const int64_t full = n / 16;
-  for (int64_t s = 0; s < full; ++s) {
+  const int64_t slivers = (n + 15) / 16;
+  for (int64_t s = 0; s < slivers; ++s) {
     const float* p = src + s * 16 * ld;
     float* d = dst + s * 16 * kb;
+    const int rows = static_cast<int>(std::min<int64_t>(16, n - s * 16));  // the rest are zero padding
     int64_t k = 0;
     for (; k + 8 <= kb; k += 8) {
       __m256 lo[8], hi[8];
-      for (int r = 0; r < 8; ++r) lo[r] = _mm256_loadu_ps(p + r * ld + k);
-      for (int r = 0; r < 8; ++r) hi[r] = _mm256_loadu_ps(p + (r + 8) * ld + k);
+      for (int r = 0; r < 8; ++r) lo[r] = r < rows ? _mm256_loadu_ps(p + r * ld + k) : _mm256_setzero_ps();
+      for (int r = 0; r < 8; ++r) hi[r] = r + 8 < rows ? _mm256_loadu_ps(p + (r + 8) * ld + k) : _mm256_setzero_ps();
       transpose8x8(lo);
       transpose8x8(hi);
       for (int q = 0; q < 8; ++q) {
@@ -394,21 +395,21 @@ CNNKIT_TARGET_AVX2 void pack_rows_by_r_f16_avx2(float* dst, const float* src, in
       }
     }
     for (; k < kb; ++k)
-      for (int r = 0; r < 16; ++r) d[k * 16 + r] = p[r * ld + k];
+      for (int r = 0; r < 16; ++r) d[k * 16 + r] = r < rows ? p[r * ld + k] : 0.0f;
   }
-  if (full * 16 < n) pack_rows_by_r<float, 16>(dst + full * 16 * kb, src + full * 16 * ld, ld, kb, n - full * 16);
 }
 
 // 6-row slivers: rows 6 and 7 of the 8 x 8 block are zeros; each transposed column stores 4 + 2 floats.
 CNNKIT_TARGET_AVX2 void pack_rows_by_r_f6_avx2(float* dst, const float* src, int64_t ld, int64_t kb, int64_t n) {
-  const int64_t full = n / 6;
-  for (int64_t s = 0; s < full; ++s) {
+  const int64_t slivers = (n + 5) / 6;
+  for (int64_t s = 0; s < slivers; ++s) {
     const float* p = src + s * 6 * ld;
     float* d = dst + s * 6 * kb;
+    const int rows = static_cast<int>(std::min<int64_t>(6, n - s * 6));
     int64_t k = 0;
     for (; k + 8 <= kb; k += 8) {
       __m256 r8[8];
-      for (int r = 0; r < 6; ++r) r8[r] = _mm256_loadu_ps(p + r * ld + k);
+      for (int r = 0; r < 6; ++r) r8[r] = r < rows ? _mm256_loadu_ps(p + r * ld + k) : _mm256_setzero_ps();
       r8[6] = r8[7] = _mm256_setzero_ps();
       transpose8x8(r8);
       for (int q = 0; q < 8; ++q) {
@@ -418,9 +419,8 @@ CNNKIT_TARGET_AVX2 void pack_rows_by_r_f6_avx2(float* dst, const float* src, int
       }
     }
     for (; k < kb; ++k)
-      for (int r = 0; r < 6; ++r) d[k * 6 + r] = p[r * ld + k];
+      for (int r = 0; r < 6; ++r) d[k * 6 + r] = r < rows ? p[r * ld + k] : 0.0f;
   }
-  if (full * 6 < n) pack_rows_by_r<float, 6>(dst + full * 6 * kb, src + full * 6 * ld, ld, kb, n - full * 6);
 }
 #endif
 
