@@ -27,7 +27,7 @@ def kernel(request):
     _C.set_gemm_kernel("auto")
 
 DTYPES = [np.float32, np.float64]
-SIZES = [1, 3, 7, 33, 65, 127]
+SIZES = [1, 3, 7, 17, 33, 65, 127]
 # Square edge sizes plus mixed (M, N, K) triples that put a ragged edge in every dimension.
 SHAPES = [(s, s, s) for s in SIZES] + [
     (1, 127, 3), (7, 1, 65), (33, 65, 1), (127, 7, 33), (65, 33, 127), (3, 129, 7), (130, 5, 257), (97, 260, 300),
@@ -209,6 +209,50 @@ def test_result_independent_of_thread_count(dtype, kernel):
     for i in range(2, len(outs)):
         np.testing.assert_array_equal(outs[i], outs[i % 2])
     np.testing.assert_allclose(outs[0], reference(a, b, False, False, 0.5, 1.5, c), **tol(dtype))
+
+
+# Blocks of C at most 3 row tiles tall with B not transposed read B in place (no packing), with
+# lane-masked loads on the last, partial column sliver; 19 rows (4 tiles of 6) takes the packed path.
+# Several k blocks (K = 700), ragged N, alpha/beta, NaN in C with beta = 0, and 1 vs 2 threads (the
+# 2-thread grid splits N, so each thread's block is a small-M block too).
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M", [1, 6, 16, 17, 18, 19])
+def test_small_m_direct_b(M, dtype, kernel):
+    rng = np.random.default_rng(M)
+    old = _C.get_num_threads()
+    try:
+        for N, K in [(25, 7), (150, 25), (1000, 150), (37, 700)]:
+            for ta in (False, True):
+                a, b = operands(rng, M, N, K, ta, False, dtype)
+                c = rand(rng, (M, N), dtype)
+                outs = []
+                for t in (1, 2):
+                    _C.set_num_threads(t)
+                    outs.append(run(_C.gemm, a, b, ta, False, 0.5, -1.25, c.copy()))
+                    nan_c = np.full((M, N), np.nan, dtype)
+                    outs.append(run(_C.gemm, a, b, ta, False, 1.0, 0.0, nan_c))
+                np.testing.assert_allclose(outs[0], reference(a, b, ta, False, 0.5, -1.25, c), **tol(dtype))
+                np.testing.assert_allclose(outs[1], reference(a, b, ta, False), **tol(dtype))
+                np.testing.assert_array_equal(outs[0], outs[2])
+                np.testing.assert_array_equal(outs[1], outs[3])
+    finally:
+        _C.set_num_threads(old)
+
+
+# The GEMM shapes conv2d runs (scaled-down channel counts, same structure): forward NN, weight
+# gradient NT accumulating (beta = 1), input gradient TN, each against the naive loop.
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", [(6, 1152, 25), (16, 200, 150), (64, 300, 27), (20, 256, 90)])
+def test_conv_gemm_shapes(M, N, K, dtype, kernel):
+    rng = np.random.default_rng(M + N + K)
+    w, cols = rand(rng, (M, K), dtype), rand(rng, (K, N), dtype)
+    dout = rand(rng, (M, N), dtype)
+    np.testing.assert_allclose(run(_C.gemm, w, cols), run(_C.gemm_naive, w, cols), **tol(dtype))
+    dw = rand(rng, (M, K), dtype)
+    np.testing.assert_allclose(run(_C.gemm, dout, cols, False, True, 1.0, 1.0, dw.copy()),
+                               run(_C.gemm_naive, dout, cols, False, True, 1.0, 1.0, dw.copy()), **tol(dtype))
+    np.testing.assert_allclose(run(_C.gemm, w, dout, True, False), run(_C.gemm_naive, w, dout, True, False),
+                               **tol(dtype))
 
 
 # Beyond the blocking: K > kc (several k blocks), M > mc, N > nc (2048 float / 1024 double for avx2).

@@ -8,8 +8,10 @@
 //      jr: nc in steps of NR   one B sliver (kc x NR) stays in L1 across the ir loop
 //       ir: mc in steps of MR  micro-kernel: MR x NR accumulators in registers, kc rank-1 updates
 // Packing turns any layout (transposed or not) into unit-stride streams, so the micro-kernel never
-// sees strides, and pads edge slivers with zeros so it always runs a full MR x NR tile; edge tiles
-// of C go through a small scratch tile and only the valid part is written back.
+// sees strides, and pads edge slivers with zeros. Edge tiles of C are computed in place by the
+// kernel (fewer rows, lane-masked columns), so they cost only their own size. Blocks of C only a few
+// row tiles tall with B not transposed (the LeNet layers, M = 6 or 16) skip packing B: the kernel
+// then streams op(B)'s rows directly.
 //
 // Threads: C is cut into a tm x tn grid of blocks (tm * tn <= threads, boundaries on MR/NR tile
 // edges), one block per thread, each thread running the serial loop nest above with its own packing
@@ -32,6 +34,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "core/config.h"
 #include "core/errors.h"
@@ -85,24 +88,41 @@ namespace {
 // without spilling accumulators to the stack.
 // ---------------------------------------------------------------------------------------------
 template <class T, int MR, int NR>
-void micro_kernel_portable(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
-                           int64_t ldc, T alpha, T beta) {
+void micro_kernel_portable(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldbk, T* __restrict c,
+                           int64_t ldc, T alpha, T beta, int mr, int nr) {
   T acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     T bk[NR];
-    for (int j = 0; j < NR; ++j) bk[j] = b[k * NR + j];
+    if (nr == NR) {
+      for (int j = 0; j < NR; ++j) bk[j] = b[k * ldbk + j];
+    } else {
+      for (int j = 0; j < NR; ++j) bk[j] = j < nr ? b[k * ldbk + j] : T(0);
+    }
     for (int i = 0; i < MR; ++i) {
       const T ai = a[k * MR + i];
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
     }
   }
-  if (beta == T(0)) {
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j];
-  } else {
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j] + beta * c[i * ldc + j];
+  if (mr == MR && nr == NR) {
+    if (beta == T(0)) {
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j];
+    } else {
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j] + beta * c[i * ldc + j];
+    }
+    return;
   }
+  // Edge tile: copy out with compile-time indices first (runtime indices into acc would push the
+  // accumulators out of registers for the whole kernel), then write the valid mr x nr part.
+  T tile[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) tile[i][j] = acc[i][j];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) {
+      T& cij = c[i * ldc + j];
+      cij = beta == T(0) ? alpha * tile[i][j] : alpha * tile[i][j] + beta * cij;
+    }
 }
 
 // Cache blocking of the portable kernel (upper bounds). kc: a B sliver (kc x NR) plus an A sliver
@@ -127,8 +147,9 @@ constexpr int64_t kPortableNC = 2048;
 // Haswell/Zen for the same reasons (8 x 8 or 4 x 24 give 8 or 12 accumulators with worse
 // load/FMA ratios or edge waste). Expected peak per core: 2 FMA units x 8 floats x 2 flops x
 // 2.45 GHz ~ 78 GFLOP/s float (39 double) at the nominal clock. Measured (one thread, CPU time,
-// n = 512..2048): ~80-87 GFLOP/s float and ~38 double (the core turbos to ~2.9 GHz), 0.9x OpenBLAS
-// and 3.3x the portable kernel; packing and C traffic take the rest.
+// n = 512..2048): ~76-87 GFLOP/s float and ~38 double (the core turbos to ~2.9 GHz), 0.9-1.0x
+// OpenBLAS and 3.3x the portable kernel; with sequential-read and AVX2-transpose packing the
+// micro-kernel takes ~85% of the cycles of a 256 x 1024 x 1152 product (perf).
 // ---------------------------------------------------------------------------------------------
 struct Avx2Float {
   using T = float;
@@ -141,6 +162,12 @@ struct Avx2Float {
   CNNKIT_TARGET_AVX2 static inline V set1(T x) { return _mm256_set1_ps(x); }
   CNNKIT_TARGET_AVX2 static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   CNNKIT_TARGET_AVX2 static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  // Lanes first .. first+7 of a row, active where the column is < n.
+  CNNKIT_TARGET_AVX2 static inline __m256i mask(int first, int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n - first), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  CNNKIT_TARGET_AVX2 static inline V mload(const T* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+  CNNKIT_TARGET_AVX2 static inline void mstore(T* p, __m256i m, V v) { _mm256_maskstore_ps(p, m, v); }
 };
 struct Avx2Double {
   using T = double;
@@ -153,51 +180,92 @@ struct Avx2Double {
   CNNKIT_TARGET_AVX2 static inline V set1(T x) { return _mm256_set1_pd(x); }
   CNNKIT_TARGET_AVX2 static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   CNNKIT_TARGET_AVX2 static inline V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  CNNKIT_TARGET_AVX2 static inline __m256i mask(int first, int n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n - first), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  CNNKIT_TARGET_AVX2 static inline V mload(const T* p, __m256i m) { return _mm256_maskload_pd(p, m); }
+  CNNKIT_TARGET_AVX2 static inline void mstore(T* p, __m256i m, V v) { _mm256_maskstore_pd(p, m, v); }
 };
 
-// MR rows x 2 vectors. The accumulator array is indexed only with compile-time constants inside
-// fully unrolled loops, so gcc keeps all of it in registers (checked in the generated assembly: the
-// k loop has no stack traffic).
-template <class S, int MR>
-CNNKIT_TARGET_AVX2 void micro_kernel_avx2(int64_t kc, const typename S::T* __restrict a,
-                                          const typename S::T* __restrict b, typename S::T* __restrict c,
-                                          int64_t ldc, typename S::T alpha, typename S::T beta) {
+// MRC rows (of an A sliver packed MR tall) x 2 vectors. The accumulator array is indexed only with
+// compile-time constants inside fully unrolled loops, so gcc keeps all of it in registers (checked
+// in the generated assembly: the k loop has no stack traffic). PART: a right-edge tile of nr < NR
+// columns; B and C are then read and written through lane masks, so nothing beyond column nr is
+// touched (B may be the caller's unpacked matrix, whose row ends there). Edge rows (MRC < MR) are
+// separate instantiations rather than a scratch tile, so edge tiles cost only their own rows.
+template <class S, int MR, int MRC, bool PART>
+CNNKIT_TARGET_AVX2 void micro_tile_avx2(int64_t kc, const typename S::T* __restrict a,
+                                        const typename S::T* __restrict b, int64_t ldbk,
+                                        typename S::T* __restrict c, int64_t ldc, typename S::T alpha,
+                                        typename S::T beta, int nr) {
   using T = typename S::T;
   using V = typename S::V;
-  constexpr int W = S::W, NR = 2 * S::W;
-  V acc[MR][2];
+  constexpr int W = S::W;
+  const __m256i m0 = S::mask(0, PART ? nr : 2 * W), m1 = S::mask(W, PART ? nr : 2 * W);
+  V acc[MRC][2];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = S::zero();
+  for (int i = 0; i < MRC; ++i) acc[i][0] = acc[i][1] = S::zero();
   // The C tile is needed after the loop: start fetching it now (its rows are 64 bytes of floats).
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  for (int i = 0; i < MRC; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
   for (int64_t k = 0; k < kc; ++k) {
-    const V b0 = S::load(b), b1 = S::load(b + W);
+    const V b0 = PART ? S::mload(b, m0) : S::load(b);
+    const V b1 = PART ? S::mload(b + W, m1) : S::load(b + W);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < MRC; ++i) {
       const V ai = S::bcast(a + i);
       acc[i][0] = S::fmadd(ai, b0, acc[i][0]);
       acc[i][1] = S::fmadd(ai, b1, acc[i][1]);
     }
     a += MR;
-    b += NR;
+    b += ldbk;
   }
   const V va = S::set1(alpha);
   if (beta == T(0)) {
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      S::store(c + i * ldc, S::mul(va, acc[i][0]));
-      S::store(c + i * ldc + W, S::mul(va, acc[i][1]));
+    for (int i = 0; i < MRC; ++i) {
+      if (PART) {
+        S::mstore(c + i * ldc, m0, S::mul(va, acc[i][0]));
+        S::mstore(c + i * ldc + W, m1, S::mul(va, acc[i][1]));
+      } else {
+        S::store(c + i * ldc, S::mul(va, acc[i][0]));
+        S::store(c + i * ldc + W, S::mul(va, acc[i][1]));
+      }
     }
   } else {
     const V vb = S::set1(beta);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      S::store(c + i * ldc, S::fmadd(va, acc[i][0], S::mul(vb, S::load(c + i * ldc))));
-      S::store(c + i * ldc + W, S::fmadd(va, acc[i][1], S::mul(vb, S::load(c + i * ldc + W))));
+    for (int i = 0; i < MRC; ++i) {
+      if (PART) {
+        S::mstore(c + i * ldc, m0, S::fmadd(va, acc[i][0], S::mul(vb, S::mload(c + i * ldc, m0))));
+        S::mstore(c + i * ldc + W, m1, S::fmadd(va, acc[i][1], S::mul(vb, S::mload(c + i * ldc + W, m1))));
+      } else {
+        S::store(c + i * ldc, S::fmadd(va, acc[i][0], S::mul(vb, S::load(c + i * ldc))));
+        S::store(c + i * ldc + W, S::fmadd(va, acc[i][1], S::mul(vb, S::load(c + i * ldc + W))));
+      }
     }
   }
 }
+
+// The kernel entry: full tiles go straight to the 6-row instantiation, edge tiles to the one for
+// their row count, with or without column masks.
+#define CNNKIT_ROWS_CASES(PART)                                                                 \
+  switch (mr) {                                                                                 \
+    case 6: return micro_tile_avx2<S, MR, 6, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);   \
+    case 5: return micro_tile_avx2<S, MR, 5, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);   \
+    case 4: return micro_tile_avx2<S, MR, 4, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);   \
+    case 3: return micro_tile_avx2<S, MR, 3, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);   \
+    case 2: return micro_tile_avx2<S, MR, 2, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);   \
+    default: return micro_tile_avx2<S, MR, 1, PART>(kc, a, b, ldbk, c, ldc, alpha, beta, nr);  \
+  }
+template <class S, int MR>
+void micro_kernel_avx2(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldbk, typename S::T* c,
+                       int64_t ldc, typename S::T alpha, typename S::T beta, int mr, int nr) {
+  static_assert(MR == 6, "the edge-row dispatch is written for 6-row slivers");
+  if (nr == 2 * S::W) CNNKIT_ROWS_CASES(false)
+  CNNKIT_ROWS_CASES(true)
+}
+#undef CNNKIT_ROWS_CASES
 
 // Blocking for the 6 x 16 float / 6 x 8 double tiles, measured on the 2-core AVX2 EPYC (32 KiB L1d,
 // 512 KiB L2) at n = 512..2048 on one thread (CPU time, so that other load does not blur it):
@@ -210,9 +278,13 @@ constexpr int64_t kAvx2KCFloat = 384, kAvx2MCFloat = 96, kAvx2NCFloat = 2048;
 constexpr int64_t kAvx2KCDouble = 192, kAvx2MCDouble = 96, kAvx2NCDouble = 1024;
 #endif  // CNNKIT_GEMM_AVX2
 
-// Largest register tile a micro-kernel may use (the edge-tile scratch lives on the stack); 16 x 32
-// covers AVX-512 float tiles (e.g. 14 x 32) with room to spare.
-constexpr int kMaxTileElems = 16 * 32;
+// Blocks of C with at most this many MR-row tiles read B unpacked (see gemm_block); measured on
+// the AVX2 EPYC, one thread: 3 tiles (M <= 18) direct is 1.3-1.6x faster than packing at M = 6 and
+// 16; for every M over ~5 tiles with K >= 16, packing wins (64 x 1024 x 576: 15-25% faster).
+constexpr int64_t kDirectBRowTiles = 3;
+// ... and so do products with K this small (the rank-6 input-gradient GEMM of LeNet's first layer):
+// the few B rows of a sliver stay in L1 however many row tiles reuse them.
+constexpr int64_t kDirectBMaxK = 8;
 
 // Below this many multiply-adds a gemm runs on one thread: an OpenMP fork/join costs a few
 // microseconds, as much as a 64^3 product.
@@ -226,56 +298,174 @@ bool in_parallel_region() {
 #endif
 }
 
-// Packs rows [i0, i0+mb) x cols [p0, p0+kb) of op(A) into MR-tall slivers: sliver s holds
-// dst[s*kb*MR + k*MR + i] = op(A)(i0 + s*MR + i, p0 + k), rows beyond mb set to zero.
-template <class T>
-void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t i0, int64_t p0, int64_t mb, int64_t kb, int MR) {
-  for (int64_t s = 0; s * MR < mb; ++s) {
-    T* d = dst + s * kb * MR;
-    const int64_t rows = std::min<int64_t>(MR, mb - s * MR);
-    const int64_t r0 = i0 + s * MR;
-    if (trans_a) {
-      // A is stored (K, M): one k gives MR consecutive elements.
-      for (int64_t k = 0; k < kb; ++k) {
-        const T* src = A + (p0 + k) * lda + r0;
-        for (int64_t i = 0; i < rows; ++i) d[k * MR + i] = src[i];
-        for (int64_t i = rows; i < MR; ++i) d[k * MR + i] = T(0);
-      }
-    } else {
-      for (int64_t i = 0; i < rows; ++i) {
-        const T* src = A + (r0 + i) * lda + p0;
-        for (int64_t k = 0; k < kb; ++k) d[k * MR + i] = src[k];
-      }
-      for (int64_t i = rows; i < MR; ++i)
-        for (int64_t k = 0; k < kb; ++k) d[k * MR + i] = T(0);
+// Packing. Both operands reduce to two copy patterns into R-wide k-major slivers
+// (dst[s*kb*R + k*R + r] = X(k, s*R + r), entries beyond n set to zero):
+//   rows_by_k  X(k, r) = src[k*ld + r]  (op(B) = B, op(A) = A^T): each source row k is read once,
+//              front to back, and its R-element pieces go to the slivers. Walking a sliver down k
+//              instead (one R-element piece per source row, a row stride apart) makes every piece a
+//              new cache line and, for wide matrices, a new page; that took a quarter of the run time
+//              of a 128 x 1024 x 1152 product.
+//   rows_by_r  X(k, r) = src[r*ld + k]  (op(A) = A, op(B) = B^T): R source rows are read side by side
+//              (R sequential streams), each sliver row k written contiguously.
+// R is a template parameter so the piece copies compile to fixed-length vector moves.
+template <class T, int R>
+void pack_rows_by_k(T* dst, const T* src, int64_t ld, int64_t kb, int64_t n) {
+  const int64_t full = n / R, rest = n - full * R;
+  for (int64_t k = 0; k < kb; ++k) {
+    const T* s = src + k * ld;
+    T* d = dst + k * R;
+    for (int64_t q = 0; q < full; ++q) {
+      std::memcpy(d, s, R * sizeof(T));  // constant size: inlined as vector moves (a loop stayed scalar)
+      s += R;
+      d += kb * R;
+    }
+    if (rest) {
+      for (int64_t r = 0; r < rest; ++r) d[r] = s[r];
+      for (int64_t r = rest; r < R; ++r) d[r] = T(0);
     }
   }
 }
 
-// Packs rows [p0, p0+kb) x cols [j0, j0+nb) of op(B) into NR-wide slivers:
-// dst[s*kb*NR + k*NR + j] = op(B)(p0 + k, j0 + s*NR + j), columns beyond nb set to zero.
-template <class T>
-void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t p0, int64_t j0, int64_t kb, int64_t nb, int NR) {
-  for (int64_t s = 0; s * NR < nb; ++s) {
-    T* d = dst + s * kb * NR;
-    const int64_t cols = std::min<int64_t>(NR, nb - s * NR);
-    const int64_t c0 = j0 + s * NR;
-    if (trans_b) {
-      // B is stored (N, K): column j of op(B) is row j of B.
-      for (int64_t j = 0; j < cols; ++j) {
-        const T* src = B + (c0 + j) * ldb + p0;
-        for (int64_t k = 0; k < kb; ++k) d[k * NR + j] = src[k];
-      }
-      for (int64_t j = cols; j < NR; ++j)
-        for (int64_t k = 0; k < kb; ++k) d[k * NR + j] = T(0);
+template <class T, int R>
+void pack_rows_by_r(T* dst, const T* src, int64_t ld, int64_t kb, int64_t n) {
+  for (int64_t s0 = 0; s0 < n; s0 += R) {
+    const int64_t rows = std::min<int64_t>(R, n - s0);
+    T* d = dst + s0 * kb;
+    if (rows == R) {
+      const T* p[R];
+      for (int r = 0; r < R; ++r) p[r] = src + (s0 + r) * ld;
+      for (int64_t k = 0; k < kb; ++k)
+        for (int r = 0; r < R; ++r) d[k * R + r] = p[r][k];
     } else {
       for (int64_t k = 0; k < kb; ++k) {
-        const T* src = B + (p0 + k) * ldb + c0;
-        for (int64_t j = 0; j < cols; ++j) d[k * NR + j] = src[j];
-        for (int64_t j = cols; j < NR; ++j) d[k * NR + j] = T(0);
+        for (int64_t r = 0; r < rows; ++r) d[k * R + r] = src[(s0 + r) * ld + k];
+        for (int64_t r = rows; r < R; ++r) d[k * R + r] = T(0);
       }
     }
   }
+}
+
+#if CNNKIT_GEMM_AVX2
+// AVX2 versions of pack_rows_by_r for the float slivers of the avx2 kernel (R = 16 for B^T, 6 for A):
+// an 8 x 8 block (8 source rows x 8 k) is loaded, transposed in registers (unpack / shuffle /
+// 128-bit permute, the standard 24-instruction sequence) and stored as 8 sliver rows, about 4x
+// faster than element-by-element copies. Only reached with the avx2 kernel selected, i.e. on a CPU
+// with AVX2. Rows of the last, partial sliver beyond n are zero registers (never loaded); k beyond a
+// multiple of 8 takes a scalar loop.
+CNNKIT_TARGET_AVX2 inline void transpose8x8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// 16-row slivers: two 8 x 8 transposes per 8 k, each sliver row k is [block0 col k | block1 col k].
+CNNKIT_TARGET_AVX2 void pack_rows_by_r_f16_avx2(float* dst, const float* src, int64_t ld, int64_t kb, int64_t n) {
+  const int64_t slivers = (n + 15) / 16;
+  for (int64_t s = 0; s < slivers; ++s) {
+    const float* p = src + s * 16 * ld;
+    float* d = dst + s * 16 * kb;
+    const int rows = static_cast<int>(std::min<int64_t>(16, n - s * 16));  // the rest are zero padding
+    int64_t k = 0;
+    for (; k + 8 <= kb; k += 8) {
+      __m256 lo[8], hi[8];
+      for (int r = 0; r < 8; ++r) lo[r] = r < rows ? _mm256_loadu_ps(p + r * ld + k) : _mm256_setzero_ps();
+      for (int r = 0; r < 8; ++r) hi[r] = r + 8 < rows ? _mm256_loadu_ps(p + (r + 8) * ld + k) : _mm256_setzero_ps();
+      transpose8x8(lo);
+      transpose8x8(hi);
+      for (int q = 0; q < 8; ++q) {
+        _mm256_storeu_ps(d + (k + q) * 16, lo[q]);
+        _mm256_storeu_ps(d + (k + q) * 16 + 8, hi[q]);
+      }
+    }
+    for (; k < kb; ++k)
+      for (int r = 0; r < 16; ++r) d[k * 16 + r] = r < rows ? p[r * ld + k] : 0.0f;
+  }
+}
+
+// 6-row slivers: rows 6 and 7 of the 8 x 8 block are zeros; each transposed column stores 4 + 2 floats.
+CNNKIT_TARGET_AVX2 void pack_rows_by_r_f6_avx2(float* dst, const float* src, int64_t ld, int64_t kb, int64_t n) {
+  const int64_t slivers = (n + 5) / 6;
+  for (int64_t s = 0; s < slivers; ++s) {
+    const float* p = src + s * 6 * ld;
+    float* d = dst + s * 6 * kb;
+    const int rows = static_cast<int>(std::min<int64_t>(6, n - s * 6));
+    int64_t k = 0;
+    for (; k + 8 <= kb; k += 8) {
+      __m256 r8[8];
+      for (int r = 0; r < 6; ++r) r8[r] = r < rows ? _mm256_loadu_ps(p + r * ld + k) : _mm256_setzero_ps();
+      r8[6] = r8[7] = _mm256_setzero_ps();
+      transpose8x8(r8);
+      for (int q = 0; q < 8; ++q) {
+        float* o = d + (k + q) * 6;
+        _mm_storeu_ps(o, _mm256_castps256_ps128(r8[q]));
+        _mm_storel_pi(reinterpret_cast<__m64*>(o + 4), _mm256_extractf128_ps(r8[q], 1));
+      }
+    }
+    for (; k < kb; ++k)
+      for (int r = 0; r < 6; ++r) d[k * 6 + r] = r < rows ? p[r * ld + k] : 0.0f;
+  }
+}
+#endif
+
+// Runs the pack pattern for the sliver width R of the selected kernel (every MR/NR in use here has
+// an instantiation; the micro-kernel table is the only source of tile shapes).
+template <class T>
+void pack_panel(bool by_k, T* dst, const T* src, int64_t ld, int64_t kb, int64_t n, int R) {
+#if CNNKIT_GEMM_AVX2
+  // Float slivers of width 16 and 6 belong to the avx2 kernel only (the portable one uses 4 x 8), so
+  // the CPU has AVX2 whenever these are asked for.
+  if constexpr (std::is_same_v<T, float>) {
+    if (!by_k && R == 16) return pack_rows_by_r_f16_avx2(dst, src, ld, kb, n);
+    if (!by_k && R == 6) return pack_rows_by_r_f6_avx2(dst, src, ld, kb, n);
+  }
+#endif
+  switch (R) {
+#define CNNKIT_PACK_CASE(W)                                                        \
+  case W:                                                                          \
+    return by_k ? pack_rows_by_k<T, W>(dst, src, ld, kb, n) : pack_rows_by_r<T, W>(dst, src, ld, kb, n);
+    CNNKIT_PACK_CASE(4)
+    CNNKIT_PACK_CASE(6)
+    CNNKIT_PACK_CASE(8)
+    CNNKIT_PACK_CASE(16)
+#undef CNNKIT_PACK_CASE
+    default:
+      CNNKIT_CHECK(false, RuntimeError, "gemm: no packing routine for a sliver width of ", R);
+  }
+}
+
+// Rows [i0, i0+mb) x cols [p0, p0+kb) of op(A) into MR-tall slivers.
+template <class T>
+void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t i0, int64_t p0, int64_t mb, int64_t kb, int MR) {
+  if (trans_a)  // A stored (K, M)
+    pack_panel(true, dst, A + p0 * lda + i0, lda, kb, mb, MR);
+  else
+    pack_panel(false, dst, A + i0 * lda + p0, lda, kb, mb, MR);
+}
+
+// Rows [p0, p0+kb) x cols [j0, j0+nb) of op(B) into NR-wide slivers.
+template <class T>
+void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t p0, int64_t j0, int64_t kb, int64_t nb, int NR) {
+  if (trans_b)  // B stored (N, K)
+    pack_panel(false, dst, B + j0 * ldb + p0, ldb, kb, nb, NR);
+  else
+    pack_panel(true, dst, B + p0 * ldb + j0, ldb, kb, nb, NR);
 }
 
 // Packing buffers live per thread and only grow, so repeated calls (a training loop) do not pay
@@ -306,39 +496,33 @@ void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_
   const int64_t mb_max = std::min(mc, (mspan + MR - 1) / MR * MR);
   const int64_t nb_max = std::min(nc, (nspan + NR - 1) / NR * NR);
   const int64_t kb_max = std::min(kc, K);
+  // Few row tiles and B not transposed: each B sliver would serve at most kDirectBRowTiles
+  // micro-kernel calls, too few to repay copying it (packing B then costs as much as the arithmetic
+  // for M = 6, the LeNet layers). The kernel reads op(B)'s rows in place instead (ldbk = ldb),
+  // with lane masks on the last, partial column sliver.
+  const bool direct_b = !trans_b && ((mspan + MR - 1) / MR <= kDirectBRowTiles || K <= kDirectBMaxK);
   PackBuffers<T>& buf = thread_pack_buffers<T>();
   buf.a.reset(static_cast<size_t>(mb_max * kb_max));
-  buf.b.reset(static_cast<size_t>(nb_max * kb_max));
+  if (!direct_b) buf.b.reset(static_cast<size_t>(nb_max * kb_max));
   T* Ap = buf.a.data();
   T* Bp = buf.b.data();
-  T tile[kMaxTileElems];  // scratch for edge tiles
 
   for (int64_t jc = n0; jc < n1; jc += nc) {
     const int64_t nb = std::min(nc, n1 - jc);
     for (int64_t pc = 0; pc < K; pc += kc) {
       const int64_t kb = std::min(kc, K - pc);
       const T beta_k = pc == 0 ? beta : T(1);  // later k blocks accumulate onto the first
-      pack_b(Bp, B, ldb, trans_b, pc, jc, kb, nb, NR);
+      if (!direct_b) pack_b(Bp, B, ldb, trans_b, pc, jc, kb, nb, NR);
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mb = std::min(mc, m1 - ic);
         pack_a(Ap, A, lda, trans_a, ic, pc, mb, kb, MR);
         for (int64_t jr = 0; jr < nb; jr += NR) {
-          const int64_t nr = std::min<int64_t>(NR, nb - jr);
-          const T* bs = Bp + jr * kb;
+          const int nr = static_cast<int>(std::min<int64_t>(NR, nb - jr));
+          const T* bs = direct_b ? B + pc * ldb + jc + jr : Bp + jr * kb;
+          const int64_t ldbk = direct_b ? ldb : NR;
           for (int64_t ir = 0; ir < mb; ir += MR) {
-            const int64_t mr = std::min<int64_t>(MR, mb - ir);
-            const T* as = Ap + ir * kb;
-            T* c = C + (ic + ir) * ldc + (jc + jr);
-            if (mr == MR && nr == NR) {
-              uk.fn(kb, as, bs, c, ldc, alpha, beta_k);
-            } else {
-              uk.fn(kb, as, bs, tile, NR, T(1), T(0));
-              for (int64_t i = 0; i < mr; ++i)
-                for (int64_t j = 0; j < nr; ++j) {
-                  T& cij = c[i * ldc + j];
-                  cij = beta_k == T(0) ? alpha * tile[i * NR + j] : alpha * tile[i * NR + j] + beta_k * cij;
-                }
-            }
+            const int mr = static_cast<int>(std::min<int64_t>(MR, mb - ir));
+            uk.fn(kb, Ap + ir * kb, bs, ldbk, C + (ic + ir) * ldc + (jc + jr), ldc, alpha, beta_k, mr, nr);
           }
         }
       }
@@ -469,8 +653,6 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     return;
   }
   const GemmMicroKernel<T>& uk = gemm_micro_kernel<T>();
-  CNNKIT_CHECK(uk.mr * uk.nr <= kMaxTileElems, RuntimeError, "gemm: micro-kernel ", uk.name, " has a ", uk.mr, "x",
-               uk.nr, " tile, larger than the ", kMaxTileElems, " elements the driver supports");
   const int64_t mtiles = (M + uk.mr - 1) / uk.mr, ntiles = (N + uk.nr - 1) / uk.nr;
 
   // Thread grid tm x tn: as many blocks as threads (no more than there are tiles), choosing the

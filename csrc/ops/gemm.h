@@ -22,9 +22,12 @@
 
 namespace cnnkit {
 
-// A register-tile kernel: C[0:mr, 0:nr] (row stride ldc) = alpha * sum_k a[k*mr + i] * b[k*nr + j]
-// + beta * C, for packed slivers `a` (kc x mr, k-major) and `b` (kc x nr, k-major). beta == 0 must not
-// read C. Always computes a full mr x nr tile; the driver handles edge tiles via a scratch tile.
+// A register-tile kernel: C[0:mr, 0:nr] (row stride ldc) = alpha * sum_k a[k*MR + i] * b[k*ldbk + j]
+// + beta * C, for a packed A sliver `a` (kc x MR, k-major, MR = the kernel's tile height) and a B
+// sliver `b` whose row k starts at b + k*ldbk: a packed sliver (ldbk = NR, zero-padded) or the
+// caller's row-major op(B) itself. 1 <= mr <= MR, 1 <= nr <= NR: edge tiles are computed in place;
+// the kernel reads no column of B and touches no element of C beyond nr (and no row of C beyond
+// mr). beta == 0 must not read C.
 // The kernel also carries the cache blocking that suits it (upper bounds for the K, M and N blocks;
 // the driver rounds mc and nc down to multiples of mr and nr), since packing and blocking follow the
 // tile shape.
@@ -32,7 +35,7 @@ template <class T>
 struct GemmMicroKernel {
   int mr;
   int nr;
-  void (*fn)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta);
+  void (*fn)(int64_t kc, const T* a, const T* b, int64_t ldbk, T* c, int64_t ldc, T alpha, T beta, int mr, int nr);
   const char* name;
   int64_t kc;
   int64_t mc;
