@@ -37,6 +37,7 @@
 #include <type_traits>
 
 #include "core/config.h"
+#include "core/cpu_allocator.h"
 #include "core/errors.h"
 #include "core/parallel.h"
 
@@ -57,20 +58,18 @@ namespace cnnkit {
 // ---------------------------------------------------------------------------------------------
 template <class T>
 ScratchBuffer<T>::~ScratchBuffer() {
-  std::free(ptr_);
+  cpu_free(ptr_, block_);
 }
 
 template <class T>
 void ScratchBuffer<T>::reset(size_t n) {
   if (n <= size_ && ptr_ != nullptr) return;
-  std::free(ptr_);
+  cpu_free(ptr_, block_);
   ptr_ = nullptr;
   size_ = 0;
-  // aligned_alloc needs a size that is a multiple of the alignment.
-  const size_t bytes = ((std::max<size_t>(n, 1) * sizeof(T) + 63) / 64) * 64;
-  ptr_ = static_cast<T*>(std::aligned_alloc(64, bytes));
-  CNNKIT_CHECK(ptr_ != nullptr, OutOfMemory, "cnnkit: CPU out of memory: tried to allocate ", bytes,
-               " bytes of scratch space");
+  block_ = 0;
+  const size_t bytes = std::max<size_t>(n, 1) * sizeof(T);
+  ptr_ = static_cast<T*>(cpu_alloc(bytes, &block_));  // throws OutOfMemory when the system has none
   size_ = n;
 }
 

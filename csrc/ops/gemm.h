@@ -79,7 +79,9 @@ template <class T>
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, const T* A,
                   int64_t lda, int64_t sa, const T* B, int64_t ldb, int64_t sb, T* C, int64_t ldc, int64_t sc);
 
-// 64-byte aligned scratch memory owned by one kernel call (uninitialised). Throws OutOfMemory.
+// 64-byte aligned scratch memory owned by one kernel call (uninitialised), from the CPU caching
+// allocator (core/cpu_allocator.h), so a training step's im2col and packing buffers are reused
+// blocks rather than new memory from the OS. Throws OutOfMemory.
 template <class T>
 class ScratchBuffer {
  public:
@@ -95,6 +97,7 @@ class ScratchBuffer {
  private:
   T* ptr_ = nullptr;
   size_t size_ = 0;
+  size_t block_ = 0;  // the block size cpu_alloc handed out, given back to cpu_free
 };
 
 }  // namespace cnnkit
