@@ -8,8 +8,8 @@ process), alternating R times so that load changes on a shared machine hit both 
 runs 3 warm-up steps, then S timed steps, and reports per step: the median wall time, the minor page
 faults (getrusage: touching freshly mapped memory), and the blocks the allocator took from the
 operating system (cnnkit.cpu.memory_stats()['num_system_allocs']; the target is none with caching).
-Kernels' scratch buffers (ScratchBuffer in ops/gemm.cpp) do not go through the allocator yet: their
-aligned_alloc calls are outside that counter but inside the page-fault count.
+Kernels' scratch buffers (ScratchBuffer in ops/gemm.cpp) come from the same allocator, so both counts
+cover them.
 """
 from __future__ import annotations
 

@@ -207,8 +207,8 @@ def _cnn():
 
 
 def test_training_steady_state_takes_no_system_memory():
-    # Counts the allocator's blocks: tensors, and the kernels' scratch buffers once ScratchBuffer
-    # (ops/gemm.cpp) is routed to cpu_alloc; until then its aligned_alloc calls are not counted.
+    # Counts the allocator's blocks: tensors and the kernels' scratch buffers (ScratchBuffer in
+    # ops/gemm.cpp takes its memory from cpu_alloc too).
     ck.manual_seed(0)
     model = _cnn()
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
