@@ -74,7 +74,8 @@ GEMM_CONV_SHAPES = (
     ("lenet conv2 dW", 16, 150, 1100, False, True),
     ("lenet conv2 dX", 150, 1100, 16, True, False),
 )
-GEMM_CONV_QUICK = ("conv 256@8x8 fwd", "conv 256@8x8 dW", "conv 256@8x8 dX", "lenet conv2 fwd")
+GEMM_CONV_QUICK = ("conv 256@8x8 fwd", "conv 256@8x8 dW", "conv 256@8x8 dX", "conv 64@32x32 fwd", "lenet conv1 fwd",
+                   "lenet conv2 fwd")
 
 
 class Suite:
