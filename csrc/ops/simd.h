@@ -36,6 +36,12 @@ namespace cnnkit {
 // True when the AVX2+FMA code paths may run (CPU support, not disabled by CNNKIT_SIMD=portable).
 bool simd_avx2();
 
+// v[i] = exp(v[i]) for i in [0, n) with exp256; call only when simd_avx2() (activation.h's
+// vexp_inplace does the dispatch).
+void vexp_inplace_avx2(float* v, int64_t n);
+// v[i] = tanh(v[i]) with tanh256 (out-of-place: out may equal inp); same condition.
+void vtanh_avx2(float* out, const float* inp, int64_t n);
+
 #if CNNKIT_HAVE_AVX2
 namespace simd {
 
@@ -104,17 +110,6 @@ CNNKIT_AVX2 inline __m256 load_tail(const float* p, int64_t n, float fill) {
   return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
 CNNKIT_AVX2 inline void store_tail(float* p, int64_t n, __m256 v) { _mm256_maskstore_ps(p, tail_mask(n), v); }
-
-// Applies the 8-wide op f(i, mask_n) to [0, n): f(i, 8) on full vectors, then once f(i, n - i) on
-// the tail, so every element goes through the same vector arithmetic (results do not depend on
-// where a thread's chunk starts). f loads and stores with load_tail/store_tail when its second
-// argument is < 8.
-template <class F>
-CNNKIT_AVX2 inline void for_vec8(int64_t n, const F& f) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) f(i, int64_t(8));
-  if (i < n) f(i, n - i);
-}
 
 }  // namespace simd
 #endif
