@@ -52,6 +52,20 @@ CNNKIT_AVX2 void leaky_avx2_range(double* out, const double* v, const double* x,
   }
   for (; i < n; ++i) out[i] = x[i] > 0.0 ? v[i] : v[i] * s;
 }
+// sigmoid of a float range in one pass: 1 / (1 + exp256(-x)) (exp256 overflows to inf below
+// x = -88.7, giving 0 as the multi-pass path and PyTorch do).
+CNNKIT_AVX2 void sigmoid_avx2_range(float* out, const float* x, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = simd::exp256(_mm256_xor_ps(_mm256_loadu_ps(x + i), sign));
+    _mm256_storeu_ps(out + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+  }
+  if (i < n) {
+    const __m256 e = simd::exp256(_mm256_xor_ps(simd::load_tail(x + i, n - i, 0.0f), sign));
+    simd::store_tail(out + i, n - i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+  }
+}
 #endif
 template <class scalar_t>
 bool leaky_avx2(scalar_t* out, const scalar_t* v, const scalar_t* x, scalar_t s, int64_t n) {
@@ -107,10 +121,18 @@ void leaky_relu_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* i
 }
 
 // 1 / (1 + exp(-x)): exp(-x) overflows to inf for very negative x and the result is 0, never NaN.
-// Each thread's range is done in L1-sized pieces: out = -x, out = exp(out) (vexp_inplace's two
+// float with AVX2: one vector pass (sigmoid_avx2_range). Otherwise each thread's range is done in L1-sized pieces: out = -x, out = exp(out) (vexp_inplace's two
 // passes), out = 1 / (1 + out), every pass a vectorised loop.
 template <class scalar_t>
 void sigmoid_forward(scalar_t* out, const scalar_t* inp, int64_t n) {
+#if CNNKIT_HAVE_AVX2
+  if constexpr (std::is_same<scalar_t, float>::value) {
+    if (simd_avx2()) {
+      parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { sigmoid_avx2_range(out + b, inp + b, e - b); });
+      return;
+    }
+  }
+#endif
   constexpr int64_t kPiece = 1024;
   parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
     for (int64_t p0 = b; p0 < e; p0 += kPiece) {
