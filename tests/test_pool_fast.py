@@ -153,6 +153,33 @@ def test_pool_2x2_portable_path():
     """The same checks with the AVX2 code disabled (the path every non-x86 build takes)."""
     env = dict(os.environ, CNNKIT_SIMD="portable")
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__, "-k",
-                        "bits or avg_pool_2x2 or foreign"], env=env, capture_output=True, text=True, timeout=300,
+                        "bits or avg_pool_2x2 or foreign or stride2"], env=env, capture_output=True, text=True, timeout=300,
                        cwd=os.path.dirname(os.path.abspath(__file__)))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+# Column stride 2 with other windows (the max_s2_row_avx2 interior path): (shape, k, s, p, ceil)
+S2_CASES = [((2, 3, 33, 57), (3, 3), (2, 2), (1, 1), False), ((1, 2, 20, 64), (3, 3), (2, 2), (1, 1), True),
+            ((1, 2, 9, 70), (2, 2), (2, 2), (1, 1), False), ((1, 1, 7, 81), (1, 4), (3, 2), (0, 2), True),
+            ((1, 1, 5, 49), (2, 5), (1, 2), (1, 2), False), ((1, 1, 3, 3), (3, 3), (2, 2), (1, 1), False)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,k,s,p,ceil", S2_CASES)
+def test_max_pool_stride2_windows_bits(shape, k, s, p, ceil, dtype):
+    x = special(shape, dtype, 11)
+    x = np.where(np.isnan(x), 0.25, x).astype(dtype)  # ref_max_pool has no NaN rule; NaN covered below
+    out, idx = _C.max_pool2d_forward(_C.from_numpy(x), list(k), list(s), list(p), D1, ceil)
+    r_out, r_idx = ref_max_pool(x, k, s, p, D1, ceil)
+    np.testing.assert_array_equal(np.asarray(idx), r_idx)
+    bits_equal(out, r_out)
+
+
+@pytest.mark.parametrize("shape,k,s,p,ceil", S2_CASES)
+def test_max_pool_stride2_windows_torch_nan(shape, k, s, p, ceil):
+    torch = pytest.importorskip("torch")
+    x = special(shape, np.float32, 12)
+    out, idx = _C.max_pool2d_forward(_C.from_numpy(x), list(k), list(s), list(p), D1, ceil)
+    ot, it = torch.ops.aten.max_pool2d_with_indices(torch.from_numpy(x), list(k), list(s), list(p), D1, ceil)
+    bits_equal(out, ot.numpy())
+    np.testing.assert_array_equal(np.asarray(idx), it.numpy())

@@ -23,7 +23,8 @@
 //    window (only possible with hand-made indices) sends its plane to the generic scatter;
 //  - avg-pool forward/backward compute ((a + b) + c) + d and g / 4 exactly as the generic loops.
 // Partial windows (odd H or W with ceil_mode) and columns past the last 8-wide block use the
-// same per-element code as the generic path.
+// same per-element code as the generic path. Max-pool forward with any other window of column
+// stride 2 (3x3/s2/p1 in ResNet) vectorises its interior outputs the same way (max_s2_row_avx2).
 #include "ops/pool2d.h"
 
 #include <algorithm>
@@ -86,11 +87,11 @@ inline void max_at(const scalar_t* src, const Pool2dParams& p, int64_t oh, int64
   for (int64_t h = h0; h < h1; h += p.dh) {
     const scalar_t* row = src + h * p.W;
     for (int64_t w = w0; w < w1; w += p.dw) {
+      // Selects, not a branch: on random data the branch mispredicts about every other window.
       const scalar_t v = row[w];
-      if (v > best || std::isnan(v)) {
-        best = v;
-        best_i = h * p.W + w;
-      }
+      const bool upd = (v > best) | (v != v);
+      best = upd ? v : best;
+      best_i = upd ? h * p.W + w : best_i;
     }
   }
 }
@@ -248,6 +249,38 @@ CNNKIT_AVX2 int64_t avg2x2_bwd_row_avx2(float* d0, float* d1, const float* g, in
   }
   return ow;
 }
+
+// Any kh x kw window with column stride 2 (dilation 1), e.g. ResNet's 3x3/s2/p1: 8 outputs per
+// step from ow, while their windows and the 16-float loads stay inside the row. Tap j of a window
+// row is the even (j even) or odd (j odd) half of the 16 floats at column b + (j & ~1), b the
+// first window column of output ow; candidates run in PyTorch's row-major order. Lanes hold
+// outputs in the shuffles' order (0 1 4 5 2 3 6 7) until the final permute. Returns the first
+// output not done.
+CNNKIT_AVX2 int64_t max_s2_row_avx2(float* dst, int64_t* idx, const float* src, const Pool2dParams& p, int64_t h0,
+                                    int64_t h1, int64_t ow) {
+  const __m256i lane2 = _mm256_setr_epi32(0, 2, 8, 10, 4, 6, 12, 14);
+  const int64_t reach = ((p.kw - 1) & ~int64_t(1)) + 15;  // last column a step loads, from b
+  for (; ow + 8 <= p.OW && 2 * ow - p.pw + reach < p.W; ow += 8) {
+    const int64_t b = 2 * ow - p.pw;
+    __m256 best = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    __m256i bi = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(h0 * p.W + b)), lane2);
+    for (int64_t h = h0; h < h1; ++h) {
+      const float* row = src + h * p.W + b;
+      __m256 ev = _mm256_setzero_ps(), od = ev;
+      for (int64_t j = 0; j < p.kw; ++j) {
+        if ((j & 1) == 0) split_even_odd(row + j, ev, od);
+        const __m256 c = (j & 1) ? od : ev;
+        const __m256 m = _mm256_or_ps(_mm256_cmp_ps(c, best, _CMP_GT_OQ), _mm256_cmp_ps(c, c, _CMP_UNORD_Q));
+        const __m256i ci = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(h * p.W + b + j)), lane2);
+        best = _mm256_blendv_ps(best, c, m);
+        bi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bi), _mm256_castsi256_ps(ci), m));
+      }
+    }
+    _mm256_storeu_ps(dst + ow, permute_q(best));
+    store_idx(idx + ow, _mm256_permute4x64_epi64(bi, 0xD8));
+  }
+  return ow;
+}
 #endif
 
 // Vector prefixes of one full output row (float with AVX2; none otherwise): how many outputs done.
@@ -259,6 +292,16 @@ inline int64_t max2x2_row_vec(float* dst, int64_t* idx, const float* r0, const f
   return 0;
 }
 inline int64_t max2x2_row_vec(double*, int64_t*, const double*, const double*, int64_t, int64_t, int64_t) { return 0; }
+inline int64_t max_s2_row_vec(float* dst, int64_t* idx, const float* src, const Pool2dParams& p, int64_t h0,
+                              int64_t h1, int64_t ow) {
+#if CNNKIT_HAVE_AVX2
+  if (simd_avx2()) return max_s2_row_avx2(dst, idx, src, p, h0, h1, ow);
+#endif
+  return ow;
+}
+inline int64_t max_s2_row_vec(double*, int64_t*, const double*, const Pool2dParams&, int64_t, int64_t, int64_t ow) {
+  return ow;
+}
 inline int64_t max2x2_bwd_row_vec(float* d0, float* d1, const float* g, const int64_t* idx, int64_t n, int64_t W,
                                   int64_t rowbase) {
 #if CNNKIT_HAVE_AVX2
@@ -343,6 +386,7 @@ template <class scalar_t>
 void max_pool2d_forward(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p) {
   const int64_t rows = p.planes * p.OH;
   const bool fast = is_2x2_s2(p) && p.H * p.W < (int64_t(1) << 31);
+  const bool s2 = !fast && p.sw == 2 && p.dw == 1 && p.dh == 1 && p.H * p.W < (int64_t(1) << 31);
   parallel_for(0, rows, rows_grain(p), [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r) {
       const int64_t plane = r / p.OH, oh = r % p.OH;
@@ -355,6 +399,11 @@ void max_pool2d_forward(scalar_t* out, int64_t* indices, const scalar_t* inp, co
         const scalar_t* r0 = src + rowbase;
         ow = max2x2_row_vec(dst, idx, r0, r0 + p.W, OWf, p.W, rowbase);
         for (; ow < OWf; ++ow) max4(r0 + 2 * ow, r0 + p.W + 2 * ow, rowbase + 2 * ow, p.W, dst[ow], idx[ow]);
+      } else if (s2) {
+        int64_t h0, h1;
+        max_window(oh, p.sh, p.ph, p.kh, p.dh, p.H, h0, h1);
+        for (; ow < std::min(p.OW, (p.pw + 1) / 2); ++ow) max_at(src, p, oh, ow, dst[ow], idx[ow]);  // left edge
+        if (h0 < h1) ow = max_s2_row_vec(dst, idx, src, p, h0, h1, ow);
       }
       for (; ow < p.OW; ++ow) max_at(src, p, oh, ow, dst[ow], idx[ow]);
     }
