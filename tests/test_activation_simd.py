@@ -107,3 +107,26 @@ def test_suites_with_portable_paths():
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *files, "-k",
                         "not portable"], env=env, capture_output=True, text=True, timeout=600, cwd=HERE)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_large_outputs(dtype):
+    """Outputs over 4 MB take the non-temporal-store paths (relu, elementwise binary/unary); values
+    must be identical to NumPy's, head/tail included, for any thread count."""
+    n = (1 << 20) + 37 if dtype == np.float32 else (1 << 19) + 41
+    x, y = specials(n + 1, dtype, 3), specials(n + 1, dtype, 4)
+    cx, cy = _C.from_numpy(x), _C.from_numpy(y)
+    old = _C.get_num_threads()
+    try:
+        for nt in (1, 2, 3):
+            _C.set_num_threads(nt)
+            with np.errstate(all="ignore"):
+                for op, ref in (("add", x + y), ("mul", x * y)):
+                    np.testing.assert_array_equal(np.asarray(_C.binary(op, cx, cy)), ref)
+                np.testing.assert_array_equal(np.asarray(_C.unary("neg", cx)), -x)
+                r = np.asarray(_C.relu_forward(cx))
+                np.testing.assert_array_equal(r.view(np.uint8), np.where(x < 0, dtype(0), x).view(np.uint8))
+                d = np.asarray(_C.relu_backward(cy, cx))
+                np.testing.assert_array_equal(d.view(np.uint8), np.where(x <= 0, dtype(0), y).view(np.uint8))
+    finally:
+        _C.set_num_threads(old)

@@ -52,6 +52,30 @@ CNNKIT_AVX2 void leaky_avx2_range(double* out, const double* v, const double* x,
   }
   for (; i < n; ++i) out[i] = x[i] > 0.0 ? v[i] : v[i] * s;
 }
+// relu forward (g == null: out = max-select(x, 0)) / backward (out = y <= 0 ? 0 : g) of a float
+// range with non-temporal stores: for outputs larger than the caches the store stream then skips
+// the read-for-ownership of every output line (a third of the traffic of a 1-in/1-out op). The
+// head up to the first 32-byte boundary and the tail go through the scalar formula.
+CNNKIT_AVX2 void relu_stream_range(float* out, const float* x, const float* g, int64_t n) {
+  int64_t i = 0;
+  auto scalar = [](float xv, const float* gp) { return gp ? (xv <= 0.0f ? 0.0f : *gp) : (xv < 0.0f ? 0.0f : xv); };
+  for (; i < n && (reinterpret_cast<uintptr_t>(out + i) & 31) != 0; ++i) out[i] = scalar(x[i], g ? g + i : nullptr);
+  const __m256 z = _mm256_setzero_ps();
+  if (g) {
+    for (; i + 8 <= n; i += 8) {
+      const __m256 m = _mm256_cmp_ps(_mm256_loadu_ps(x + i), z, _CMP_LE_OQ);  // y <= 0 -> 0 (NaN passes g)
+      _mm256_stream_ps(out + i, _mm256_andnot_ps(m, _mm256_loadu_ps(g + i)));
+    }
+  } else {
+    for (; i + 8 <= n; i += 8) {
+      const __m256 v = _mm256_loadu_ps(x + i);
+      _mm256_stream_ps(out + i, _mm256_andnot_ps(_mm256_cmp_ps(v, z, _CMP_LT_OQ), v));  // x < 0 -> 0, NaN passes
+    }
+  }
+  for (; i < n; ++i) out[i] = scalar(x[i], g ? g + i : nullptr);
+  _mm_sfence();
+}
+
 // sigmoid of a float range in one pass: 1 / (1 + exp256(-x)) (exp256 overflows to inf below
 // x = -88.7, giving 0 as the multi-pass path and PyTorch do).
 CNNKIT_AVX2 void sigmoid_avx2_range(float* out, const float* x, int64_t n) {
@@ -67,6 +91,20 @@ CNNKIT_AVX2 void sigmoid_avx2_range(float* out, const float* x, int64_t n) {
   }
 }
 #endif
+// Streams (relu_stream_range) when the output is at least this large: smaller outputs stay in
+// the caches for the next op, where ordinary stores are the better choice.
+constexpr int64_t kStreamBytes = int64_t(4) << 20;
+inline bool relu_stream(float* out, const float* x, const float* g, int64_t n) {
+#if CNNKIT_HAVE_AVX2
+  if (n * 4 >= kStreamBytes && simd_avx2()) {
+    parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { relu_stream_range(out + b, x + b, g ? g + b : nullptr, e - b); });
+    return true;
+  }
+#endif
+  return false;
+}
+inline bool relu_stream(double*, const double*, const double*, int64_t) { return false; }
+
 template <class scalar_t>
 bool leaky_avx2(scalar_t* out, const scalar_t* v, const scalar_t* x, scalar_t s, int64_t n) {
 #if CNNKIT_HAVE_AVX2
@@ -82,6 +120,7 @@ bool leaky_avx2(scalar_t* out, const scalar_t* v, const scalar_t* x, scalar_t s,
 // out, inp (n,)
 template <class scalar_t>
 void relu_forward(scalar_t* out, const scalar_t* inp, int64_t n) {
+  if (relu_stream(out, inp, static_cast<const scalar_t*>(nullptr), n)) return;
   for_each_index(n, [&](int64_t i) {
     const scalar_t x = inp[i];
     out[i] = x < scalar_t(0) ? scalar_t(0) : x;
@@ -94,6 +133,7 @@ void relu_forward(scalar_t* out, const scalar_t* inp, int64_t n) {
 // branch (the compiler may not invent loads), mispredicted half the time on real activations.
 template <class scalar_t>
 void relu_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, int64_t n) {
+  if (relu_stream(dinp, out, dout, n)) return;
   for_each_index(n, [&](int64_t i) {
     const scalar_t g = dout[i], y = out[i];
     dinp[i] = y <= scalar_t(0) ? scalar_t(0) : g;
