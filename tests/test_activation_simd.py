@@ -111,8 +111,8 @@ def test_suites_with_portable_paths():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_streamed_large_outputs(dtype):
-    """Outputs over 4 MB take the non-temporal-store paths (relu, elementwise binary/unary); values
-    must be identical to NumPy's, head/tail included, for any thread count."""
+    """Outputs over 4 MB: relu takes its non-temporal-store path (unaligned head, tail); values must
+    be identical to NumPy's for any thread count, as must the large elementwise ops beside it."""
     n = (1 << 20) + 37 if dtype == np.float32 else (1 << 19) + 41
     x, y = specials(n + 1, dtype, 3), specials(n + 1, dtype, 4)
     cx, cy = _C.from_numpy(x), _C.from_numpy(y)

@@ -9,18 +9,12 @@
 //   * anything else is walked run by run along the innermost coalesced dim with its strides.
 // Threads split the linear index space [0, numel) into contiguous chunks (parallel_for); each
 // output element is computed by exactly one thread from the same inputs, so results do not depend
-// on the number of threads. Fully contiguous outputs larger than the caches (kStreamBytes) are
-// written with non-temporal stores through a small L1 block (write_run); broadcast runs (a bias
-// over H*W) are short and keep ordinary stores (streaming them measured no better).
+// on the number of threads.
 #include "ops/elementwise.h"
 
 #include <cmath>
-#include <cstdint>
 #include <limits>
 #include <type_traits>
-#if defined(__SSE2__) || defined(_M_X64)
-#include <emmintrin.h>
-#endif
 
 #include "core/parallel.h"
 
@@ -310,86 +304,42 @@ bool unary_pred(UnaryOp op, S x) {
 // few ns per element; forking costs a few microseconds).
 constexpr int64_t kGrain = 32768;
 
-// Outputs of at least this many bytes are written with non-temporal stores (see streamed): they
-// exceed the caches, and streaming skips the read-for-ownership of every output line (a quarter
-// to a third of an elementwise op's memory traffic). Smaller outputs stay in cache for the next op.
-constexpr int64_t kStreamBytes = int64_t(4) << 20;
-
-// o[i] = g(i) for i in [0, n), g vectorisable. With `stream` and a float/double output on x86-64,
-// g fills an L1-resident block that SSE2 non-temporal stores (baseline x86-64, no dispatch
-// needed) then copy out; the unaligned head and the tail are written directly. Same values
-// either way, only the store instruction differs.
-template <class T, class G>
-inline void write_run(T* o, int64_t n, bool stream, const G& g) {
-#if defined(__SSE2__) || defined(_M_X64)
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    if (stream) {
-      constexpr int64_t kBlk = 2048 / sizeof(T);
-      alignas(64) T buf[kBlk];
-      int64_t i = 0;
-      for (; i < n && (reinterpret_cast<uintptr_t>(o + i) & 15) != 0; ++i) o[i] = g(i);
-      for (; i + kBlk <= n; i += kBlk) {
-        for (int64_t j = 0; j < kBlk; ++j) buf[j] = g(i + j);
-        for (int64_t j = 0; j < kBlk; j += 16 / sizeof(T))
-          _mm_stream_si128(reinterpret_cast<__m128i*>(o + i + j), _mm_load_si128(reinterpret_cast<const __m128i*>(buf + j)));
-      }
-      for (; i < n; ++i) o[i] = g(i);
-      return;  // the caller fences once per thread chunk (stream_fence), not per run
-    }
-  }
-#endif
-  for (int64_t i = 0; i < n; ++i) o[i] = g(i);
-}
-
-// Orders a thread's non-temporal stores before the parallel region ends.
-inline void stream_fence(bool stream) {
-#if defined(__SSE2__) || defined(_M_X64)
-  if (stream) _mm_sfence();
-#else
-  (void)stream;
-#endif
-}
-
 // out[i] = f(a[i], b[i]) over a 3-operand plan (out, a, b).
 template <class T, class S, class F>
 void binary_loop(const StridedPlan<3>& p, T* out, const S* a, const S* b, const F& f) {
-  const bool stream = p.numel * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
   parallel_for(0, p.numel, kGrain, [&](int64_t beg, int64_t end) {
     for_each_run(p, beg, end, [&](const int64_t* off, int64_t n, const int64_t* st) {
       T* o = out + off[0];
       const S* x = a + off[1];
       const S* y = b + off[2];
       if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
-        write_run(o, n, stream, [&](int64_t i) { return f(x[i], y[i]); });
+        for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
       } else if (st[0] == 1 && st[1] == 1 && st[2] == 0) {
         const S c = *y;
-        write_run(o, n, false, [&](int64_t i) { return f(x[i], c); });
+        for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], c);
       } else if (st[0] == 1 && st[1] == 0 && st[2] == 1) {
         const S c = *x;
-        write_run(o, n, false, [&](int64_t i) { return f(c, y[i]); });
+        for (int64_t i = 0; i < n; ++i) o[i] = f(c, y[i]);
       } else {
         for (int64_t i = 0; i < n; ++i) o[i * st[0]] = f(x[i * st[1]], y[i * st[2]]);
       }
     });
-    stream_fence(stream);
   });
 }
 
 // out[i] = f(x[i]) over a 2-operand plan (out, x).
 template <class T, class S, class F>
 void unary_loop(const StridedPlan<2>& p, T* out, const S* x, const F& f) {
-  const bool stream = p.numel * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
   parallel_for(0, p.numel, kGrain, [&](int64_t beg, int64_t end) {
     for_each_run(p, beg, end, [&](const int64_t* off, int64_t n, const int64_t* st) {
       T* o = out + off[0];
       const S* v = x + off[1];
       if (st[0] == 1 && st[1] == 1) {
-        write_run(o, n, stream, [&](int64_t i) { return f(v[i]); });
+        for (int64_t i = 0; i < n; ++i) o[i] = f(v[i]);
       } else {
         for (int64_t i = 0; i < n; ++i) o[i * st[0]] = f(v[i * st[1]]);
       }
     });
-    stream_fence(stream);
   });
 }
 
