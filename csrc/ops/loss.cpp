@@ -9,10 +9,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/parallel.h"
 #include "ops/activation.h"  // vexp
+#include "ops/simd.h"
 #include "ops/softmax.h"
 
 namespace cnnkit {
@@ -114,6 +116,23 @@ inline void log_softmax_chain(scalar_t* dlogits, const scalar_t* logp, const Los
     dlogits[k] = static_cast<scalar_t>(dlogp_of(c) - static_cast<double>(vexp(logp[k])) * total);
   }
 }
+
+#if CNNKIT_HAVE_AVX2
+// Cross-entropy backward of one contiguous float row (class-index targets):
+// dl[c] = gs * w[c] - exp(lp[c]) * total (w null: weight 1); the caller fixes up the target class.
+CNNKIT_AVX2 void ce_row_avx2(float* dl, const float* lp, int64_t C, float total, float gs, const float* w) {
+  const __m256 vt = _mm256_set1_ps(total), vg = _mm256_set1_ps(gs);
+  int64_t c = 0;
+  for (; c + 8 <= C; c += 8) {
+    const __m256 a = w ? _mm256_mul_ps(vg, _mm256_loadu_ps(w + c)) : vg;
+    _mm256_storeu_ps(dl + c, _mm256_fnmadd_ps(simd::exp256(_mm256_loadu_ps(lp + c)), vt, a));
+  }
+  if (c < C) {
+    const __m256 a = w ? _mm256_mul_ps(vg, simd::load_tail(w + c, C - c, 0.0f)) : vg;
+    simd::store_tail(dl + c, C - c, _mm256_fnmadd_ps(simd::exp256(simd::load_tail(lp + c, C - c, 0.0f)), vt, a));
+  }
+}
+#endif
 }  // namespace
 
 template <class scalar_t>
@@ -182,6 +201,17 @@ void cross_entropy_backward(scalar_t* dlogits, const scalar_t* dloss, const scal
   const int64_t n = d.N * d.S;
   const double tw = r == Reduction::Mean ? total_weight_of(target, weight, n, ignore_index) : 1.0;
   const double a = 1.0 - label_smoothing, b = label_smoothing / static_cast<double>(d.C);
+  // float rows with AVX2: one vector pass per row (ce_row_avx2), the row's total dloss/dlogp
+  // taken in closed form, gt + gs * sum_c weight[c], instead of summed class by class.
+  bool fast = false;
+  double wsum = static_cast<double>(d.C);
+  if constexpr (std::is_same<scalar_t, float>::value) {
+    fast = d.S == 1 && simd_avx2();
+    if (fast && weight) {
+      wsum = 0;
+      for (int64_t c = 0; c < d.C; ++c) wsum += weight[c];
+    }
+  }
   for_each_sample(n, d.C, [&](int64_t i) {
     const int64_t t = target[i];
     if (t == ignore_index) {
@@ -192,6 +222,18 @@ void cross_entropy_backward(scalar_t* dlogits, const scalar_t* dloss, const scal
     const double g = grad_scale(dloss, i, r, tw);
     const double gt = -g * a * class_weight(weight, t);  // d loss / d logp[t] from the NLL term
     const double gs = -g * b;                            // times weight[c]: from the smoothing term
+#if CNNKIT_HAVE_AVX2
+    if constexpr (std::is_same<scalar_t, float>::value) {
+      if (fast) {
+        const double total = gt + gs * wsum;
+        float* row = dlogits + i * d.C;
+        const float* lp = logp + i * d.C;
+        ce_row_avx2(row, lp, d.C, static_cast<float>(total), static_cast<float>(gs), weight);
+        row[t] = static_cast<float>(gt + gs * class_weight(weight, t) - static_cast<double>(vexp(lp[t])) * total);
+        return;
+      }
+    }
+#endif
     log_softmax_chain(dlogits, logp, d, i, [&](int64_t c) { return (c == t ? gt : 0.0) + gs * class_weight(weight, c); });
   });
 }

@@ -12,6 +12,9 @@
 // count. Numerical stability: the maximum is subtracted before exp (a NaN in a slice makes the
 // whole slice NaN, as in PyTorch); sums accumulate in double; float exp runs in float (vexp, which
 // vectorises); contiguous rows reduce with kLanes partial results so those loops vectorise too.
+// float rows (inner == 1) take AVX2 kernels when the CPU has them (simd_avx2()): max in one pass,
+// exp(x - max) with the vector exp of simd.h summed in double in a second (log_softmax stores
+// nothing there), then one pass that writes the result; every pass works on a row already in L1.
 #include "ops/softmax.h"
 
 #include <algorithm>
@@ -20,6 +23,7 @@
 
 #include "core/parallel.h"
 #include "ops/activation.h"  // vexp
+#include "ops/simd.h"
 
 namespace cnnkit {
 
@@ -94,6 +98,115 @@ void softmax_backward_row(scalar_t* dinp, const scalar_t* dout, const scalar_t* 
     for (int64_t d = 0; d < D; ++d)
       dinp[d] = static_cast<scalar_t>(static_cast<double>(out[d]) * (static_cast<double>(dout[d]) - s));
   }
+}
+
+#if CNNKIT_HAVE_AVX2
+CNNKIT_AVX2 inline void acc_pd(__m256d& a0, __m256d& a1, __m256 v) {
+  a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+  a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+
+// Max of a row; NaN never becomes the max (_mm256_max_ps returns its second operand, the running
+// max, when an operand is NaN) but poisons the row through the sum, as in the portable path.
+CNNKIT_AVX2 float row_max_avx2(const float* x, int64_t D) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  __m256 m0 = _mm256_set1_ps(ninf), m1 = m0;
+  int64_t d = 0;
+  for (; d + 16 <= D; d += 16) {
+    m0 = _mm256_max_ps(_mm256_loadu_ps(x + d), m0);
+    m1 = _mm256_max_ps(_mm256_loadu_ps(x + d + 8), m1);
+  }
+  for (; d + 8 <= D; d += 8) m0 = _mm256_max_ps(_mm256_loadu_ps(x + d), m0);
+  if (d < D) m1 = _mm256_max_ps(simd::load_tail(x + d, D - d, ninf), m1);
+  return simd::hmax256(_mm256_max_ps(m0, m1));
+}
+
+// sum_d exp(x[d] - m) in double; also stores the exps into e when e is not null.
+CNNKIT_AVX2 double row_sumexp_avx2(float* e, const float* x, int64_t D, float m) {
+  const __m256 vm = _mm256_set1_ps(m);
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+  int64_t d = 0;
+  for (; d + 8 <= D; d += 8) {
+    const __m256 v = simd::exp256(_mm256_sub_ps(_mm256_loadu_ps(x + d), vm));
+    if (e) _mm256_storeu_ps(e + d, v);
+    acc_pd(a0, a1, v);
+  }
+  if (d < D) {
+    const __m256 v = _mm256_and_ps(simd::exp256(_mm256_sub_ps(simd::load_tail(x + d, D - d, 0.0f), vm)),
+                                   _mm256_castsi256_ps(simd::tail_mask(D - d)));
+    if (e) simd::store_tail(e + d, D - d, v);
+    acc_pd(a0, a1, v);
+  }
+  return simd::hsum256d(_mm256_add_pd(a0, a1));
+}
+
+// sum_d a[d] (b == null) or sum_d a[d] * b[d], products in float, sums in double.
+CNNKIT_AVX2 double row_dot_avx2(const float* a, const float* b, int64_t D) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+  int64_t d = 0;
+  for (; d + 8 <= D; d += 8) {
+    __m256 v = _mm256_loadu_ps(a + d);
+    if (b) v = _mm256_mul_ps(v, _mm256_loadu_ps(b + d));
+    acc_pd(a0, a1, v);
+  }
+  if (d < D) {
+    __m256 v = simd::load_tail(a + d, D - d, 0.0f);
+    if (b) v = _mm256_mul_ps(v, simd::load_tail(b + d, D - d, 0.0f));
+    acc_pd(a0, a1, v);
+  }
+  return simd::hsum256d(_mm256_add_pd(a0, a1));
+}
+
+CNNKIT_AVX2 void softmax_row_avx2(float* out, const float* x, int64_t D, bool log) {
+  const float m = row_max_avx2(x, D);
+  const double sum = row_sumexp_avx2(log ? nullptr : out, x, D, m);
+  int64_t d = 0;
+  if (log) {
+    // (x - max) - log(sum), PyTorch's order: x - max is exact near the max, so large logits keep
+    // their small log-probabilities accurate (m + log(sum) rounded to float would not).
+    const __m256 vm = _mm256_set1_ps(m), ls = _mm256_set1_ps(static_cast<float>(std::log(sum)));
+    for (; d + 8 <= D; d += 8)
+      _mm256_storeu_ps(out + d, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + d), vm), ls));
+    if (d < D)
+      simd::store_tail(out + d, D - d, _mm256_sub_ps(_mm256_sub_ps(simd::load_tail(x + d, D - d, 0.0f), vm), ls));
+  } else {
+    const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / sum));
+    for (; d + 8 <= D; d += 8) _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_loadu_ps(out + d), inv));
+    if (d < D) simd::store_tail(out + d, D - d, _mm256_mul_ps(simd::load_tail(out + d, D - d, 0.0f), inv));
+  }
+}
+
+// softmax: dinp = y * (g - sum(g * y)); log_softmax: dinp = g - exp(y) * sum(g).
+CNNKIT_AVX2 void softmax_backward_row_avx2(float* dinp, const float* dout, const float* out, int64_t D, bool log) {
+  const __m256 s = _mm256_set1_ps(static_cast<float>(row_dot_avx2(dout, log ? nullptr : out, D)));
+  int64_t d = 0;
+  for (; d + 8 <= D; d += 8) {
+    const __m256 g = _mm256_loadu_ps(dout + d), y = _mm256_loadu_ps(out + d);
+    _mm256_storeu_ps(dinp + d, log ? _mm256_fnmadd_ps(simd::exp256(y), s, g) : _mm256_mul_ps(y, _mm256_sub_ps(g, s)));
+  }
+  if (d < D) {
+    const __m256 g = simd::load_tail(dout + d, D - d, 0.0f), y = simd::load_tail(out + d, D - d, 0.0f);
+    simd::store_tail(dinp + d, D - d, log ? _mm256_fnmadd_ps(simd::exp256(y), s, g) : _mm256_mul_ps(y, _mm256_sub_ps(g, s)));
+  }
+}
+#endif
+
+// Row kernels: AVX2 for float when available, the portable loops otherwise.
+inline void softmax_row_fast(float* out, const float* x, int64_t D, bool log) {
+#if CNNKIT_HAVE_AVX2
+  if (simd_avx2()) return softmax_row_avx2(out, x, D, log);
+#endif
+  softmax_row(out, x, D, log);
+}
+inline void softmax_row_fast(double* out, const double* x, int64_t D, bool log) { softmax_row(out, x, D, log); }
+inline void softmax_backward_row_fast(float* dinp, const float* dout, const float* out, int64_t D, bool log) {
+#if CNNKIT_HAVE_AVX2
+  if (simd_avx2()) return softmax_backward_row_avx2(dinp, dout, out, D, log);
+#endif
+  softmax_backward_row(dinp, dout, out, D, log);
+}
+inline void softmax_backward_row_fast(double* dinp, const double* dout, const double* out, int64_t D, bool log) {
+  softmax_backward_row(dinp, dout, out, D, log);
 }
 
 // A block of L <= kBlock consecutive inner positions of one outer slice; x, out point at
@@ -182,7 +295,7 @@ void softmax_forward(scalar_t* out, const scalar_t* inp, int64_t outer, int64_t 
   if (outer == 0 || D == 0 || inner == 0) return;
   if (inner == 1) {
     parallel_for(0, outer, std::max<int64_t>(1, kGrain / D), [&](int64_t b, int64_t e) {
-      for (int64_t o = b; o < e; ++o) softmax_row(out + o * D, inp + o * D, D, log);
+      for (int64_t o = b; o < e; ++o) softmax_row_fast(out + o * D, inp + o * D, D, log);
     });
     return;
   }
@@ -198,7 +311,7 @@ void softmax_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out,
   if (outer == 0 || D == 0 || inner == 0) return;
   if (inner == 1) {
     parallel_for(0, outer, std::max<int64_t>(1, kGrain / D), [&](int64_t b, int64_t e) {
-      for (int64_t o = b; o < e; ++o) softmax_backward_row(dinp + o * D, dout + o * D, out + o * D, D, log);
+      for (int64_t o = b; o < e; ++o) softmax_backward_row_fast(dinp + o * D, dout + o * D, out + o * D, D, log);
     });
     return;
   }
