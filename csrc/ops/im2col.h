@@ -18,7 +18,7 @@ struct Im2colGeometry {
   int64_t C, H, W;     // image
   int64_t KH, KW;      // kernel
   int64_t SH, SW;      // stride (> 0)
-  int64_t PH, PW;      // zero padding (>= 0)
+  int64_t PH, PW;      // zero padding; negative crops (conv2d's stride-1 input gradient uses that)
   int64_t DH, DW;      // dilation (> 0)
   int64_t OH, OW;      // output size (window_out_size)
   int64_t rows() const { return C * KH * KW; }
