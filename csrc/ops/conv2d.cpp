@@ -9,18 +9,23 @@
 //             weights rotated by 180 degrees and transposed in (o, c):
 //             dinp_g (Cg, HW) = Wf_g (Cg, OCg*KK) @ tcols_g (OCg*KK, HW),
 //             tcols = im2col of dout (OC, OH, OW) with padding (K-1)*D - P (negative = cropping) and
-//             output size H x W; one GEMM with K = OCg*KK and no scatter-add.
-//   dinp, stride > 1: dcols_g (CgKK, OHW) = W_g^T @ dout_g, then col2im (scatter-add) per image.
+//             output size H x W; one GEMM with K = OCg*KK and no scatter-add. Used when tcols is not
+//             much larger than cols (OC*H*W <= 1.25 * C*OH*OW; not for LeNet's 6 -> 16 layer).
+//   dinp, otherwise: dcols_g (CgKK, OHW) = W_g^T @ dout_g, then col2im (scatter-add) per image.
 // 1x1 stride-1 unpadded convolutions skip im2col when one image is processed at a time: the image is
 // its own column matrix, and dinp its own dcols matrix.
 //
 // Two schedules, chosen from the shapes alone (never from the thread count):
-//   batch  small images or few channels (LeNet, the first layers of a network; per-image work below
-//          kBatchMacs): threads split the batch, one image at a time per thread, and every kernel
-//          inside (im2col, GEMM, col2im) runs serially on its thread -- GEMMs like 6 x 784 x 25 are far
-//          too small to split, and each fork costs microseconds. dweight is summed per slot: the batch
-//          is cut into S = min(N, kSlots) fixed ranges of images, each range sums its images in order
-//          into its own partial (OC, CgKK) buffer, and the S partials are added in slot order.
+//   batch  small per-image work (below kBatchMacs multiply-adds: LeNet, small images, few channels):
+//          threads split the batch, one image at a time per thread, and every kernel inside runs
+//          serially on its thread -- GEMMs like 6 x 784 x 25 are far too small to split, and each
+//          fork costs microseconds. Forward and the flipped input gradient skip the general GEMM:
+//          with M = 6 or 16 it would spend as long packing B as multiplying, so im2col_packed writes
+//          the columns straight into the micro-kernel's packed slivers and packed_gemm runs the
+//          micro-kernel of ops/gemm.h on them (weights packed once per call, shared by the threads).
+//          dweight is summed per slot: the batch is cut into S = min(N, kSlots) fixed ranges of
+//          images, each range sums its images in order into its own partial (OC, CgKK) buffer, and
+//          the S partials are added in slot order.
 //   chunk  large per-image work: images go in chunks of G side by side in one column matrix (OHW*G
 //          about kTargetCols columns, so 4x4 and 8x8 late layers still give wide GEMMs), and the
 //          threads work inside each GEMM (and im2col / col2im / gather / scatter); dweight
@@ -74,7 +79,9 @@ Plan make_plan(const Conv2dParams& p, int64_t elem_size) {
   pl.batch = p.N >= 2 && macs <= kBatchMacs && pl.slots * p.OC * CgKK * elem_size <= kMaxSlotBytes;
   pl.G = pl.batch ? 1 : chunk_images(p, elem_size);
   pl.pointwise = is_pointwise(p) && pl.G == 1;
-  pl.flip = p.SH == 1 && p.SW == 1 && !pl.pointwise;
+  // The flipped correlation's column matrix has OC*KK*H*W entries per image, col2im's C*KK*OH*OW:
+  // the flip saves the scatter-add but not when its matrix is much larger (LeNet's 6 -> 16 layer).
+  pl.flip = p.SH == 1 && p.SW == 1 && !pl.pointwise && 4 * p.OC * p.H * p.W <= 5 * p.C * p.OH * p.OW;
   return pl;
 }
 
@@ -131,11 +138,133 @@ void scatter_chunk(T* images, const T* chunk, int64_t gc, int64_t R, int64_t L, 
   });
 }
 
+// ---- Batch schedule: GEMMs on pre-packed operands ----------------------------------------------
+// With M = OCg (6 or 16 in LeNet) a general GEMM spends as long packing its B panel as computing,
+// since each packed B element serves a single MR-row sliver. Here B is produced already packed
+// (im2col_packed writes the columns straight into the micro-kernel's nr-wide slivers) and A (the
+// weights) is packed once per call and shared read-only by the threads; the micro-kernel of
+// ops/gemm.h (gemm_micro_kernel) then runs over the tiles. Serial; one image per call.
+
+// ap[(s*K + k)*mr + i] = A[s*mr + i, k] (A row-major (M, K), row stride lda), zero rows beyond M.
+template <class T>
+void pack_a_rows(T* ap, const T* A, int64_t lda, int64_t M, int64_t K, int64_t mr) {
+  for (int64_t s = 0; s * mr < M; ++s)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t i = 0; i < mr; ++i) {
+        const int64_t row = s * mr + i;
+        ap[(s * K + k) * mr + i] = row < M ? A[row * lda + k] : T(0);
+      }
+}
+
+template <class T>
+int64_t packed_a_size(int64_t M, int64_t K, int64_t mr) {
+  return (M + mr - 1) / mr * mr * K;
+}
+
+// C (M, N), row stride ldc, = ap @ bp + beta * C for ap from pack_a_rows and bp from im2col_packed.
+// K is cut into equal blocks of at most uk.kc (later blocks accumulate); within a block, each B
+// sliver (L1) meets every A sliver (L2). Edge tiles go through `tile` (mr*nr elements).
+template <class T>
+void packed_gemm(const GemmMicroKernel<T>& uk, int64_t M, int64_t N, int64_t K, const T* ap, const T* bp, T beta,
+                 T* C, int64_t ldc, T* tile) {
+  const int64_t mr = uk.mr, nr = uk.nr;
+  if (K <= 0) {  // zero input channels: the product is empty
+    if (beta == T(0))
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
+    return;
+  }
+  const int64_t kblocks = (K + uk.kc - 1) / uk.kc, kc = (K + kblocks - 1) / kblocks;
+  for (int64_t pc = 0; pc < K; pc += kc) {
+    const int64_t kb = std::min(kc, K - pc);
+    const T bk = pc == 0 ? beta : T(1);
+    for (int64_t j0 = 0; j0 < N; j0 += nr) {
+      const T* b = bp + j0 * K + pc * nr;  // sliver j0/nr starts at (j0/nr)*K*nr = j0*K
+      const int64_t nj = std::min(nr, N - j0);
+      for (int64_t i0 = 0; i0 < M; i0 += mr) {
+        const T* a = ap + i0 * K + pc * mr;
+        T* c = C + i0 * ldc + j0;
+        const int64_t ni = std::min(mr, M - i0);
+        if (ni == mr && nj == nr) {
+          uk.fn(kb, a, b, c, ldc, T(1), bk);
+          continue;
+        }
+        if (bk != T(0))
+          for (int64_t i = 0; i < ni; ++i)
+            for (int64_t j = 0; j < nj; ++j) tile[i * nr + j] = c[i * ldc + j];
+        uk.fn(kb, a, b, tile, nr, T(1), bk);
+        for (int64_t i = 0; i < ni; ++i)
+          for (int64_t j = 0; j < nj; ++j) c[i * ldc + j] = tile[i * nr + j];
+      }
+    }
+  }
+}
+
 // Scratch space of one thread (batch schedule) or of the whole call (chunk schedule).
 template <class T>
 struct Work {
-  ScratchBuffer<T> cols, tcols, chunk;
+  ScratchBuffer<T> cols, tcols, chunk, row, tile;
 };
+
+// The batch schedule's weights, packed once per call for packed_gemm and shared by the threads:
+// per group, W_g (OCg, CgKK) for the forward and Wf_g (Cg, OCg*KK) for the stride-1 input gradient.
+template <class T>
+struct PackedWeights {
+  const GemmMicroKernel<T>& uk = gemm_micro_kernel<T>();
+  ScratchBuffer<T> w, wf;
+  int64_t wstride = 0, wfstride = 0;
+};
+
+Im2colGeometry group_geometry(const Conv2dParams& p) {
+  Im2colGeometry g = geometry(p);
+  g.C = p.C / p.groups;
+  return g;
+}
+
+Im2colGeometry group_flip_geometry(const Conv2dParams& p) {
+  Im2colGeometry g = flip_geometry(p);
+  g.C = p.OC / p.groups;
+  return g;
+}
+
+// Buffers for one image's packed columns of geometry g.
+template <class T>
+void reserve_packed(Work<T>& wk, const Im2colGeometry& g, int64_t mr, int64_t nr) {
+  const int64_t n = (g.cols() + nr - 1) / nr * nr;
+  wk.cols.reset(static_cast<size_t>(n * g.rows()));
+  wk.row.reset(static_cast<size_t>(im2col_packed_scratch(g, nr)));
+  wk.tile.reset(static_cast<size_t>(mr * nr));
+}
+
+// Forward of image n in the batch schedule (serial).
+template <class T>
+void forward_image_packed(T* out, const T* inp, const T* bias, const Conv2dParams& p, const PackedWeights<T>& pw,
+                          int64_t n, Work<T>& wk) {
+  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, Cg = p.C / p.groups, OCg = p.OC / p.groups;
+  const Im2colGeometry geo = group_geometry(p);
+  reserve_packed(wk, geo, pw.uk.mr, pw.uk.nr);
+  T* dst = out + n * p.OC * OHW;
+  if (bias != nullptr)
+    for (int64_t o = 0; o < p.OC; ++o) std::fill(dst + o * OHW, dst + (o + 1) * OHW, bias[o]);
+  for (int64_t gi = 0; gi < p.groups; ++gi) {
+    im2col_packed(wk.cols.data(), pw.uk.nr, inp + (n * p.C + gi * Cg) * HW, geo, wk.row.data());
+    packed_gemm(pw.uk, OCg, OHW, geo.rows(), pw.w.data() + gi * pw.wstride, wk.cols.data(),
+                bias != nullptr ? T(1) : T(0), dst + gi * OCg * OHW, OHW, wk.tile.data());
+  }
+}
+
+// Input gradient of image n in the batch schedule, stride 1 (serial): the flipped correlation.
+template <class T>
+void dinp_image_packed(T* dinp, const T* dout, const Conv2dParams& p, const PackedWeights<T>& pw, int64_t n,
+                       Work<T>& wk) {
+  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, Cg = p.C / p.groups, OCg = p.OC / p.groups;
+  const Im2colGeometry tgeo = group_flip_geometry(p);
+  reserve_packed(wk, tgeo, pw.uk.mr, pw.uk.nr);
+  for (int64_t gi = 0; gi < p.groups; ++gi) {
+    im2col_packed(wk.cols.data(), pw.uk.nr, dout + (n * p.OC + gi * OCg) * OHW, tgeo, wk.row.data());
+    packed_gemm(pw.uk, Cg, HW, tgeo.rows(), pw.wf.data() + gi * pw.wfstride, wk.cols.data(), T(0),
+                dinp + (n * p.C + gi * Cg) * HW, HW, wk.tile.data());
+  }
+}
 
 // Forward of images [n0, n0 + gc).
 template <class T>
@@ -231,9 +360,15 @@ template <class T>
 void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
   const Plan pl = make_plan(p, sizeof(T));
   if (pl.batch) {
+    PackedWeights<T> pw;
+    const int64_t OCg = p.OC / p.groups, CgKK = p.C / p.groups * p.KH * p.KW;
+    pw.wstride = packed_a_size<T>(OCg, CgKK, pw.uk.mr);
+    pw.w.reset(static_cast<size_t>(p.groups * pw.wstride));
+    for (int64_t gi = 0; gi < p.groups; ++gi)
+      pack_a_rows(pw.w.data() + gi * pw.wstride, weight + gi * OCg * CgKK, CgKK, OCg, CgKK, pw.uk.mr);
     parallel_for(0, p.N, 1, [&](int64_t n0, int64_t n1) {
       Work<T> wk;
-      for (int64_t n = n0; n < n1; ++n) forward_chunk(out, inp, weight, bias, p, pl, n, 1, wk);
+      for (int64_t n = n0; n < n1; ++n) forward_image_packed(out, inp, bias, p, pw, n, wk);
     });
     return;
   }
@@ -281,6 +416,20 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
     return;
   }
   // Batch schedule: slot s owns images [s*N/S, (s+1)*N/S) and sums their dweight in image order.
+  // Stride-1 input gradients use packed_gemm on the flipped weights; strided ones col2im.
+  const bool packed_dinp = dinp != nullptr && (pl.flip || pl.pointwise);
+  PackedWeights<T> pw;
+  if (packed_dinp) {
+    const int64_t Cg = p.C / p.groups, TK = p.OC / p.groups * p.KH * p.KW;
+    if (!wflip.data()) {
+      wflip.reset(static_cast<size_t>(wsize));
+      flip_weight(wflip.data(), weight, p);
+    }
+    pw.wfstride = packed_a_size<T>(Cg, TK, pw.uk.mr);
+    pw.wf.reset(static_cast<size_t>(p.groups * pw.wfstride));
+    for (int64_t gi = 0; gi < p.groups; ++gi)
+      pack_a_rows(pw.wf.data() + gi * pw.wfstride, wflip.data() + gi * Cg * TK, TK, Cg, TK, pw.uk.mr);
+  }
   const int64_t S = pl.slots;
   ScratchBuffer<T> partial;
   if (dweight != nullptr) partial.reset(static_cast<size_t>(S * wsize));
@@ -289,8 +438,11 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
     for (int64_t s = s0; s < s1; ++s) {
       const int64_t b = s * p.N / S, e = (s + 1) * p.N / S;
       T* dw = dweight != nullptr ? partial.data() + s * wsize : nullptr;
-      for (int64_t n = b; n < e; ++n)
-        backward_chunk(dinp, dw, n == b ? T(0) : T(1), dout, inp, weight, wflip.data(), p, pl, n, 1, wk);
+      for (int64_t n = b; n < e; ++n) {
+        backward_chunk(packed_dinp ? nullptr : dinp, dw, n == b ? T(0) : T(1), dout, inp, weight, wflip.data(), p,
+                       pl, n, 1, wk);
+        if (packed_dinp) dinp_image_packed(dinp, dout, p, pw, n, wk);
+      }
     }
   });
   if (dweight != nullptr) {

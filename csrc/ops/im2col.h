@@ -28,6 +28,14 @@ struct Im2colGeometry {
 template <class T>
 void im2col(T* cols, int64_t ldcols, const T* im, const Im2colGeometry& g);
 
+// The same column matrix cut into nr-wide column slivers, the packed-B layout of the GEMM
+// micro-kernels (ops/gemm.h): packed[(s*K + r)*nr + j] = cols[r, s*nr + j] (K = rows()), zero for
+// columns s*nr + j >= cols(). Writes (=) ceil(cols()/nr)*nr*K elements. scratch: room for
+// im2col_packed_scratch(g, nr) elements. Serial: meant for threads that each handle their own images.
+template <class T>
+void im2col_packed(T* packed, int64_t nr, const T* im, const Im2colGeometry& g, T* scratch);
+int64_t im2col_packed_scratch(const Im2colGeometry& g, int64_t nr);
+
 template <class T>
 void col2im(T* im, const T* cols, int64_t ldcols, const Im2colGeometry& g);
 
