@@ -89,6 +89,7 @@ CONFIGS = [
     (2, 3, 6, 5, 4, 3, 2, 1, (3, 3), (1, 2), 1),  # padding beyond the dilated kernel in both axes
     (64, 1, 12, 12, 6, 5, 5, 1, 2, 1, 1),         # LeNet conv1 shape class: 1 channel, padding 2
     (16, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1),        # LeNet conv2 (input gradient by col2im)
+    (4, 3, 10, 10, 24, 3, 3, 1, 1, 1, 1),         # batch schedule, dweight by the general GEMM (OC, C*KK > nr)
     (9, 64, 12, 12, 64, 3, 3, 1, 1, 1, 1),        # chunk schedule, chunks of 8 and 1, flip
     (3, 128, 15, 13, 192, 3, 3, 2, 1, 1, 2),      # chunk schedule, 3 images in a chunk, col2im, groups
     (1, 64, 9, 11, 48, 3, 3, 1, 1, 1, 1),         # chunk schedule, one image, flip
@@ -225,6 +226,29 @@ def test_conv2d_backward(cfg, dtype):
     for got, want in zip(fast, naive):
         assert np.asarray(got).dtype == dtype
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv2d_portable_kernel(dtype):
+    # The batch schedule's packed GEMMs follow the micro-kernel's tile shape (avx2 6x16 / 6x8, portable
+    # 4x8 / 4x4), which changes packing widths and the dweight orientation: check the other family too.
+    old = _C.gemm_kernel_name().split()[0]
+    try:
+        for kernel in ("portable", "avx2") if _C.gemm_avx2_available() else ("portable",):
+            _C.set_gemm_kernel(kernel)
+            for cfg in (CONFIGS[1], CONFIGS[3], CONFIGS[6], CONFIGS[14], CONFIGS[16], CONFIGS[17]):
+                rng = np.random.default_rng(seed(cfg) + 3)
+                x, w, b, s, p, d, g = make(rng, cfg, dtype)
+                out = np.asarray(_C.conv2d_forward(T(x), T(w), T(b), s, p, d, g))
+                np.testing.assert_allclose(out, conv_ref(x, w, b, s, p, d, g), **tol(dtype))
+                dout = rng.standard_normal(out.shape).astype(dtype)
+                fast = _C.conv2d_backward(T(dout), T(x), T(w), s, p, d, g, (True, True, True))
+                naive = _C.conv2d_backward_naive(T(dout), T(x), T(w), s, p, d, g, (True, True, True))
+                for got, want in zip(fast, naive):
+                    np.testing.assert_allclose(np.asarray(got), np.asarray(want), **tol(dtype))
+    finally:
+        _C.set_gemm_kernel("auto")
+    assert _C.gemm_kernel_name().split()[0] == old
 
 
 @pytest.mark.parametrize("cfg", [
@@ -370,7 +394,7 @@ def test_conv2d_matches_torch():
     F = torch.nn.functional
     rng = np.random.default_rng(15)
     for cfg in [CONFIGS[1], CONFIGS[3], CONFIGS[4], CONFIGS[9], CONFIGS[11], CONFIGS[14], CONFIGS[16],
-                CONFIGS[17], CONFIGS[18]]:
+                CONFIGS[17], CONFIGS[18], CONFIGS[19]]:
         x, w, b, s, p, d, g = make(rng, cfg, np.float32)
         xt, wt, bt = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
         ref = F.conv2d(xt, wt, bt, s, p, d, g)

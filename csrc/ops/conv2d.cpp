@@ -207,11 +207,15 @@ struct Work {
 
 // The batch schedule's weights, packed once per call for packed_gemm and shared by the threads:
 // per group, W_g (OCg, CgKK) for the forward and Wf_g (Cg, OCg*KK) for the stride-1 input gradient.
+// dw_packed: dweight by dweight_image_packed (when OCg or CgKK fits in one nr-wide sliver: few output
+// channels, LeNet; measured slower than the library GEMM for the 3 -> 64 ResNet stem), else by the
+// general gemm per image; dw_t: the packed dweight GEMM runs transposed.
 template <class T>
 struct PackedWeights {
   const GemmMicroKernel<T>& uk = gemm_micro_kernel<T>();
   ScratchBuffer<T> w, wf;
   int64_t wstride = 0, wfstride = 0;
+  bool dw_packed = false, dw_t = false;
 };
 
 Im2colGeometry group_geometry(const Conv2dParams& p) {
@@ -263,6 +267,34 @@ void dinp_image_packed(T* dinp, const T* dout, const Conv2dParams& p, const Pack
     im2col_packed(wk.cols.data(), pw.uk.nr, dout + (n * p.OC + gi * OCg) * OHW, tgeo, wk.row.data());
     packed_gemm(pw.uk, Cg, HW, tgeo.rows(), pw.wf.data() + gi * pw.wfstride, wk.cols.data(), T(0),
                 dinp + (n * p.C + gi * Cg) * HW, HW, wk.tile.data());
+  }
+}
+
+// dweight contribution of image n in the batch schedule (serial): per group dw = beta * dw +
+// dout_g (OCg, OHW) @ cols_g^T, both operands packed straight from dout and the image. The tile
+// grid pads M to the micro-kernel's mr and N to its nr, so the orientation with less padding is
+// used: dW_g (OCg, CgKK) = dout_g @ cols_g^T, or (pw.dw_t) dW_g^T (CgKK, OCg) = cols_g @ dout_g^T
+// (LeNet's 6 -> 16 layer: 150 x 16 tiles exactly, against 18 x 160 the other way round); dw then
+// holds (CgKK, OCg) blocks, transposed when the slots are added up.
+template <class T>
+void dweight_image_packed(T* dw, T beta, const T* dout, const T* inp, const Conv2dParams& p,
+                          const PackedWeights<T>& pw, int64_t n, Work<T>& wk) {
+  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, Cg = p.C / p.groups, OCg = p.OC / p.groups;
+  const Im2colGeometry geo = group_geometry(p);
+  const int64_t CgKK = geo.rows(), mr = pw.uk.mr, nr = pw.uk.nr;
+  const int64_t wc = pw.dw_t ? mr : nr, wd = pw.dw_t ? nr : mr;  // sliver widths of cols and dout
+  wk.cols.reset(static_cast<size_t>((CgKK + wc - 1) / wc * wc * OHW));
+  wk.chunk.reset(static_cast<size_t>(packed_a_size<T>(OCg, OHW, wd)));
+  wk.row.reset(static_cast<size_t>(im2col_packed_scratch(geo, wc)));
+  wk.tile.reset(static_cast<size_t>(mr * nr));
+  for (int64_t gi = 0; gi < p.groups; ++gi) {
+    im2col_packed_t(wk.cols.data(), wc, inp + (n * p.C + gi * Cg) * HW, geo, wk.row.data());
+    pack_a_rows(wk.chunk.data(), dout + (n * p.OC + gi * OCg) * OHW, OHW, OCg, OHW, wd);
+    T* d = dw + gi * OCg * CgKK;
+    if (pw.dw_t)
+      packed_gemm(pw.uk, CgKK, OCg, OHW, wk.cols.data(), wk.chunk.data(), beta, d, OCg, wk.tile.data());
+    else
+      packed_gemm(pw.uk, OCg, CgKK, OHW, wk.chunk.data(), wk.cols.data(), beta, d, CgKK, wk.tile.data());
   }
 }
 
@@ -430,6 +462,12 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
     for (int64_t gi = 0; gi < p.groups; ++gi)
       pack_a_rows(pw.wf.data() + gi * pw.wfstride, wflip.data() + gi * Cg * TK, TK, Cg, TK, pw.uk.mr);
   }
+  {
+    const int64_t OCg = p.OC / p.groups, mr = pw.uk.mr, nr = pw.uk.nr;
+    auto up = [](int64_t a, int64_t b) { return (a + b - 1) / b * b; };
+    pw.dw_packed = std::min(OCg, CgKK) <= nr;
+    pw.dw_t = pw.dw_packed && up(CgKK, mr) * up(OCg, nr) < up(OCg, mr) * up(CgKK, nr);
+  }
   const int64_t S = pl.slots;
   ScratchBuffer<T> partial;
   if (dweight != nullptr) partial.reset(static_cast<size_t>(S * wsize));
@@ -439,17 +477,33 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
       const int64_t b = s * p.N / S, e = (s + 1) * p.N / S;
       T* dw = dweight != nullptr ? partial.data() + s * wsize : nullptr;
       for (int64_t n = b; n < e; ++n) {
-        backward_chunk(packed_dinp ? nullptr : dinp, dw, n == b ? T(0) : T(1), dout, inp, weight, wflip.data(), p,
-                       pl, n, 1, wk);
-        if (packed_dinp) dinp_image_packed(dinp, dout, p, pw, n, wk);
+        const T beta = n == b ? T(0) : T(1);
+        if (dw != nullptr && pw.dw_packed)
+          dweight_image_packed(dw, beta, dout, inp, p, pw, n, wk);
+        else if (dw != nullptr)
+          backward_chunk(static_cast<T*>(nullptr), dw, beta, dout, inp, weight, wflip.data(), p, pl, n, 1, wk);
+        if (packed_dinp)
+          dinp_image_packed(dinp, dout, p, pw, n, wk);
+        else if (dinp != nullptr)
+          backward_chunk(dinp, static_cast<T*>(nullptr), T(0), dout, inp, weight, wflip.data(), p, pl, n, 1, wk);
       }
     }
   });
+  // dweight[i] = partial 0 + partial 1 + ... in slot order; element i of dweight (group gi, output
+  // channel o, column r) sits at index gi*OCg*CgKK + r*OCg + o of a transposed partial.
   if (dweight != nullptr) {
+    const int64_t OCg = p.OC / p.groups;
+    const T* part = partial.data();
+    const bool tr = pw.dw_t;
     parallel_for(0, wsize, 4096, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
-        T acc = partial.data()[i];
-        for (int64_t s = 1; s < S; ++s) acc += partial.data()[s * wsize + i];
+        int64_t j = i;
+        if (tr) {
+          const int64_t gi = i / (OCg * CgKK), o = (i / CgKK) % OCg, r = i % CgKK;
+          j = gi * OCg * CgKK + r * OCg + o;
+        }
+        T acc = part[j];
+        for (int64_t s = 1; s < S; ++s) acc += part[s * wsize + j];
         dweight[i] = acc;
       }
     });

@@ -34,6 +34,11 @@ void im2col(T* cols, int64_t ldcols, const T* im, const Im2colGeometry& g);
 // im2col_packed_scratch(g, nr) elements. Serial: meant for threads that each handle their own images.
 template <class T>
 void im2col_packed(T* packed, int64_t nr, const T* im, const Im2colGeometry& g, T* scratch);
+// Transposed: the rows interleaved into w-tall slivers (the packed-A layout, or packed B of
+// cols^T): packed[(s*N + k)*w + i] = cols[s*w + i, k] (N = cols()), zero for rows s*w + i >= K.
+// Writes ceil(K/w)*w*N elements; same scratch (with nr = w). Serial.
+template <class T>
+void im2col_packed_t(T* packed, int64_t w, const T* im, const Im2colGeometry& g, T* scratch);
 int64_t im2col_packed_scratch(const Im2colGeometry& g, int64_t nr);
 
 template <class T>
