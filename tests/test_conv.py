@@ -6,8 +6,8 @@ Sizes are odd and small (1, 3, 7, ...), with stride/padding/dilation/groups mixe
 test_configs_cover_every_path checks that CONFIGS reach them all): the batch schedule (threads over
 images, dweight in slot partials) and the chunk schedule (threads inside the GEMMs) with one image or
 several images per chunk (with a partial last chunk); the input gradient by the flipped-weight
-correlation (stride 1, including padding larger than the dilated kernel, which crops), by col2im
-(stride > 1), and the 1x1 stride-1 shortcut that skips im2col.
+correlation (batch schedule, stride 1, including padding larger than the dilated kernel, which crops), by col2im,
+and the 1x1 stride-1 shortcut that skips im2col; packed or general-GEMM dweight.
 """
 import zlib
 
@@ -90,10 +90,10 @@ CONFIGS = [
     (64, 1, 12, 12, 6, 5, 5, 1, 2, 1, 1),         # LeNet conv1 shape class: 1 channel, padding 2
     (16, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1),        # LeNet conv2 (input gradient by col2im)
     (4, 3, 10, 10, 24, 3, 3, 1, 1, 1, 1),         # batch schedule, dweight by the general GEMM (OC, C*KK > nr)
-    (9, 64, 12, 12, 64, 3, 3, 1, 1, 1, 1),        # chunk schedule, chunks of 8 and 1, flip
+    (9, 64, 12, 12, 64, 3, 3, 1, 1, 1, 1),        # chunk schedule, chunks of 8 and 1
     (3, 128, 15, 13, 192, 3, 3, 2, 1, 1, 2),      # chunk schedule, 3 images in a chunk, col2im, groups
-    (1, 64, 9, 11, 48, 3, 3, 1, 1, 1, 1),         # chunk schedule, one image, flip
-    (2, 256, 6, 7, 512, 1, 1, 1, 0, 1, 1),        # chunk schedule, 1x1 stride 1 in a chunk of 2 (flip)
+    (1, 64, 9, 11, 48, 3, 3, 1, 1, 1, 1),         # chunk schedule, one image
+    (2, 256, 6, 7, 512, 1, 1, 1, 0, 1, 1),        # chunk schedule, 1x1 stride 1 in a chunk of 2 (im2col)
     (2, 128, 32, 33, 128, 1, 1, 1, 0, 1, 1),      # chunk schedule, 1x1 stride 1, one image: no im2col
 ]
 
@@ -113,7 +113,7 @@ def plan(cfg, itemsize=4):
         G = min(G, max(1, (16 << 20) // max(1, OH * OW * C * KH * KW * itemsize)))
         G = max(1, min(G, N))
     pointwise = (KH, KW, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and G == 1
-    flip = (sh, sw) == (1, 1) and not pointwise and 4 * OC * H * W <= 5 * C * OH * OW
+    flip = batch and (sh, sw) == (1, 1) and not pointwise and 4 * OC * H * W <= 5 * C * OH * OW
     dinp = "pointwise" if pointwise else "flip" if flip else "col2im"
     return ("batch" if batch else "chunk"), G, dinp
 
@@ -121,7 +121,7 @@ def plan(cfg, itemsize=4):
 def test_configs_cover_every_path():
     seen = {(sched, G > 1, dinp) for sched, G, dinp in map(plan, CONFIGS)}
     want = {("batch", False, d) for d in ("pointwise", "flip", "col2im")}
-    want |= {("chunk", False, d) for d in ("pointwise", "flip")} | {("chunk", True, d) for d in ("flip", "col2im")}
+    want |= {("chunk", False, d) for d in ("pointwise", "col2im")} | {("chunk", True, "col2im")}
     assert want <= seen, want - seen
 
 
@@ -254,7 +254,7 @@ def test_conv2d_portable_kernel(dtype):
 @pytest.mark.parametrize("cfg", [
     (2, 4, 5, 6, 4, 3, 2, (2, 1), (1, 1), (1, 2), 2),   # batch schedule, col2im
     (3, 3, 5, 4, 2, 3, 3, 1, (3, 1), (1, 2), 1),         # batch schedule, flip with cropping
-    (1, 3, 6, 5, 2, 2, 3, 1, (1, 2), 1, 1),              # chunk schedule (one image), flip
+    (1, 3, 6, 5, 2, 2, 3, 1, (1, 2), 1, 1),              # chunk schedule (one image)
 ])
 def test_conv2d_backward_numeric_gradient(cfg):
     # Central differences in float64 on the fast path (forward) against the fast backward.

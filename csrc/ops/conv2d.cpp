@@ -5,34 +5,37 @@
 // W's rows -- no copies needed):
 //   forward   out_g  (OCg, OHW)  = W_g (OCg, CgKK) @ cols_g (CgKK, OHW)                   (+ bias)
 //   dweight   dW_g   (OCg, CgKK) = sum over images of dout_g (OCg, OHW) @ cols_g^T
-//   dinp, stride 1 ("flip"): the input gradient is itself a stride-1 correlation, of dout with the
-//             weights rotated by 180 degrees and transposed in (o, c):
+//   dinp      dcols_g (CgKK, OHW) = W_g^T @ dout_g, then col2im (scatter-add) per image; or, stride 1
+//             in the batch schedule ("flip"), as a stride-1 correlation of dout with the weights
+//             rotated by 180 degrees and transposed in (o, c):
 //             dinp_g (Cg, HW) = Wf_g (Cg, OCg*KK) @ tcols_g (OCg*KK, HW),
 //             tcols = im2col of dout (OC, OH, OW) with padding (K-1)*D - P (negative = cropping) and
-//             output size H x W; one GEMM with K = OCg*KK and no scatter-add. Used when tcols is not
-//             much larger than cols (OC*H*W <= 1.25 * C*OH*OW; not for LeNet's 6 -> 16 layer).
-//   dinp, otherwise: dcols_g (CgKK, OHW) = W_g^T @ dout_g, then col2im (scatter-add) per image.
-// 1x1 stride-1 unpadded convolutions skip im2col when one image is processed at a time: the image is
-// its own column matrix, and dinp its own dcols matrix.
+//             output size H x W: one GEMM with K = OCg*KK and no scatter-add. Used when tcols is not
+//             much larger than cols (OC*H*W <= 1.25 * C*OH*OW; LeNet's 6 -> 16 layer uses col2im).
+//             In the chunk schedule the flip measured no faster than col2im (slower at 8x8 and 4x4).
+// 1x1 stride-1 unpadded convolutions with one image at a time skip im2col: the image is its own
+// column matrix, and dinp its own dcols matrix.
 //
 // Two schedules, chosen from the shapes alone (never from the thread count):
 //   batch  small per-image work (below kBatchMacs multiply-adds: LeNet, small images, few channels):
 //          threads split the batch, one image at a time per thread, and every kernel inside runs
 //          serially on its thread -- GEMMs like 6 x 784 x 25 are far too small to split, and each
-//          fork costs microseconds. Forward and the flipped input gradient skip the general GEMM:
-//          with M = 6 or 16 it would spend as long packing B as multiplying, so im2col_packed writes
-//          the columns straight into the micro-kernel's packed slivers and packed_gemm runs the
+//          fork costs microseconds. With M = 6 or 16 a general GEMM spends as long packing B as
+//          multiplying, so the forward, the flip and (few output channels) dweight run on pre-packed
+//          operands: im2col_packed / im2col_packed_t write the columns straight into the micro-
+//          kernel's packed slivers from a zero-padded copy of the image, and packed_gemm runs the
 //          micro-kernel of ops/gemm.h on them (weights packed once per call, shared by the threads).
 //          dweight is summed per slot: the batch is cut into S = min(N, kSlots) fixed ranges of
-//          images, each range sums its images in order into its own partial (OC, CgKK) buffer, and
-//          the S partials are added in slot order.
+//          images, each range sums its images in order into its own partial buffer, and the S
+//          partials are added in slot order.
 //   chunk  large per-image work: images go in chunks of G side by side in one column matrix (OHW*G
 //          about kTargetCols columns, so 4x4 and 8x8 late layers still give wide GEMMs), and the
 //          threads work inside each GEMM (and im2col / col2im / gather / scatter); dweight
-//          accumulates chunk after chunk (beta = 1). With G > 1 dout is gathered into, and out / dinp
+//          accumulates chunk after chunk (beta = 1). With G > 1 dout is gathered into, and out
 //          scattered from, the chunk layout.
-// Since the schedule, S and G depend only on the shapes, and every kernel's result is independent of
-// how it is split among threads, every result is independent of the number of threads.
+// Since the schedule, S and G depend only on the shapes (and the micro-kernel's tile shape), and
+// every kernel's result is independent of how it is split among threads, every result is
+// independent of the number of threads.
 #include "ops/conv2d.h"
 
 #include <algorithm>
@@ -81,7 +84,7 @@ Plan make_plan(const Conv2dParams& p, int64_t elem_size) {
   pl.pointwise = is_pointwise(p) && pl.G == 1;
   // The flipped correlation's column matrix has OC*KK*H*W entries per image, col2im's C*KK*OH*OW:
   // the flip saves the scatter-add but not when its matrix is much larger (LeNet's 6 -> 16 layer).
-  pl.flip = p.SH == 1 && p.SW == 1 && !pl.pointwise && 4 * p.OC * p.H * p.W <= 5 * p.C * p.OH * p.OW;
+  pl.flip = pl.batch && p.SH == 1 && p.SW == 1 && !pl.pointwise && 4 * p.OC * p.H * p.W <= 5 * p.C * p.OH * p.OW;
   return pl;
 }
 
@@ -202,7 +205,7 @@ void packed_gemm(const GemmMicroKernel<T>& uk, int64_t M, int64_t N, int64_t K, 
 // Scratch space of one thread (batch schedule) or of the whole call (chunk schedule).
 template <class T>
 struct Work {
-  ScratchBuffer<T> cols, tcols, chunk, row, tile;
+  ScratchBuffer<T> cols, chunk, row, tile;
 };
 
 // The batch schedule's weights, packed once per call for packed_gemm and shared by the threads:
@@ -331,15 +334,14 @@ void forward_chunk(T* out, const T* inp, const T* weight, const T* bias, const C
 // Backward of images [n0, n0 + gc): dinp of those images (if dinp), and dw = dw_beta * dw + their
 // dweight contribution (if dw).
 template <class T>
-void backward_chunk(T* dinp, T* dw, T dw_beta, const T* dout, const T* inp, const T* weight, const T* wflip,
-                    const Conv2dParams& p, const Plan& pl, int64_t n0, int64_t gc, Work<T>& wk) {
+void backward_chunk(T* dinp, T* dw, T dw_beta, const T* dout, const T* inp, const T* weight, const Conv2dParams& p,
+                    const Plan& pl, int64_t n0, int64_t gc, Work<T>& wk) {
   const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, KK = p.KH * p.KW;
   const int64_t Cg = p.C / p.groups, OCg = p.OC / p.groups, CgKK = Cg * KK, ncols = gc * OHW;
   const Im2colGeometry geo = geometry(p);
-  // dout of the chunk as one (OC, gc*OHW) matrix: the image's own slab when gc == 1, else gathered
-  // (the flip path reads dout through its own im2col and needs this only for dweight).
+  // dout of the chunk as one (OC, gc*OHW) matrix: the image's own slab when gc == 1, else gathered.
   const T* dch = dout + n0 * p.OC * OHW;
-  if (gc > 1 && (dw != nullptr || !pl.flip)) {
+  if (gc > 1) {
     wk.chunk.reset(static_cast<size_t>(p.OC * ncols));
     gather_chunk(wk.chunk.data(), dch, gc, p.OC, OHW);
     dch = wk.chunk.data();
@@ -361,21 +363,6 @@ void backward_chunk(T* dinp, T* dw, T dw_beta, const T* dout, const T* inp, cons
     for (int64_t gi = 0; gi < p.groups; ++gi)
       gemm<T>(true, false, Cg, OHW, OCg, T(1), weight + gi * OCg * Cg, Cg, dch + gi * OCg * OHW, OHW, T(0),
               dimg + gi * Cg * OHW, OHW);
-  } else if (pl.flip) {
-    const Im2colGeometry tgeo = flip_geometry(p);
-    const int64_t tn = gc * HW, TK = OCg * KK;
-    wk.tcols.reset(static_cast<size_t>(tgeo.rows() * tn));
-    for (int64_t g = 0; g < gc; ++g) im2col(wk.tcols.data() + g * HW, tn, dout + (n0 + g) * p.OC * OHW, tgeo);
-    // gc > 1: the GEMM writes chunk layout into cols (free again: dweight is done with it).
-    T* dst = dimg;
-    if (gc > 1) {
-      wk.cols.reset(static_cast<size_t>(p.C * tn));
-      dst = wk.cols.data();
-    }
-    for (int64_t gi = 0; gi < p.groups; ++gi)
-      gemm<T>(false, false, Cg, tn, TK, T(1), wflip + gi * Cg * TK, TK, wk.tcols.data() + gi * TK * tn, tn, T(0),
-              dst + gi * Cg * tn, tn);
-    if (gc > 1) scatter_chunk(dimg, dst, gc, p.C, HW, static_cast<const T*>(nullptr));
   } else {
     wk.cols.reset(static_cast<size_t>(geo.rows() * ncols));
     T* dcols = wk.cols.data();
@@ -435,16 +422,11 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   }
 
   const Plan pl = make_plan(p, sizeof(T));
-  ScratchBuffer<T> wflip;
-  if (dinp != nullptr && pl.flip) {
-    wflip.reset(static_cast<size_t>(wsize));
-    flip_weight(wflip.data(), weight, p);
-  }
   if (!pl.batch) {
     Work<T> wk;
     for (int64_t n0 = 0; n0 < p.N; n0 += pl.G)
-      backward_chunk(dinp, dweight, n0 == 0 ? T(0) : T(1), dout, inp, weight, wflip.data(), p, pl, n0,
-                     std::min(pl.G, p.N - n0), wk);
+      backward_chunk(dinp, dweight, n0 == 0 ? T(0) : T(1), dout, inp, weight, p, pl, n0, std::min(pl.G, p.N - n0),
+                     wk);
     return;
   }
   // Batch schedule: slot s owns images [s*N/S, (s+1)*N/S) and sums their dweight in image order.
@@ -453,10 +435,8 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   PackedWeights<T> pw;
   if (packed_dinp) {
     const int64_t Cg = p.C / p.groups, TK = p.OC / p.groups * p.KH * p.KW;
-    if (!wflip.data()) {
-      wflip.reset(static_cast<size_t>(wsize));
-      flip_weight(wflip.data(), weight, p);
-    }
+    ScratchBuffer<T> wflip(static_cast<size_t>(wsize));
+    flip_weight(wflip.data(), weight, p);
     pw.wfstride = packed_a_size<T>(Cg, TK, pw.uk.mr);
     pw.wf.reset(static_cast<size_t>(p.groups * pw.wfstride));
     for (int64_t gi = 0; gi < p.groups; ++gi)
@@ -481,11 +461,11 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
         if (dw != nullptr && pw.dw_packed)
           dweight_image_packed(dw, beta, dout, inp, p, pw, n, wk);
         else if (dw != nullptr)
-          backward_chunk(static_cast<T*>(nullptr), dw, beta, dout, inp, weight, wflip.data(), p, pl, n, 1, wk);
+          backward_chunk(static_cast<T*>(nullptr), dw, beta, dout, inp, weight, p, pl, n, 1, wk);
         if (packed_dinp)
           dinp_image_packed(dinp, dout, p, pw, n, wk);
         else if (dinp != nullptr)
-          backward_chunk(dinp, static_cast<T*>(nullptr), T(0), dout, inp, weight, wflip.data(), p, pl, n, 1, wk);
+          backward_chunk(dinp, static_cast<T*>(nullptr), T(0), dout, inp, weight, p, pl, n, 1, wk);
       }
     }
   });
