@@ -73,20 +73,20 @@ def as_pair(v):
 # (N, C, H, W, OC, KH, KW, stride, padding, dilation, groups)
 CONFIGS = [
     (1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1),
-    (2, 3, 7, 7, 4, 3, 3, 1, 1, 1, 1),
+    (2, 5, 11, 10, 4, 3, 3, 1, 1, 1, 1),          # batch schedule, flip
     (1, 3, 7, 5, 5, 3, 2, 2, 1, 1, 1),
-    (3, 4, 9, 11, 6, 3, 3, (2, 1), (0, 2), (2, 1), 2),
-    (2, 6, 8, 8, 6, 3, 3, 1, 1, 1, 6),            # depthwise
+    (3, 4, 21, 11, 6, 3, 3, (2, 1), (0, 2), (2, 1), 2),  # batch schedule, col2im, groups
+    (2, 6, 10, 10, 6, 3, 3, 1, 1, 1, 6),          # depthwise, batch schedule, flip
     (2, 4, 7, 7, 8, 1, 1, 2, 0, 1, 1),            # 1x1 stride 2 (a ResNet shortcut)
-    (3, 5, 6, 6, 7, 1, 1, 1, 0, 1, 1),            # 1x1 stride 1, small image: chunked copy path
+    (3, 5, 10, 11, 7, 1, 1, 1, 0, 1, 1),          # 1x1 stride 1, batch schedule
     (1, 3, 33, 33, 2, 1, 1, 1, 0, 1, 1),          # 1x1 stride 1, OH*OW >= 1024: im2col skipped
     (2, 2, 33, 35, 3, 3, 3, 1, 1, 1, 1),          # OH*OW >= 1024: one image per GEMM
     (7, 3, 20, 20, 4, 3, 3, 1, 1, 1, 1),          # 400 outputs: chunks of 3 images, last chunk of 1
     (5, 2, 5, 6, 3, 5, 5, 1, 2, 1, 1),            # 5x5 kernel on a 5x6 image, padding 2
     (2, 3, 10, 9, 4, 3, 3, 3, 2, 2, 1),           # stride, padding and dilation together
     (1, 2, 4, 4, 3, 5, 5, 1, 2, 1, 1),            # kernel larger than the image, padding covers it
-    (3, 2, 5, 7, 3, 1, 1, 1, 1, 1, 1),            # 1x1 with padding 1: the flipped correlation crops
-    (2, 3, 6, 5, 4, 3, 2, 1, (3, 3), (1, 2), 1),  # padding beyond the dilated kernel in both axes
+    (3, 3, 9, 9, 2, 1, 1, 1, 1, 1, 1),            # 1x1 with padding 1: the flipped correlation crops
+    (2, 4, 8, 7, 3, 3, 2, 1, (3, 3), (1, 2), 1),  # padding beyond the dilated kernel in both axes (flip)
     (64, 1, 12, 12, 6, 5, 5, 1, 2, 1, 1),         # LeNet conv1 shape class: 1 channel, padding 2
     (16, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1),        # LeNet conv2 (input gradient by col2im)
     (4, 3, 10, 10, 24, 3, 3, 1, 1, 1, 1),         # batch schedule, dweight by the general GEMM (OC, C*KK > nr)
@@ -105,7 +105,7 @@ def plan(cfg, itemsize=4):
     OH, OW = out_size(H, KH, sh, ph, dh), out_size(W, KW, sw, pw, dw)
     cgkk = C // g * KH * KW
     slots = min(N, 16)
-    batch = N >= 2 and OC * OH * OW * cgkk <= 1 << 22 and slots * OC * cgkk * itemsize <= 8 << 20
+    batch = N >= 2 and OC * OH * OW * cgkk <= 1 << 22 and OH * OW >= 96 and slots * OC * cgkk * itemsize <= 8 << 20
     if batch:
         G = 1
     else:
@@ -252,8 +252,8 @@ def test_conv2d_portable_kernel(dtype):
 
 
 @pytest.mark.parametrize("cfg", [
-    (2, 4, 5, 6, 4, 3, 2, (2, 1), (1, 1), (1, 2), 2),   # batch schedule, col2im
-    (3, 3, 5, 4, 2, 3, 3, 1, (3, 1), (1, 2), 1),         # batch schedule, flip with cropping
+    (2, 4, 5, 6, 4, 3, 2, (2, 1), (1, 1), (1, 2), 2),   # chunk schedule (chunk of 2), col2im, groups
+    (3, 3, 9, 10, 2, 3, 3, 1, (3, 1), (1, 2), 1),        # batch schedule, flip with cropping
     (1, 3, 6, 5, 2, 2, 3, 1, (1, 2), 1, 1),              # chunk schedule (one image)
 ])
 def test_conv2d_backward_numeric_gradient(cfg):
@@ -295,8 +295,9 @@ def test_conv2d_backward_needs_subsets():
 
 
 @pytest.mark.parametrize("cfg", [
-    (9, 8, 12, 12, 16, 3, 3, 1, 1, 1, 1),     # batch schedule, 9 slots of one image each, flip
-    (37, 3, 7, 6, 5, 3, 3, 2, 1, 1, 1),       # batch schedule, 16 slots of 2 or 3 images, col2im
+    (9, 8, 12, 12, 16, 3, 3, 1, 1, 1, 1),     # batch schedule, 9 slots of one image each, col2im
+    (9, 8, 12, 12, 6, 3, 3, 1, 1, 1, 1),      # batch schedule, flip, packed dweight
+    (37, 3, 21, 20, 5, 3, 3, 2, 1, 1, 1),     # batch schedule, 16 slots of 2 or 3 images, col2im
     (9, 64, 12, 12, 64, 3, 3, 1, 1, 1, 1),    # chunk schedule: chunks of 8 and 1, dweight sums over chunks
     (3, 128, 15, 13, 192, 3, 3, 2, 1, 1, 2),  # chunk schedule, col2im, groups
 ])

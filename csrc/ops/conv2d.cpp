@@ -17,7 +17,8 @@
 // column matrix, and dinp its own dcols matrix.
 //
 // Two schedules, chosen from the shapes alone (never from the thread count):
-//   batch  small per-image work (below kBatchMacs multiply-adds: LeNet, small images, few channels):
+//   batch  small per-image work (below kBatchMacs multiply-adds, at least kBatchMinOutputs outputs:
+//          LeNet, the ResNet stem; small images, few channels):
 //          threads split the batch, one image at a time per thread, and every kernel inside runs
 //          serially on its thread -- GEMMs like 6 x 784 x 25 are far too small to split, and each
 //          fork costs microseconds. With M = 6 or 16 a general GEMM spends as long packing B as
@@ -51,6 +52,9 @@ namespace {
 constexpr int64_t kTargetCols = 1024;
 constexpr int64_t kMaxChunkBytes = int64_t(16) << 20;
 constexpr int64_t kBatchMacs = int64_t(1) << 22;     // per-image multiply-adds below which threads split the batch
+// ... and at least this many outputs per image: dweight then sums one GEMM per image with K = OH*OW,
+// and with 8x8 or 4x4 outputs (ResNet shortcuts) that measured 1.3-1.9x slower than the chunk schedule.
+constexpr int64_t kBatchMinOutputs = 96;
 constexpr int64_t kSlots = 16;                       // dweight partial sums in the batch schedule
 constexpr int64_t kMaxSlotBytes = int64_t(8) << 20;  // ... as long as they fit in this
 
@@ -79,7 +83,8 @@ Plan make_plan(const Conv2dParams& p, int64_t elem_size) {
   const int64_t macs = p.OC * p.OH * p.OW * CgKK;
   Plan pl{};
   pl.slots = std::min(p.N, kSlots);
-  pl.batch = p.N >= 2 && macs <= kBatchMacs && pl.slots * p.OC * CgKK * elem_size <= kMaxSlotBytes;
+  pl.batch = p.N >= 2 && macs <= kBatchMacs && p.OH * p.OW >= kBatchMinOutputs &&
+             pl.slots * p.OC * CgKK * elem_size <= kMaxSlotBytes;
   pl.G = pl.batch ? 1 : chunk_images(p, elem_size);
   pl.pointwise = is_pointwise(p) && pl.G == 1;
   // The flipped correlation's column matrix has OC*KK*H*W entries per image, col2im's C*KK*OH*OW:
