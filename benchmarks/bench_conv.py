@@ -1,12 +1,14 @@
 """conv2d forward and backward on the CIFAR ResNet-18 convolutions: cnnkit's im2col + GEMM kernels
 against PyTorch's CPU convolution (when torch is installed).
 
-    python benchmarks/bench_conv.py [--batch 8] [--quick] [--threads N] [--repeats R] [--json out.json]
+    python benchmarks/bench_conv.py [--batch 8] [--quick] [--lenet] [--threads N] [--repeats R] [--json out.json]
 
 Layers (input C x H x W -> OC, kernel, stride; padding 1 for 3x3, 0 for 1x1): the stem 3->64 at
 32x32, the 3x3 convolutions of the four stages (64 @ 32x32, 128 @ 16x16, 256 @ 8x8, 512 @ 4x4,
 with the stride-2 first convolution of stages 2-4) and the three 1x1 stride-2 shortcuts.
---quick keeps one layer per stage plus one shortcut and uses 3 repeats.
+--quick keeps one layer per stage plus one shortcut and uses 3 repeats. --lenet times LeNet-5's two
+convolutions instead (1->6 5x5 padding 2 on 28x28, 6->16 5x5 on 14x14; batch 64 unless --batch is
+given), the small-image case where conv2d's batch schedule applies.
 
 Each layer is first checked against PyTorch (or, without it, against cnnkit's direct-loop
 conv2d_naive on the first image) -- forward and all three gradients -- then timed: one warm-up call,
@@ -27,8 +29,9 @@ from cnnkit.bench.layers import LAYERS, QUICK  # noqa: E402  (the CIFAR ResNet-1
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--batch", type=int, default=8, help="images per batch (default 8; CIFAR training uses 128)")
+    p.add_argument("--batch", type=int, default=None, help="images per batch (default 8, --lenet 64; CIFAR training uses 128)")
     p.add_argument("--quick", action="store_true", help="6 layers, 3 repeats")
+    p.add_argument("--lenet", action="store_true", help="LeNet-5's two convolutions (batch 64 by default)")
     p.add_argument("--threads", type=int, default=None, help="threads for both libraries (default: cnnkit's)")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default 5, quick 3)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -66,8 +69,12 @@ def main():
     except ImportError:
         torch = None
     repeats = args.repeats or (3 if args.quick else 5)
-    layers = [l for l in LAYERS if not args.quick or l[0] in QUICK]
-    N = args.batch
+    if args.lenet:
+        # (name, C, H, OC, kernel, stride, padding)
+        layers = [("lenet conv1 1->6 28x28", 1, 28, 6, 5, 1, 2), ("lenet conv2 6->16 14x14", 6, 14, 16, 5, 1, 0)]
+    else:
+        layers = [l + ((1 if l[4] == 3 else 0),) for l in LAYERS if not args.quick or l[0] in QUICK]
+    N = args.batch or (64 if args.lenet else 8)
     rng = np.random.default_rng(0)
     ref_name = "torch" if torch is not None else "naive"
     print(f"conv2d float32, batch {N}, {threads} thread(s), median of {repeats} after warm-up; "
@@ -77,8 +84,7 @@ def main():
     print(header)
     print("-" * len(header))
     rows = []
-    for name, C, H, OC, k, s in layers:
-        p = 1 if k == 3 else 0
+    for name, C, H, OC, k, s, p in layers:
         x = rng.standard_normal((N, C, H, H)).astype(np.float32)
         w = (rng.standard_normal((OC, C, k, k)) / np.sqrt(C * k * k)).astype(np.float32)
         b = rng.standard_normal(OC).astype(np.float32)

@@ -1,23 +1,42 @@
 // Convolution as im2col + GEMM. Forward writes `out`; backward writes (=) dinp, dweight, dbias.
 //
-// Strategy. Images are processed in chunks of G images; a chunk's columns sit side by side in one
-// column matrix cols (C*KH*KW, G*OH*OW), so one GEMM per group covers the whole chunk:
-//   forward   out_g   (OC/g, G*OHW)   = W_g (OC/g, CgKK) @ cols_g (CgKK, G*OHW)       (+ bias)
-//   dweight   dW_g    (OC/g, CgKK)   += dout_g (OC/g, G*OHW) @ cols_g^T                (over chunks)
-//   dinp      dcols_g (CgKK, G*OHW)   = W_g^T @ dout_g, then col2im per image
-// where _g is group g's block of rows (im2col orders rows by channel, so a group's channels are one
-// contiguous block of rows and a group's output channels one block of W's rows; no copies needed).
-// G is chosen so the GEMM has about kTargetCols columns (late ResNet layers have only 4x4 or 8x8
-// outputs per image; one image alone would give a skinny, slow GEMM) and the column buffer stays
-// under kMaxChunkBytes. With G == 1 the GEMM reads and writes the image's own (OC, OH*OW) slab of
-// out/dout directly; with G > 1 dout is gathered into / out scattered from chunk layout.
-// 1x1, stride-1, unpadded convolutions with G == 1 skip im2col: the image itself is the column
-// matrix (and dinp the dcols matrix).
+// The GEMMs (per group g: _g is group g's block of rows; im2col orders rows by channel, so a group's
+// channels are one contiguous block of column-matrix rows and a group's output channels one block of
+// W's rows -- no copies needed):
+//   forward   out_g  (OCg, OHW)  = W_g (OCg, CgKK) @ cols_g (CgKK, OHW)                   (+ bias)
+//   dweight   dW_g   (OCg, CgKK) = sum over images of dout_g (OCg, OHW) @ cols_g^T
+//   dinp      dcols_g (CgKK, OHW) = W_g^T @ dout_g, then col2im (scatter-add) per image; or, stride 1
+//             in the batch schedule ("flip"), as a stride-1 correlation of dout with the weights
+//             rotated by 180 degrees and transposed in (o, c):
+//             dinp_g (Cg, HW) = Wf_g (Cg, OCg*KK) @ tcols_g (OCg*KK, HW),
+//             tcols = im2col of dout (OC, OH, OW) with padding (K-1)*D - P (negative = cropping) and
+//             output size H x W: one GEMM with K = OCg*KK and no scatter-add. Used when tcols is not
+//             much larger than cols (OC*H*W <= 1.25 * C*OH*OW; LeNet's 6 -> 16 layer uses col2im).
+//             In the chunk schedule the flip measured no faster than col2im (slower at 8x8 and 4x4).
+// 1x1 stride-1 unpadded convolutions with one image at a time skip im2col: the image is its own
+// column matrix, and dinp its own dcols matrix.
 //
-// Threads: parallelism lives inside the GEMMs (thread grid over blocks of C) and inside im2col /
-// col2im / gather / scatter (over rows or channels); never over the batch, so there is no nested
-// parallelism. G depends only on the shapes, so the dweight summation order (chunk after chunk)
-// and therefore every result is independent of the number of threads.
+// Two schedules, chosen from the shapes alone (never from the thread count):
+//   batch  small per-image work (below kBatchMacs multiply-adds, at least kBatchMinOutputs outputs:
+//          LeNet, the ResNet stem; small images, few channels):
+//          threads split the batch, one image at a time per thread, and every kernel inside runs
+//          serially on its thread -- GEMMs like 6 x 784 x 25 are far too small to split, and each
+//          fork costs microseconds. With M = 6 or 16 a general GEMM spends as long packing B as
+//          multiplying, so the forward, the flip and (few output channels) dweight run on pre-packed
+//          operands: im2col_packed / im2col_packed_t write the columns straight into the micro-
+//          kernel's packed slivers from a zero-padded copy of the image, and packed_gemm runs the
+//          micro-kernel of ops/gemm.h on them (weights packed once per call, shared by the threads).
+//          dweight is summed per slot: the batch is cut into S = min(N, kSlots) fixed ranges of
+//          images, each range sums its images in order into its own partial buffer, and the S
+//          partials are added in slot order.
+//   chunk  large per-image work: images go in chunks of G side by side in one column matrix (OHW*G
+//          about kTargetCols columns, so 4x4 and 8x8 late layers still give wide GEMMs), and the
+//          threads work inside each GEMM (and im2col / col2im / gather / scatter); dweight
+//          accumulates chunk after chunk (beta = 1). With G > 1 dout is gathered into, and out
+//          scattered from, the chunk layout.
+// Since the schedule, S and G depend only on the shapes (and the micro-kernel's tile shape), and
+// every kernel's result is independent of how it is split among threads, every result is
+// independent of the number of threads.
 #include "ops/conv2d.h"
 
 #include <algorithm>
@@ -32,6 +51,24 @@ namespace {
 
 constexpr int64_t kTargetCols = 1024;
 constexpr int64_t kMaxChunkBytes = int64_t(16) << 20;
+constexpr int64_t kBatchMacs = int64_t(1) << 22;     // per-image multiply-adds below which threads split the batch
+// ... and at least this many outputs per image: dweight then sums one GEMM per image with K = OH*OW,
+// and with 8x8 or 4x4 outputs (ResNet shortcuts) that measured 1.3-1.9x slower than the chunk schedule.
+constexpr int64_t kBatchMinOutputs = 96;
+constexpr int64_t kSlots = 16;                       // dweight partial sums in the batch schedule
+constexpr int64_t kMaxSlotBytes = int64_t(8) << 20;  // ... as long as they fit in this
+
+struct Plan {
+  bool batch;      // batch schedule (else chunk schedule)
+  int64_t G;       // images per chunk (1 in the batch schedule)
+  bool pointwise;  // 1x1, stride 1, no padding, G == 1: no im2col
+  bool flip;       // stride 1: dinp by the flipped-weight correlation
+  int64_t slots;   // batch schedule: dweight partial sums
+};
+
+bool is_pointwise(const Conv2dParams& p) {
+  return p.KH == 1 && p.KW == 1 && p.SH == 1 && p.SW == 1 && p.PH == 0 && p.PW == 0;
+}
 
 int64_t chunk_images(const Conv2dParams& p, int64_t elem_size) {
   const int64_t ohw = p.OH * p.OW, ckk = p.C * p.KH * p.KW;
@@ -41,68 +78,333 @@ int64_t chunk_images(const Conv2dParams& p, int64_t elem_size) {
   return std::max<int64_t>(1, std::min(g, p.N));
 }
 
-bool is_pointwise(const Conv2dParams& p) {
-  return p.KH == 1 && p.KW == 1 && p.SH == 1 && p.SW == 1 && p.PH == 0 && p.PW == 0;
+Plan make_plan(const Conv2dParams& p, int64_t elem_size) {
+  const int64_t CgKK = p.C / p.groups * p.KH * p.KW;
+  const int64_t macs = p.OC * p.OH * p.OW * CgKK;
+  Plan pl{};
+  pl.slots = std::min(p.N, kSlots);
+  pl.batch = p.N >= 2 && macs <= kBatchMacs && p.OH * p.OW >= kBatchMinOutputs &&
+             pl.slots * p.OC * CgKK * elem_size <= kMaxSlotBytes;
+  pl.G = pl.batch ? 1 : chunk_images(p, elem_size);
+  pl.pointwise = is_pointwise(p) && pl.G == 1;
+  // The flipped correlation's column matrix has OC*KK*H*W entries per image, col2im's C*KK*OH*OW:
+  // the flip saves the scatter-add but not when its matrix is much larger (LeNet's 6 -> 16 layer).
+  pl.flip = pl.batch && p.SH == 1 && p.SW == 1 && !pl.pointwise && 4 * p.OC * p.H * p.W <= 5 * p.C * p.OH * p.OW;
+  return pl;
 }
 
 Im2colGeometry geometry(const Conv2dParams& p) {
   return Im2colGeometry{p.C, p.H, p.W, p.KH, p.KW, p.SH, p.SW, p.PH, p.PW, p.DH, p.DW, p.OH, p.OW};
 }
 
+// im2col of dout (OC, OH, OW) for the flipped-weight correlation (stride 1 only): tap (kh, kw) of
+// output pixel (ih, iw) reads dout[ih - ((KH-1)*DH - PH) + kh*DH, ...]. Paired with flip_weight.
+Im2colGeometry flip_geometry(const Conv2dParams& p) {
+  return Im2colGeometry{p.OC, p.OH, p.OW, p.KH, p.KW, 1, 1, (p.KH - 1) * p.DH - p.PH, (p.KW - 1) * p.DW - p.PW,
+                        p.DH, p.DW, p.H, p.W};
+}
+
+// Wf[g*Cg + c, (o*KH + kh)*KW + kw] = W[g*OCg + o, c, KH-1-kh, KW-1-kw]: for each group a (Cg, OCg*KK)
+// matrix, rows ordered like flip_geometry's im2col rows.
+template <class T>
+void flip_weight(T* wf, const T* w, const Conv2dParams& p) {
+  const int64_t Cg = p.C / p.groups, OCg = p.OC / p.groups, KK = p.KH * p.KW;
+  for (int64_t gi = 0; gi < p.groups; ++gi)
+    for (int64_t c = 0; c < Cg; ++c) {
+      T* dst = wf + (gi * Cg + c) * OCg * KK;
+      for (int64_t o = 0; o < OCg; ++o) {
+        const T* src = w + ((gi * OCg + o) * Cg + c) * KK;
+        for (int64_t k = 0; k < KK; ++k) dst[o * KK + k] = src[KK - 1 - k];
+      }
+    }
+}
+
 int64_t grain_rows(int64_t row_len) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, row_len)); }
+
+// A chunk's (R, gc*L) matrix and the gc images' (R, L) slabs (image stride R*L): gather copies the
+// slabs in, scatter copies them out (adding add[r] to row r when add is given).
+template <class T>
+void gather_chunk(T* chunk, const T* images, int64_t gc, int64_t R, int64_t L) {
+  parallel_for(0, gc * R, grain_rows(L), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t g = i / R, r = i % R;
+      std::copy(images + (g * R + r) * L, images + (g * R + r + 1) * L, chunk + r * gc * L + g * L);
+    }
+  });
+}
+
+template <class T>
+void scatter_chunk(T* images, const T* chunk, int64_t gc, int64_t R, int64_t L, const T* add) {
+  parallel_for(0, gc * R, grain_rows(L), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t g = i / R, r = i % R;
+      const T* s = chunk + r * gc * L + g * L;
+      T* d = images + (g * R + r) * L;
+      const T b = add != nullptr ? add[r] : T(0);
+      for (int64_t j = 0; j < L; ++j) d[j] = s[j] + b;
+    }
+  });
+}
+
+// ---- Batch schedule: GEMMs on pre-packed operands ----------------------------------------------
+// With M = OCg (6 or 16 in LeNet) a general GEMM spends as long packing its B panel as computing,
+// since each packed B element serves a single MR-row sliver. Here B is produced already packed
+// (im2col_packed writes the columns straight into the micro-kernel's nr-wide slivers) and A (the
+// weights) is packed once per call and shared read-only by the threads; the micro-kernel of
+// ops/gemm.h (gemm_micro_kernel) then runs over the tiles. Serial; one image per call.
+
+// ap[(s*K + k)*mr + i] = A[s*mr + i, k] (A row-major (M, K), row stride lda), zero rows beyond M.
+template <class T>
+void pack_a_rows(T* ap, const T* A, int64_t lda, int64_t M, int64_t K, int64_t mr) {
+  for (int64_t s = 0; s * mr < M; ++s)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t i = 0; i < mr; ++i) {
+        const int64_t row = s * mr + i;
+        ap[(s * K + k) * mr + i] = row < M ? A[row * lda + k] : T(0);
+      }
+}
+
+template <class T>
+int64_t packed_a_size(int64_t M, int64_t K, int64_t mr) {
+  return (M + mr - 1) / mr * mr * K;
+}
+
+// C (M, N), row stride ldc, = ap @ bp + beta * C for ap from pack_a_rows and bp from im2col_packed.
+// K is cut into equal blocks of at most uk.kc (later blocks accumulate); within a block, each B
+// sliver (L1) meets every A sliver (L2). Edge tiles go through `tile` (mr*nr elements).
+template <class T>
+void packed_gemm(const GemmMicroKernel<T>& uk, int64_t M, int64_t N, int64_t K, const T* ap, const T* bp, T beta,
+                 T* C, int64_t ldc, T* tile) {
+  const int64_t mr = uk.mr, nr = uk.nr;
+  if (K <= 0) {  // zero input channels: the product is empty
+    if (beta == T(0))
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
+    return;
+  }
+  const int64_t kblocks = (K + uk.kc - 1) / uk.kc, kc = (K + kblocks - 1) / kblocks;
+  for (int64_t pc = 0; pc < K; pc += kc) {
+    const int64_t kb = std::min(kc, K - pc);
+    const T bk = pc == 0 ? beta : T(1);
+    for (int64_t j0 = 0; j0 < N; j0 += nr) {
+      const T* b = bp + j0 * K + pc * nr;  // sliver j0/nr starts at (j0/nr)*K*nr = j0*K
+      const int64_t nj = std::min(nr, N - j0);
+      for (int64_t i0 = 0; i0 < M; i0 += mr) {
+        const T* a = ap + i0 * K + pc * mr;
+        T* c = C + i0 * ldc + j0;
+        const int64_t ni = std::min(mr, M - i0);
+        if (ni == mr && nj == nr) {
+          uk.fn(kb, a, b, c, ldc, T(1), bk);
+          continue;
+        }
+        if (bk != T(0))
+          for (int64_t i = 0; i < ni; ++i)
+            for (int64_t j = 0; j < nj; ++j) tile[i * nr + j] = c[i * ldc + j];
+        uk.fn(kb, a, b, tile, nr, T(1), bk);
+        for (int64_t i = 0; i < ni; ++i)
+          for (int64_t j = 0; j < nj; ++j) c[i * ldc + j] = tile[i * nr + j];
+      }
+    }
+  }
+}
+
+// Scratch space of one thread (batch schedule) or of the whole call (chunk schedule).
+template <class T>
+struct Work {
+  ScratchBuffer<T> cols, chunk, row, tile;
+};
+
+// The batch schedule's weights, packed once per call for packed_gemm and shared by the threads:
+// per group, W_g (OCg, CgKK) for the forward and Wf_g (Cg, OCg*KK) for the stride-1 input gradient.
+// dw_packed: dweight by dweight_image_packed (when OCg or CgKK fits in one nr-wide sliver: few output
+// channels, LeNet; measured slower than the library GEMM for the 3 -> 64 ResNet stem), else by the
+// general gemm per image; dw_t: the packed dweight GEMM runs transposed.
+template <class T>
+struct PackedWeights {
+  const GemmMicroKernel<T>& uk = gemm_micro_kernel<T>();
+  ScratchBuffer<T> w, wf;
+  int64_t wstride = 0, wfstride = 0;
+  bool dw_packed = false, dw_t = false;
+};
+
+Im2colGeometry group_geometry(const Conv2dParams& p) {
+  Im2colGeometry g = geometry(p);
+  g.C = p.C / p.groups;
+  return g;
+}
+
+Im2colGeometry group_flip_geometry(const Conv2dParams& p) {
+  Im2colGeometry g = flip_geometry(p);
+  g.C = p.OC / p.groups;
+  return g;
+}
+
+// Buffers for one image's packed columns of geometry g.
+template <class T>
+void reserve_packed(Work<T>& wk, const Im2colGeometry& g, int64_t mr, int64_t nr) {
+  const int64_t n = (g.cols() + nr - 1) / nr * nr;
+  wk.cols.reset(static_cast<size_t>(n * g.rows()));
+  wk.row.reset(static_cast<size_t>(im2col_packed_scratch(g, nr)));
+  wk.tile.reset(static_cast<size_t>(mr * nr));
+}
+
+// Forward of image n in the batch schedule (serial).
+template <class T>
+void forward_image_packed(T* out, const T* inp, const T* bias, const Conv2dParams& p, const PackedWeights<T>& pw,
+                          int64_t n, Work<T>& wk) {
+  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, Cg = p.C / p.groups, OCg = p.OC / p.groups;
+  const Im2colGeometry geo = group_geometry(p);
+  reserve_packed(wk, geo, pw.uk.mr, pw.uk.nr);
+  T* dst = out + n * p.OC * OHW;
+  if (bias != nullptr)
+    for (int64_t o = 0; o < p.OC; ++o) std::fill(dst + o * OHW, dst + (o + 1) * OHW, bias[o]);
+  for (int64_t gi = 0; gi < p.groups; ++gi) {
+    im2col_packed(wk.cols.data(), pw.uk.nr, inp + (n * p.C + gi * Cg) * HW, geo, wk.row.data());
+    packed_gemm(pw.uk, OCg, OHW, geo.rows(), pw.w.data() + gi * pw.wstride, wk.cols.data(),
+                bias != nullptr ? T(1) : T(0), dst + gi * OCg * OHW, OHW, wk.tile.data());
+  }
+}
+
+// Input gradient of image n in the batch schedule, stride 1 (serial): the flipped correlation.
+template <class T>
+void dinp_image_packed(T* dinp, const T* dout, const Conv2dParams& p, const PackedWeights<T>& pw, int64_t n,
+                       Work<T>& wk) {
+  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, Cg = p.C / p.groups, OCg = p.OC / p.groups;
+  const Im2colGeometry tgeo = group_flip_geometry(p);
+  reserve_packed(wk, tgeo, pw.uk.mr, pw.uk.nr);
+  for (int64_t gi = 0; gi < p.groups; ++gi) {
+    im2col_packed(wk.cols.data(), pw.uk.nr, dout + (n * p.OC + gi * OCg) * OHW, tgeo, wk.row.data());
+    packed_gemm(pw.uk, Cg, HW, tgeo.rows(), pw.wf.data() + gi * pw.wfstride, wk.cols.data(), T(0),
+                dinp + (n * p.C + gi * Cg) * HW, HW, wk.tile.data());
+  }
+}
+
+// dweight contribution of image n in the batch schedule (serial): per group dw = beta * dw +
+// dout_g (OCg, OHW) @ cols_g^T, both operands packed straight from dout and the image. The tile
+// grid pads M to the micro-kernel's mr and N to its nr, so the orientation with less padding is
+// used: dW_g (OCg, CgKK) = dout_g @ cols_g^T, or (pw.dw_t) dW_g^T (CgKK, OCg) = cols_g @ dout_g^T
+// (LeNet's 6 -> 16 layer: 150 x 16 tiles exactly, against 18 x 160 the other way round); dw then
+// holds (CgKK, OCg) blocks, transposed when the slots are added up.
+template <class T>
+void dweight_image_packed(T* dw, T beta, const T* dout, const T* inp, const Conv2dParams& p,
+                          const PackedWeights<T>& pw, int64_t n, Work<T>& wk) {
+  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, Cg = p.C / p.groups, OCg = p.OC / p.groups;
+  const Im2colGeometry geo = group_geometry(p);
+  const int64_t CgKK = geo.rows(), mr = pw.uk.mr, nr = pw.uk.nr;
+  const int64_t wc = pw.dw_t ? mr : nr, wd = pw.dw_t ? nr : mr;  // sliver widths of cols and dout
+  wk.cols.reset(static_cast<size_t>((CgKK + wc - 1) / wc * wc * OHW));
+  wk.chunk.reset(static_cast<size_t>(packed_a_size<T>(OCg, OHW, wd)));
+  wk.row.reset(static_cast<size_t>(im2col_packed_scratch(geo, wc)));
+  wk.tile.reset(static_cast<size_t>(mr * nr));
+  for (int64_t gi = 0; gi < p.groups; ++gi) {
+    im2col_packed_t(wk.cols.data(), wc, inp + (n * p.C + gi * Cg) * HW, geo, wk.row.data());
+    pack_a_rows(wk.chunk.data(), dout + (n * p.OC + gi * OCg) * OHW, OHW, OCg, OHW, wd);
+    T* d = dw + gi * OCg * CgKK;
+    if (pw.dw_t)
+      packed_gemm(pw.uk, CgKK, OCg, OHW, wk.cols.data(), wk.chunk.data(), beta, d, OCg, wk.tile.data());
+    else
+      packed_gemm(pw.uk, OCg, CgKK, OHW, wk.chunk.data(), wk.cols.data(), beta, d, CgKK, wk.tile.data());
+  }
+}
+
+// Forward of images [n0, n0 + gc).
+template <class T>
+void forward_chunk(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p, const Plan& pl,
+                   int64_t n0, int64_t gc, Work<T>& wk) {
+  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W;
+  const int64_t OCg = p.OC / p.groups, CgKK = p.C / p.groups * p.KH * p.KW, ncols = gc * OHW;
+  const Im2colGeometry geo = geometry(p);
+  const T* cols = inp + n0 * p.C * HW;
+  if (!pl.pointwise) {
+    wk.cols.reset(static_cast<size_t>(geo.rows() * ncols));
+    for (int64_t g = 0; g < gc; ++g) im2col(wk.cols.data() + g * OHW, ncols, inp + (n0 + g) * p.C * HW, geo);
+    cols = wk.cols.data();
+  }
+  // One image: the GEMM accumulates onto the image's output slab pre-filled with the bias (beta = 1).
+  T* dst = out + n0 * p.OC * OHW;
+  if (gc > 1) {
+    wk.chunk.reset(static_cast<size_t>(p.OC * ncols));
+    dst = wk.chunk.data();
+  } else if (bias != nullptr) {
+    parallel_for(0, p.OC, grain_rows(OHW), [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) std::fill(dst + o * OHW, dst + (o + 1) * OHW, bias[o]);
+    });
+  }
+  const T beta = (gc == 1 && bias != nullptr) ? T(1) : T(0);
+  for (int64_t gi = 0; gi < p.groups; ++gi)
+    gemm<T>(false, false, OCg, ncols, CgKK, T(1), weight + gi * OCg * CgKK, CgKK, cols + gi * CgKK * ncols, ncols,
+            beta, dst + gi * OCg * ncols, ncols);
+  if (gc > 1) scatter_chunk(out + n0 * p.OC * OHW, dst, gc, p.OC, OHW, bias);
+}
+
+// Backward of images [n0, n0 + gc): dinp of those images (if dinp), and dw = dw_beta * dw + their
+// dweight contribution (if dw).
+template <class T>
+void backward_chunk(T* dinp, T* dw, T dw_beta, const T* dout, const T* inp, const T* weight, const Conv2dParams& p,
+                    const Plan& pl, int64_t n0, int64_t gc, Work<T>& wk) {
+  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, KK = p.KH * p.KW;
+  const int64_t Cg = p.C / p.groups, OCg = p.OC / p.groups, CgKK = Cg * KK, ncols = gc * OHW;
+  const Im2colGeometry geo = geometry(p);
+  // dout of the chunk as one (OC, gc*OHW) matrix: the image's own slab when gc == 1, else gathered.
+  const T* dch = dout + n0 * p.OC * OHW;
+  if (gc > 1) {
+    wk.chunk.reset(static_cast<size_t>(p.OC * ncols));
+    gather_chunk(wk.chunk.data(), dch, gc, p.OC, OHW);
+    dch = wk.chunk.data();
+  }
+  if (dw != nullptr) {
+    const T* cols = inp + n0 * p.C * HW;
+    if (!pl.pointwise) {
+      wk.cols.reset(static_cast<size_t>(geo.rows() * ncols));
+      for (int64_t g = 0; g < gc; ++g) im2col(wk.cols.data() + g * OHW, ncols, inp + (n0 + g) * p.C * HW, geo);
+      cols = wk.cols.data();
+    }
+    for (int64_t gi = 0; gi < p.groups; ++gi)
+      gemm<T>(false, true, OCg, CgKK, ncols, T(1), dch + gi * OCg * ncols, ncols, cols + gi * CgKK * ncols, ncols,
+              dw_beta, dw + gi * OCg * CgKK, CgKK);
+  }
+  if (dinp == nullptr) return;
+  T* dimg = dinp + n0 * p.C * HW;
+  if (pl.pointwise) {
+    for (int64_t gi = 0; gi < p.groups; ++gi)
+      gemm<T>(true, false, Cg, OHW, OCg, T(1), weight + gi * OCg * Cg, Cg, dch + gi * OCg * OHW, OHW, T(0),
+              dimg + gi * Cg * OHW, OHW);
+  } else {
+    wk.cols.reset(static_cast<size_t>(geo.rows() * ncols));
+    T* dcols = wk.cols.data();
+    for (int64_t gi = 0; gi < p.groups; ++gi)
+      gemm<T>(true, false, CgKK, ncols, OCg, T(1), weight + gi * OCg * CgKK, CgKK, dch + gi * OCg * ncols, ncols,
+              T(0), dcols + gi * CgKK * ncols, ncols);
+    for (int64_t g = 0; g < gc; ++g) col2im(dimg + g * p.C * HW, dcols + g * OHW, ncols, geo);
+  }
+}
 
 }  // namespace
 
 template <class T>
 void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
-  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, KK = p.KH * p.KW;
-  const int64_t Cg = p.C / p.groups, OCg = p.OC / p.groups, CgKK = Cg * KK;
-  const int64_t G = chunk_images(p, sizeof(T));
-  const bool direct = is_pointwise(p) && G == 1;
-  const Im2colGeometry geo = geometry(p);
-  ScratchBuffer<T> colbuf, outbuf;
-  if (!direct) colbuf.reset(static_cast<size_t>(geo.rows() * G * OHW));
-  if (G > 1) outbuf.reset(static_cast<size_t>(p.OC * G * OHW));
-
-  for (int64_t n0 = 0; n0 < p.N; n0 += G) {
-    const int64_t gc = std::min(G, p.N - n0), ncols = gc * OHW;
-    const T* cols = inp + n0 * p.C * HW;  // direct: the image is its own column matrix
-    if (!direct) {
-      for (int64_t g = 0; g < gc; ++g) im2col(colbuf.data() + g * OHW, ncols, inp + (n0 + g) * p.C * HW, geo);
-      cols = colbuf.data();
-    }
-    // G == 1: the GEMM writes the image's output slab, pre-filled with the bias (beta = 1).
-    T* dst = G == 1 ? out + n0 * p.OC * OHW : outbuf.data();
-    if (G == 1 && bias != nullptr) {
-      parallel_for(0, p.OC, grain_rows(OHW), [&](int64_t o0, int64_t o1) {
-        for (int64_t o = o0; o < o1; ++o) std::fill(dst + o * OHW, dst + (o + 1) * OHW, bias[o]);
-      });
-    }
-    const T beta = (G == 1 && bias != nullptr) ? T(1) : T(0);
-    for (int64_t gi = 0; gi < p.groups; ++gi) {
-      gemm<T>(false, false, OCg, ncols, CgKK, T(1), weight + gi * OCg * CgKK, CgKK, cols + gi * CgKK * ncols, ncols,
-              beta, dst + gi * OCg * ncols, ncols);
-    }
-    if (G > 1) {
-      // Scatter the chunk (OC, gc*OHW) into out[n0 + g] (OC, OHW), adding the bias.
-      parallel_for(0, gc * p.OC, grain_rows(OHW), [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t g = r / p.OC, o = r % p.OC;
-          const T* s = outbuf.data() + o * ncols + g * OHW;
-          T* d = out + ((n0 + g) * p.OC + o) * OHW;
-          const T b = bias != nullptr ? bias[o] : T(0);
-          for (int64_t i = 0; i < OHW; ++i) d[i] = s[i] + b;
-        }
-      });
-    }
+  const Plan pl = make_plan(p, sizeof(T));
+  if (pl.batch) {
+    PackedWeights<T> pw;
+    const int64_t OCg = p.OC / p.groups, CgKK = p.C / p.groups * p.KH * p.KW;
+    pw.wstride = packed_a_size<T>(OCg, CgKK, pw.uk.mr);
+    pw.w.reset(static_cast<size_t>(p.groups * pw.wstride));
+    for (int64_t gi = 0; gi < p.groups; ++gi)
+      pack_a_rows(pw.w.data() + gi * pw.wstride, weight + gi * OCg * CgKK, CgKK, OCg, CgKK, pw.uk.mr);
+    parallel_for(0, p.N, 1, [&](int64_t n0, int64_t n1) {
+      Work<T> wk;
+      for (int64_t n = n0; n < n1; ++n) forward_image_packed(out, inp, bias, p, pw, n, wk);
+    });
+    return;
   }
+  Work<T> wk;
+  for (int64_t n0 = 0; n0 < p.N; n0 += pl.G) forward_chunk(out, inp, weight, bias, p, pl, n0, std::min(pl.G, p.N - n0), wk);
 }
 
 template <class T>
 void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      const Conv2dParams& p) {
-  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, KK = p.KH * p.KW;
-  const int64_t Cg = p.C / p.groups, OCg = p.OC / p.groups, CgKK = Cg * KK;
+  const int64_t OHW = p.OH * p.OW;
+  const int64_t CgKK = p.C / p.groups * p.KH * p.KW, wsize = p.OC * CgKK;
 
   // dbias[o] = sum over images and positions of dout[n, o]; one output channel per iteration,
   // accumulated in double (float32 sums over N*OH*OW terms otherwise lose digits).
@@ -120,54 +422,76 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   }
   if (dinp == nullptr && dweight == nullptr) return;
   if (p.N == 0) {
-    if (dweight != nullptr) std::fill(dweight, dweight + p.OC * CgKK, T(0));
+    if (dweight != nullptr) std::fill(dweight, dweight + wsize, T(0));
     return;
   }
 
-  const int64_t G = chunk_images(p, sizeof(T));
-  const bool direct = is_pointwise(p) && G == 1;
-  const Im2colGeometry geo = geometry(p);
-  ScratchBuffer<T> colbuf, dcolbuf, doutbuf;
-  if (dweight != nullptr && !direct) colbuf.reset(static_cast<size_t>(geo.rows() * G * OHW));
-  if (dinp != nullptr && !direct) dcolbuf.reset(static_cast<size_t>(geo.rows() * G * OHW));
-  if (G > 1) doutbuf.reset(static_cast<size_t>(p.OC * G * OHW));
-
-  for (int64_t n0 = 0; n0 < p.N; n0 += G) {
-    const int64_t gc = std::min(G, p.N - n0), ncols = gc * OHW;
-    // dout of the chunk as one (OC, gc*OHW) matrix: the image's own slab when G == 1, else gathered.
-    const T* dch = dout + n0 * p.OC * OHW;
-    if (G > 1) {
-      parallel_for(0, gc * p.OC, grain_rows(OHW), [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t g = r / p.OC, o = r % p.OC;
-          std::copy(dout + ((n0 + g) * p.OC + o) * OHW, dout + ((n0 + g) * p.OC + o + 1) * OHW,
-                    doutbuf.data() + o * ncols + g * OHW);
+  const Plan pl = make_plan(p, sizeof(T));
+  if (!pl.batch) {
+    Work<T> wk;
+    for (int64_t n0 = 0; n0 < p.N; n0 += pl.G)
+      backward_chunk(dinp, dweight, n0 == 0 ? T(0) : T(1), dout, inp, weight, p, pl, n0, std::min(pl.G, p.N - n0),
+                     wk);
+    return;
+  }
+  // Batch schedule: slot s owns images [s*N/S, (s+1)*N/S) and sums their dweight in image order.
+  // Stride-1 input gradients use packed_gemm on the flipped weights; strided ones col2im.
+  const bool packed_dinp = dinp != nullptr && (pl.flip || pl.pointwise);
+  PackedWeights<T> pw;
+  if (packed_dinp) {
+    const int64_t Cg = p.C / p.groups, TK = p.OC / p.groups * p.KH * p.KW;
+    ScratchBuffer<T> wflip(static_cast<size_t>(wsize));
+    flip_weight(wflip.data(), weight, p);
+    pw.wfstride = packed_a_size<T>(Cg, TK, pw.uk.mr);
+    pw.wf.reset(static_cast<size_t>(p.groups * pw.wfstride));
+    for (int64_t gi = 0; gi < p.groups; ++gi)
+      pack_a_rows(pw.wf.data() + gi * pw.wfstride, wflip.data() + gi * Cg * TK, TK, Cg, TK, pw.uk.mr);
+  }
+  {
+    const int64_t OCg = p.OC / p.groups, mr = pw.uk.mr, nr = pw.uk.nr;
+    auto up = [](int64_t a, int64_t b) { return (a + b - 1) / b * b; };
+    pw.dw_packed = std::min(OCg, CgKK) <= nr;
+    pw.dw_t = pw.dw_packed && up(CgKK, mr) * up(OCg, nr) < up(OCg, mr) * up(CgKK, nr);
+  }
+  const int64_t S = pl.slots;
+  ScratchBuffer<T> partial;
+  if (dweight != nullptr) partial.reset(static_cast<size_t>(S * wsize));
+  parallel_for(0, S, 1, [&](int64_t s0, int64_t s1) {
+    Work<T> wk;
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t b = s * p.N / S, e = (s + 1) * p.N / S;
+      T* dw = dweight != nullptr ? partial.data() + s * wsize : nullptr;
+      for (int64_t n = b; n < e; ++n) {
+        const T beta = n == b ? T(0) : T(1);
+        if (dw != nullptr && pw.dw_packed)
+          dweight_image_packed(dw, beta, dout, inp, p, pw, n, wk);
+        else if (dw != nullptr)
+          backward_chunk(static_cast<T*>(nullptr), dw, beta, dout, inp, weight, p, pl, n, 1, wk);
+        if (packed_dinp)
+          dinp_image_packed(dinp, dout, p, pw, n, wk);
+        else if (dinp != nullptr)
+          backward_chunk(dinp, static_cast<T*>(nullptr), T(0), dout, inp, weight, p, pl, n, 1, wk);
+      }
+    }
+  });
+  // dweight[i] = partial 0 + partial 1 + ... in slot order; element i of dweight (group gi, output
+  // channel o, column r) sits at index gi*OCg*CgKK + r*OCg + o of a transposed partial.
+  if (dweight != nullptr) {
+    const int64_t OCg = p.OC / p.groups;
+    const T* part = partial.data();
+    const bool tr = pw.dw_t;
+    parallel_for(0, wsize, 4096, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t j = i;
+        if (tr) {
+          const int64_t gi = i / (OCg * CgKK), o = (i / CgKK) % OCg, r = i % CgKK;
+          j = gi * OCg * CgKK + r * OCg + o;
         }
-      });
-      dch = doutbuf.data();
-    }
-    if (dweight != nullptr) {
-      const T* cols = inp + n0 * p.C * HW;
-      if (!direct) {
-        for (int64_t g = 0; g < gc; ++g) im2col(colbuf.data() + g * OHW, ncols, inp + (n0 + g) * p.C * HW, geo);
-        cols = colbuf.data();
+        T acc = part[j];
+        for (int64_t s = 1; s < S; ++s) acc += part[s * wsize + j];
+        dweight[i] = acc;
       }
-      const T beta = n0 == 0 ? T(0) : T(1);  // the first chunk writes, later chunks accumulate
-      for (int64_t gi = 0; gi < p.groups; ++gi) {
-        gemm<T>(false, true, OCg, CgKK, ncols, T(1), dch + gi * OCg * ncols, ncols, cols + gi * CgKK * ncols, ncols,
-                beta, dweight + gi * OCg * CgKK, CgKK);
-      }
-    }
-    if (dinp != nullptr) {
-      T* dcols = direct ? dinp + n0 * p.C * HW : dcolbuf.data();
-      for (int64_t gi = 0; gi < p.groups; ++gi) {
-        gemm<T>(true, false, CgKK, ncols, OCg, T(1), weight + gi * OCg * CgKK, CgKK, dch + gi * OCg * ncols, ncols,
-                T(0), dcols + gi * CgKK * ncols, ncols);
-      }
-      if (!direct) {
-        for (int64_t g = 0; g < gc; ++g) col2im(dinp + (n0 + g) * p.C * HW, dcols + g * OHW, ncols, geo);
-      }
-    }
+    });
   }
 }
 

@@ -18,7 +18,7 @@ struct Im2colGeometry {
   int64_t C, H, W;     // image
   int64_t KH, KW;      // kernel
   int64_t SH, SW;      // stride (> 0)
-  int64_t PH, PW;      // zero padding (>= 0)
+  int64_t PH, PW;      // zero padding; negative crops (conv2d's stride-1 input gradient uses that)
   int64_t DH, DW;      // dilation (> 0)
   int64_t OH, OW;      // output size (window_out_size)
   int64_t rows() const { return C * KH * KW; }
@@ -27,6 +27,19 @@ struct Im2colGeometry {
 
 template <class T>
 void im2col(T* cols, int64_t ldcols, const T* im, const Im2colGeometry& g);
+
+// The same column matrix cut into nr-wide column slivers, the packed-B layout of the GEMM
+// micro-kernels (ops/gemm.h): packed[(s*K + r)*nr + j] = cols[r, s*nr + j] (K = rows()), zero for
+// columns s*nr + j >= cols(). Writes (=) ceil(cols()/nr)*nr*K elements. scratch: room for
+// im2col_packed_scratch(g, nr) elements. Serial: meant for threads that each handle their own images.
+template <class T>
+void im2col_packed(T* packed, int64_t nr, const T* im, const Im2colGeometry& g, T* scratch);
+// Transposed: the rows interleaved into w-tall slivers (the packed-A layout, or packed B of
+// cols^T): packed[(s*N + k)*w + i] = cols[s*w + i, k] (N = cols()), zero for rows s*w + i >= K.
+// Writes ceil(K/w)*w*N elements; same scratch (with nr = w). Serial.
+template <class T>
+void im2col_packed_t(T* packed, int64_t w, const T* im, const Im2colGeometry& g, T* scratch);
+int64_t im2col_packed_scratch(const Im2colGeometry& g, int64_t nr);
 
 template <class T>
 void col2im(T* im, const T* cols, int64_t ldcols, const Im2colGeometry& g);
