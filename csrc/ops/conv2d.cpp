@@ -171,10 +171,11 @@ int64_t packed_a_size(int64_t M, int64_t K, int64_t mr) {
 
 // C (M, N), row stride ldc, = ap @ bp + beta * C for ap from pack_a_rows and bp from im2col_packed.
 // K is cut into equal blocks of at most uk.kc (later blocks accumulate); within a block, each B
-// sliver (L1) meets every A sliver (L2). Edge tiles go through `tile` (mr*nr elements).
+// sliver (L1) meets every A sliver (L2). Edge tiles are computed in place by the micro-kernel (it
+// touches only the first ni rows and nj columns of its tile).
 template <class T>
 void packed_gemm(const GemmMicroKernel<T>& uk, int64_t M, int64_t N, int64_t K, const T* ap, const T* bp, T beta,
-                 T* C, int64_t ldc, T* tile) {
+                 T* C, int64_t ldc) {
   const int64_t mr = uk.mr, nr = uk.nr;
   if (K <= 0) {  // zero input channels: the product is empty
     if (beta == T(0))
@@ -186,22 +187,12 @@ void packed_gemm(const GemmMicroKernel<T>& uk, int64_t M, int64_t N, int64_t K, 
     const int64_t kb = std::min(kc, K - pc);
     const T bk = pc == 0 ? beta : T(1);
     for (int64_t j0 = 0; j0 < N; j0 += nr) {
-      const T* b = bp + j0 * K + pc * nr;  // sliver j0/nr starts at (j0/nr)*K*nr = j0*K
-      const int64_t nj = std::min(nr, N - j0);
+      const T* b = bp + j0 * K + pc * nr;  // sliver j0/nr starts at (j0/nr)*K*nr = j0*K; row stride nr
+      const int nj = static_cast<int>(std::min(nr, N - j0));
       for (int64_t i0 = 0; i0 < M; i0 += mr) {
         const T* a = ap + i0 * K + pc * mr;
-        T* c = C + i0 * ldc + j0;
-        const int64_t ni = std::min(mr, M - i0);
-        if (ni == mr && nj == nr) {
-          uk.fn(kb, a, b, c, ldc, T(1), bk);
-          continue;
-        }
-        if (bk != T(0))
-          for (int64_t i = 0; i < ni; ++i)
-            for (int64_t j = 0; j < nj; ++j) tile[i * nr + j] = c[i * ldc + j];
-        uk.fn(kb, a, b, tile, nr, T(1), bk);
-        for (int64_t i = 0; i < ni; ++i)
-          for (int64_t j = 0; j < nj; ++j) c[i * ldc + j] = tile[i * nr + j];
+        const int ni = static_cast<int>(std::min(mr, M - i0));
+        uk.fn(kb, a, b, nr, C + i0 * ldc + j0, ldc, T(1), bk, ni, nj);
       }
     }
   }
@@ -210,7 +201,7 @@ void packed_gemm(const GemmMicroKernel<T>& uk, int64_t M, int64_t N, int64_t K, 
 // Scratch space of one thread (batch schedule) or of the whole call (chunk schedule).
 template <class T>
 struct Work {
-  ScratchBuffer<T> cols, chunk, row, tile;
+  ScratchBuffer<T> cols, chunk, row;
 };
 
 // The batch schedule's weights, packed once per call for packed_gemm and shared by the threads:
@@ -244,7 +235,6 @@ void reserve_packed(Work<T>& wk, const Im2colGeometry& g, int64_t mr, int64_t nr
   const int64_t n = (g.cols() + nr - 1) / nr * nr;
   wk.cols.reset(static_cast<size_t>(n * g.rows()));
   wk.row.reset(static_cast<size_t>(im2col_packed_scratch(g, nr)));
-  wk.tile.reset(static_cast<size_t>(mr * nr));
 }
 
 // Forward of image n in the batch schedule (serial).
@@ -260,7 +250,7 @@ void forward_image_packed(T* out, const T* inp, const T* bias, const Conv2dParam
   for (int64_t gi = 0; gi < p.groups; ++gi) {
     im2col_packed(wk.cols.data(), pw.uk.nr, inp + (n * p.C + gi * Cg) * HW, geo, wk.row.data());
     packed_gemm(pw.uk, OCg, OHW, geo.rows(), pw.w.data() + gi * pw.wstride, wk.cols.data(),
-                bias != nullptr ? T(1) : T(0), dst + gi * OCg * OHW, OHW, wk.tile.data());
+                bias != nullptr ? T(1) : T(0), dst + gi * OCg * OHW, OHW);
   }
 }
 
@@ -274,7 +264,7 @@ void dinp_image_packed(T* dinp, const T* dout, const Conv2dParams& p, const Pack
   for (int64_t gi = 0; gi < p.groups; ++gi) {
     im2col_packed(wk.cols.data(), pw.uk.nr, dout + (n * p.OC + gi * OCg) * OHW, tgeo, wk.row.data());
     packed_gemm(pw.uk, Cg, HW, tgeo.rows(), pw.wf.data() + gi * pw.wfstride, wk.cols.data(), T(0),
-                dinp + (n * p.C + gi * Cg) * HW, HW, wk.tile.data());
+                dinp + (n * p.C + gi * Cg) * HW, HW);
   }
 }
 
@@ -294,15 +284,14 @@ void dweight_image_packed(T* dw, T beta, const T* dout, const T* inp, const Conv
   wk.cols.reset(static_cast<size_t>((CgKK + wc - 1) / wc * wc * OHW));
   wk.chunk.reset(static_cast<size_t>(packed_a_size<T>(OCg, OHW, wd)));
   wk.row.reset(static_cast<size_t>(im2col_packed_scratch(geo, wc)));
-  wk.tile.reset(static_cast<size_t>(mr * nr));
   for (int64_t gi = 0; gi < p.groups; ++gi) {
     im2col_packed_t(wk.cols.data(), wc, inp + (n * p.C + gi * Cg) * HW, geo, wk.row.data());
     pack_a_rows(wk.chunk.data(), dout + (n * p.OC + gi * OCg) * OHW, OHW, OCg, OHW, wd);
     T* d = dw + gi * OCg * CgKK;
     if (pw.dw_t)
-      packed_gemm(pw.uk, CgKK, OCg, OHW, wk.cols.data(), wk.chunk.data(), beta, d, OCg, wk.tile.data());
+      packed_gemm(pw.uk, CgKK, OCg, OHW, wk.cols.data(), wk.chunk.data(), beta, d, OCg);
     else
-      packed_gemm(pw.uk, OCg, CgKK, OHW, wk.chunk.data(), wk.cols.data(), beta, d, CgKK, wk.tile.data());
+      packed_gemm(pw.uk, OCg, CgKK, OHW, wk.chunk.data(), wk.cols.data(), beta, d, CgKK);
   }
 }
 
