@@ -13,7 +13,8 @@ Columns
   max err        max |ours - reference| / max |reference|, checked BEFORE timing; a row over its tolerance
                  is listed under FAILURES at the end and the command exits with status 1
                  (training steps: the loss and every parameter after one SGD step, against torch's step in
-                 float64, since torch's own float32 step differs from float64 by up to ~3e-2 with batch norm)
+                 float64, since torch's own float32 step differs from float64 by up to ~3e-2 with batch norm;
+                 the tolerance is then the larger of the row's own and 3x torch's float32 error)
   ours ms        median wall time of one call after a warm-up (>= 5 calls, --quick 3; short calls repeated
                  until ~50 ms are covered)
   ref / ref ms   the reference and its median time: numpy (OpenBLAS), torch (PyTorch's default CPU path,

@@ -26,12 +26,20 @@ __all__ = ["FLOPS_PER_CYCLE_AVX2_FMA", "median_time", "rel_err", "cpu_model", "n
 FLOPS_PER_CYCLE_AVX2_FMA = 32  # float32: 2 FMA ports x 8 lanes x 2 flops
 
 
-def median_time(fn, repeats, sync=None, min_total=0.05, max_repeats=50):
-    """Median wall time (s) of at least `repeats` calls of fn after one warm-up call.
+# Pause before each timing on the CPU: after a call, OpenBLAS's worker threads keep spinning for up to
+# ~0.1 s (2^28 cycles) and OpenMP's (ours, torch's) for a while too; a kernel timed inside that window
+# shares the 2 cores with them (seen: a 0.09 ms GEMM timed at 8 ms right after a NumPy matmul).
+SETTLE_S = 0.15
+
+
+def median_time(fn, repeats, sync=None, min_total=0.05, max_repeats=50, settle=SETTLE_S):
+    """Median wall time (s) of at least `repeats` calls of fn after a settle pause and one warm-up call.
 
     Short calls are repeated more (until about min_total seconds, at most max_repeats calls): on a
     machine shared with other jobs a median of 3 sub-millisecond calls mostly measures the neighbours.
     """
+    if settle:
+        time.sleep(settle)
     t0 = time.perf_counter()
     fn()
     if sync:
