@@ -1,4 +1,5 @@
-"""cnnkit benchmark suite from a source checkout: the same as ``cnnkit bench`` (python/cnnkit/bench/).
+"""cnnkit benchmark suite from a source checkout: the same as ``cnnkit bench --full`` (python/cnnkit/bench/);
+--quick gives the short version that ``cnnkit bench`` runs by default.
 
     python benchmarks/run.py [--device cpu|cuda] [--quick] [--json out.json] [--markdown out.md]
                              [--compare ref.json] [--threads N] [--only GROUPS]
@@ -10,4 +11,4 @@ import sys
 from cnnkit.bench import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(default_quick=False))

@@ -57,3 +57,12 @@ def test_shared_networks_build_in_cnnkit_and_count_flops():
     # ResNet-18 at batch 1: ~0.56 GFLOPs forward (the usual CIFAR figure)
     assert 0.5e9 < resnet_flops(1) / 2 < 0.6e9
     assert len(LAYERS) == 11
+
+
+def test_cnnkit_bench_defaults_to_quick_and_run_py_to_full():
+    from cnnkit.bench.suite import parse_args
+
+    assert parse_args([]).quick is True
+    assert parse_args(["--full"]).quick is False
+    assert parse_args([], default_quick=False).quick is False
+    assert parse_args(["--quick"], default_quick=False).quick is True

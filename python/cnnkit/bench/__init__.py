@@ -1,9 +1,11 @@
 """cnnkit's benchmark suite, installed with the package.
 
-    cnnkit bench [--quick] [--device cpu|cuda] [--json out.json] [--markdown out.md] [--compare ref.json]
+    cnnkit bench [--quick|--full] [--device cpu|cuda] [--json out.json] [--markdown out.md] [--compare ref.json]
                  [--threads N] [--only gemm,conv,pool,eltwise,softmax,batchnorm,train,memory]
     python -m cnnkit.bench ...          (the same)
-    python benchmarks/run.py ...        (the same, from a source checkout)
+    python benchmarks/run.py ...        (the same from a source checkout, but --full by default)
+
+`cnnkit bench` runs the quick suite (~2 minutes on 2 cores); --full the whole one (~10 minutes).
 
 One table, every row measured side by side in the same run: ours against a reference library on the same
 machine with the same thread count.

@@ -25,12 +25,16 @@ from .layers import LAYERS, lenet_flops, make_lenet, make_resnet, resnet_flops
 CONV_PICK_QUICK = ("conv1 3->64 32x32", "layer1 64->64 32x32", "layer3 256->256 8x8", "short3 1x1 128->256 s2")
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, default_quick=True):
     p = argparse.ArgumentParser(prog="cnnkit bench",
                                 description="cnnkit benchmark suite: one table of kernels and training steps "
                                             "against NumPy / PyTorch, measured in one run.")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--quick", action="store_true", help="smaller batches, fewer layers and repeats (~1 minute)")
+    p.add_argument("--quick", dest="quick", action="store_const", const=True, default=None,
+                   help="smaller batches, fewer layers and repeats (~2 minutes); the default of cnnkit bench")
+    p.add_argument("--full", dest="quick", action="store_const", const=False,
+                   help="the whole suite: batch 32 ResNet-18 layers and steps, 2048 GEMMs (~10 minutes); the "
+                        "default of benchmarks/run.py")
     p.add_argument("--json", metavar="PATH", help="write machine info and every row as JSON")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown (for the README)")
     p.add_argument("--compare", metavar="PATH", help="add a column: saved time / time now, from a --json file")
@@ -38,7 +42,10 @@ def parse_args(argv=None):
                    help="threads for cnnkit, OpenBLAS and torch (default: $OMP_NUM_THREADS or the usable cores)")
     p.add_argument("--only", metavar="NAMES", default=None,
                    help="comma-separated subset of: gemm,conv,pool,eltwise,softmax,batchnorm,train,memory")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.quick is None:
+        args.quick = default_quick
+    return args
 
 
 GROUPS = ("gemm", "conv", "pool", "eltwise", "softmax", "batchnorm", "train", "memory")
@@ -48,8 +55,9 @@ def wanted_threads(args):
     return args.threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or usable_cores()
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, default_quick=True):
+    """Runs the suite; `cnnkit bench` / `python -m cnnkit.bench` default to --quick, benchmarks/run.py to --full."""
+    args = parse_args(argv, default_quick)
     threads = wanted_threads(args)
     # OpenBLAS (NumPy's BLAS, the GEMM reference) reads its thread count once, when NumPy is first imported
     # -- and importing cnnkit imports NumPy. If the variable does not already say `threads`, run the suite
@@ -57,6 +65,7 @@ def main(argv=None):
     if os.environ.get("OPENBLAS_NUM_THREADS") != str(threads):
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
         argv = list(sys.argv[1:] if argv is None else argv)
+        argv.append("--quick" if args.quick else "--full")  # the child's own default may differ
         return subprocess.call([sys.executable, "-m", "cnnkit.bench", *argv], env=env)
     return Suite(args, threads).run()
 
