@@ -517,8 +517,9 @@ void avg_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const Pool2dParam
 // Fast path, output 1x1 (ResNet's global average pool): the plane is reduced with 8 independent
 // accumulators (a loop GCC vectorises), then divided once by H*W as torch's mean() does (PyTorch
 // itself routes adaptive_avg_pool2d(x, 1) to mean); its backward writes g / (H*W) everywhere. The
-// 1x1 max keeps 8 (best, index) lanes over the columns i = j mod 8 and merges them with the
-// sequential rule, so its value and index equal the generic kernel's exactly.
+// 1x1 max keeps 8 (best, index) lanes over the elements i = j mod 8 (one AVX2 register for float)
+// and merges them with the sequential rule, so its value and index equal the generic kernel's
+// exactly.
 namespace {
 
 inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
@@ -565,10 +566,57 @@ inline scalar_t plane_sum(const scalar_t* x, int64_t n) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+// Lane phase of plane_max (n >= 8): lane j scans x[j], x[j+8], ... up to the last full block of 8
+// with PyTorch's rule (a strictly greater value or a NaN replaces the lane's best); returns the
+// first element not scanned.
+template <class scalar_t>
+inline int64_t plane_max_lanes(const scalar_t* x, int64_t n, scalar_t* lb, int64_t* li) {
+  for (int j = 0; j < 8; ++j) { lb[j] = x[j]; li[j] = j; }
+  int64_t i = 8;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const scalar_t v = x[i + j];
+      const bool upd = (v > lb[j]) | (v != v);
+      lb[j] = upd ? v : lb[j];
+      li[j] = upd ? i + j : li[j];
+    }
+  return i;
+}
+
+#if CNNKIT_HAVE_AVX2
+// The same 8 lanes in one AVX2 register (indices as int32: the caller checks n < 2^31).
+CNNKIT_AVX2 int64_t plane_max_lanes_avx2(const float* x, int64_t n, float* lb, int64_t* li) {
+  __m256 best = _mm256_loadu_ps(x);
+  __m256i cur = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), bi = cur;
+  const __m256i eight = _mm256_set1_epi32(8);
+  int64_t i = 8;
+  for (; i + 8 <= n; i += 8) {
+    cur = _mm256_add_epi32(cur, eight);
+    const __m256 c = _mm256_loadu_ps(x + i);
+    const __m256 m = _mm256_or_ps(_mm256_cmp_ps(c, best, _CMP_GT_OQ), _mm256_cmp_ps(c, c, _CMP_UNORD_Q));
+    best = _mm256_blendv_ps(best, c, m);
+    bi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bi), _mm256_castsi256_ps(cur), m));
+  }
+  _mm256_storeu_ps(lb, best);
+  store_idx(li, bi);
+  return i;
+}
+#endif
+
+inline int64_t plane_max_lanes_vec(const float* x, int64_t n, float* lb, int64_t* li) {
+#if CNNKIT_HAVE_AVX2
+  if (simd_avx2() && n < (int64_t(1) << 31)) return plane_max_lanes_avx2(x, n, lb, li);
+#endif
+  return plane_max_lanes(x, n, lb, li);
+}
+inline int64_t plane_max_lanes_vec(const double* x, int64_t n, double* lb, int64_t* li) {
+  return plane_max_lanes(x, n, lb, li);
+}
+
 // Max and first index of n values (PyTorch's rule: a strictly greater value or a NaN replaces the
-// best). Lane j scans x[j], x[j+8], ...: within a lane the rule yields the lane's first maximum or
-// last NaN; merging picks the last NaN over all lanes if any, else the largest value with the
-// smallest index -- exactly what the sequential scan returns. The tail continues the scan.
+// best). Within a lane the rule yields the lane's first maximum or last NaN; merging picks the
+// last NaN over all lanes if any, else the largest value with the smallest index -- exactly what
+// the sequential scan returns. The tail (indices above every lane's) continues the scan.
 template <class scalar_t>
 inline void plane_max(const scalar_t* x, int64_t n, scalar_t& best, int64_t& best_i) {
   int64_t i = 0;
@@ -577,14 +625,7 @@ inline void plane_max(const scalar_t* x, int64_t n, scalar_t& best, int64_t& bes
   if (n >= 8) {
     scalar_t lb[8];
     int64_t li[8];
-    for (int j = 0; j < 8; ++j) { lb[j] = x[j]; li[j] = j; }
-    for (i = 8; i + 8 <= n; i += 8)
-      for (int j = 0; j < 8; ++j) {
-        const scalar_t v = x[i + j];
-        const bool upd = (v > lb[j]) | (v != v);
-        lb[j] = upd ? v : lb[j];
-        li[j] = upd ? i + j : li[j];
-      }
+    i = plane_max_lanes_vec(x, n, lb, li);
     best = lb[0];
     best_i = li[0];
     for (int j = 1; j < 8; ++j) {
