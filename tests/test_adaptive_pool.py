@@ -179,6 +179,13 @@ def test_adaptive_accepts_any_strides_and_zero_batch():
                                       N_(_C.adaptive_avg_pool2d_forward(dense, os)))
         for a, b in zip(_C.adaptive_max_pool2d_forward(t._t, os), _C.adaptive_max_pool2d_forward(dense, os)):
             np.testing.assert_array_equal(N_(a), N_(b))
+    x = _C.from_numpy(rand((2, 3, 5, 5), np.float32))
+    for os, shape in [(0, (2, 3, 0, 0)), ((0, None), (2, 3, 0, 5)), ((3, 0), (2, 3, 3, 0))]:  # empty outputs
+        a = _C.adaptive_avg_pool2d_forward(x, os)
+        m, i = _C.adaptive_max_pool2d_forward(x, os)
+        assert N_(a).shape == N_(m).shape == N_(i).shape == shape
+        np.testing.assert_array_equal(N_(_C.adaptive_avg_pool2d_backward(a, [2, 3, 5, 5])), 0)
+        np.testing.assert_array_equal(N_(_C.adaptive_max_pool2d_backward(m, i, [2, 3, 5, 5])), 0)
     z = _C.from_numpy(np.zeros((0, 3, 5, 5), np.float32))
     assert N_(_C.adaptive_avg_pool2d_forward(z, 2)).shape == (0, 3, 2, 2)
     out, idx = _C.adaptive_max_pool2d_forward(z, (2, None))
@@ -238,6 +245,17 @@ def test_adaptive_match_torch(shape, os, dtype):
                                       TF.adaptive_avg_pool2d(torch.from_numpy(x), os).numpy())
 
 
+def test_adaptive_empty_output_like_torch():
+    """output_size 0 gives an empty output as in torch (whose backward then refuses; ours returns zeros)."""
+    torch = pytest.importorskip("torch")
+    x = rand((1, 2, 3, 3), np.float32)
+    for os in [0, (0, 2), (None, 0)]:
+        assert tuple(F.adaptive_avg_pool2d(ck.tensor(x), os).shape) == \
+            tuple(torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(x), os).shape)
+        assert tuple(F.adaptive_max_pool2d(ck.tensor(x), os).shape) == \
+            tuple(torch.nn.functional.adaptive_max_pool2d(torch.from_numpy(x), os).shape)
+
+
 def test_adaptive_max_nan_like_torch():
     torch = pytest.importorskip("torch")
     x = rand((1, 2, 7, 9), np.float32, seed=6)
@@ -267,8 +285,8 @@ def test_adaptive_modules_repr_and_exports():
 
 @pytest.mark.parametrize("bad,err,match", [
     (lambda x: F.adaptive_avg_pool2d(x, (1, 2, 3)), ValueError, "adaptive_avg_pool2d: expected output_size to have 2"),
-    (lambda x: F.adaptive_avg_pool2d(x, 0), ValueError, r"adaptive_avg_pool2d: expected output_size to be positive, got \(0, 0\)"),
-    (lambda x: F.adaptive_max_pool2d(x, (2, -1)), ValueError, r"adaptive_max_pool2d: .*positive, got \(2, -1\)"),
+    (lambda x: F.adaptive_avg_pool2d(x, -1), ValueError, r"adaptive_avg_pool2d: expected output_size to be non-negative, got \(-1, -1\)"),
+    (lambda x: F.adaptive_max_pool2d(x, (2, -1)), ValueError, r"adaptive_max_pool2d: .*non-negative, got \(2, -1\)"),
     (lambda x: F.adaptive_avg_pool2d(x, "ab"), TypeError, "adaptive_avg_pool2d: expected output_size to be an int"),
     (lambda x: F.adaptive_avg_pool2d(x, 1.5), TypeError, "got float"),
     (lambda x: F.adaptive_max_pool2d(x, (2, 1.0)), TypeError, "adaptive_max_pool2d: expected output_size to contain ints"),

@@ -95,6 +95,13 @@ def test_zero_batch_and_non_contiguous():
     assert H(_C.adaptive_avg_pool2d_forward(G(z), 2)).shape == (0, 2, 2, 2)
     out, idx = _C.adaptive_max_pool2d_forward(G(z), (None, 3))
     assert H(out).shape == (0, 2, 5, 3) and H(idx).shape == (0, 2, 5, 3)
+    x5 = rand((2, 3, 5, 5), np.float32)
+    for os in [0, (0, None), (3, 0)]:  # empty outputs (PyTorch allows 0): zero gradients
+        a = _C.adaptive_avg_pool2d_forward(G(x5), os)
+        m, i = _C.adaptive_max_pool2d_forward(G(x5), os)
+        assert H(a).shape == H(m).shape == H(i).shape == N(_C.adaptive_avg_pool2d_forward(T(x5), os)).shape
+        np.testing.assert_array_equal(H(_C.adaptive_avg_pool2d_backward(a, [2, 3, 5, 5])), 0)
+        np.testing.assert_array_equal(H(_C.adaptive_max_pool2d_backward(m, i, [2, 3, 5, 5])), 0)
     x = rand((2, 3, 9, 7), np.float32, seed=4)
     xt = G(np.ascontiguousarray(x.transpose(0, 1, 3, 2))).permute([0, 1, 3, 2])
     np.testing.assert_array_equal(H(_C.adaptive_avg_pool2d_forward(xt, (2, 3))),

@@ -215,7 +215,7 @@ Tensor avg_pool2d_backward_py(const Tensor& dout_, const Shape& input_shape, con
 // ---- adaptive pooling ---------------------------------------------------------------------------
 
 // output_size: an int, or a pair whose entries are ints or None (None = the input's size there).
-// Returns (OH, OW), checked positive.
+// Returns (OH, OW), checked non-negative (0 gives an empty output, as in PyTorch).
 std::array<int64_t, 2> adaptive_output_size(const char* op, const py::object& v, int64_t H, int64_t W) {
   auto is_int = [](const py::handle& e) { return py::isinstance<py::int_>(e) && !py::isinstance<py::bool_>(e); };
   std::array<int64_t, 2> o{H, W};
@@ -235,8 +235,8 @@ std::array<int64_t, 2> adaptive_output_size(const char* op, const py::object& v,
       o[i] = e.cast<int64_t>();
     }
   }
-  CNNKIT_CHECK(o[0] > 0 && o[1] > 0, ValueError, op, ": expected output_size to be positive, got (", o[0], ", ", o[1],
-               ")");
+  CNNKIT_CHECK(o[0] >= 0 && o[1] >= 0, ValueError, op, ": expected output_size to be non-negative, got (", o[0], ", ",
+               o[1], ")");
   return o;
 }
 
@@ -263,10 +263,7 @@ Pool2dParams adaptive_backward_params(const char* op, const Tensor& dout, const 
   for (size_t i = 0; i + 2 < nd; ++i)
     CNNKIT_CHECK(dout.shape()[i] == input_shape[i], ValueError, op, ": grad_output shape ", dout.shape(),
                  " does not match input shape ", input_shape, " in its leading dims");
-  const int64_t OH = dout.shape()[nd - 2], OW = dout.shape()[nd - 1];
-  CNNKIT_CHECK(OH > 0 && OW > 0, ValueError, op, ": expected a non-empty output plane, got grad_output shape ",
-               dout.shape());
-  return adaptive_params(input_shape, OH, OW);
+  return adaptive_params(input_shape, dout.shape()[nd - 2], dout.shape()[nd - 1]);
 }
 
 Tensor adaptive_avg_pool2d_forward_impl(bool naive, const Tensor& x_, const py::object& output_size) {

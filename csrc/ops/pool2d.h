@@ -36,7 +36,7 @@ void avg_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const Pool2dParam
                          int64_t divisor_override);
 
 // ---- adaptive pooling (torch.nn.AdaptiveAvgPool2d / AdaptiveMaxPool2d) -----------------------------
-// Only planes, H, W, OH, OW of Pool2dParams are used. Output (oh, ow) pools input rows
+// Only planes, H, W, OH, OW of Pool2dParams are used (OH or OW may be 0: empty output). Output (oh, ow) pools input rows
 // [floor(oh*H/OH), ceil((oh+1)*H/OH)) and columns [floor(ow*W/OW), ceil((ow+1)*W/OW)) (PyTorch's rule;
 // windows are never empty and may overlap by one row/column when OH does not divide H).
 
