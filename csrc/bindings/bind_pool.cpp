@@ -1,8 +1,10 @@
 // Python entry points of ops/pool2d: validation (PyTorch's rules and messages) and dispatch.
 // Inputs of any strides are made contiguous; outputs are new contiguous tensors on the input's
 // device. CPU tensors run ops/pool2d.cpp, CUDA tensors ops/pool2d.cu (built with CNNKIT_WITH_CUDA).
+// Covers max_pool2d, avg_pool2d and the adaptive_{avg,max}_pool2d family (with CPU *_naive forms).
 #include <array>
 #include <optional>
+#include <string>
 
 #include "bindings/bindings.h"
 #include "core/shape.h"
@@ -210,6 +212,186 @@ Tensor avg_pool2d_backward_py(const Tensor& dout_, const Shape& input_shape, con
   return dinp;
 }
 
+// ---- adaptive pooling ---------------------------------------------------------------------------
+
+// output_size: an int, or a pair whose entries are ints or None (None = the input's size there).
+// Returns (OH, OW), checked non-negative (0 gives an empty output, as in PyTorch).
+std::array<int64_t, 2> adaptive_output_size(const char* op, const py::object& v, int64_t H, int64_t W) {
+  auto is_int = [](const py::handle& e) { return py::isinstance<py::int_>(e) && !py::isinstance<py::bool_>(e); };
+  std::array<int64_t, 2> o{H, W};
+  if (is_int(v)) {
+    o[0] = o[1] = v.cast<int64_t>();
+  } else {
+    CNNKIT_CHECK(py::isinstance<py::sequence>(v) && !py::isinstance<py::str>(v), TypeError, op,
+                 ": expected output_size to be an int or a pair of ints (or None), got ",
+                 std::string(py::str(py::type::of(v).attr("__name__"))));
+    const auto seq = v.cast<py::sequence>();
+    CNNKIT_CHECK(seq.size() == 2, ValueError, op, ": expected output_size to have 2 elements, got ", seq.size());
+    for (size_t i = 0; i < 2; ++i) {
+      const py::object e = seq[i];
+      if (e.is_none()) continue;
+      CNNKIT_CHECK(is_int(e), TypeError, op, ": expected output_size to contain ints or None, got ",
+                   std::string(py::str(py::type::of(e).attr("__name__"))));
+      o[i] = e.cast<int64_t>();
+    }
+  }
+  CNNKIT_CHECK(o[0] >= 0 && o[1] >= 0, ValueError, op, ": expected output_size to be non-negative, got (", o[0], ", ",
+               o[1], ")");
+  return o;
+}
+
+// Geometry of an adaptive pool from the input shape (validated) and the output size.
+Pool2dParams adaptive_params(const Shape& shape, int64_t OH, int64_t OW) {
+  const size_t nd = shape.size();
+  Pool2dParams p;
+  p.H = shape[nd - 2];
+  p.W = shape[nd - 1];
+  p.planes = shape[nd - 3] * (nd == 4 ? shape[0] : 1);
+  p.OH = OH;
+  p.OW = OW;
+  return p;
+}
+
+// Validates grad_output (and indices) against the forward's input shape; returns the geometry.
+Pool2dParams adaptive_backward_params(const char* op, const Tensor& dout, const Shape& input_shape) {
+  check_defined(op, "grad_output", dout);
+  check_floating(op, "grad_output", dout);
+  check_pool_input(op, "input_shape", input_shape);
+  const size_t nd = input_shape.size();
+  CNNKIT_CHECK(dout.dim() == static_cast<int64_t>(nd), ValueError, op, ": expected grad_output with ", nd,
+               " dims for input of shape ", input_shape, ", got shape ", dout.shape());
+  for (size_t i = 0; i + 2 < nd; ++i)
+    CNNKIT_CHECK(dout.shape()[i] == input_shape[i], ValueError, op, ": grad_output shape ", dout.shape(),
+                 " does not match input shape ", input_shape, " in its leading dims");
+  return adaptive_params(input_shape, dout.shape()[nd - 2], dout.shape()[nd - 1]);
+}
+
+Tensor adaptive_avg_pool2d_forward_impl(bool naive, const Tensor& x_, const py::object& output_size) {
+  const char* op = naive ? "adaptive_avg_pool2d_naive" : "adaptive_avg_pool2d";
+  check_defined(op, "input", x_);
+  check_floating(op, "input", x_);
+  check_pool_input(op, "input", x_.shape());
+  const size_t nd = x_.shape().size();
+  const auto o = adaptive_output_size(op, output_size, x_.shape()[nd - 2], x_.shape()[nd - 1]);
+  if (naive) check_cpu(op, x_);
+  const Pool2dParams p = adaptive_params(x_.shape(), o[0], o[1]);
+  const Tensor x = x_.contiguous();
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    if (dev.is_cpu()) {
+      if (naive) adaptive_avg_pool2d_forward_naive<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), p);
+      else adaptive_avg_pool2d_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), p);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    adaptive_avg_pool2d_forward_cuda<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), p, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
+  });
+  return out;
+}
+
+Tensor adaptive_avg_pool2d_backward_impl(bool naive, const Tensor& dout_, const Shape& input_shape) {
+  const char* op = naive ? "adaptive_avg_pool2d_backward_naive" : "adaptive_avg_pool2d_backward";
+  const Pool2dParams p = adaptive_backward_params(op, dout_, input_shape);
+  if (naive) check_cpu(op, dout_);
+  const Tensor dout = dout_.contiguous();
+  const Device dev = dout.device();
+  Tensor dinp = Tensor::empty(input_shape, dout.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
+    if (dev.is_cpu()) {
+      if (naive) adaptive_avg_pool2d_backward_naive<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), p);
+      else adaptive_avg_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), p);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    adaptive_avg_pool2d_backward_cuda<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), p, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
+  });
+  return dinp;
+}
+
+py::tuple adaptive_max_pool2d_forward_impl(bool naive, const Tensor& x_, const py::object& output_size) {
+  const char* op = naive ? "adaptive_max_pool2d_naive" : "adaptive_max_pool2d";
+  check_defined(op, "input", x_);
+  check_floating(op, "input", x_);
+  check_pool_input(op, "input", x_.shape());
+  const size_t nd = x_.shape().size();
+  const auto o = adaptive_output_size(op, output_size, x_.shape()[nd - 2], x_.shape()[nd - 1]);
+  if (naive) check_cpu(op, x_);
+  const Pool2dParams p = adaptive_params(x_.shape(), o[0], o[1]);
+  const Tensor x = x_.contiguous();
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype(), dev);
+  Tensor idx = Tensor::empty(out.shape(), DType::Int64, dev);
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    scalar_t* po = out.data<scalar_t>();
+    int64_t* pi = idx.data<int64_t>();
+    const scalar_t* px = x.data<scalar_t>();
+    if (dev.is_cpu()) {
+      if (naive) adaptive_max_pool2d_forward_naive<scalar_t>(po, pi, px, p);
+      else adaptive_max_pool2d_forward<scalar_t>(po, pi, px, p);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    adaptive_max_pool2d_forward_cuda<scalar_t>(po, pi, px, p, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
+  });
+  return py::make_tuple(out, idx);
+}
+
+Tensor adaptive_max_pool2d_backward_impl(bool naive, const Tensor& dout_, const Tensor& indices_,
+                                         const Shape& input_shape) {
+  const char* op = naive ? "adaptive_max_pool2d_backward_naive" : "adaptive_max_pool2d_backward";
+  const Pool2dParams p = adaptive_backward_params(op, dout_, input_shape);
+  check_defined(op, "indices", indices_);
+  check_same_device(op, "grad_output", dout_, "indices", indices_);
+  check_dtype(op, "indices", indices_, DType::Int64);
+  check_shape(op, "indices", indices_, dout_.shape());
+  if (naive) check_cpu(op, dout_);
+  const Tensor dout = dout_.contiguous();
+  const Tensor idx = indices_.contiguous();
+  // Indices come from Python and are used to write memory: check every one (on the device for
+  // CUDA tensors, which reports the first bad index as this loop does).
+  const int64_t* ip = idx.data<int64_t>();
+  const int64_t HW = p.H * p.W;
+  const Device dev = dout.device();
+  auto bad_index = [&](int64_t v) {
+    return IndexError(str(op, ": index ", v, " is out of bounds for an input plane of ", p.H, "x", p.W));
+  };
+  if (dev.is_cpu()) {
+    for (int64_t i = 0, n = idx.numel(); i < n; ++i)
+      if (ip[i] < 0 || ip[i] >= HW) throw bad_index(ip[i]);
+  } else {
+#ifdef CNNKIT_WITH_CUDA
+    int64_t bad = 0;
+    if (max_pool2d_find_bad_index_cuda(ip, idx.numel(), HW, dev.index, &bad)) throw bad_index(bad);
+#else
+    throw_no_cuda(op);
+#endif
+  }
+  Tensor dinp = Tensor::empty(input_shape, dout.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
+    if (dev.is_cpu()) {
+      if (naive) adaptive_max_pool2d_backward_naive<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p);
+      else adaptive_max_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    adaptive_max_pool2d_backward_cuda<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
+  });
+  return dinp;
+}
+
 }  // namespace
 
 void bind_pool(py::module_& m) {
@@ -223,6 +405,27 @@ void bind_pool(py::module_& m) {
   m.def("avg_pool2d_backward", &avg_pool2d_backward_py, py::arg("grad_output"), py::arg("input_shape"),
         py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
         py::arg("count_include_pad"), py::arg("divisor_override"));
+
+  // Adaptive pooling; output_size is an int or a pair of ints/None. The *_naive forms run the
+  // plain-loop CPU references (tests only).
+  for (bool naive : {false, true}) {
+    const std::string sfx = naive ? "_naive" : "";
+    m.def(("adaptive_avg_pool2d_forward" + sfx).c_str(),
+          [naive](const Tensor& x, const py::object& os) { return adaptive_avg_pool2d_forward_impl(naive, x, os); },
+          py::arg("input"), py::arg("output_size"), "mean over PyTorch's adaptive windows");
+    m.def(("adaptive_avg_pool2d_backward" + sfx).c_str(),
+          [naive](const Tensor& g, const Shape& s) { return adaptive_avg_pool2d_backward_impl(naive, g, s); },
+          py::arg("grad_output"), py::arg("input_shape"));
+    m.def(("adaptive_max_pool2d_forward" + sfx).c_str(),
+          [naive](const Tensor& x, const py::object& os) { return adaptive_max_pool2d_forward_impl(naive, x, os); },
+          py::arg("input"), py::arg("output_size"),
+          "(out, indices int64): max over PyTorch's adaptive windows; indices are h*W+w within each plane");
+    m.def(("adaptive_max_pool2d_backward" + sfx).c_str(),
+          [naive](const Tensor& g, const Tensor& i, const Shape& s) {
+            return adaptive_max_pool2d_backward_impl(naive, g, i, s);
+          },
+          py::arg("grad_output"), py::arg("indices"), py::arg("input_shape"));
+  }
 }
 
 }  // namespace cnnkit

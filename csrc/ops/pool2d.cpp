@@ -1,5 +1,6 @@
-// 2-D max and average pooling, CPU. Backward WRITES (=) dinp (zero-filled, then accumulated
-// window by window inside one plane).
+// 2-D max and average pooling (fixed-window and adaptive), CPU. Backward WRITES (=) dinp
+// (zero-filled, then accumulated window by window inside one plane; see the adaptive section near
+// the end for its own strategy).
 //
 // Strategy: the forward passes map one thread to a contiguous run of output rows (plane, oh);
 // each output element is written once, so no synchronisation is needed. The backward passes
@@ -506,11 +507,292 @@ void avg_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const Pool2dParam
   });
 }
 
+// ---- adaptive pooling ---------------------------------------------------------------------------
+// Strategy: a thread owns whole planes (parallel_for over the N*C planes), so every output and
+// every gradient element is computed by one thread in a fixed order: results do not depend on the
+// thread count. Arithmetic follows PyTorch's CPU kernels (aten/src/ATen/native/cpu/
+// AdaptiveAvgPoolKernel.cpp, AdaptiveMaxPoolKernel.cpp): the average is sum / kh / kw with the sum
+// in scalar_t in row-major order; the max keeps the first maximum and the last NaN; the backward
+// passes zero-fill the plane and scatter the outputs in row-major order.
+// Fast path, output 1x1 (ResNet's global average pool): the plane is reduced with 8 independent
+// accumulators (a loop GCC vectorises), then divided once by H*W as torch's mean() does (PyTorch
+// itself routes adaptive_avg_pool2d(x, 1) to mean); its backward writes g / (H*W) everywhere. The
+// 1x1 max keeps 8 (best, index) lanes over the elements i = j mod 8 (one AVX2 register for float)
+// and merges them with the sequential rule, so its value and index equal the generic kernel's
+// exactly.
+namespace {
+
+inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
+inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
+
+inline int64_t adaptive_grain(const Pool2dParams& p) {
+  return std::max<int64_t>(1, kPoolGrain / std::max<int64_t>(std::max(p.H * p.W, p.OH * p.OW), 1));
+}
+
+template <class scalar_t>
+inline scalar_t adaptive_avg_at(const scalar_t* src, const Pool2dParams& p, int64_t oh, int64_t ow) {
+  const int64_t h0 = adaptive_start(oh, p.H, p.OH), h1 = adaptive_end(oh, p.H, p.OH);
+  const int64_t w0 = adaptive_start(ow, p.W, p.OW), w1 = adaptive_end(ow, p.W, p.OW);
+  scalar_t sum = 0;
+  for (int64_t h = h0; h < h1; ++h)
+    for (int64_t w = w0; w < w1; ++w) sum += src[h * p.W + w];
+  return sum / static_cast<scalar_t>(h1 - h0) / static_cast<scalar_t>(w1 - w0);
+}
+
+template <class scalar_t>
+inline void adaptive_max_at(const scalar_t* src, const Pool2dParams& p, int64_t oh, int64_t ow, scalar_t& best,
+                            int64_t& best_i) {
+  const int64_t h0 = adaptive_start(oh, p.H, p.OH), h1 = adaptive_end(oh, p.H, p.OH);
+  const int64_t w0 = adaptive_start(ow, p.W, p.OW), w1 = adaptive_end(ow, p.W, p.OW);
+  best = -std::numeric_limits<scalar_t>::infinity();
+  best_i = h0 * p.W + w0;
+  for (int64_t h = h0; h < h1; ++h)
+    for (int64_t w = w0; w < w1; ++w) {
+      const scalar_t v = src[h * p.W + w];
+      const bool upd = (v > best) | (v != v);
+      best = upd ? v : best;
+      best_i = upd ? h * p.W + w : best_i;
+    }
+}
+
+// Sum of n values with 8 interleaved accumulators (vectorisable), then pairwise.
+template <class scalar_t>
+inline scalar_t plane_sum(const scalar_t* x, int64_t n) {
+  scalar_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += x[i + j];
+  for (int j = 0; i < n; ++i, ++j) acc[j] += x[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Lane phase of plane_max (n >= 8): lane j scans x[j], x[j+8], ... up to the last full block of 8
+// with PyTorch's rule (a strictly greater value or a NaN replaces the lane's best); returns the
+// first element not scanned.
+template <class scalar_t>
+inline int64_t plane_max_lanes(const scalar_t* x, int64_t n, scalar_t* lb, int64_t* li) {
+  for (int j = 0; j < 8; ++j) { lb[j] = x[j]; li[j] = j; }
+  int64_t i = 8;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const scalar_t v = x[i + j];
+      const bool upd = (v > lb[j]) | (v != v);
+      lb[j] = upd ? v : lb[j];
+      li[j] = upd ? i + j : li[j];
+    }
+  return i;
+}
+
+#if CNNKIT_HAVE_AVX2
+// The same 8 lanes in one AVX2 register (indices as int32: the caller checks n < 2^31).
+CNNKIT_AVX2 int64_t plane_max_lanes_avx2(const float* x, int64_t n, float* lb, int64_t* li) {
+  __m256 best = _mm256_loadu_ps(x);
+  __m256i cur = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), bi = cur;
+  const __m256i eight = _mm256_set1_epi32(8);
+  int64_t i = 8;
+  for (; i + 8 <= n; i += 8) {
+    cur = _mm256_add_epi32(cur, eight);
+    const __m256 c = _mm256_loadu_ps(x + i);
+    const __m256 m = _mm256_or_ps(_mm256_cmp_ps(c, best, _CMP_GT_OQ), _mm256_cmp_ps(c, c, _CMP_UNORD_Q));
+    best = _mm256_blendv_ps(best, c, m);
+    bi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bi), _mm256_castsi256_ps(cur), m));
+  }
+  _mm256_storeu_ps(lb, best);
+  store_idx(li, bi);
+  return i;
+}
+#endif
+
+inline int64_t plane_max_lanes_vec(const float* x, int64_t n, float* lb, int64_t* li) {
+#if CNNKIT_HAVE_AVX2
+  if (simd_avx2() && n < (int64_t(1) << 31)) return plane_max_lanes_avx2(x, n, lb, li);
+#endif
+  return plane_max_lanes(x, n, lb, li);
+}
+inline int64_t plane_max_lanes_vec(const double* x, int64_t n, double* lb, int64_t* li) {
+  return plane_max_lanes(x, n, lb, li);
+}
+
+// Max and first index of n values (PyTorch's rule: a strictly greater value or a NaN replaces the
+// best). Within a lane the rule yields the lane's first maximum or last NaN; merging picks the
+// last NaN over all lanes if any, else the largest value with the smallest index -- exactly what
+// the sequential scan returns. The tail (indices above every lane's) continues the scan.
+template <class scalar_t>
+inline void plane_max(const scalar_t* x, int64_t n, scalar_t& best, int64_t& best_i) {
+  int64_t i = 0;
+  best = -std::numeric_limits<scalar_t>::infinity();
+  best_i = 0;
+  if (n >= 8) {
+    scalar_t lb[8];
+    int64_t li[8];
+    i = plane_max_lanes_vec(x, n, lb, li);
+    best = lb[0];
+    best_i = li[0];
+    for (int j = 1; j < 8; ++j) {
+      const bool bnan = best != best, vnan = lb[j] != lb[j];
+      bool take;
+      if (vnan || bnan) take = vnan && (!bnan || li[j] > best_i);
+      else take = lb[j] > best || (lb[j] == best && li[j] < best_i);
+      if (take) { best = lb[j]; best_i = li[j]; }
+    }
+  }
+  for (; i < n; ++i) {
+    const scalar_t v = x[i];
+    if (v > best || v != v) { best = v; best_i = i; }
+  }
+}
+
+}  // namespace
+
+template <class scalar_t>
+void adaptive_avg_pool2d_forward(scalar_t* out, const scalar_t* inp, const Pool2dParams& p) {
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  const bool global = p.OH == 1 && p.OW == 1;
+  parallel_for(0, p.planes, adaptive_grain(p), [&](int64_t b, int64_t e) {
+    for (int64_t plane = b; plane < e; ++plane) {
+      const scalar_t* src = inp + plane * HW;
+      scalar_t* dst = out + plane * OHW;
+      if (global) {
+        dst[0] = plane_sum(src, HW) / static_cast<scalar_t>(HW);
+        continue;
+      }
+      for (int64_t oh = 0; oh < p.OH; ++oh)
+        for (int64_t ow = 0; ow < p.OW; ++ow) dst[oh * p.OW + ow] = adaptive_avg_at(src, p, oh, ow);
+    }
+  });
+}
+
+template <class scalar_t>
+void adaptive_avg_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const Pool2dParams& p) {
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  const bool global = p.OH == 1 && p.OW == 1;
+  parallel_for(0, p.planes, adaptive_grain(p), [&](int64_t b, int64_t e) {
+    for (int64_t plane = b; plane < e; ++plane) {
+      scalar_t* dst = dinp + plane * HW;
+      const scalar_t* g = dout + plane * OHW;
+      if (global) {
+        const scalar_t v = g[0] / static_cast<scalar_t>(HW);
+        for (int64_t i = 0; i < HW; ++i) dst[i] = v;
+        continue;
+      }
+      std::memset(dst, 0, sizeof(scalar_t) * HW);
+      for (int64_t oh = 0; oh < p.OH; ++oh) {
+        const int64_t h0 = adaptive_start(oh, p.H, p.OH), h1 = adaptive_end(oh, p.H, p.OH);
+        for (int64_t ow = 0; ow < p.OW; ++ow) {
+          const int64_t w0 = adaptive_start(ow, p.W, p.OW), w1 = adaptive_end(ow, p.W, p.OW);
+          const scalar_t delta = g[oh * p.OW + ow] / static_cast<scalar_t>(h1 - h0) / static_cast<scalar_t>(w1 - w0);
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) dst[h * p.W + w] += delta;
+        }
+      }
+    }
+  });
+}
+
+template <class scalar_t>
+void adaptive_max_pool2d_forward(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p) {
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  const bool global = p.OH == 1 && p.OW == 1;
+  parallel_for(0, p.planes, adaptive_grain(p), [&](int64_t b, int64_t e) {
+    for (int64_t plane = b; plane < e; ++plane) {
+      const scalar_t* src = inp + plane * HW;
+      scalar_t* dst = out + plane * OHW;
+      int64_t* idx = indices + plane * OHW;
+      if (global) {
+        plane_max(src, HW, dst[0], idx[0]);
+        continue;
+      }
+      for (int64_t oh = 0; oh < p.OH; ++oh)
+        for (int64_t ow = 0; ow < p.OW; ++ow) adaptive_max_at(src, p, oh, ow, dst[oh * p.OW + ow], idx[oh * p.OW + ow]);
+    }
+  });
+}
+
+template <class scalar_t>
+void adaptive_max_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
+                                  const Pool2dParams& p) {
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  parallel_for(0, p.planes, adaptive_grain(p), [&](int64_t b, int64_t e) {
+    for (int64_t plane = b; plane < e; ++plane)
+      max_bwd_plane_scatter(dinp + plane * HW, dout + plane * OHW, indices + plane * OHW, HW, OHW);
+  });
+}
+
+// ---- naive references: four nested loops, PyTorch's formulas, no fast path, one thread ----------
+
+template <class scalar_t>
+void adaptive_avg_pool2d_forward_naive(scalar_t* out, const scalar_t* inp, const Pool2dParams& p) {
+  for (int64_t c = 0; c < p.planes; ++c)
+    for (int64_t oh = 0; oh < p.OH; ++oh)
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        const int64_t h0 = (oh * p.H) / p.OH, h1 = ((oh + 1) * p.H + p.OH - 1) / p.OH;
+        const int64_t w0 = (ow * p.W) / p.OW, w1 = ((ow + 1) * p.W + p.OW - 1) / p.OW;
+        scalar_t sum = 0;
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) sum += inp[(c * p.H + h) * p.W + w];
+        out[(c * p.OH + oh) * p.OW + ow] = sum / static_cast<scalar_t>(h1 - h0) / static_cast<scalar_t>(w1 - w0);
+      }
+}
+
+template <class scalar_t>
+void adaptive_avg_pool2d_backward_naive(scalar_t* dinp, const scalar_t* dout, const Pool2dParams& p) {
+  for (int64_t i = 0; i < p.planes * p.H * p.W; ++i) dinp[i] = scalar_t(0);
+  for (int64_t c = 0; c < p.planes; ++c)
+    for (int64_t oh = 0; oh < p.OH; ++oh)
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        const int64_t h0 = (oh * p.H) / p.OH, h1 = ((oh + 1) * p.H + p.OH - 1) / p.OH;
+        const int64_t w0 = (ow * p.W) / p.OW, w1 = ((ow + 1) * p.W + p.OW - 1) / p.OW;
+        const scalar_t d =
+            dout[(c * p.OH + oh) * p.OW + ow] / static_cast<scalar_t>(h1 - h0) / static_cast<scalar_t>(w1 - w0);
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) dinp[(c * p.H + h) * p.W + w] += d;
+      }
+}
+
+template <class scalar_t>
+void adaptive_max_pool2d_forward_naive(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p) {
+  for (int64_t c = 0; c < p.planes; ++c)
+    for (int64_t oh = 0; oh < p.OH; ++oh)
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        const int64_t h0 = (oh * p.H) / p.OH, h1 = ((oh + 1) * p.H + p.OH - 1) / p.OH;
+        const int64_t w0 = (ow * p.W) / p.OW, w1 = ((ow + 1) * p.W + p.OW - 1) / p.OW;
+        scalar_t best = -std::numeric_limits<scalar_t>::infinity();
+        int64_t bi = h0 * p.W + w0;
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) {
+            const scalar_t v = inp[(c * p.H + h) * p.W + w];
+            if (v > best || std::isnan(v)) {
+              best = v;
+              bi = h * p.W + w;
+            }
+          }
+        out[(c * p.OH + oh) * p.OW + ow] = best;
+        indices[(c * p.OH + oh) * p.OW + ow] = bi;
+      }
+}
+
+template <class scalar_t>
+void adaptive_max_pool2d_backward_naive(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
+                                        const Pool2dParams& p) {
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  for (int64_t i = 0; i < p.planes * HW; ++i) dinp[i] = scalar_t(0);
+  for (int64_t c = 0; c < p.planes; ++c)
+    for (int64_t o = 0; o < OHW; ++o) dinp[c * HW + indices[c * OHW + o]] += dout[c * OHW + o];
+}
+
 #define CNNKIT_INSTANTIATE_POOL(T)                                                                    \
   template void max_pool2d_forward<T>(T*, int64_t*, const T*, const Pool2dParams&);                 \
   template void max_pool2d_backward<T>(T*, const T*, const int64_t*, const Pool2dParams&);          \
   template void avg_pool2d_forward<T>(T*, const T*, const Pool2dParams&, bool, int64_t);            \
-  template void avg_pool2d_backward<T>(T*, const T*, const Pool2dParams&, bool, int64_t);
+  template void avg_pool2d_backward<T>(T*, const T*, const Pool2dParams&, bool, int64_t);            \
+  template void adaptive_avg_pool2d_forward<T>(T*, const T*, const Pool2dParams&);                  \
+  template void adaptive_avg_pool2d_backward<T>(T*, const T*, const Pool2dParams&);                 \
+  template void adaptive_max_pool2d_forward<T>(T*, int64_t*, const T*, const Pool2dParams&);        \
+  template void adaptive_max_pool2d_backward<T>(T*, const T*, const int64_t*, const Pool2dParams&); \
+  template void adaptive_avg_pool2d_forward_naive<T>(T*, const T*, const Pool2dParams&);            \
+  template void adaptive_avg_pool2d_backward_naive<T>(T*, const T*, const Pool2dParams&);           \
+  template void adaptive_max_pool2d_forward_naive<T>(T*, int64_t*, const T*, const Pool2dParams&);  \
+  template void adaptive_max_pool2d_backward_naive<T>(T*, const T*, const int64_t*, const Pool2dParams&);
 CNNKIT_INSTANTIATE_POOL(float)
 CNNKIT_INSTANTIATE_POOL(double)
 #undef CNNKIT_INSTANTIATE_POOL

@@ -1,4 +1,5 @@
-// 2-D max and average pooling, CUDA twin of pool2d.cpp. Backward WRITES (=) dinp.
+// 2-D max and average pooling (fixed-window and adaptive), CUDA twin of pool2d.cpp.
+// Backward WRITES (=) dinp. The adaptive kernels' thread mapping is described in their section below.
 //
 // Thread mapping (all kernels grid-stride over a flat range, consecutive threads on consecutive
 // elements of the innermost dim, so loads/stores coalesce):
@@ -204,11 +205,151 @@ bool max_pool2d_find_bad_index_cuda(const int64_t* indices, int64_t n, int64_t H
   return nncuda::find_out_of_range(indices, n, 0, HW, false, 0, device, bad_value, "max_pool2d_backward");
 }
 
+// ---- adaptive pooling ---------------------------------------------------------------------------
+// Window of output o along an axis: [floor(o*in/out), ceil((o+1)*in/out)) (PyTorch's rule, as the CPU).
+// Thread mapping:
+//  - adaptive avg / max forward: ONE THREAD PER OUTPUT ELEMENT (plane, oh, ow), grid-stride; the
+//    thread scans its window in row-major order: the avg is sum / kh / kw with the sum in scalar_t
+//    (the CPU's generic path, bit-identical to it; the CPU's 1x1 fast path differs by rounding:
+//    it sums with 8 lanes and divides by H*W), the max keeps the first maximum and the last NaN
+//    (identical values and indices to the CPU's).
+//  - adaptive avg backward: GATHER, ONE THREAD PER INPUT ELEMENT (plane, h, w), no atomics. The
+//    outputs whose row windows contain h are oh in [floor(h*OH/H), ceil((h+1)*OH/H)) (from
+//    start(oh) <= h < end(oh)), likewise for w; the thread adds dout / kh / kw over them in
+//    row-major (oh, ow) order, the additions and order of the CPU's generic scatter for that
+//    element: bit-identical to it (the CPU's 1x1 path writes g / (H*W): equal up to rounding).
+//  - adaptive max backward: SCATTER WITH ATOMICS after a zero fill, one thread per output, as
+//    max_pool2d_backward_kernel above and for the same reason: the indices are arbitrary in-range
+//    values given by the caller, so a gather over windows could drop some. Inputs with one
+//    contributor are exact; where windows overlap (OH not dividing H) and share a maximum the sum
+//    order, and so its last bit, may vary between runs.
+namespace {
+
+__device__ __forceinline__ int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
+__device__ __forceinline__ int64_t adaptive_end(int64_t o, int64_t in, int64_t out) {
+  return ((o + 1) * in + out - 1) / out;
+}
+
+template <class scalar_t>
+__global__ void adaptive_avg_pool2d_forward_kernel(scalar_t* __restrict__ out, const scalar_t* __restrict__ inp,
+                                                   Pool2dParams p) {
+  const int64_t total = p.planes * p.OH * p.OW;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < total; o += stride) {
+    const int64_t ow = o % p.OW, oh = (o / p.OW) % p.OH, plane = o / (p.OW * p.OH);
+    const scalar_t* src = inp + plane * p.H * p.W;
+    const int64_t h0 = adaptive_start(oh, p.H, p.OH), h1 = adaptive_end(oh, p.H, p.OH);
+    const int64_t w0 = adaptive_start(ow, p.W, p.OW), w1 = adaptive_end(ow, p.W, p.OW);
+    scalar_t sum = 0;
+    for (int64_t h = h0; h < h1; ++h)
+      for (int64_t w = w0; w < w1; ++w) sum += src[h * p.W + w];
+    out[o] = sum / static_cast<scalar_t>(h1 - h0) / static_cast<scalar_t>(w1 - w0);
+  }
+}
+
+template <class scalar_t>
+__global__ void adaptive_avg_pool2d_backward_kernel(scalar_t* __restrict__ dinp, const scalar_t* __restrict__ dout,
+                                                    Pool2dParams p) {
+  const int64_t total = p.planes * p.H * p.W;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t w = i % p.W, h = (i / p.W) % p.H, plane = i / (p.W * p.H);
+    const scalar_t* g = dout + plane * p.OH * p.OW;
+    // Outputs whose windows contain h (resp. w): the adaptive rule with the axes' roles swapped.
+    const int64_t oh0 = adaptive_start(h, p.OH, p.H), oh1 = adaptive_end(h, p.OH, p.H);
+    const int64_t ow0 = adaptive_start(w, p.OW, p.W), ow1 = adaptive_end(w, p.OW, p.W);
+    scalar_t acc = 0;
+    for (int64_t oh = oh0; oh < oh1 && oh < p.OH; ++oh) {
+      const int64_t h0 = adaptive_start(oh, p.H, p.OH), h1 = adaptive_end(oh, p.H, p.OH);
+      if (h < h0 || h >= h1) continue;  // never taken by the derivation; keeps the kernel safe
+      for (int64_t ow = ow0; ow < ow1 && ow < p.OW; ++ow) {
+        const int64_t w0 = adaptive_start(ow, p.W, p.OW), w1 = adaptive_end(ow, p.W, p.OW);
+        if (w < w0 || w >= w1) continue;
+        acc += g[oh * p.OW + ow] / static_cast<scalar_t>(h1 - h0) / static_cast<scalar_t>(w1 - w0);
+      }
+    }
+    dinp[i] = acc;
+  }
+}
+
+template <class scalar_t>
+__global__ void adaptive_max_pool2d_forward_kernel(scalar_t* __restrict__ out, int64_t* __restrict__ indices,
+                                                   const scalar_t* __restrict__ inp, Pool2dParams p) {
+  const int64_t total = p.planes * p.OH * p.OW;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < total; o += stride) {
+    const int64_t ow = o % p.OW, oh = (o / p.OW) % p.OH, plane = o / (p.OW * p.OH);
+    const scalar_t* src = inp + plane * p.H * p.W;
+    const int64_t h0 = adaptive_start(oh, p.H, p.OH), h1 = adaptive_end(oh, p.H, p.OH);
+    const int64_t w0 = adaptive_start(ow, p.W, p.OW), w1 = adaptive_end(ow, p.W, p.OW);
+    int64_t best_i = h0 * p.W + w0;
+    scalar_t best = nncuda::neg_inf<scalar_t>();
+    for (int64_t h = h0; h < h1; ++h)
+      for (int64_t w = w0; w < w1; ++w) {
+        const scalar_t v = src[h * p.W + w];
+        if (v > best || isnan(v)) {
+          best = v;
+          best_i = h * p.W + w;
+        }
+      }
+    out[o] = best;
+    indices[o] = best_i;
+  }
+}
+
+}  // namespace
+
+template <class scalar_t>
+void adaptive_avg_pool2d_forward_cuda(scalar_t* out, const scalar_t* inp, const Pool2dParams& p, int device) {
+  const int64_t n = p.planes * p.OH * p.OW;
+  if (n <= 0) return;
+  CudaDeviceGuard guard(device);
+  adaptive_avg_pool2d_forward_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(out, inp, p);
+  CNNKIT_CUDA_KERNEL_CHECK("adaptive_avg_pool2d");
+}
+
+template <class scalar_t>
+void adaptive_avg_pool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, const Pool2dParams& p, int device) {
+  const int64_t n = p.planes * p.H * p.W;
+  if (n <= 0) return;
+  CudaDeviceGuard guard(device);
+  adaptive_avg_pool2d_backward_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(dinp, dout, p);
+  CNNKIT_CUDA_KERNEL_CHECK("adaptive_avg_pool2d_backward");
+}
+
+template <class scalar_t>
+void adaptive_max_pool2d_forward_cuda(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p,
+                                      int device) {
+  const int64_t n = p.planes * p.OH * p.OW;
+  if (n <= 0) return;
+  CudaDeviceGuard guard(device);
+  adaptive_max_pool2d_forward_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(out, indices, inp, p);
+  CNNKIT_CUDA_KERNEL_CHECK("adaptive_max_pool2d");
+}
+
+template <class scalar_t>
+void adaptive_max_pool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
+                                       const Pool2dParams& p, int device) {
+  const int64_t nin = p.planes * p.H * p.W, nout = p.planes * p.OH * p.OW;
+  if (nin <= 0) return;
+  CudaDeviceGuard guard(device);
+  CNNKIT_CUDA_CHECK(cudaMemsetAsync(dinp, 0, sizeof(scalar_t) * static_cast<size_t>(nin)),
+                    "adaptive_max_pool2d_backward");
+  if (nout <= 0) return;
+  // The scatter kernel uses only planes, H, W, OH, OW of p.
+  max_pool2d_backward_kernel<scalar_t><<<blocks_for(nout), kThreadsPerBlock>>>(dinp, dout, indices, p);
+  CNNKIT_CUDA_KERNEL_CHECK("adaptive_max_pool2d_backward");
+}
+
 #define CNNKIT_INSTANTIATE_POOL_CUDA(T)                                                                       \
   template void max_pool2d_forward_cuda<T>(T*, int64_t*, const T*, const Pool2dParams&, int);                \
   template void max_pool2d_backward_cuda<T>(T*, const T*, const int64_t*, const Pool2dParams&, int);         \
   template void avg_pool2d_forward_cuda<T>(T*, const T*, const Pool2dParams&, bool, int64_t, int);           \
-  template void avg_pool2d_backward_cuda<T>(T*, const T*, const Pool2dParams&, bool, int64_t, int);
+  template void avg_pool2d_backward_cuda<T>(T*, const T*, const Pool2dParams&, bool, int64_t, int);          \
+  template void adaptive_avg_pool2d_forward_cuda<T>(T*, const T*, const Pool2dParams&, int);                 \
+  template void adaptive_avg_pool2d_backward_cuda<T>(T*, const T*, const Pool2dParams&, int);                \
+  template void adaptive_max_pool2d_forward_cuda<T>(T*, int64_t*, const T*, const Pool2dParams&, int);       \
+  template void adaptive_max_pool2d_backward_cuda<T>(T*, const T*, const int64_t*, const Pool2dParams&, int);
 CNNKIT_INSTANTIATE_POOL_CUDA(float)
 CNNKIT_INSTANTIATE_POOL_CUDA(double)
 #undef CNNKIT_INSTANTIATE_POOL_CUDA

@@ -1,6 +1,8 @@
-// 2-D max and average pooling on the CPU (NCHW, contiguous). The binding flattens (N, C) into
-// `planes` and computes the output size with core/shape.h; kernels assume valid arguments.
-// Backward WRITES (=) its output: dinp is zero-filled, then every window's gradient is added into it.
+// 2-D max and average pooling on the CPU (NCHW, contiguous), fixed-window and adaptive. The binding
+// flattens (N, C) into `planes` and computes the output size with core/shape.h; kernels assume valid
+// arguments.
+// Backward WRITES (=) its output: dinp is zero-filled, then every window's gradient is added into it
+// (the adaptive 1x1 average backward writes g / (H*W) directly).
 #pragma once
 #include <cstdint>
 
@@ -32,5 +34,40 @@ void avg_pool2d_forward(scalar_t* out, const scalar_t* inp, const Pool2dParams& 
 template <class scalar_t>
 void avg_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const Pool2dParams& p, bool count_include_pad,
                          int64_t divisor_override);
+
+// ---- adaptive pooling (torch.nn.AdaptiveAvgPool2d / AdaptiveMaxPool2d) -----------------------------
+// Only planes, H, W, OH, OW of Pool2dParams are used (OH or OW may be 0: empty output). Output (oh, ow) pools input rows
+// [floor(oh*H/OH), ceil((oh+1)*H/OH)) and columns [floor(ow*W/OW), ceil((ow+1)*W/OW)) (PyTorch's rule;
+// windows are never empty and may overlap by one row/column when OH does not divide H).
+
+// out (planes, OH, OW) = window sum / kh / kw (PyTorch's two divisions). OH = OW = 1 takes a
+// vectorisable plane mean, sum / (H*W) as torch's mean, equal to the generic result up to rounding.
+template <class scalar_t>
+void adaptive_avg_pool2d_forward(scalar_t* out, const scalar_t* inp, const Pool2dParams& p);
+
+// dinp (planes, H, W) = sum over the windows containing each input of dout / kh / kw.
+template <class scalar_t>
+void adaptive_avg_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const Pool2dParams& p);
+
+// out, indices (planes, OH, OW); indices[o] = h * W + w within the plane; the first maximum in
+// row-major order wins, a NaN wins over numbers (the last NaN).
+template <class scalar_t>
+void adaptive_max_pool2d_forward(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p);
+
+// dinp (planes, H, W) = sum over outputs of dout at indices. indices must lie in [0, H*W).
+template <class scalar_t>
+void adaptive_max_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
+                                  const Pool2dParams& p);
+
+// Plain-loop references of the four kernels above (single-threaded, no fast path), for the tests.
+template <class scalar_t>
+void adaptive_avg_pool2d_forward_naive(scalar_t* out, const scalar_t* inp, const Pool2dParams& p);
+template <class scalar_t>
+void adaptive_avg_pool2d_backward_naive(scalar_t* dinp, const scalar_t* dout, const Pool2dParams& p);
+template <class scalar_t>
+void adaptive_max_pool2d_forward_naive(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p);
+template <class scalar_t>
+void adaptive_max_pool2d_backward_naive(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
+                                        const Pool2dParams& p);
 
 }  // namespace cnnkit

@@ -27,6 +27,20 @@ template <class scalar_t>
 void avg_pool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, const Pool2dParams& p, bool count_include_pad,
                               int64_t divisor_override, int device);
 
+// Adaptive pooling (ops/pool2d.h's adaptive_* twins; only planes, H, W, OH, OW of p are used).
+// The avg backward gathers (each input written once, no atomics); the max backward zero-fills and
+// scatters with atomicAdd (indices checked first with max_pool2d_find_bad_index_cuda).
+template <class scalar_t>
+void adaptive_avg_pool2d_forward_cuda(scalar_t* out, const scalar_t* inp, const Pool2dParams& p, int device);
+template <class scalar_t>
+void adaptive_avg_pool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, const Pool2dParams& p, int device);
+template <class scalar_t>
+void adaptive_max_pool2d_forward_cuda(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p,
+                                      int device);
+template <class scalar_t>
+void adaptive_max_pool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
+                                       const Pool2dParams& p, int device);
+
 // Range check of max-pool indices on the device: true when one of the n indices (device memory) is
 // outside [0, HW); *bad_value then holds the first such index (in memory order, as the CPU reports).
 bool max_pool2d_find_bad_index_cuda(const int64_t* indices, int64_t n, int64_t HW, int device, int64_t* bad_value);

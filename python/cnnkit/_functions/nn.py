@@ -9,6 +9,7 @@ the result's history (``Tensor._rebase``), as ``Tensor.relu_`` does.
 """
 from __future__ import annotations
 
+import operator
 import warnings
 
 from .. import _C
@@ -17,6 +18,7 @@ from ..tensor import Tensor, _wrap
 
 __all__ = [
     "max_pool2d", "max_pool2d_with_indices", "avg_pool2d",
+    "adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices",
     "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "tanh",
     "softmax", "log_softmax",
     "cross_entropy", "nll_loss", "mse_loss",
@@ -107,6 +109,64 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     p = _pair("avg_pool2d", "padding", padding)
     div = None if divisor_override is None else int(divisor_override)
     return AvgPool2dFn.apply(input, k, s, p, bool(ceil_mode), bool(count_include_pad), div)
+
+
+class AdaptiveAvgPool2dFn(Function):
+    @staticmethod
+    def forward(ctx, x, output_size):
+        ctx.input_shape = list(x.shape)
+        return _wrap(_C.adaptive_avg_pool2d_forward(x._t, output_size))
+
+    @staticmethod
+    def backward(ctx, dout):
+        return _wrap(_C.adaptive_avg_pool2d_backward(dout._t, ctx.input_shape)), None
+
+
+class AdaptiveMaxPool2dFn(Function):
+    @staticmethod
+    def forward(ctx, x, output_size):
+        out, idx = _C.adaptive_max_pool2d_forward(x._t, output_size)
+        out, idx = _wrap(out), _wrap(idx)
+        ctx.input_shape = list(x.shape)
+        ctx.save_for_backward(idx)
+        ctx.mark_non_differentiable(idx)
+        return out, idx
+
+    @staticmethod
+    def backward(ctx, dout, _didx):
+        (idx,) = ctx.saved_tensors
+        return _wrap(_C.adaptive_max_pool2d_backward(dout._t, idx._t, ctx.input_shape)), None
+
+
+def _output_size(output_size):
+    """int, or a pair of ints/None, passed on to _C (which validates it); NumPy integers become ints."""
+    def one(v):
+        if v is None or isinstance(v, (int, bool)) or not hasattr(v, "__index__"):
+            return v
+        return operator.index(v)
+    if isinstance(output_size, (list, tuple)):
+        return tuple(one(v) for v in output_size)
+    return one(output_size)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """2-D adaptive average pooling (``torch.nn.functional.adaptive_avg_pool2d``): output (oh, ow)
+    averages rows [floor(oh*H/OH), ceil((oh+1)*H/OH)) and the matching columns; None in
+    ``output_size`` keeps that input dim."""
+    _check_tensor("adaptive_avg_pool2d", input)
+    return AdaptiveAvgPool2dFn.apply(input, _output_size(output_size))
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+    """(output, indices) of 2-D adaptive max pooling; indices are flat h*W+w positions within each plane."""
+    _check_tensor("adaptive_max_pool2d", input)
+    return AdaptiveMaxPool2dFn.apply(input, _output_size(output_size))
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """2-D adaptive max pooling (``torch.nn.functional.adaptive_max_pool2d``)."""
+    out, idx = adaptive_max_pool2d_with_indices(input, output_size)
+    return (out, idx) if return_indices else out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ from __future__ import annotations
 from .._functions.batchnorm import batch_norm
 from .._functions.conv import bmm, conv2d, linear, matmul, mm
 from .._functions.nn import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_with_indices,
     avg_pool2d,
     cross_entropy,
     dropout,

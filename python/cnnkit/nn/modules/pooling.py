@@ -1,8 +1,9 @@
-"""nn.MaxPool2d and nn.AvgPool2d: PyTorch's constructors (stride defaults to kernel_size) and reprs."""
+"""nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d and nn.AdaptiveMaxPool2d: PyTorch's constructors
+(stride defaults to kernel_size) and reprs."""
 from .. import functional as F
 from ..module import Module
 
-__all__ = ["MaxPool2d", "AvgPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
 
 
 class MaxPool2d(Module):
@@ -45,3 +46,34 @@ class AvgPool2d(Module):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average over PyTorch's adaptive windows; output_size is an int or a pair (None keeps that dim)."""
+    __constants__ = ["output_size"]
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max over PyTorch's adaptive windows; with return_indices also the flat h*W+w positions."""
+    __constants__ = ["output_size", "return_indices"]
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, input):
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
