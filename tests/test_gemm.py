@@ -211,6 +211,32 @@ def test_result_independent_of_thread_count(dtype, kernel):
     np.testing.assert_allclose(outs[0], reference(a, b, False, False, 0.5, 1.5, c), **tol(dtype))
 
 
+# Tall products (M >= 128 rows per thread) with B packed run on a team that shares one packed B panel
+# (gemm_shared_b): it must give exactly the serial result for any team size, with ragged M and N, a
+# second N panel (N > nc = 2048 floats / 1024 doubles), several k blocks, every transpose, alpha/beta
+# and NaN in C with beta = 0.
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", [(400, 17, 7), (389, 2100, 45), (387, 33, 700), (395, 1, 1)])
+def test_shared_b_team_matches_serial(M, N, K, dtype, kernel):
+    rng = np.random.default_rng(M + N + K)
+    old = _C.get_num_threads()
+    try:
+        for ta, tb in [(False, False), (True, False), (False, True), (True, True)]:
+            a, b = operands(rng, M, N, K, ta, tb, dtype)
+            c = rand(rng, (M, N), dtype)
+            outs = []
+            for t in (1, 2, 3):
+                _C.set_num_threads(t)
+                outs.append(run(_C.gemm, a, b, ta, tb, 0.5, -1.25, c.copy()))
+                outs.append(run(_C.gemm, a, b, ta, tb, 1.0, 0.0, np.full((M, N), np.nan, dtype)))
+            np.testing.assert_allclose(outs[0], reference(a, b, ta, tb, 0.5, -1.25, c), **tol(dtype))
+            np.testing.assert_allclose(outs[1], reference(a, b, ta, tb), **tol(dtype))
+            for i in range(2, len(outs)):
+                np.testing.assert_array_equal(outs[i], outs[i % 2])
+    finally:
+        _C.set_num_threads(old)
+
+
 # Blocks of C at most 3 row tiles tall with B not transposed read B in place (no packing), with
 # lane-masked loads on the last, partial column sliver; 19 rows (4 tiles of 6) takes the packed path.
 # Several k blocks (K = 700), ragged N, alpha/beta, NaN in C with beta = 0, and 1 vs 2 threads (the

@@ -288,6 +288,9 @@ constexpr int64_t kDirectBMaxK = 8;
 // Below this many multiply-adds a gemm runs on one thread: an OpenMP fork/join costs a few
 // microseconds, as much as a 64^3 product.
 constexpr int64_t kParallelMinWork = int64_t(1) << 18;
+// Rows of C per thread from which threads share one packed B panel (gemm_shared_b) instead of each
+// computing an independent block of C.
+constexpr int64_t kSharedBMinRows = 128;
 
 bool in_parallel_region() {
 #ifdef _OPENMP
@@ -529,6 +532,64 @@ void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_
   }
 }
 
+#ifdef _OPENMP
+// Threads cooperating on one product (large M, B packed): the BLIS arrangement. For each (jc, pc)
+// step the team packs the shared B panel together (each thread a contiguous run of NR slivers),
+// meets at a barrier, then each thread sweeps its own rows [m0, m1) of C (packing its own A blocks)
+// against the whole panel, and meets again before the panel is overwritten. Compared with giving
+// each thread an independent block of C (gemm_block per thread), no operand is packed twice and the
+// threads share one B panel in the L3, which is what two threads on a 2-core part lose most to.
+// Every element of C sees the same kc blocks in the same order and the same micro-kernel
+// arithmetic as in gemm_block, so the result is bit-identical to the serial path.
+// Buffers are allocated before the parallel region (no exception can start inside it).
+template <class T>
+void gemm_shared_b(const GemmMicroKernel<T>& uk, int nt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                   T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  const int MR = uk.mr, NR = uk.nr;
+  const int64_t mc = std::max<int64_t>(MR, uk.mc / MR * MR);
+  const int64_t nc = std::max<int64_t>(NR, uk.nc / NR * NR);
+  const int64_t kblocks = (K + uk.kc - 1) / uk.kc;
+  const int64_t kc = (K + kblocks - 1) / kblocks;
+  const int64_t mtiles = (M + MR - 1) / MR;
+  const int64_t mb_max = std::min(mc, (M + MR - 1) / MR * MR);
+  const int64_t nb_max = std::min(nc, (N + NR - 1) / NR * NR);
+  const int64_t kb_max = std::min(kc, K);
+  ScratchBuffer<T> bshared(static_cast<size_t>(nb_max * kb_max));
+  ScratchBuffer<T> apacks(static_cast<size_t>(nt * mb_max * kb_max));
+  T* Bp = bshared.data();
+
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
+    const int64_t m0 = std::min(M, mtiles * t / team * MR), m1 = std::min(M, mtiles * (t + 1) / team * MR);
+    T* Ap = apacks.data() + t * mb_max * kb_max;
+    for (int64_t jc = 0; jc < N; jc += nc) {
+      const int64_t nb = std::min(nc, N - jc);
+      const int64_t slivers = (nb + NR - 1) / NR;
+      const int64_t s0 = slivers * t / team, s1 = slivers * (t + 1) / team;
+      for (int64_t pc = 0; pc < K; pc += kc) {
+        const int64_t kb = std::min(kc, K - pc);
+        const T beta_k = pc == 0 ? beta : T(1);
+        if (s0 < s1) pack_b(Bp + s0 * NR * kb, B, ldb, trans_b, pc, jc + s0 * NR, kb, std::min(nb, s1 * NR) - s0 * NR, NR);
+#pragma omp barrier
+        for (int64_t ic = m0; ic < m1; ic += mc) {
+          const int64_t mb = std::min(mc, m1 - ic);
+          pack_a(Ap, A, lda, trans_a, ic, pc, mb, kb, MR);
+          for (int64_t jr = 0; jr < nb; jr += NR) {
+            const int nr = static_cast<int>(std::min<int64_t>(NR, nb - jr));
+            for (int64_t ir = 0; ir < mb; ir += MR) {
+              const int mr = static_cast<int>(std::min<int64_t>(MR, mb - ir));
+              uk.fn(kb, Ap + ir * kb, Bp + jr * kb, NR, C + (ic + ir) * ldc + (jc + jr), ldc, alpha, beta_k, mr, nr);
+            }
+          }
+        }
+#pragma omp barrier
+      }
+    }
+  }
+}
+#endif
+
 // C = beta * C (or zero when beta == 0, without reading C): the K == 0 / alpha == 0 case.
 template <class T>
 void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
@@ -658,6 +719,14 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   // factorisation with the least packing traffic, i.e. the smallest M/tm + N/tn.
   int64_t threads = 1;
   if (!in_parallel_region() && M * N * K >= kParallelMinWork) threads = get_num_threads();
+#ifdef _OPENMP
+  // Tall products whose B is packed anyway: one shared B panel, rows split between the threads.
+  const bool packs_b = trans_b || (mtiles > kDirectBRowTiles && K > kDirectBMaxK);
+  if (threads > 1 && packs_b && M >= kSharedBMinRows * threads) {
+    gemm_shared_b(uk, static_cast<int>(threads), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#endif
   int64_t tm = 1, tn = 1;
   double best = -1;
   for (int64_t p = std::min<int64_t>(threads, mtiles * ntiles); p >= 1 && best < 0; --p) {
