@@ -289,8 +289,9 @@ constexpr int64_t kDirectBMaxK = 8;
 // microseconds, as much as a 64^3 product.
 constexpr int64_t kParallelMinWork = int64_t(1) << 18;
 // Rows of C per thread from which threads share one packed B panel (gemm_shared_b) instead of each
-// computing an independent block of C.
-constexpr int64_t kSharedBMinRows = 128;
+// computing an independent block of C: two mc blocks (2 x 96 float rows), so that a thread's rows are
+// not mostly one short leftover block sweeping the whole panel (M = 256 on 2 threads: 96 + 32).
+constexpr int64_t kSharedBMinRows = 192;
 
 bool in_parallel_region() {
 #ifdef _OPENMP
