@@ -103,32 +103,48 @@ py::tuple max_pool2d_forward_py(const Tensor& x_, const Pair& kernel, const Pair
   return py::make_tuple(out, idx);
 }
 
-// dout and indices have the forward output's shape; input_shape is the forward input's shape.
-Tensor max_pool2d_backward_py(const Tensor& dout_, const Tensor& indices_, const Shape& input_shape) {
-  const char* op = "max_pool2d_backward";
-  check_defined(op, "grad_output", dout_);
+// Plane geometry from the input shape (validated) and the output size (the kernel fields keep their
+// defaults: adaptive pooling and the index scatter of max-pool backward need none).
+Pool2dParams plane_params(const Shape& shape, int64_t OH, int64_t OW) {
+  const size_t nd = shape.size();
+  Pool2dParams p;
+  p.H = shape[nd - 2];
+  p.W = shape[nd - 1];
+  p.planes = shape[nd - 3] * (nd == 4 ? shape[0] : 1);
+  p.OH = OH;
+  p.OW = OW;
+  return p;
+}
+
+// Validates grad_output (and indices) against the forward's input shape; returns the geometry.
+Pool2dParams backward_params(const char* op, const Tensor& dout, const Shape& input_shape) {
+  check_defined(op, "grad_output", dout);
+  check_floating(op, "grad_output", dout);
+  check_pool_input(op, "input_shape", input_shape);
+  const size_t nd = input_shape.size();
+  CNNKIT_CHECK(dout.dim() == static_cast<int64_t>(nd), ValueError, op, ": expected grad_output with ", nd,
+               " dims for input of shape ", input_shape, ", got shape ", dout.shape());
+  for (size_t i = 0; i + 2 < nd; ++i)
+    CNNKIT_CHECK(dout.shape()[i] == input_shape[i], ValueError, op, ": grad_output shape ", dout.shape(),
+                 " does not match input shape ", input_shape, " in its leading dims");
+  return plane_params(input_shape, dout.shape()[nd - 2], dout.shape()[nd - 1]);
+}
+
+// Backward of max-pool and adaptive max-pool: dinp (input_shape) = 0, then each grad_output value
+// added at its window's recorded index. dout and indices have the forward output's shape. The
+// indices come from Python and address memory, so every one is checked first (on the device for
+// CUDA tensors, which reports the first bad index as the CPU loop does). naive: the plain-loop
+// reference scatter (CPU only).
+Tensor max_index_backward(const char* op, bool naive, const Tensor& dout_, const Tensor& indices_,
+                          const Shape& input_shape) {
+  const Pool2dParams p = backward_params(op, dout_, input_shape);
   check_defined(op, "indices", indices_);
   check_same_device(op, "grad_output", dout_, "indices", indices_);
-  check_floating(op, "grad_output", dout_);
   check_dtype(op, "indices", indices_, DType::Int64);
-  check_pool_input(op, "input_shape", input_shape);
   check_shape(op, "indices", indices_, dout_.shape());
-  const size_t nd = input_shape.size();
-  CNNKIT_CHECK(dout_.dim() == static_cast<int64_t>(nd), ValueError, op, ": expected grad_output with ", nd,
-               " dims for input of shape ", input_shape, ", got shape ", dout_.shape());
-  for (size_t i = 0; i + 2 < nd; ++i)
-    CNNKIT_CHECK(dout_.shape()[i] == input_shape[i], ValueError, op, ": grad_output shape ", dout_.shape(),
-                 " does not match input shape ", input_shape, " in its leading dims");
-  Pool2dParams p;
-  p.H = input_shape[nd - 2];
-  p.W = input_shape[nd - 1];
-  p.planes = input_shape[nd - 3] * (nd == 4 ? input_shape[0] : 1);
-  p.OH = dout_.shape()[nd - 2];
-  p.OW = dout_.shape()[nd - 1];
+  if (naive) check_cpu(op, dout_);
   const Tensor dout = dout_.contiguous();
   const Tensor idx = indices_.contiguous();
-  // Indices come from Python and are used to write memory: check every one (on the device for
-  // CUDA tensors, which reports the first bad index as this loop does).
   const int64_t* ip = idx.data<int64_t>();
   const int64_t HW = p.H * p.W;
   const Device dev = dout.device();
@@ -149,7 +165,8 @@ Tensor max_pool2d_backward_py(const Tensor& dout_, const Tensor& indices_, const
   Tensor dinp = Tensor::empty(input_shape, dout.dtype(), dev);
   CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
     if (dev.is_cpu()) {
-      max_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p);
+      if (naive) adaptive_max_pool2d_backward_naive<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p);
+      else max_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p);
       return;
     }
 #ifdef CNNKIT_WITH_CUDA
@@ -159,6 +176,10 @@ Tensor max_pool2d_backward_py(const Tensor& dout_, const Tensor& indices_, const
 #endif
   });
   return dinp;
+}
+
+Tensor max_pool2d_backward_py(const Tensor& dout, const Tensor& indices, const Shape& input_shape) {
+  return max_index_backward("max_pool2d_backward", false, dout, indices, input_shape);
 }
 
 Tensor avg_pool2d_forward_py(const Tensor& x_, const Pair& kernel, const Pair& stride, const Pair& padding,
@@ -240,32 +261,6 @@ std::array<int64_t, 2> adaptive_output_size(const char* op, const py::object& v,
   return o;
 }
 
-// Geometry of an adaptive pool from the input shape (validated) and the output size.
-Pool2dParams adaptive_params(const Shape& shape, int64_t OH, int64_t OW) {
-  const size_t nd = shape.size();
-  Pool2dParams p;
-  p.H = shape[nd - 2];
-  p.W = shape[nd - 1];
-  p.planes = shape[nd - 3] * (nd == 4 ? shape[0] : 1);
-  p.OH = OH;
-  p.OW = OW;
-  return p;
-}
-
-// Validates grad_output (and indices) against the forward's input shape; returns the geometry.
-Pool2dParams adaptive_backward_params(const char* op, const Tensor& dout, const Shape& input_shape) {
-  check_defined(op, "grad_output", dout);
-  check_floating(op, "grad_output", dout);
-  check_pool_input(op, "input_shape", input_shape);
-  const size_t nd = input_shape.size();
-  CNNKIT_CHECK(dout.dim() == static_cast<int64_t>(nd), ValueError, op, ": expected grad_output with ", nd,
-               " dims for input of shape ", input_shape, ", got shape ", dout.shape());
-  for (size_t i = 0; i + 2 < nd; ++i)
-    CNNKIT_CHECK(dout.shape()[i] == input_shape[i], ValueError, op, ": grad_output shape ", dout.shape(),
-                 " does not match input shape ", input_shape, " in its leading dims");
-  return adaptive_params(input_shape, dout.shape()[nd - 2], dout.shape()[nd - 1]);
-}
-
 Tensor adaptive_avg_pool2d_forward_impl(bool naive, const Tensor& x_, const py::object& output_size) {
   const char* op = naive ? "adaptive_avg_pool2d_naive" : "adaptive_avg_pool2d";
   check_defined(op, "input", x_);
@@ -274,7 +269,7 @@ Tensor adaptive_avg_pool2d_forward_impl(bool naive, const Tensor& x_, const py::
   const size_t nd = x_.shape().size();
   const auto o = adaptive_output_size(op, output_size, x_.shape()[nd - 2], x_.shape()[nd - 1]);
   if (naive) check_cpu(op, x_);
-  const Pool2dParams p = adaptive_params(x_.shape(), o[0], o[1]);
+  const Pool2dParams p = plane_params(x_.shape(), o[0], o[1]);
   const Tensor x = x_.contiguous();
   const Device dev = x.device();
   Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype(), dev);
@@ -295,7 +290,7 @@ Tensor adaptive_avg_pool2d_forward_impl(bool naive, const Tensor& x_, const py::
 
 Tensor adaptive_avg_pool2d_backward_impl(bool naive, const Tensor& dout_, const Shape& input_shape) {
   const char* op = naive ? "adaptive_avg_pool2d_backward_naive" : "adaptive_avg_pool2d_backward";
-  const Pool2dParams p = adaptive_backward_params(op, dout_, input_shape);
+  const Pool2dParams p = backward_params(op, dout_, input_shape);
   if (naive) check_cpu(op, dout_);
   const Tensor dout = dout_.contiguous();
   const Device dev = dout.device();
@@ -323,7 +318,7 @@ py::tuple adaptive_max_pool2d_forward_impl(bool naive, const Tensor& x_, const p
   const size_t nd = x_.shape().size();
   const auto o = adaptive_output_size(op, output_size, x_.shape()[nd - 2], x_.shape()[nd - 1]);
   if (naive) check_cpu(op, x_);
-  const Pool2dParams p = adaptive_params(x_.shape(), o[0], o[1]);
+  const Pool2dParams p = plane_params(x_.shape(), o[0], o[1]);
   const Tensor x = x_.contiguous();
   const Device dev = x.device();
   Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype(), dev);
@@ -346,50 +341,10 @@ py::tuple adaptive_max_pool2d_forward_impl(bool naive, const Tensor& x_, const p
   return py::make_tuple(out, idx);
 }
 
-Tensor adaptive_max_pool2d_backward_impl(bool naive, const Tensor& dout_, const Tensor& indices_,
+Tensor adaptive_max_pool2d_backward_impl(bool naive, const Tensor& dout, const Tensor& indices,
                                          const Shape& input_shape) {
-  const char* op = naive ? "adaptive_max_pool2d_backward_naive" : "adaptive_max_pool2d_backward";
-  const Pool2dParams p = adaptive_backward_params(op, dout_, input_shape);
-  check_defined(op, "indices", indices_);
-  check_same_device(op, "grad_output", dout_, "indices", indices_);
-  check_dtype(op, "indices", indices_, DType::Int64);
-  check_shape(op, "indices", indices_, dout_.shape());
-  if (naive) check_cpu(op, dout_);
-  const Tensor dout = dout_.contiguous();
-  const Tensor idx = indices_.contiguous();
-  // Indices come from Python and are used to write memory: check every one (on the device for
-  // CUDA tensors, which reports the first bad index as this loop does).
-  const int64_t* ip = idx.data<int64_t>();
-  const int64_t HW = p.H * p.W;
-  const Device dev = dout.device();
-  auto bad_index = [&](int64_t v) {
-    return IndexError(str(op, ": index ", v, " is out of bounds for an input plane of ", p.H, "x", p.W));
-  };
-  if (dev.is_cpu()) {
-    for (int64_t i = 0, n = idx.numel(); i < n; ++i)
-      if (ip[i] < 0 || ip[i] >= HW) throw bad_index(ip[i]);
-  } else {
-#ifdef CNNKIT_WITH_CUDA
-    int64_t bad = 0;
-    if (max_pool2d_find_bad_index_cuda(ip, idx.numel(), HW, dev.index, &bad)) throw bad_index(bad);
-#else
-    throw_no_cuda(op);
-#endif
-  }
-  Tensor dinp = Tensor::empty(input_shape, dout.dtype(), dev);
-  CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
-    if (dev.is_cpu()) {
-      if (naive) adaptive_max_pool2d_backward_naive<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p);
-      else adaptive_max_pool2d_backward<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p);
-      return;
-    }
-#ifdef CNNKIT_WITH_CUDA
-    adaptive_max_pool2d_backward_cuda<scalar_t>(dinp.data<scalar_t>(), dout.data<scalar_t>(), ip, p, dev.index);
-#else
-    throw_no_cuda(op);
-#endif
-  });
-  return dinp;
+  return max_index_backward(naive ? "adaptive_max_pool2d_backward_naive" : "adaptive_max_pool2d_backward", naive,
+                            dout, indices, input_shape);
 }
 
 }  // namespace

@@ -708,16 +708,6 @@ void adaptive_max_pool2d_forward(scalar_t* out, int64_t* indices, const scalar_t
   });
 }
 
-template <class scalar_t>
-void adaptive_max_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
-                                  const Pool2dParams& p) {
-  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
-  parallel_for(0, p.planes, adaptive_grain(p), [&](int64_t b, int64_t e) {
-    for (int64_t plane = b; plane < e; ++plane)
-      max_bwd_plane_scatter(dinp + plane * HW, dout + plane * OHW, indices + plane * OHW, HW, OHW);
-  });
-}
-
 // ---- naive references: four nested loops, PyTorch's formulas, no fast path, one thread ----------
 
 template <class scalar_t>
@@ -788,7 +778,6 @@ void adaptive_max_pool2d_backward_naive(scalar_t* dinp, const scalar_t* dout, co
   template void adaptive_avg_pool2d_forward<T>(T*, const T*, const Pool2dParams&);                  \
   template void adaptive_avg_pool2d_backward<T>(T*, const T*, const Pool2dParams&);                 \
   template void adaptive_max_pool2d_forward<T>(T*, int64_t*, const T*, const Pool2dParams&);        \
-  template void adaptive_max_pool2d_backward<T>(T*, const T*, const int64_t*, const Pool2dParams&); \
   template void adaptive_avg_pool2d_forward_naive<T>(T*, const T*, const Pool2dParams&);            \
   template void adaptive_avg_pool2d_backward_naive<T>(T*, const T*, const Pool2dParams&);           \
   template void adaptive_max_pool2d_forward_naive<T>(T*, int64_t*, const T*, const Pool2dParams&);  \

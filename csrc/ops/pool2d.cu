@@ -218,9 +218,9 @@ bool max_pool2d_find_bad_index_cuda(const int64_t* indices, int64_t n, int64_t H
 //    start(oh) <= h < end(oh)), likewise for w; the thread adds dout / kh / kw over them in
 //    row-major (oh, ow) order, the additions and order of the CPU's generic scatter for that
 //    element: bit-identical to it (the CPU's 1x1 path writes g / (H*W): equal up to rounding).
-//  - adaptive max backward: SCATTER WITH ATOMICS after a zero fill, one thread per output, as
-//    max_pool2d_backward_kernel above and for the same reason: the indices are arbitrary in-range
-//    values given by the caller, so a gather over windows could drop some. Inputs with one
+//  - adaptive max backward: max_pool2d_backward_cuda itself (the bindings call it), a SCATTER WITH
+//    ATOMICS after a zero fill, one thread per output: the indices are arbitrary in-range values
+//    given by the caller, so a gather over windows could drop some. Inputs with one
 //    contributor are exact; where windows overlap (OH not dividing H) and share a maximum the sum
 //    order, and so its last bit, may vary between runs.
 namespace {
@@ -327,20 +327,6 @@ void adaptive_max_pool2d_forward_cuda(scalar_t* out, int64_t* indices, const sca
   CNNKIT_CUDA_KERNEL_CHECK("adaptive_max_pool2d");
 }
 
-template <class scalar_t>
-void adaptive_max_pool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
-                                       const Pool2dParams& p, int device) {
-  const int64_t nin = p.planes * p.H * p.W, nout = p.planes * p.OH * p.OW;
-  if (nin <= 0) return;
-  CudaDeviceGuard guard(device);
-  CNNKIT_CUDA_CHECK(cudaMemsetAsync(dinp, 0, sizeof(scalar_t) * static_cast<size_t>(nin)),
-                    "adaptive_max_pool2d_backward");
-  if (nout <= 0) return;
-  // The scatter kernel uses only planes, H, W, OH, OW of p.
-  max_pool2d_backward_kernel<scalar_t><<<blocks_for(nout), kThreadsPerBlock>>>(dinp, dout, indices, p);
-  CNNKIT_CUDA_KERNEL_CHECK("adaptive_max_pool2d_backward");
-}
-
 #define CNNKIT_INSTANTIATE_POOL_CUDA(T)                                                                       \
   template void max_pool2d_forward_cuda<T>(T*, int64_t*, const T*, const Pool2dParams&, int);                \
   template void max_pool2d_backward_cuda<T>(T*, const T*, const int64_t*, const Pool2dParams&, int);         \
@@ -348,8 +334,7 @@ void adaptive_max_pool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, con
   template void avg_pool2d_backward_cuda<T>(T*, const T*, const Pool2dParams&, bool, int64_t, int);          \
   template void adaptive_avg_pool2d_forward_cuda<T>(T*, const T*, const Pool2dParams&, int);                 \
   template void adaptive_avg_pool2d_backward_cuda<T>(T*, const T*, const Pool2dParams&, int);                \
-  template void adaptive_max_pool2d_forward_cuda<T>(T*, int64_t*, const T*, const Pool2dParams&, int);       \
-  template void adaptive_max_pool2d_backward_cuda<T>(T*, const T*, const int64_t*, const Pool2dParams&, int);
+  template void adaptive_max_pool2d_forward_cuda<T>(T*, int64_t*, const T*, const Pool2dParams&, int);
 CNNKIT_INSTANTIATE_POOL_CUDA(float)
 CNNKIT_INSTANTIATE_POOL_CUDA(double)
 #undef CNNKIT_INSTANTIATE_POOL_CUDA

@@ -22,6 +22,8 @@ template <class scalar_t>
 void max_pool2d_forward(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p);
 
 // dinp (planes, H, W) = sum over outputs o of dout[o] at indices[o]. indices must lie in [0, H*W).
+// Needs only the plane geometry (planes, H, W, OH, OW) of p, so it is also adaptive max-pool's
+// backward.
 template <class scalar_t>
 void max_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const int64_t* indices, const Pool2dParams& p);
 
@@ -54,12 +56,10 @@ void adaptive_avg_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const Po
 template <class scalar_t>
 void adaptive_max_pool2d_forward(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p);
 
-// dinp (planes, H, W) = sum over outputs of dout at indices. indices must lie in [0, H*W).
-template <class scalar_t>
-void adaptive_max_pool2d_backward(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
-                                  const Pool2dParams& p);
+// Its backward is max_pool2d_backward (the same scatter of dout at the indices).
 
-// Plain-loop references of the four kernels above (single-threaded, no fast path), for the tests.
+// Plain-loop references of the three kernels above and of that backward (single-threaded, no fast
+// path), for the tests.
 template <class scalar_t>
 void adaptive_avg_pool2d_forward_naive(scalar_t* out, const scalar_t* inp, const Pool2dParams& p);
 template <class scalar_t>

@@ -37,9 +37,7 @@ void adaptive_avg_pool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, con
 template <class scalar_t>
 void adaptive_max_pool2d_forward_cuda(scalar_t* out, int64_t* indices, const scalar_t* inp, const Pool2dParams& p,
                                       int device);
-template <class scalar_t>
-void adaptive_max_pool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
-                                       const Pool2dParams& p, int device);
+// Adaptive max-pool's backward is max_pool2d_backward_cuda (the same index scatter).
 
 // Range check of max-pool indices on the device: true when one of the n indices (device memory) is
 // outside [0, HW); *bad_value then holds the first such index (in memory order, as the CPU reports).
