@@ -25,6 +25,7 @@ import json, resource, sys, time
 import numpy as np
 import cnnkit, cnnkit.cpu
 from cnnkit.bench.layers import make_lenet, make_resnet
+from cnnkit.bench.suite import Suite
 name, steps = sys.argv[1], int(sys.argv[2])
 if name == "LeNet-5":
     model, shape = make_lenet(cnnkit.nn), (64, 1, 28, 28)
@@ -34,12 +35,7 @@ else:
 rng = np.random.default_rng(0)
 x = cnnkit.from_numpy(rng.standard_normal(shape).astype(np.float32))
 y = cnnkit.from_numpy(rng.integers(0, 10, shape[0]).astype(np.int64))
-opt = cnnkit.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-def step():
-    opt.zero_grad()
-    loss = cnnkit.nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    opt.step()
+step = Suite.sgd_step(cnnkit, model, x, y)
 for _ in range(3):
     step()
 s0 = cnnkit.cpu.memory_stats()

@@ -488,67 +488,62 @@ class Suite:
         self.add_row("batchnorm2d train fwd+bwd", shape, err, mine, "copy",
                      self.t_copy(x, self.ours(x)) * nbytes / (8 * n), nbytes, "GB/s", 1e-4)
 
+    @staticmethod
+    def sgd_step(lib, model, x, y):
+        """One training step of `model` on (x, y) with SGD(lr 0.01, momentum 0.9), in library `lib` (cnnkit or
+        torch): zero_grad, forward, cross-entropy, backward, update; returns the loss."""
+        opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def step():
+            opt.zero_grad()
+            loss = lib.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
     def train_pair(self, build, in_shape):
-        """cnnkit and torch copies of one network with identical weights, their SGD optimizers and one step
-        function each; returns (step_ours, step_ref or None, model, err of one step from identical weights)."""
+        """cnnkit and torch copies of one network with identical weights and one SGD step function each;
+        returns (step_ours, step_ref or None, err, ref_err): the errors of one step from the identical
+        weights against torch's step in float64, ours and torch's float32 one (None without torch)."""
         np, cnnkit, torch = self.np, self.cnnkit, self.torch
         x = self.rng.standard_normal(in_shape).astype(np.float32)
         y = self.rng.integers(0, 10, in_shape[0]).astype(np.int64)
         model = build(cnnkit.nn, cnnkit.nn.functional)
         if self.dev != "cpu":
             model = model.to(self.dev)
-        xo, yo = cnnkit.from_numpy(x).to(self.dev), cnnkit.from_numpy(y).to(self.dev)
-        opt = cnnkit.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-        def step_ours():
-            opt.zero_grad()
-            loss = cnnkit.nn.functional.cross_entropy(model(xo), yo)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step_ours = self.sgd_step(cnnkit, model, cnnkit.from_numpy(x).to(self.dev), cnnkit.from_numpy(y).to(self.dev))
         if not self.torch_dev:
-            return step_ours, None, model, None
+            return step_ours, None, None, None
         torch.manual_seed(0)
         tmodel = build(torch.nn, torch.nn.functional).to(self.torch_dev)
         with cnnkit.no_grad():
             for p, q in zip(model.parameters(), tmodel.parameters()):
                 p.copy_(cnnkit.from_numpy(q.detach().cpu().numpy().copy()).to(self.dev))
-        xt, yt = self.ref(x), self.ref(y)
-        topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
-
-        def step_ref():
-            topt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(tmodel(xt), yt)
-            loss.backward()
-            topt.step()
-            return loss
+        t64 = copy.deepcopy(tmodel).double()
+        yt = self.ref(y)
+        step_ref = self.sgd_step(torch, tmodel, self.ref(x), yt)
 
         # Correctness: one step from identical weights on the same batch -- the loss and every updated
-        # parameter must agree with torch's step computed in float64. (Not with torch's float32 step: with
+        # parameter, against torch's step computed in float64. (Not against torch's float32 step: with
         # batch norm, float32 gradients are ill-conditioned enough that PyTorch CPU's own float32 result
-        # differs from float64 by up to ~3e-2 relative in early layers of ResNet-18, cnnkit's by ~1e-6.)
-        t64 = copy.deepcopy(tmodel).double()
-        o64 = torch.optim.SGD(t64.parameters(), lr=0.01, momentum=0.9)
-        loss64 = torch.nn.functional.cross_entropy(t64(self.ref(x.astype(np.float64))), yt)
-        loss64.backward()
-        o64.step()
-        # The float32 rounding of a deep network with batch norm is ill-conditioned: a row passes when our
-        # error is within the base tolerance or within 3x torch's own float32 error on the same step.
-        err = rel_err(step_ours().item(), loss64.item())
-        for p, q in zip(model.parameters(), t64.parameters()):
-            err = max(err, rel_err(p.detach().cpu().numpy(), q.detach().cpu().numpy()))
-        ref_err = rel_err(step_ref().item(), loss64.item())  # also puts torch's copy on the same trajectory
-        for p, q in zip(tmodel.parameters(), t64.parameters()):
-            ref_err = max(ref_err, rel_err(p.detach().cpu().numpy(), q.detach().cpu().numpy()))
-        self.ref_err = ref_err
-        return step_ours, step_ref, model, err
+        # differs from float64 by up to ~3e-2 relative in early layers of ResNet-18.) Torch's float32 step
+        # is measured the same way (ref_err), which also puts its copy on the trajectory of ours.
+        loss64 = self.sgd_step(torch, t64, self.ref(x.astype(np.float64)), yt)().item()
+
+        def step_err(step, net):
+            err = rel_err(step().item(), loss64)
+            for p, q in zip(net.parameters(), t64.parameters()):
+                err = max(err, rel_err(p.detach().cpu().numpy(), q.detach().cpu().numpy()))
+            return err
+
+        return step_ours, step_ref, step_err(step_ours, model), step_err(step_ref, tmodel)
 
     def bench_train(self, name, build, in_shape, flops_fwd, repeats, tol):
-        self.ref_err = None
-        step_ours, step_ref, _, err = self.train_pair(build, in_shape)
-        if self.ref_err is not None:
-            tol = max(tol, 3.0 * self.ref_err)
+        step_ours, step_ref, err, ref_err = self.train_pair(build, in_shape)
+        if ref_err is not None:  # a row passes within its own tolerance or 3x torch's own float32 error
+            tol = max(tol, 3.0 * ref_err)
         ref_s = self.t_ref(step_ref, repeats) if step_ref else None
         mine = median_time(step_ours, repeats, self.sync)
         self.add_row(name, "x".join(map(str, in_shape)), err, mine, "torch", ref_s, 3.0 * flops_fwd, "GFLOP/s", tol)
@@ -582,7 +577,7 @@ class Suite:
         name, build, shape, _ = self.resnet_case()
         for label, b, s in (("LeNet-5", lambda nn, F: make_lenet(nn), (64, 1, 28, 28)),
                             (name.replace("train step ", ""), build, shape)):
-            step, _, _, _ = self.train_pair(b, s)
+            step = self.train_pair(b, s)[0]
             for _ in range(3):
                 step()
             before = mod.memory_stats()
