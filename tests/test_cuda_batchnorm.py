@@ -13,6 +13,7 @@ import cnnkit.nn as nn
 from cnnkit import _C
 
 from cuda_twin_helpers import ON_CPU, G, H, N, T, needs_device
+from test_batchnorm import data  # random x, weight, bias, running stats and grad_output of a shape
 
 pytestmark = needs_device
 
@@ -23,18 +24,6 @@ SHAPES = [(2, 1), (3, 7), (33, 3), (2, 3, 1, 1), (3, 7, 3, 5), (1, 3, 33, 17), (
 
 def tol(dtype):
     return dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
-
-
-def data(shape, dtype, seed):
-    rng = np.random.default_rng(seed)
-    C = shape[1]
-    x = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
-    w = rng.standard_normal(C).astype(dtype)
-    b = rng.standard_normal(C).astype(dtype)
-    rm = rng.standard_normal(C).astype(dtype)
-    rv = (rng.random(C) + 0.5).astype(dtype)
-    g = rng.standard_normal(shape).astype(dtype)
-    return x, w, b, rm, rv, g
 
 
 def opt(f, a):
