@@ -483,22 +483,52 @@ PackBuffers<T>& thread_pack_buffers() {
   return buffers;
 }
 
+// The cache blocking of one product: mc and nc rounded down to whole tiles; K split into equal
+// blocks of at most uk.kc (576 -> 3 x 192 rather than 256 + 256 + 64), so no block is a short one
+// that pays the C load/store of a whole pass for a few rank-1 updates.
+struct Blocking {
+  int64_t mc, nc, kc;
+};
+template <class T>
+Blocking blocking(const GemmMicroKernel<T>& uk, int64_t K) {
+  const int64_t kblocks = (K + uk.kc - 1) / uk.kc;
+  return {std::max<int64_t>(uk.mr, uk.mc / uk.mr * uk.mr), std::max<int64_t>(uk.nr, uk.nc / uk.nr * uk.nr),
+          (K + kblocks - 1) / kblocks};
+}
+
+// Rows [m0, m1) of C, columns [jc, jc + nb), k block [pc, pc + kb): A packed block by block into Ap,
+// then the micro-kernel over the tiles. B sliver jr (a multiple of NR) starts at b0 + jr * bstep with
+// row stride ldbk: a packed panel (b0 = the panel, bstep = kb, ldbk = NR) or op(B) read in place
+// (b0 = &op(B)[pc][jc], bstep = 1, ldbk = ldb).
+template <class T>
+void sweep_rows(const GemmMicroKernel<T>& uk, int64_t mc, bool trans_a, int64_t m0, int64_t m1, int64_t jc, int64_t nb,
+                int64_t pc, int64_t kb, T alpha, const T* A, int64_t lda, T* Ap, const T* b0, int64_t bstep,
+                int64_t ldbk, T beta_k, T* C, int64_t ldc) {
+  const int MR = uk.mr, NR = uk.nr;
+  for (int64_t ic = m0; ic < m1; ic += mc) {
+    const int64_t mb = std::min(mc, m1 - ic);
+    pack_a(Ap, A, lda, trans_a, ic, pc, mb, kb, MR);
+    for (int64_t jr = 0; jr < nb; jr += NR) {
+      const int nr = static_cast<int>(std::min<int64_t>(NR, nb - jr));
+      for (int64_t ir = 0; ir < mb; ir += MR) {
+        const int mr = static_cast<int>(std::min<int64_t>(MR, mb - ir));
+        uk.fn(kb, Ap + ir * kb, b0 + jr * bstep, ldbk, C + (ic + ir) * ldc + (jc + jr), ldc, alpha, beta_k, mr, nr);
+      }
+    }
+  }
+}
+
 // The serial loop nest over the block rows [m0, m1) x cols [n0, n1) of C.
 template <class T>
 void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_t m0, int64_t m1, int64_t n0,
                 int64_t n1, int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                 int64_t ldc) {
   const int MR = uk.mr, NR = uk.nr;
-  const int64_t mc = std::max<int64_t>(MR, uk.mc / MR * MR);
-  const int64_t nc = std::max<int64_t>(NR, uk.nc / NR * NR);
-  // K is split into equal blocks of at most uk.kc (576 -> 3 x 192 rather than 256 + 256 + 64), so no
-  // block is a short one that pays the C load/store of a whole pass for a few rank-1 updates.
-  const int64_t kblocks = (K + uk.kc - 1) / uk.kc;
-  const int64_t kc = (K + kblocks - 1) / kblocks;
+  const Blocking bl = blocking(uk, K);
   const int64_t mspan = m1 - m0, nspan = n1 - n0;
-  const int64_t mb_max = std::min(mc, (mspan + MR - 1) / MR * MR);
-  const int64_t nb_max = std::min(nc, (nspan + NR - 1) / NR * NR);
-  const int64_t kb_max = std::min(kc, K);
+  const int64_t mb_max = std::min(bl.mc, (mspan + MR - 1) / MR * MR);
+  const int64_t nb_max = std::min(bl.nc, (nspan + NR - 1) / NR * NR);
+  const int64_t kb_max = std::min(bl.kc, K);
   // Few row tiles and B not transposed: each B sliver would serve at most kDirectBRowTiles
   // micro-kernel calls, too few to repay copying it (packing B then costs as much as the arithmetic
   // for M = 6, the LeNet layers). The kernel reads op(B)'s rows in place instead (ldbk = ldb),
@@ -510,24 +540,17 @@ void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_
   T* Ap = buf.a.data();
   T* Bp = buf.b.data();
 
-  for (int64_t jc = n0; jc < n1; jc += nc) {
-    const int64_t nb = std::min(nc, n1 - jc);
-    for (int64_t pc = 0; pc < K; pc += kc) {
-      const int64_t kb = std::min(kc, K - pc);
+  for (int64_t jc = n0; jc < n1; jc += bl.nc) {
+    const int64_t nb = std::min(bl.nc, n1 - jc);
+    for (int64_t pc = 0; pc < K; pc += bl.kc) {
+      const int64_t kb = std::min(bl.kc, K - pc);
       const T beta_k = pc == 0 ? beta : T(1);  // later k blocks accumulate onto the first
-      if (!direct_b) pack_b(Bp, B, ldb, trans_b, pc, jc, kb, nb, NR);
-      for (int64_t ic = m0; ic < m1; ic += mc) {
-        const int64_t mb = std::min(mc, m1 - ic);
-        pack_a(Ap, A, lda, trans_a, ic, pc, mb, kb, MR);
-        for (int64_t jr = 0; jr < nb; jr += NR) {
-          const int nr = static_cast<int>(std::min<int64_t>(NR, nb - jr));
-          const T* bs = direct_b ? B + pc * ldb + jc + jr : Bp + jr * kb;
-          const int64_t ldbk = direct_b ? ldb : NR;
-          for (int64_t ir = 0; ir < mb; ir += MR) {
-            const int mr = static_cast<int>(std::min<int64_t>(MR, mb - ir));
-            uk.fn(kb, Ap + ir * kb, bs, ldbk, C + (ic + ir) * ldc + (jc + jr), ldc, alpha, beta_k, mr, nr);
-          }
-        }
+      if (direct_b) {
+        sweep_rows(uk, bl.mc, trans_a, m0, m1, jc, nb, pc, kb, alpha, A, lda, Ap, B + pc * ldb + jc, 1, ldb, beta_k,
+                   C, ldc);
+      } else {
+        pack_b(Bp, B, ldb, trans_b, pc, jc, kb, nb, NR);
+        sweep_rows(uk, bl.mc, trans_a, m0, m1, jc, nb, pc, kb, alpha, A, lda, Ap, Bp, kb, NR, beta_k, C, ldc);
       }
     }
   }
@@ -547,14 +570,11 @@ template <class T>
 void gemm_shared_b(const GemmMicroKernel<T>& uk, int nt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                    T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   const int MR = uk.mr, NR = uk.nr;
-  const int64_t mc = std::max<int64_t>(MR, uk.mc / MR * MR);
-  const int64_t nc = std::max<int64_t>(NR, uk.nc / NR * NR);
-  const int64_t kblocks = (K + uk.kc - 1) / uk.kc;
-  const int64_t kc = (K + kblocks - 1) / kblocks;
+  const Blocking bl = blocking(uk, K);
   const int64_t mtiles = (M + MR - 1) / MR;
-  const int64_t mb_max = std::min(mc, (M + MR - 1) / MR * MR);
-  const int64_t nb_max = std::min(nc, (N + NR - 1) / NR * NR);
-  const int64_t kb_max = std::min(kc, K);
+  const int64_t mb_max = std::min(bl.mc, mtiles * MR);
+  const int64_t nb_max = std::min(bl.nc, (N + NR - 1) / NR * NR);
+  const int64_t kb_max = std::min(bl.kc, K);
   ScratchBuffer<T> bshared(static_cast<size_t>(nb_max * kb_max));
   ScratchBuffer<T> apacks(static_cast<size_t>(nt * mb_max * kb_max));
   T* Bp = bshared.data();
@@ -564,26 +584,17 @@ void gemm_shared_b(const GemmMicroKernel<T>& uk, int nt, bool trans_a, bool tran
     const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
     const int64_t m0 = std::min(M, mtiles * t / team * MR), m1 = std::min(M, mtiles * (t + 1) / team * MR);
     T* Ap = apacks.data() + t * mb_max * kb_max;
-    for (int64_t jc = 0; jc < N; jc += nc) {
-      const int64_t nb = std::min(nc, N - jc);
+    for (int64_t jc = 0; jc < N; jc += bl.nc) {
+      const int64_t nb = std::min(bl.nc, N - jc);
       const int64_t slivers = (nb + NR - 1) / NR;
       const int64_t s0 = slivers * t / team, s1 = slivers * (t + 1) / team;
-      for (int64_t pc = 0; pc < K; pc += kc) {
-        const int64_t kb = std::min(kc, K - pc);
+      for (int64_t pc = 0; pc < K; pc += bl.kc) {
+        const int64_t kb = std::min(bl.kc, K - pc);
         const T beta_k = pc == 0 ? beta : T(1);
-        if (s0 < s1) pack_b(Bp + s0 * NR * kb, B, ldb, trans_b, pc, jc + s0 * NR, kb, std::min(nb, s1 * NR) - s0 * NR, NR);
+        if (s0 < s1)
+          pack_b(Bp + s0 * NR * kb, B, ldb, trans_b, pc, jc + s0 * NR, kb, std::min(nb, s1 * NR) - s0 * NR, NR);
 #pragma omp barrier
-        for (int64_t ic = m0; ic < m1; ic += mc) {
-          const int64_t mb = std::min(mc, m1 - ic);
-          pack_a(Ap, A, lda, trans_a, ic, pc, mb, kb, MR);
-          for (int64_t jr = 0; jr < nb; jr += NR) {
-            const int nr = static_cast<int>(std::min<int64_t>(NR, nb - jr));
-            for (int64_t ir = 0; ir < mb; ir += MR) {
-              const int mr = static_cast<int>(std::min<int64_t>(MR, mb - ir));
-              uk.fn(kb, Ap + ir * kb, Bp + jr * kb, NR, C + (ic + ir) * ldc + (jc + jr), ldc, alpha, beta_k, mr, nr);
-            }
-          }
-        }
+        sweep_rows(uk, bl.mc, trans_a, m0, m1, jc, nb, pc, kb, alpha, A, lda, Ap, Bp, kb, NR, beta_k, C, ldc);
 #pragma omp barrier
       }
     }
