@@ -153,23 +153,12 @@ void scatter_chunk(T* images, const T* chunk, int64_t gc, int64_t R, int64_t L, 
 // weights) is packed once per call and shared read-only by the threads; the micro-kernel of
 // ops/gemm.h (gemm_micro_kernel) then runs over the tiles. Serial; one image per call.
 
-// ap[(s*K + k)*mr + i] = A[s*mr + i, k] (A row-major (M, K), row stride lda), zero rows beyond M.
 template <class T>
-void pack_a_rows(T* ap, const T* A, int64_t lda, int64_t M, int64_t K, int64_t mr) {
-  for (int64_t s = 0; s * mr < M; ++s)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t i = 0; i < mr; ++i) {
-        const int64_t row = s * mr + i;
-        ap[(s * K + k) * mr + i] = row < M ? A[row * lda + k] : T(0);
-      }
-}
-
-template <class T>
-int64_t packed_a_size(int64_t M, int64_t K, int64_t mr) {
+int64_t packed_a_size(int64_t M, int64_t K, int64_t mr) {  // of gemm_pack_rows(M rows, K, mr)
   return (M + mr - 1) / mr * mr * K;
 }
 
-// C (M, N), row stride ldc, = ap @ bp + beta * C for ap from pack_a_rows and bp from im2col_packed.
+// C (M, N), row stride ldc, = ap @ bp + beta * C for ap from gemm_pack_rows and bp from im2col_packed.
 // K is cut into equal blocks of at most uk.kc (later blocks accumulate); within a block, each B
 // sliver (L1) meets every A sliver (L2). Edge tiles are computed in place by the micro-kernel (it
 // touches only the first ni rows and nj columns of its tile).
@@ -286,7 +275,7 @@ void dweight_image_packed(T* dw, T beta, const T* dout, const T* inp, const Conv
   wk.row.reset(static_cast<size_t>(im2col_packed_scratch(geo, wc)));
   for (int64_t gi = 0; gi < p.groups; ++gi) {
     im2col_packed_t(wk.cols.data(), wc, inp + (n * p.C + gi * Cg) * HW, geo, wk.row.data());
-    pack_a_rows(wk.chunk.data(), dout + (n * p.OC + gi * OCg) * OHW, OHW, OCg, OHW, wd);
+    gemm_pack_rows(wk.chunk.data(), dout + (n * p.OC + gi * OCg) * OHW, OHW, OCg, OHW, static_cast<int>(wd));
     T* d = dw + gi * OCg * CgKK;
     if (pw.dw_t)
       packed_gemm(pw.uk, CgKK, OCg, OHW, wk.cols.data(), wk.chunk.data(), beta, d, OCg);
@@ -378,7 +367,7 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
     pw.wstride = packed_a_size<T>(OCg, CgKK, pw.uk.mr);
     pw.w.reset(static_cast<size_t>(p.groups * pw.wstride));
     for (int64_t gi = 0; gi < p.groups; ++gi)
-      pack_a_rows(pw.w.data() + gi * pw.wstride, weight + gi * OCg * CgKK, CgKK, OCg, CgKK, pw.uk.mr);
+      gemm_pack_rows(pw.w.data() + gi * pw.wstride, weight + gi * OCg * CgKK, CgKK, OCg, CgKK, pw.uk.mr);
     parallel_for(0, p.N, 1, [&](int64_t n0, int64_t n1) {
       Work<T> wk;
       for (int64_t n = n0; n < n1; ++n) forward_image_packed(out, inp, bias, p, pw, n, wk);
@@ -434,7 +423,7 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
     pw.wfstride = packed_a_size<T>(Cg, TK, pw.uk.mr);
     pw.wf.reset(static_cast<size_t>(p.groups * pw.wfstride));
     for (int64_t gi = 0; gi < p.groups; ++gi)
-      pack_a_rows(pw.wf.data() + gi * pw.wfstride, wflip.data() + gi * Cg * TK, TK, Cg, TK, pw.uk.mr);
+      gemm_pack_rows(pw.wf.data() + gi * pw.wfstride, wflip.data() + gi * Cg * TK, TK, Cg, TK, pw.uk.mr);
   }
   {
     const int64_t OCg = p.OC / p.groups, mr = pw.uk.mr, nr = pw.uk.nr;

@@ -798,13 +798,19 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
   }
 }
 
+template <class T>
+void gemm_pack_rows(T* dst, const T* X, int64_t ld, int64_t n, int64_t K, int r) {
+  pack_panel(false, dst, X, ld, K, n, r);
+}
+
 #define CNNKIT_INSTANTIATE_GEMM(T)                                                                          \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*, \
                         int64_t);                                                                           \
   template void gemm_naive<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, \
                               T*, int64_t);                                                                 \
   template void gemm_batched<T>(bool, bool, int64_t, int64_t, int64_t, int64_t, const T*, int64_t, int64_t,    \
-                                const T*, int64_t, int64_t, T*, int64_t, int64_t);
+                                const T*, int64_t, int64_t, T*, int64_t, int64_t);                          \
+  template void gemm_pack_rows<T>(T*, const T*, int64_t, int64_t, int64_t, int);
 CNNKIT_INSTANTIATE_GEMM(float)
 CNNKIT_INSTANTIATE_GEMM(double)
 #undef CNNKIT_INSTANTIATE_GEMM

@@ -61,6 +61,14 @@ std::string gemm_kernel_name();
 // the two calls then use different kernels).
 void set_gemm_kernel(const std::string& name);
 
+// Packs n rows of a row-major matrix X (n, K) (row stride ld) into r-wide k-major slivers, as the
+// micro-kernels read them: dst[(s*K + k)*r + i] = X[s*r + i, k], rows beyond n zero (dst holds
+// ceil(n/r)*r*K elements). r must be a tile side (mr or nr) of the selected gemm_micro_kernel<T>().
+// For callers that pack an operand once and drive the micro-kernel themselves (conv2d's batch
+// schedule); the same packing routine gemm uses for A.
+template <class T>
+void gemm_pack_rows(T* dst, const T* X, int64_t ld, int64_t n, int64_t K, int r);
+
 // Whether the avx2 kernel family can run here (compiled in and supported by the CPU).
 bool gemm_avx2_available();
 
