@@ -13,16 +13,13 @@ from __future__ import annotations
 from .. import _C
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
+from .conv import _opt
 
 __all__ = ["batch_norm"]
 
 
 def _ct(t):
     return None if t is None else t._t
-
-
-def _opt(ct):
-    return None if ct is None else _wrap(ct)
 
 
 class BatchNormFn(Function):
