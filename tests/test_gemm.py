@@ -211,13 +211,14 @@ def test_result_independent_of_thread_count(dtype, kernel):
     np.testing.assert_allclose(outs[0], reference(a, b, False, False, 0.5, 1.5, c), **tol(dtype))
 
 
-# Tall products (M >= 192 rows per thread) with B packed run on a team that shares one packed B panel
-# (gemm_shared_b): it must give exactly the serial result for any team size, with ragged M and N, a
-# second N panel (N > nc = 2048 floats / 1024 doubles), several k blocks, every transpose, alpha/beta
-# and NaN in C with beta = 0.
+# Multi-threaded products with B packed run on a team that shares the packed operands and hands out
+# tasks dynamically (gemm_team): it must give exactly the serial result for any team size, with ragged
+# M and N, a second N panel (N > nc = 2048 floats / 1024 doubles), several k blocks, row super-blocks
+# (M > 2048), a few-row C (20 rows; 4 tiles), every transpose, alpha/beta and NaN in C with beta = 0.
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("M,N,K", [(600, 17, 7), (389, 2100, 45), (587, 33, 700), (595, 1, 1)])
-def test_shared_b_team_matches_serial(M, N, K, dtype, kernel):
+@pytest.mark.parametrize("M,N,K", [(600, 17, 7), (389, 2100, 45), (587, 33, 700), (595, 1, 1), (2500, 40, 20),
+                                   (20, 300, 40)])
+def test_team_matches_serial(M, N, K, dtype, kernel):
     rng = np.random.default_rng(M + N + K)
     old = _C.get_num_threads()
     try:

@@ -13,13 +13,13 @@
 // row tiles tall with B not transposed (the LeNet layers, M = 6 or 16) skip packing B: the kernel
 // then streams op(B)'s rows directly.
 //
-// Threads: C is cut into a tm x tn grid of blocks (tm * tn <= threads, boundaries on MR/NR tile
-// edges), one block per thread, each thread running the serial loop nest above with its own packing
-// buffers. Panels shared by two blocks are packed twice; that costs O((M+N)K) against O(MNK/threads)
-// of arithmetic and needs no synchronisation. Every C element is produced by the same sequence of
-// operations whatever the grid (k order and kc blocking are global, and the tile grid of C is fixed
-// by MR/NR from row/column 0, so an element is in a full or an edge tile whatever the grid), so
-// results do not depend on the number of threads.
+// Threads: products with B packed run on one team (gemm_team) that packs each operand once into
+// shared buffers and hands out (row block x column chunk) tasks dynamically. Products that read B in
+// place (a few rows of C) cut C into a tm x tn grid of blocks instead (tm * tn <= threads, boundaries
+// on MR/NR tile edges), one block per thread running the serial loop nest above. Every C element is
+// produced by the same sequence of operations whatever the team, grid or schedule (k order and kc
+// blocking are global, and the tile grid of C is fixed by MR/NR from row/column 0, so an element is
+// in a full or an edge tile whatever the split), so results do not depend on the number of threads.
 //
 // Micro-kernels (one family per call, chosen once at first use; see "Kernel selection" below):
 //   portable  plain C++ auto-vectorised for the baseline ISA (SSE2 on x86-64, NEON on aarch64):
@@ -288,11 +288,6 @@ constexpr int64_t kDirectBMaxK = 8;
 // Below this many multiply-adds a gemm runs on one thread: an OpenMP fork/join costs a few
 // microseconds, as much as a 64^3 product.
 constexpr int64_t kParallelMinWork = int64_t(1) << 18;
-// Rows of C per thread from which threads share one packed B panel (gemm_shared_b) instead of each
-// computing an independent block of C: two mc blocks (2 x 96 float rows), so that a thread's rows are
-// not mostly one short leftover block sweeping the whole panel (M = 256 on 2 threads: 96 + 32).
-constexpr int64_t kSharedBMinRows = 192;
-
 bool in_parallel_region() {
 #ifdef _OPENMP
   return omp_in_parallel() != 0;
@@ -496,25 +491,33 @@ Blocking blocking(const GemmMicroKernel<T>& uk, int64_t K) {
           (K + kblocks - 1) / kblocks};
 }
 
+// The micro-kernel over one block of C: rows [0, mb) of a packed A block (Ap, MR-tall slivers of kb)
+// x columns [j0, j1) of a B panel whose sliver at column jr starts at b0 + jr * bstep with row stride
+// ldbk: a packed panel (bstep = kb, ldbk = NR) or op(B) read in place (bstep = 1, ldbk = ldb). C points
+// at the element for row 0, column 0. jr outer, ir inner: one B sliver stays in L1 across the rows.
+template <class T>
+void run_tiles(const GemmMicroKernel<T>& uk, int64_t kb, const T* Ap, int64_t mb, const T* b0, int64_t bstep,
+               int64_t ldbk, int64_t j0, int64_t j1, T alpha, T beta_k, T* C, int64_t ldc) {
+  const int MR = uk.mr, NR = uk.nr;
+  for (int64_t jr = j0; jr < j1; jr += NR) {
+    const int nr = static_cast<int>(std::min<int64_t>(NR, j1 - jr));
+    for (int64_t ir = 0; ir < mb; ir += MR) {
+      const int mr = static_cast<int>(std::min<int64_t>(MR, mb - ir));
+      uk.fn(kb, Ap + ir * kb, b0 + jr * bstep, ldbk, C + ir * ldc + jr, ldc, alpha, beta_k, mr, nr);
+    }
+  }
+}
+
 // Rows [m0, m1) of C, columns [jc, jc + nb), k block [pc, pc + kb): A packed block by block into Ap,
-// then the micro-kernel over the tiles. B sliver jr (a multiple of NR) starts at b0 + jr * bstep with
-// row stride ldbk: a packed panel (b0 = the panel, bstep = kb, ldbk = NR) or op(B) read in place
-// (b0 = &op(B)[pc][jc], bstep = 1, ldbk = ldb).
+// then the micro-kernel over the tiles (b0, bstep, ldbk as in run_tiles).
 template <class T>
 void sweep_rows(const GemmMicroKernel<T>& uk, int64_t mc, bool trans_a, int64_t m0, int64_t m1, int64_t jc, int64_t nb,
                 int64_t pc, int64_t kb, T alpha, const T* A, int64_t lda, T* Ap, const T* b0, int64_t bstep,
                 int64_t ldbk, T beta_k, T* C, int64_t ldc) {
-  const int MR = uk.mr, NR = uk.nr;
   for (int64_t ic = m0; ic < m1; ic += mc) {
     const int64_t mb = std::min(mc, m1 - ic);
-    pack_a(Ap, A, lda, trans_a, ic, pc, mb, kb, MR);
-    for (int64_t jr = 0; jr < nb; jr += NR) {
-      const int nr = static_cast<int>(std::min<int64_t>(NR, nb - jr));
-      for (int64_t ir = 0; ir < mb; ir += MR) {
-        const int mr = static_cast<int>(std::min<int64_t>(MR, mb - ir));
-        uk.fn(kb, Ap + ir * kb, b0 + jr * bstep, ldbk, C + (ic + ir) * ldc + (jc + jr), ldc, alpha, beta_k, mr, nr);
-      }
-    }
+    pack_a(Ap, A, lda, trans_a, ic, pc, mb, kb, uk.mr);
+    run_tiles(uk, kb, Ap, mb, b0, bstep, ldbk, int64_t(0), nb, alpha, beta_k, C + ic * ldc + jc, ldc);
   }
 }
 
@@ -557,45 +560,73 @@ void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_
 }
 
 #ifdef _OPENMP
-// Threads cooperating on one product (large M, B packed): the BLIS arrangement. For each (jc, pc)
-// step the team packs the shared B panel together (each thread a contiguous run of NR slivers),
-// meets at a barrier, then each thread sweeps its own rows [m0, m1) of C (packing its own A blocks)
-// against the whole panel, and meets again before the panel is overwritten. Compared with giving
-// each thread an independent block of C (gemm_block per thread), no operand is packed twice and the
-// threads share one B panel in the L3, which is what two threads on a 2-core part lose most to.
-// Every element of C sees the same kc blocks in the same order and the same micro-kernel
-// arithmetic as in gemm_block, so the result is bit-identical to the serial path.
+// Threads cooperating on one product whose B is packed (every multi-threaded product but the few-row
+// direct-B ones), after BLIS. For each (jc, pc) step of the loop nest above, two phases, each a
+// dynamically scheduled loop ended by the team's barrier (the implicit one of `omp for`):
+//   pack     the B panel (kc x nb, in chunks of kPackChunk slivers) and op(A)'s rows for this k block
+//            (M x kc, in mc-row blocks) into buffers shared by the team, so each operand is packed once;
+//   compute  tasks = (mc-row block) x (chunk of cw NR-slivers), in row-block-major order, so a thread
+//            usually takes several chunks of one A block in a row and keeps it in its L2.
+// Tasks are handed out as threads become free rather than split up front: on a shared VM the cores
+// often run at different speeds (two copies of one FMA loop measured 100 and 75-85 GFLOP/s), and with
+// a fixed half each the faster thread spent ~8% of a product waiting for the slower one. cw is chosen
+// for about 8 tasks per thread and step (at most 8 slivers), so the last task is short.
+// op(A)'s rows are packed whole up to kTeamRows rows; taller products go through row super-blocks of at
+// most that many rows (one more pack/compute pair per super-block; B is packed with the first).
+// Every element of C sees the same kc blocks in the same order and the same micro-kernel arithmetic as
+// in gemm_block, so the result is bit-identical to the serial path whatever the team or the schedule.
 // Buffers are allocated before the parallel region (no exception can start inside it).
+constexpr int64_t kPackChunk = 8;
+constexpr int64_t kTeamRows = 2048;
+
 template <class T>
-void gemm_shared_b(const GemmMicroKernel<T>& uk, int nt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                   T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_team(const GemmMicroKernel<T>& uk, int nt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+               T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   const int MR = uk.mr, NR = uk.nr;
   const Blocking bl = blocking(uk, K);
-  const int64_t mtiles = (M + MR - 1) / MR;
-  const int64_t mb_max = std::min(bl.mc, mtiles * MR);
-  const int64_t nb_max = std::min(bl.nc, (N + NR - 1) / NR * NR);
   const int64_t kb_max = std::min(bl.kc, K);
-  ScratchBuffer<T> bshared(static_cast<size_t>(nb_max * kb_max));
-  ScratchBuffer<T> apacks(static_cast<size_t>(nt * mb_max * kb_max));
-  T* Bp = bshared.data();
+  const int64_t nb_max = std::min(bl.nc, (N + NR - 1) / NR * NR);
+  // Row super-blocks of equal size (whole tiles), then mc-row blocks of equal size within one.
+  const int64_t mtiles = (M + MR - 1) / MR;
+  const int64_t nsuper = (mtiles * MR + kTeamRows - 1) / kTeamRows;
+  const int64_t super_tiles = (mtiles + nsuper - 1) / nsuper;
+  const int64_t mblocks = (super_tiles * MR + bl.mc - 1) / bl.mc;
+  const int64_t mc = (super_tiles + mblocks - 1) / mblocks * MR;
+  const int64_t cw = std::clamp<int64_t>(nb_max / NR * mblocks / (8 * int64_t(nt)), 1, 8);
+  ScratchBuffer<T> bpack(static_cast<size_t>(nb_max * kb_max));
+  ScratchBuffer<T> apack(static_cast<size_t>(super_tiles * MR * kb_max));
+  T* Bp = bpack.data();
+  T* Ap = apack.data();
 
 #pragma omp parallel num_threads(nt)
-  {
-    const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
-    const int64_t m0 = std::min(M, mtiles * t / team * MR), m1 = std::min(M, mtiles * (t + 1) / team * MR);
-    T* Ap = apacks.data() + t * mb_max * kb_max;
-    for (int64_t jc = 0; jc < N; jc += bl.nc) {
-      const int64_t nb = std::min(bl.nc, N - jc);
-      const int64_t slivers = (nb + NR - 1) / NR;
-      const int64_t s0 = slivers * t / team, s1 = slivers * (t + 1) / team;
-      for (int64_t pc = 0; pc < K; pc += bl.kc) {
-        const int64_t kb = std::min(bl.kc, K - pc);
-        const T beta_k = pc == 0 ? beta : T(1);
-        if (s0 < s1)
-          pack_b(Bp + s0 * NR * kb, B, ldb, trans_b, pc, jc + s0 * NR, kb, std::min(nb, s1 * NR) - s0 * NR, NR);
-#pragma omp barrier
-        sweep_rows(uk, bl.mc, trans_a, m0, m1, jc, nb, pc, kb, alpha, A, lda, Ap, Bp, kb, NR, beta_k, C, ldc);
-#pragma omp barrier
+  for (int64_t jc = 0; jc < N; jc += bl.nc) {
+    const int64_t nb = std::min(bl.nc, N - jc);
+    const int64_t slivers = (nb + NR - 1) / NR;
+    const int64_t bchunks = (slivers + kPackChunk - 1) / kPackChunk;
+    const int64_t nchunks = (slivers + cw - 1) / cw;
+    for (int64_t pc = 0; pc < K; pc += bl.kc) {
+      const int64_t kb = std::min(bl.kc, K - pc);
+      const T beta_k = pc == 0 ? beta : T(1);  // later k blocks accumulate onto the first
+      for (int64_t r0 = 0; r0 < M; r0 += super_tiles * MR) {
+        const int64_t rows = std::min(super_tiles * MR, M - r0);
+        const int64_t ablocks = (rows + mc - 1) / mc;
+        const int64_t btasks = r0 == 0 ? bchunks : 0;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < btasks + ablocks; ++t) {
+          if (t < btasks) {
+            const int64_t s0 = t * kPackChunk, s1 = std::min(slivers, s0 + kPackChunk);
+            pack_b(Bp + s0 * NR * kb, B, ldb, trans_b, pc, jc + s0 * NR, kb, std::min(nb, s1 * NR) - s0 * NR, NR);
+          } else {
+            const int64_t i0 = (t - btasks) * mc;
+            pack_a(Ap + i0 * kb, A, lda, trans_a, r0 + i0, pc, std::min(mc, rows - i0), kb, MR);
+          }
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < ablocks * nchunks; ++t) {
+          const int64_t i0 = t / nchunks * mc, j0 = t % nchunks * cw * NR;
+          run_tiles(uk, kb, Ap + i0 * kb, std::min(mc, rows - i0), Bp, kb, int64_t(NR), j0,
+                    std::min(nb, j0 + cw * NR), alpha, beta_k, C + (r0 + i0) * ldc + jc, ldc);
+        }
       }
     }
   }
@@ -732,10 +763,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   int64_t threads = 1;
   if (!in_parallel_region() && M * N * K >= kParallelMinWork) threads = get_num_threads();
 #ifdef _OPENMP
-  // Tall products whose B is packed anyway: one shared B panel, rows split between the threads.
+  // Products whose B is packed: one team sharing the packed operands (gemm_team).
   const bool packs_b = trans_b || (mtiles > kDirectBRowTiles && K > kDirectBMaxK);
-  if (threads > 1 && packs_b && M >= kSharedBMinRows * threads) {
-    gemm_shared_b(uk, static_cast<int>(threads), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (threads > 1 && packs_b) {
+    gemm_team(uk, static_cast<int>(threads), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
 #endif
