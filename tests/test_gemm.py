@@ -212,12 +212,13 @@ def test_result_independent_of_thread_count(dtype, kernel):
 
 
 # Multi-threaded products with B packed run on a team that shares the packed operands and hands out
-# tasks dynamically (gemm_team): it must give exactly the serial result for any team size, with ragged
-# M and N, a second N panel (N > nc = 2048 floats / 1024 doubles), several k blocks, row super-blocks
-# (M > 2048), a few-row C (20 rows; 4 tiles), every transpose, alpha/beta and NaN in C with beta = 0.
+# tasks dynamically (gemm_team, from 2^26 multiply-adds; smaller ones as independent blocks): either way
+# the result must be exactly the serial one for any team size. Team cases: ragged M and N, a second N
+# panel (N > nc = 2048 floats / 1024 doubles), several k blocks, row super-blocks (M > 2048), a few-row
+# C (20 rows: 4 tiles); every transpose, alpha/beta and NaN in C with beta = 0.
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("M,N,K", [(600, 17, 7), (389, 2100, 45), (587, 33, 700), (595, 1, 1), (2500, 40, 20),
-                                   (20, 300, 40)])
+@pytest.mark.parametrize("M,N,K", [(600, 17, 7), (595, 1, 1), (389, 2100, 90), (587, 33, 3500), (2500, 40, 700),
+                                   (20, 300, 11200)])
 def test_team_matches_serial(M, N, K, dtype, kernel):
     rng = np.random.default_rng(M + N + K)
     old = _C.get_num_threads()

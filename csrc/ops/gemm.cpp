@@ -13,10 +13,10 @@
 // row tiles tall with B not transposed (the LeNet layers, M = 6 or 16) skip packing B: the kernel
 // then streams op(B)'s rows directly.
 //
-// Threads: products with B packed run on one team (gemm_team) that packs each operand once into
-// shared buffers and hands out (row block x column chunk) tasks dynamically. Products that read B in
-// place (a few rows of C) cut C into a tm x tn grid of blocks instead (tm * tn <= threads, boundaries
-// on MR/NR tile edges), one block per thread running the serial loop nest above. Every C element is
+// Threads: large products with B packed run on one team (gemm_team) that packs each operand once
+// into shared buffers and hands out (row block x column chunk) tasks dynamically. Smaller products and
+// those that read B in place (a few rows of C) cut C into a tm x tn grid of blocks instead (tm * tn <=
+// threads, boundaries on MR/NR tile edges), one block per thread running the serial loop nest above. Every C element is
 // produced by the same sequence of operations whatever the team, grid or schedule (k order and kc
 // blocking are global, and the tile grid of C is fixed by MR/NR from row/column 0, so an element is
 // in a full or an edge tile whatever the split), so results do not depend on the number of threads.
@@ -288,6 +288,14 @@ constexpr int64_t kDirectBMaxK = 8;
 // Below this many multiply-adds a gemm runs on one thread: an OpenMP fork/join costs a few
 // microseconds, as much as a 64^3 product.
 constexpr int64_t kParallelMinWork = int64_t(1) << 18;
+// From this many multiply-adds a multi-threaded product with B packed runs on one team (gemm_team)
+// rather than as independent blocks. Below it, a thread that packs exactly the panels it multiplies
+// (kept in its own L2) beats the team, whose operands are packed by one core and read by the other.
+// Measured on the 2-core EPYC, 2 threads, median per call: at 38M (64 x 576 x 1024, 128 x 256 x 1152)
+// blocks were 5-30% faster; at 57-75M about even; from 134M (512^3, 128 x 1024 x 1152) the team was
+// 3-15% faster, and 5-10% at 600M-1G.
+constexpr int64_t kTeamMinWork = int64_t(1) << 26;
+
 bool in_parallel_region() {
 #ifdef _OPENMP
   return omp_in_parallel() != 0;
@@ -560,8 +568,8 @@ void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_
 }
 
 #ifdef _OPENMP
-// Threads cooperating on one product whose B is packed (every multi-threaded product but the few-row
-// direct-B ones), after BLIS. For each (jc, pc) step of the loop nest above, two phases, each a
+// Threads cooperating on one product whose B is packed (multi-threaded products of at least
+// kTeamMinWork multiply-adds), after BLIS. For each (jc, pc) step of the loop nest above, two phases, each a
 // dynamically scheduled loop ended by the team's barrier (the implicit one of `omp for`):
 //   pack     the B panel (kc x nb, in chunks of kPackChunk slivers) and op(A)'s rows for this k block
 //            (M x kc, in mc-row blocks) into buffers shared by the team, so each operand is packed once;
@@ -623,9 +631,9 @@ void gemm_team(const GemmMicroKernel<T>& uk, int nt, bool trans_a, bool trans_b,
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < ablocks * nchunks; ++t) {
-          const int64_t i0 = t / nchunks * mc, j0 = t % nchunks * cw * NR;
-          run_tiles(uk, kb, Ap + i0 * kb, std::min(mc, rows - i0), Bp, kb, int64_t(NR), j0,
-                    std::min(nb, j0 + cw * NR), alpha, beta_k, C + (r0 + i0) * ldc + jc, ldc);
+          const int64_t i0 = t / nchunks * mc, j0 = t % nchunks * cw * NR, j1 = std::min(nb, j0 + cw * NR);
+          run_tiles(uk, kb, Ap + i0 * kb, std::min(mc, rows - i0), Bp, kb, int64_t(NR), j0, j1, alpha, beta_k,
+                    C + (r0 + i0) * ldc + jc, ldc);
         }
       }
     }
@@ -765,7 +773,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 #ifdef _OPENMP
   // Products whose B is packed: one team sharing the packed operands (gemm_team).
   const bool packs_b = trans_b || (mtiles > kDirectBRowTiles && K > kDirectBMaxK);
-  if (threads > 1 && packs_b) {
+  if (threads > 1 && packs_b && M * N * K >= kTeamMinWork) {
     gemm_team(uk, static_cast<int>(threads), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

@@ -154,19 +154,31 @@ class Suite:
         return median_time(fn, repeats or self.repeats, self.tsync)
 
     def t_rounds(self, fns):
-        """{name: fn} -> {name: seconds}: on the CPU, a few rounds in which every fn is timed (median_time)
-        in rotating order, keeping each fn's fastest round. The GEMM rows use it: this VM's speed drifts
-        by 10-30 % over seconds, and one median per library, taken at different moments, compared the
-        moments more than the libraries. On a GPU, one median each."""
+        """{name: (fn, sync)} with an "ours" entry -> ({name: seconds}, {name: ratio}), ratio = name's time / ours.
+
+        On the CPU, paired samples: in each of 9 rounds (--quick 5) every fn gets one median_time (3 or
+        more calls, ~30 ms) in rotating order; the time is the median over rounds and the ratio the
+        median over rounds of (its sample / ours in the same round). The GEMM rows use it: this VM's
+        speed drifts by 10-30 % over seconds, and libraries timed at different moments compare the
+        moments more than the libraries, while samples taken a fraction of a second apart see about the
+        same machine. Each sample is a median of calls, not a mean: on this VM, waking a thread whose
+        vCPU has gone idle sometimes takes milliseconds (both libraries, seen on 0.1 ms calls), which
+        a mean would charge to whichever call met it. On a GPU, one median each and the ratio of the
+        medians."""
+        if self.dev != "cpu":
+            t = {name: median_time(fn, self.repeats, sync) for name, (fn, sync) in fns.items()}
+            return t, {name: t[name] / t["ours"] for name in t}
+        import statistics
+
         names = list(fns)
-        rounds = 1 if self.dev != "cpu" else (2 if self.quick else 3)
-        best = {}
-        for r in range(rounds):
+        samples = {name: [] for name in names}
+        for r in range(5 if self.quick else 9):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 fn, sync = fns[name]
-                t = median_time(fn, self.repeats, sync)
-                best[name] = min(best.get(name, t), t)
-        return best
+                samples[name].append(median_time(fn, 3, sync, min_total=0.03))
+        t = {name: statistics.median(v) for name, v in samples.items()}
+        ratio = {name: statistics.median(x / y for x, y in zip(v, samples["ours"])) for name, v in samples.items()}
+        return t, ratio
 
     def t_copy(self, x_np, tx):
         """Time of copying x's bytes once (read + write): NumPy copy on the CPU, a device clone on a GPU."""
@@ -175,13 +187,14 @@ class Suite:
             return median_time(lambda: self.np.copyto(dst, x_np), self.repeats)
         return self.t_ours(lambda: tx.clone())
 
-    def add_row(self, case, shape, err, ours_s, ref_name, ref_s, work, unit, tol):
-        """One table row; work = flops (unit GFLOP/s) or bytes moved (unit GB/s) per call."""
+    def add_row(self, case, shape, err, ours_s, ref_name, ref_s, work, unit, tol, ratio=None):
+        """One table row; work = flops (unit GFLOP/s) or bytes moved (unit GB/s) per call; ratio (ref time /
+        ours) defaults to ref_s / ours_s (t_rounds gives the median of paired ratios instead)."""
         rate = work / ours_s / 1e9
         ceiling = self.peak if unit == "GFLOP/s" else self.copy_gbs
         row = {"case": case, "shape": shape, "max_rel_err": err, "ours_ms": ours_s * 1e3, "ref": ref_name,
                "ref_ms": None if ref_s is None else ref_s * 1e3,
-               "ratio": None if ref_s is None else ref_s / ours_s, "rate": rate, "unit": unit,
+               "ratio": ratio if ratio is not None else (None if ref_s is None else ref_s / ours_s), "rate": rate, "unit": unit,
                "pct_peak": None if not ceiling else 100.0 * rate / ceiling}
         if err is not None and err > tol:
             self.failed.append(f"{case} [{shape}]: max relative error {err:.2e} > {tol:.0e}")
@@ -219,11 +232,12 @@ class Suite:
             if self.torch_dev:
                 at, bt = self.ref(a), self.ref(b)
                 fns["torch"] = ((lambda: self.torch.mm(at, bt)), self.tsync)
-            t = self.t_rounds(fns)
+            t, ratio = self.t_rounds(fns)
             shape, flops = f"{n}x{n}x{n}", 2.0 * n ** 3
             for ref in ("numpy", "torch"):
                 if ref in t:
-                    self.add_row(f"sgemm {n}", shape, err, t["ours"], ref, t[ref], flops, "GFLOP/s", 1e-5)
+                    self.add_row(f"sgemm {n}", shape, err, t["ours"], ref, t[ref], flops, "GFLOP/s", 1e-5,
+                                 ratio=ratio[ref])
         if self.dev == "cpu":
             self.bench_gemm_conv_shapes()
 
@@ -239,10 +253,10 @@ class Suite:
             opa, opb = (a.T if ta else a), (b.T if tb else b)
             ref = opa.astype(np.float64) @ opb.astype(np.float64)
             err = rel_err(self.host(_C.gemm(ta_, tb_, ta, tb)), ref)
-            t = self.t_rounds({"ours": ((lambda: _C.gemm(ta_, tb_, ta, tb)), None),
-                               "numpy": ((lambda: opa @ opb), None)})
+            t, ratio = self.t_rounds({"ours": ((lambda: _C.gemm(ta_, tb_, ta, tb)), None),
+                                      "numpy": ((lambda: opa @ opb), None)})
             self.add_row(f"sgemm {name}", f"{M}x{N}x{K}" + (" A^T" if ta else "") + (" B^T" if tb else ""), err,
-                         t["ours"], "numpy", t["numpy"], 2.0 * M * N * K, "GFLOP/s", 1e-5)
+                         t["ours"], "numpy", t["numpy"], 2.0 * M * N * K, "GFLOP/s", 1e-5, ratio=ratio["numpy"])
 
     def bench_conv(self):
         """CIFAR ResNet-18 convolutions: forward + backward (dinput, dweight, dbias) as one measure, against
