@@ -2,7 +2,8 @@
 
 Every case is first checked against its reference (max error relative to the reference's max |value|),
 then timed: one warm-up call, then the median of R wall-clock calls (R = 5, --quick 3, raised to up to
-50 for calls shorter than ~10 ms so that each measurement spans ~50 ms). Kernel cases call the _C
+50 for calls shorter than ~10 ms so that each measurement spans ~50 ms); GEMM and conv rows repeat that in
+alternating rounds and report the median of the per-round ratios (Suite.t_rounds). Kernel cases call the _C
 kernels / aten ops directly so neither side pays for autograd; the training steps go through the public
 nn / autograd / optim layers of both libraries. See the package docstring (cnnkit/bench/__init__.py)
 for the columns. No kernel code here: backward semantics (= or +=) do not apply to this file.
@@ -153,12 +154,12 @@ class Suite:
     def t_ref(self, fn, repeats=None):
         return median_time(fn, repeats or self.repeats, self.tsync)
 
-    def t_rounds(self, fns):
+    def t_rounds(self, fns, rounds=(9, 5)):
         """{name: (fn, sync)} with an "ours" entry -> ({name: seconds}, {name: ratio}), ratio = name's time / ours.
 
-        On the CPU, paired samples: in each of 9 rounds (--quick 5) every fn gets one median_time (3 or
+        On the CPU, paired samples: in each of `rounds` rounds (full, quick) every fn gets one median_time (3 or
         more calls, ~30 ms) in rotating order; the time is the median over rounds and the ratio the
-        median over rounds of (its sample / ours in the same round). The GEMM rows use it: this VM's
+        median over rounds of (its sample / ours in the same round). GEMM and conv rows use it: this VM's
         speed drifts by 10-30 % over seconds, and libraries timed at different moments compare the
         moments more than the libraries, while samples taken a fraction of a second apart see about the
         same machine. Each sample is a median of calls, not a mean: on this VM, waking a thread whose
@@ -172,7 +173,7 @@ class Suite:
 
         names = list(fns)
         samples = {name: [] for name in names}
-        for r in range(5 if self.quick else 9):
+        for r in range(rounds[1] if self.quick else rounds[0]):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 fn, sync = fns[name]
                 samples[name].append(median_time(fn, 3, sync, min_total=0.03))
@@ -282,8 +283,8 @@ class Suite:
             OH = (H + 2 * p - k) // s + 1
             flops = 3 * 2.0 * N * OC * OH * OH * C * k * k  # forward + dinput + dweight
             shape = f"N{N} {C}x{H}x{H} k{k}s{s}"
-            mine = self.t_ours(step_ours)
-            if not self.torch_dev:  # no torch: check against cnnkit's direct-loop kernels on the first image
+            if not self.torch_dev:
+                mine = self.t_ours(step_ours)  # no torch: check against cnnkit's direct-loop kernels on the first image
                 one = lambda a: self.ours(a[:1])  # noqa: E731
                 err = rel_err(self.host(out)[:1], self.host(_C.conv2d_naive(one(x), tw, tb, s, p, 1, 1)))
                 naive = _C.conv2d_backward_naive(one(dout), one(x), tw, s, p, 1, 1, (True, False, False))
@@ -300,16 +301,23 @@ class Suite:
             refs = [torch.ops.aten.convolution(xt, wt, bt, [s, s], [p, p], [1, 1], False, [0, 0], 1)] + \
                 list(step_ref())
             err = max(rel_err(self.host(o), r.cpu().numpy()) for o, r in zip([out, *grads], refs))
-            self.add_row(f"conv {name} fwd+bwd", shape, err, mine, "torch", self.t_ref(step_ref), flops,
-                         "GFLOP/s", 1e-4)
-            if self.dev == "cpu":
+
+            def step_nodnn():  # torch's own im2col + GEMM path
                 enabled = torch.backends.mkldnn.enabled
                 torch.backends.mkldnn.enabled = False
                 try:
-                    self.add_row(f"conv {name} fwd+bwd", shape, err, mine, "th-nodnn", self.t_ref(step_ref), flops,
-                                 "GFLOP/s", 1e-4)
+                    return step_ref()
                 finally:
                     torch.backends.mkldnn.enabled = enabled
+
+            fns = {"ours": (step_ours, self.sync), "torch": (step_ref, self.tsync)}
+            if self.dev == "cpu":
+                fns["th-nodnn"] = (step_nodnn, None)
+            t, ratio = self.t_rounds(fns, rounds=(5, 5))
+            for ref in ("torch", "th-nodnn"):
+                if ref in t:
+                    self.add_row(f"conv {name} fwd+bwd", shape, err, t["ours"], ref, t[ref], flops, "GFLOP/s", 1e-4,
+                                 ratio=ratio[ref])
 
     def bench_maxpool(self):
         np, _C, torch = self.np, self._C, self.torch
