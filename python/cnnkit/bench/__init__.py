@@ -24,7 +24,7 @@ Columns
                  copy (copying the same number of bytes: the floor of a memory-bound kernel); on a GPU
                  torch means cuBLAS / cuDNN with TF32 off
   ref/ours       > 1: cnnkit is faster. For training steps the issue's "time <= 1.0x PyTorch" is ref/ours >= 1.
-                 GEMM and conv rows time the libraries in alternating rounds (9 / 5 on the CPU) and give the
+                 GEMM and conv rows time the libraries in alternating rounds (GEMM 9, conv 5; twice that for calls under 5 ms) and give the
                  median of the per-round ratios, so it can differ a little from ref ms / ours ms (the medians
                  over all rounds): on a shared machine, samples a fraction of a second apart compare the
                  libraries, samples seconds apart also compare the moments

@@ -157,9 +157,9 @@ class Suite:
     def t_rounds(self, fns, rounds=(9, 5)):
         """{name: (fn, sync)} with an "ours" entry -> ({name: seconds}, {name: ratio}), ratio = name's time / ours.
 
-        On the CPU, paired samples: in each of `rounds` rounds (full, quick) every fn gets one median_time (3 or
-        more calls, ~30 ms) in rotating order; the time is the median over rounds and the ratio the
-        median over rounds of (its sample / ours in the same round). GEMM and conv rows use it: this VM's
+        On the CPU, paired samples: in each of `rounds` rounds (full, quick; twice as many for calls under
+        5 ms) every fn gets one median_time (3 or more calls, ~30 ms) in rotating order; the time is the
+        median over rounds and the ratio the median over rounds of (its sample / ours in the same round). GEMM and conv rows use it: this VM's
         speed drifts by 10-30 % over seconds, and libraries timed at different moments compare the
         moments more than the libraries, while samples taken a fraction of a second apart see about the
         same machine. Each sample is a median of calls, not a mean: on this VM, waking a thread whose
@@ -173,7 +173,12 @@ class Suite:
 
         names = list(fns)
         samples = {name: [] for name in names}
-        for r in range(rounds[1] if self.quick else rounds[0]):
+        n = rounds[1] if self.quick else rounds[0]
+        t0 = time.perf_counter()
+        fns["ours"][0]()
+        if time.perf_counter() - t0 < 5e-3:  # short calls: the noisiest ratios and the cheapest rounds
+            n *= 2
+        for r in range(n):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 fn, sync = fns[name]
                 samples[name].append(median_time(fn, 3, sync, min_total=0.03))
