@@ -66,3 +66,46 @@ def test_cnnkit_bench_defaults_to_quick_and_run_py_to_full():
     assert parse_args(["--full"]).quick is False
     assert parse_args([], default_quick=False).quick is False
     assert parse_args(["--quick"], default_quick=False).quick is True
+
+
+def test_paired_rounds_give_the_median_ratio():
+    """GEMM and conv rows: libraries timed in alternating rounds, ratio = median of per-round ratios."""
+    import time
+    from types import SimpleNamespace
+
+    from cnnkit.bench.suite import Suite
+
+    fake = SimpleNamespace(dev="cpu", quick=True, repeats=3)
+    fns = {"ours": (lambda: time.sleep(0.002), None), "ref": (lambda: time.sleep(0.004), None)}
+    t, ratio = Suite.t_rounds(fake, fns, rounds=(3, 2))
+    assert set(t) == set(ratio) == {"ours", "ref"}
+    assert ratio["ours"] == 1.0
+    assert 0.0019 < t["ours"] < 0.004 and 0.0039 < t["ref"] < 0.007
+    assert 1.3 < ratio["ref"] < 2.5
+
+
+def test_summarize_reports_the_spread_over_runs(tmp_path):
+    """benchmarks/summarize.py: per-row median / min / max ratio over saved runs (rows in every run only)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "summarize.py"
+    if not path.exists():
+        pytest.skip("benchmarks/ not next to tests/")
+    spec = importlib.util.spec_from_file_location("summarize", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    row = lambda case, ratio, ms: {"case": case, "shape": "s", "ref": "numpy", "ratio": ratio,  # noqa: E731
+                                   "ours_ms": ms}
+    runs = [[row("a", 0.9, 1.0), row("b", 2.0, 5.0), row("mem", None, 1.0)],
+            [row("a", 1.1, 3.0), row("b", 1.0, 4.0)],
+            [row("a", 1.0, 2.0)]]
+    files = []
+    for i, rows in enumerate(runs):
+        files.append(str(tmp_path / f"r{i}.json"))
+        with open(files[-1], "w") as f:
+            json.dump({"machine": {}, "rows": rows}, f)
+    out = mod.summarize([mod.load(p) for p in files])
+    assert out == [(("a", "s", "numpy"), 1.0, 0.9, 1.1, 2.0)]
+    assert mod.main([*files, "--markdown", str(tmp_path / "s.md")]) == 0
+    assert "| a | s | numpy | 2.000 | 1.00 | 0.90 | 1.10 |" in (tmp_path / "s.md").read_text()
