@@ -62,14 +62,23 @@ def main(argv=None, default_quick=True):
     threads = wanted_threads(args)
     # OpenBLAS (NumPy's BLAS, the GEMM reference) reads its thread count once, when NumPy is first imported
     # -- and importing cnnkit imports NumPy. If the variable does not already say `threads`, run the suite
-    # again in a child process that has it set from the start.
-    if os.environ.get("OPENBLAS_NUM_THREADS") != str(threads):
+    # again in a child process that has it set from the start. The same goes for the OpenMP spin time
+    # (read once by libgomp, which cnnkit and torch share): OpenBLAS's idle threads spin ~0.1 s after a
+    # call, libgomp's only ~12 ms by default, so after the settle pause before each timing our threads
+    # (and torch's) were asleep while OpenBLAS's were not: short multi-threaded calls then paid wake-ups
+    # on this VM (16 x 1100 x 150: 0.06 ms hot, 0.09-0.12 ms in the suite). GOMP_SPINCOUNT=3000000 (~0.1
+    # s here) gives every library the same warm threads a training loop has; a value already set wins.
+    # Training steps timed either way did not differ beyond the noise.
+    if os.environ.get("OPENBLAS_NUM_THREADS") != str(threads) or "GOMP_SPINCOUNT" not in os.environ:
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+        env.setdefault("GOMP_SPINCOUNT", GOMP_SPINCOUNT)
         argv = list(sys.argv[1:] if argv is None else argv)
         argv.append("--quick" if args.quick else "--full")  # the child's own default may differ
         return subprocess.call([sys.executable, "-m", "cnnkit.bench", *argv], env=env)
     return Suite(args, threads).run()
 
+
+GOMP_SPINCOUNT = "3000000"
 
 # (name, M, N, K, trans_a, trans_b): the GEMMs of conv2d's im2col path for a chunk of images.
 GEMM_CONV_SHAPES = (
@@ -637,7 +646,7 @@ class Suite:
                 "copy_gbs_measured": self.copy_gbs, "python": platform.python_version(), "cnnkit": cnnkit.__version__,
                 "numpy": np.__version__, "torch": torch.__version__ if torch is not None else None,
                 "gemm_kernel": _C.gemm_kernel_name(), "simd_level": _C.simd_level(), "quick": self.quick,
-                "repeats": self.repeats}
+                "repeats": self.repeats, "gomp_spincount": os.environ.get("GOMP_SPINCOUNT")}
         if self.dev != "cpu":
             info["gpu"] = _C.cuda_device_name(_C.cuda_current_device())
         return info
@@ -655,6 +664,8 @@ class Suite:
             print(f"peak (estimate): {self.threads} thread(s) x {info['nominal_ghz']:.2f} GHz x 32 flop/cycle "
                   f"(AVX2 FMA, float32) = {self.peak:.0f} GFLOP/s" if self.peak else "peak: clock unknown")
             print(f"copy bandwidth (measured, large NumPy copy, read+write): {self.copy_gbs:.1f} GB/s")
+            print(f"OpenMP idle spin (cnnkit, torch): GOMP_SPINCOUNT={info['gomp_spincount'] or 'default'}; "
+                  f"OpenBLAS threads spin ~0.1 s by default")
         else:
             print("%peak: not estimated on a GPU ('-')")
         print(f"median of >= {self.repeats} calls (more for short ones) after one warm-up "
