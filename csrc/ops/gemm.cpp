@@ -16,10 +16,11 @@
 // Threads: large products with B packed run on one team (gemm_team) that packs each operand once
 // into shared buffers and hands out (row block x column chunk) tasks dynamically. Smaller products and
 // those that read B in place (a few rows of C) cut C into a tm x tn grid of blocks instead (tm * tn <=
-// threads, boundaries on MR/NR tile edges), one block per thread running the serial loop nest above. Every C element is
-// produced by the same sequence of operations whatever the team, grid or schedule (k order and kc
-// blocking are global, and the tile grid of C is fixed by MR/NR from row/column 0, so an element is
-// in a full or an edge tile whatever the split), so results do not depend on the number of threads.
+// threads, boundaries on MR/NR tile edges), one block per thread running the serial loop nest above.
+// Every C element is produced by the same sequence of operations whatever the team, grid or schedule
+// (k order and kc blocking are global, and the tile grid of C is fixed by MR/NR from row/column 0, so
+// an element is in a full or an edge tile whatever the split), so results do not depend on the
+// number of threads.
 //
 // Micro-kernels (one family per call, chosen once at first use; see "Kernel selection" below):
 //   portable  plain C++ auto-vectorised for the baseline ISA (SSE2 on x86-64, NEON on aarch64):
@@ -569,8 +570,8 @@ void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_
 
 #ifdef _OPENMP
 // Threads cooperating on one product whose B is packed (multi-threaded products of at least
-// kTeamMinWork multiply-adds), after BLIS. For each (jc, pc) step of the loop nest above, two phases, each a
-// dynamically scheduled loop ended by the team's barrier (the implicit one of `omp for`):
+// kTeamMinWork multiply-adds), after BLIS. For each (jc, pc) step of the loop nest above, two phases,
+// each a dynamically scheduled loop ended by the team's barrier (the implicit one of `omp for`):
 //   pack     the B panel (kc x nb, in chunks of kPackChunk slivers) and op(A)'s rows for this k block
 //            (M x kc, in mc-row blocks) into buffers shared by the team, so each operand is packed once;
 //   compute  tasks = (mc-row block) x (chunk of cw NR-slivers), in row-block-major order, so a thread
@@ -579,8 +580,8 @@ void gemm_block(const GemmMicroKernel<T>& uk, bool trans_a, bool trans_b, int64_
 // often run at different speeds (two copies of one FMA loop measured 100 and 75-85 GFLOP/s), and with
 // a fixed half each the faster thread spent ~8% of a product waiting for the slower one. cw is chosen
 // for about 8 tasks per thread and step (at most 8 slivers), so the last task is short.
-// op(A)'s rows are packed whole up to kTeamRows rows; taller products go through row super-blocks of at
-// most that many rows (one more pack/compute pair per super-block; B is packed with the first).
+// op(A)'s rows are packed whole up to kTeamRows rows; taller products go through row super-blocks of
+// at most that many rows (one more pack/compute pair per super-block; B is packed with the first).
 // Every element of C sees the same kc blocks in the same order and the same micro-kernel arithmetic as
 // in gemm_block, so the result is bit-identical to the serial path whatever the team or the schedule.
 // Buffers are allocated before the parallel region (no exception can start inside it).
@@ -771,7 +772,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   int64_t threads = 1;
   if (!in_parallel_region() && M * N * K >= kParallelMinWork) threads = get_num_threads();
 #ifdef _OPENMP
-  // Products whose B is packed: one team sharing the packed operands (gemm_team).
+  // Large products whose B is packed: one team sharing the packed operands (gemm_team).
   const bool packs_b = trans_b || (mtiles > kDirectBRowTiles && K > kDirectBMaxK);
   if (threads > 1 && packs_b && M * N * K >= kTeamMinWork) {
     gemm_team(uk, static_cast<int>(threads), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

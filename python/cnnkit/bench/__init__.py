@@ -24,10 +24,11 @@ Columns
                  copy (copying the same number of bytes: the floor of a memory-bound kernel); on a GPU
                  torch means cuBLAS / cuDNN with TF32 off
   ref/ours       > 1: cnnkit is faster. For training steps the issue's "time <= 1.0x PyTorch" is ref/ours >= 1.
-                 GEMM and conv rows time the libraries in alternating rounds (GEMM 9, conv 5; twice that for calls under 5 ms) and give the
-                 median of the per-round ratios, so it can differ a little from ref ms / ours ms (the medians
-                 over all rounds): on a shared machine, samples a fraction of a second apart compare the
-                 libraries, samples seconds apart also compare the moments
+                 GEMM and conv rows time the libraries in alternating rounds (GEMM 9, conv 5; twice that
+                 for calls under 5 ms) and give the median of the per-round ratios, so it can differ a
+                 little from ref ms / ours ms (the medians over all rounds): on a shared machine, samples
+                 a fraction of a second apart compare the libraries, samples seconds apart also compare
+                 the moments
   throughput     GFLOP/s (compute-bound rows) or GB/s of bytes read + written (memory-bound rows)
   %peak          of the estimated float32 peak (threads x nominal GHz x 32) or of the measured DRAM copy
                  bandwidth; over 100 for GB/s rows means the working set sat in cache

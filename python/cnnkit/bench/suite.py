@@ -168,13 +168,13 @@ class Suite:
 
         On the CPU, paired samples: in each of `rounds` rounds (full, quick; twice as many for calls under
         5 ms) every fn gets one median_time (3 or more calls, ~30 ms) in rotating order; the time is the
-        median over rounds and the ratio the median over rounds of (its sample / ours in the same round). GEMM and conv rows use it: this VM's
-        speed drifts by 10-30 % over seconds, and libraries timed at different moments compare the
-        moments more than the libraries, while samples taken a fraction of a second apart see about the
-        same machine. Each sample is a median of calls, not a mean: on this VM, waking a thread whose
-        vCPU has gone idle sometimes takes milliseconds (both libraries, seen on 0.1 ms calls), which
-        a mean would charge to whichever call met it. On a GPU, one median each and the ratio of the
-        medians."""
+        median over rounds and the ratio the median over rounds of (its sample / ours in the same round).
+        GEMM and conv rows use it: this VM's speed drifts by 10-30 % over seconds, and libraries timed at
+        different moments compare the moments more than the libraries, while samples taken a fraction of
+        a second apart see about the same machine. Each sample is a median of calls, not a mean: on this
+        VM, waking a thread whose vCPU has gone idle sometimes takes milliseconds (both libraries, seen on
+        0.1 ms calls), which a mean would charge to whichever call met it. On a GPU, one median each and
+        the ratio of the medians."""
         if self.dev != "cpu":
             t = {name: median_time(fn, self.repeats, sync) for name, (fn, sync) in fns.items()}
             return t, {name: t[name] / t["ours"] for name in t}
@@ -209,8 +209,8 @@ class Suite:
         ceiling = self.peak if unit == "GFLOP/s" else self.copy_gbs
         row = {"case": case, "shape": shape, "max_rel_err": err, "ours_ms": ours_s * 1e3, "ref": ref_name,
                "ref_ms": None if ref_s is None else ref_s * 1e3,
-               "ratio": ratio if ratio is not None else (None if ref_s is None else ref_s / ours_s), "rate": rate, "unit": unit,
-               "pct_peak": None if not ceiling else 100.0 * rate / ceiling}
+               "ratio": ratio if ratio is not None else (None if ref_s is None else ref_s / ours_s),
+               "rate": rate, "unit": unit, "pct_peak": None if not ceiling else 100.0 * rate / ceiling}
         if err is not None and err > tol:
             self.failed.append(f"{case} [{shape}]: max relative error {err:.2e} > {tol:.0e}")
         self.rows.append(row)
@@ -297,8 +297,8 @@ class Suite:
             OH = (H + 2 * p - k) // s + 1
             flops = 3 * 2.0 * N * OC * OH * OH * C * k * k  # forward + dinput + dweight
             shape = f"N{N} {C}x{H}x{H} k{k}s{s}"
-            if not self.torch_dev:
-                mine = self.t_ours(step_ours)  # no torch: check against cnnkit's direct-loop kernels on the first image
+            if not self.torch_dev:  # no torch: check against cnnkit's direct-loop kernels on the first image
+                mine = self.t_ours(step_ours)
                 one = lambda a: self.ours(a[:1])  # noqa: E731
                 err = rel_err(self.host(out)[:1], self.host(_C.conv2d_naive(one(x), tw, tb, s, p, 1, 1)))
                 naive = _C.conv2d_backward_naive(one(dout), one(x), tw, s, p, 1, 1, (True, False, False))
