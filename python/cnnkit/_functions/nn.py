@@ -55,15 +55,20 @@ def _inplace_result(input, result):
 # ---------------------------------------------------------------------------------------------
 # pooling
 # ---------------------------------------------------------------------------------------------
+def _max_pool_outputs(ctx, x, out, idx):
+    """A max-pool's (values, argmax indices) as Tensors; saves the indices and the input shape for the
+    backward (the shared index scatter, max_pool2d_backward)."""
+    out, idx = _wrap(out), _wrap(idx)
+    ctx.input_shape = list(x.shape)
+    ctx.save_for_backward(idx)
+    ctx.mark_non_differentiable(idx)
+    return out, idx
+
+
 class MaxPool2dFn(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
-        out, idx = _C.max_pool2d_forward(x._t, kernel, stride, padding, dilation, ceil_mode)
-        out, idx = _wrap(out), _wrap(idx)
-        ctx.input_shape = list(x.shape)
-        ctx.save_for_backward(idx)
-        ctx.mark_non_differentiable(idx)
-        return out, idx
+        return _max_pool_outputs(ctx, x, *_C.max_pool2d_forward(x._t, kernel, stride, padding, dilation, ceil_mode))
 
     @staticmethod
     def backward(ctx, dout, _didx):
@@ -125,12 +130,7 @@ class AdaptiveAvgPool2dFn(Function):
 class AdaptiveMaxPool2dFn(Function):
     @staticmethod
     def forward(ctx, x, output_size):
-        out, idx = _C.adaptive_max_pool2d_forward(x._t, output_size)
-        out, idx = _wrap(out), _wrap(idx)
-        ctx.input_shape = list(x.shape)
-        ctx.save_for_backward(idx)
-        ctx.mark_non_differentiable(idx)
-        return out, idx
+        return _max_pool_outputs(ctx, x, *_C.adaptive_max_pool2d_forward(x._t, output_size))
 
     @staticmethod
     def backward(ctx, dout, _didx):
