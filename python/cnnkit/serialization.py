@@ -1,16 +1,39 @@
-"""``cnnkit.save`` / ``cnnkit.load``: state dicts and tensors in a NumPy ``.npz`` container.
+"""``cnnkit.save`` / ``cnnkit.load``: tensors, state dicts and (on request) whole pickled objects.
 
-No pickle of arbitrary objects: a file holds a (possibly nested) dict/list/tuple of tensors,
-numbers and strings. The structure is stored as JSON next to the arrays, so loading never
-executes code from the file.
+Two kinds of file, both a NumPy ``.npz`` (zip) container:
+- the *safe* format, for a (possibly nested) dict/OrderedDict/list/tuple of tensors, numbers, strings
+  and None (state dicts of modules, optimizers and schedulers): the structure is JSON next to the
+  arrays, so loading never executes code from the file;
+- the *pickle* format, for anything else (``cnnkit.save(model, path)`` of a whole module): the object is
+  pickled as ``torch.save`` does. Exactly PyTorch's contract (2.6+): ``load`` refuses such a file unless
+  ``weights_only=False`` is passed explicitly, because unpickling can run arbitrary code.
+
+Writes to a path are atomic: the file is written to a temporary file in the same directory, flushed and
+fsync'ed, then renamed over the target, so a failure part-way leaves any old file intact. A file that is
+truncated, corrupt or not a checkpoint raises :class:`UnpicklingError` naming the file.
 """
 from __future__ import annotations
 
 import io
 import json
+import os
+import pickle
+import tempfile
+import zipfile
 from collections import OrderedDict
 
 import numpy as np
+
+__all__ = ["save", "load", "UnpicklingError"]
+
+_PICKLE_KEY = "__pickle__"
+_META_KEY = "__meta__"
+
+
+class UnpicklingError(pickle.UnpicklingError, RuntimeError):
+    """A file that ``cnnkit.load`` cannot or will not load (corrupt, truncated, not a checkpoint, or a
+    pickle refused under ``weights_only=True``). Subclasses both ``pickle.UnpicklingError`` (as torch's
+    error is) and ``RuntimeError``."""
 
 
 def _encode(obj, arrays):
@@ -24,13 +47,17 @@ def _encode(obj, arrays):
         return {"__odict__": [[_encode(k, arrays), _encode(v, arrays)] for k, v in obj.items()]}
     if isinstance(obj, dict):
         return {"__dict__": [[_encode(k, arrays), _encode(v, arrays)] for k, v in obj.items()]}
-    if isinstance(obj, tuple):
+    if isinstance(obj, tuple) and type(obj) is tuple:
         return {"__tuple__": [_encode(v, arrays) for v in obj]}
-    if isinstance(obj, list):
+    if isinstance(obj, list) and type(obj) is list:
         return [_encode(v, arrays) for v in obj]
-    if obj is None or isinstance(obj, (bool, int, float, str)):
+    if obj is None or type(obj) in (bool, int, float, str):
         return obj
-    raise TypeError(f"cnnkit.save: cannot store an object of type {type(obj).__name__}")
+    raise _NotSafe(type(obj).__name__)
+
+
+class _NotSafe(Exception):
+    """``obj`` holds something the safe format cannot store: save falls back to pickling."""
 
 
 def _decode(obj, arrays):
@@ -50,22 +77,123 @@ def _decode(obj, arrays):
     return obj
 
 
-def save(obj, f):
-    """Saves tensors / state dicts (nested containers of them) to a path or binary file object."""
+def _is_path(f):
+    return isinstance(f, (str, bytes)) or hasattr(f, "__fspath__")
+
+
+def _write_atomic(path, write):
+    """Runs ``write(fileobj)`` into a temporary file beside ``path``, then renames it over ``path``."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".cnnkit-save-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save(obj, f, pickle_module=pickle, pickle_protocol=2, _use_new_zipfile_serialization=True,
+         _disable_byteorder_record=False):
+    """Saves ``obj`` to a path or a writable binary file object (``torch.save``'s signature).
+
+    Tensors and nested dicts/lists/tuples of them (state dicts) use the safe format; any other object
+    (a whole ``nn.Module``, a custom class) is pickled and will need ``load(..., weights_only=False)``.
+    """
     arrays = {}
-    meta = _encode(obj, arrays)
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    if isinstance(f, (str, bytes)) or hasattr(f, "__fspath__"):
-        with open(f, "wb") as fh:
-            np.savez(fh, **arrays)
+    try:
+        meta = _encode(obj, arrays)
+        meta = {"format": "cnnkit-safe", "version": 1, "root": meta}
+    except _NotSafe:
+        arrays = {_PICKLE_KEY: np.frombuffer(pickle_module.dumps(obj, protocol=max(2, pickle_protocol)),
+                                             dtype=np.uint8)}
+        meta = {"format": "cnnkit-pickle", "version": 1}
+    arrays[_META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    if _is_path(f):
+        _write_atomic(f, lambda fh: np.savez(fh, **arrays))
     else:
         np.savez(f, **arrays)
 
 
-def load(f, map_location=None, weights_only=True):
-    """Loads what ``save`` wrote; tensors come back on the CPU (move them with ``.to(device)``)."""
-    src = f if isinstance(f, (str, bytes)) or hasattr(f, "__fspath__") else io.BytesIO(f.read())
-    with np.load(src, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(bytes(arrays.pop("__meta__")).decode())
-    return _decode(meta, arrays)
+_REFUSED = (
+    "Weights only load failed: {name} holds a pickled Python object ({what}), and cnnkit.load only "
+    "unpickles with weights_only=False. Re-running `cnnkit.load` with `weights_only=False` will likely "
+    "succeed, but it can result in arbitrary code execution. Do it only if you got the file from a trusted "
+    "source."
+)
+
+
+def _map(obj, device):
+    """Moves every tensor in a nested container (or a loaded module) to ``device``."""
+    from .nn.module import Module
+    from .tensor import Tensor
+
+    if device is None:
+        return obj
+    if isinstance(obj, Tensor):
+        return obj.to(device)
+    if isinstance(obj, Module):
+        return obj.to(device)
+    if isinstance(obj, OrderedDict):
+        return OrderedDict((k, _map(v, device)) for k, v in obj.items())
+    if isinstance(obj, dict):
+        return {k: _map(v, device) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_map(v, device) for v in obj]
+    if isinstance(obj, tuple) and type(obj) is tuple:
+        return tuple(_map(v, device) for v in obj)
+    return obj
+
+
+def _map_device(map_location):
+    if map_location is None or callable(map_location) and not isinstance(map_location, str):
+        return None
+    if isinstance(map_location, dict):
+        return map_location.get("cuda:0", map_location.get("cuda", None))
+    return str(map_location)
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
+    """Loads what ``save`` wrote (``torch.load``'s signature). Tensors come back on the CPU unless
+    ``map_location`` names a device. A pickled object loads only with ``weights_only=False``."""
+    name = repr(os.fspath(f)) if _is_path(f) else "the file object"
+    src = f if _is_path(f) else io.BytesIO(f.read())
+    try:
+        with np.load(src, allow_pickle=False) as z:
+            files = set(z.files)
+            if _META_KEY not in files:
+                raise UnpicklingError(f"cnnkit.load: {name} is not a cnnkit checkpoint (it has no '__meta__' entry)")
+            arrays = {k: z[k] for k in z.files}
+    except UnpicklingError:
+        raise
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        raise UnpicklingError(f"cnnkit.load: {name} is truncated, corrupt or not a cnnkit checkpoint "
+                              f"({type(e).__name__}: {e})") from None
+    try:
+        meta = json.loads(bytes(arrays.pop(_META_KEY)).decode())
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise UnpicklingError(f"cnnkit.load: {name} has an unreadable '__meta__' entry ({e})") from None
+    device = _map_device(map_location)
+    if isinstance(meta, dict) and meta.get("format") == "cnnkit-pickle":
+        if weights_only is not False:
+            raise UnpicklingError(_REFUSED.format(name=name, what="saved from an object that is not a tensor "
+                                                  "or a container of tensors"))
+        obj = (pickle_module or pickle).loads(bytes(arrays[_PICKLE_KEY]))
+        return _map(obj, device)
+    root = meta["root"] if isinstance(meta, dict) and meta.get("format") == "cnnkit-safe" else meta
+    try:
+        obj = _decode(root, arrays)
+    except KeyError as e:
+        raise UnpicklingError(f"cnnkit.load: {name} refers to a missing array entry {e}") from None
+    return _map(obj, device)

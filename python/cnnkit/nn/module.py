@@ -55,13 +55,16 @@ class RemovableHandle:
 
     _next_id = 0
 
-    def __init__(self, hooks_dict):
+    def __init__(self, hooks_dict, extra_set=None):
         self._hooks_dict = hooks_dict
+        self._extra_set = extra_set
         self.id = RemovableHandle._next_id
         RemovableHandle._next_id += 1
 
     def remove(self):
         self._hooks_dict.pop(self.id, None)
+        if self._extra_set is not None:
+            self._extra_set.discard(self.id)
 
     def __enter__(self):
         return self
@@ -130,38 +133,78 @@ class Module:
         setattr_("_modules", OrderedDict())
         setattr_("_forward_hooks", OrderedDict())
         setattr_("_forward_pre_hooks", OrderedDict())
+        setattr_("_forward_hooks_with_kwargs", set())
+        setattr_("_forward_pre_hooks_with_kwargs", set())
+        setattr_("_backward_hooks", OrderedDict())
+        setattr_("_backward_pre_hooks", OrderedDict())
 
     # ------------------------------------------------------------------ forward and hooks
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        for hook in list(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks):
+            return self.forward(*args, **kwargs)
+        for hid, hook in list(self._forward_pre_hooks.items()):
+            if hid in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        bw_state = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            from ._backward_hooks import wrap_inputs
+
+            bw_state, args = wrap_inputs(self, args)
         output = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, output)
+        for hid, hook in list(self._forward_hooks.items()):
+            if hid in self._forward_hooks_with_kwargs:
+                result = hook(self, args, kwargs, output)
+            else:
+                result = hook(self, args, output)
             if result is not None:
                 output = result
+        if bw_state is not None:
+            from ._backward_hooks import wrap_outputs
+
+            output = wrap_outputs(bw_state, output)
         return output
 
-    def register_forward_pre_hook(self, hook, *, prepend=False):
-        """``hook(module, args) -> None or new args``, called before ``forward``."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
+    def _register_hook(self, hooks, hook, prepend, kwargs_set=None, with_kwargs=False):
+        handle = RemovableHandle(hooks, kwargs_set)
+        hooks[handle.id] = hook
+        if with_kwargs and kwargs_set is not None:
+            kwargs_set.add(handle.id)
         if prepend:
-            self._forward_pre_hooks.move_to_end(handle.id, last=False)
+            hooks.move_to_end(handle.id, last=False)
         return handle
 
-    def register_forward_hook(self, hook, *, prepend=False):
-        """``hook(module, args, output) -> None or new output``, called after ``forward``."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        if prepend:
-            self._forward_hooks.move_to_end(handle.id, last=False)
-        return handle
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """``hook(module, args) -> None or new args`` (with_kwargs: ``hook(module, args, kwargs) -> None or
+        (new_args, new_kwargs)``), called before ``forward``."""
+        return self._register_hook(self._forward_pre_hooks, hook, prepend, self._forward_pre_hooks_with_kwargs,
+                                   with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """``hook(module, args, output) -> None or new output`` (with_kwargs: ``hook(module, args, kwargs,
+        output)``), called after ``forward``."""
+        return self._register_hook(self._forward_hooks, hook, prepend, self._forward_hooks_with_kwargs, with_kwargs)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output) -> None or new grad_output``, called when the gradients w.r.t. the
+        module's outputs are complete, before the module's own backward runs."""
+        return self._register_hook(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """``hook(module, grad_input, grad_output) -> None or new grad_input``, called once the gradients
+        w.r.t. the module's (tensor, positional) inputs are computed. See nn/_backward_hooks.py."""
+        return self._register_hook(self._backward_hooks, hook, prepend)
 
     # ------------------------------------------------------------------ registration
     def register_buffer(self, name, tensor, persistent=True):
@@ -344,7 +387,9 @@ class Module:
     def __setstate__(self, state):
         self.__dict__.update(state)
         for name, default in (("_forward_hooks", OrderedDict), ("_forward_pre_hooks", OrderedDict),
-                              ("_non_persistent_buffers_set", set)):
+                              ("_non_persistent_buffers_set", set), ("_forward_hooks_with_kwargs", set),
+                              ("_forward_pre_hooks_with_kwargs", set), ("_backward_hooks", OrderedDict),
+                              ("_backward_pre_hooks", OrderedDict)):
             if name not in self.__dict__:
                 self.__dict__[name] = default()
 
