@@ -44,4 +44,16 @@ def _rebuild_parameter(data, requires_grad):
     return Parameter(data, requires_grad)
 
 
-__all__ = ["Parameter"]
+
+
+def __getattr__(name):
+    # torch.nn.parameter.UninitializedParameter / UninitializedBuffer live in nn/modules/lazy.py
+    # (imported lazily here: lazy.py imports this module).
+    if name in ("UninitializedParameter", "UninitializedBuffer"):
+        from .modules import lazy
+
+        return getattr(lazy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Parameter", "UninitializedParameter", "UninitializedBuffer"]
