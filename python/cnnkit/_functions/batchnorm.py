@@ -66,6 +66,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.dim() < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, *) with at least 2 dims, got {input.dim()}-D "
                          f"with shape {list(input.shape)}")
+    channels = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and t.numel() != channels:
+            # torch's wording (RuntimeError), e.g. BatchNorm2d(3) fed a 4-channel input.
+            raise RuntimeError(f"batch_norm: {name} should contain {channels} elements not {t.numel()} "
+                               f"(C = input.shape[1] for input of shape {list(input.shape)})")
     if training:
         _verify_batch_size(input.size())
     if training and eps <= 0.0:
