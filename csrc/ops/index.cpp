@@ -38,6 +38,14 @@ S add_wrap(S a, S b) {
   else return a + b;
 }
 
+// Wrapping integer product (through uint64); bool is "and" (never reached: the binding rejects it).
+template <class S>
+S mul_wrap(S a, S b) {
+  if constexpr (std::is_same_v<S, bool>) return a && b;
+  else if constexpr (std::is_integral_v<S>) return static_cast<S>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  else return a * b;
+}
+
 Shape drop_dim(const Shape& s, int64_t dim) {
   Shape r = s;
   if (!r.empty()) r.erase(r.begin() + dim);
@@ -191,13 +199,8 @@ void scatter_cpu(const Tensor& out, int64_t dim, const Tensor& index, const Tens
       throw TypeError("scatter_: reduce is not supported on bool tensors");
     } else if (reduce == ScatterReduce::Add) {
       walk([](S& d, S v) { d = add_wrap(d, v); });
-    } else if constexpr (std::is_integral_v<S>) {
-      walk([](S& d, S v) {
-        const uint64_t prod = static_cast<uint64_t>(d) * static_cast<uint64_t>(v);
-        d = static_cast<S>(prod);
-      });
     } else {
-      walk([](S& d, S v) { d = d * v; });
+      walk([](S& d, S v) { d = mul_wrap(d, v); });
     }
   });
 }

@@ -5,7 +5,7 @@ import builtins
 
 from . import autograd as _ag
 from .tensor import Tensor, _binary, tensor
-from . import tensor as _tensor_mod
+from .tensor import cat as _cat, stack as _stack, where as _where
 
 __all__ = [
     "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide", "remainder",
@@ -120,7 +120,7 @@ def bmm(input, mat2, *, out=None):
 
 def cat(tensors, dim=0, *, out=None):
     tensors = list(tensors)
-    return _with_out("cat", lambda: _tensor_mod.cat(tensors, dim), out, tensors)
+    return _with_out("cat", lambda: _cat(tensors, dim), out, tensors)
 
 
 concat = cat
@@ -129,11 +129,11 @@ concatenate = cat
 
 def stack(tensors, dim=0, *, out=None):
     tensors = list(tensors)
-    return _with_out("stack", lambda: _tensor_mod.stack(tensors, dim), out, tensors)
+    return _with_out("stack", lambda: _stack(tensors, dim), out, tensors)
 
 
 def where(condition, input=None, other=None, *, out=None):
-    return _with_out("where", lambda: _tensor_mod.where(condition, input, other), out, (condition, input, other))
+    return _with_out("where", lambda: _where(condition, input, other), out, (condition, input, other))
 
 
 def einsum(equation, *operands):

@@ -856,25 +856,25 @@ def _einsum_parse(equation, operands):
         lhs, rhs = eq, None
     terms = lhs.split(",")
     if len(terms) != len(operands):
-        raise ValueError(f"einsum(): more operands were provided than specified in the equation"
-                         if len(operands) > len(terms) else
-                         f"einsum(): fewer operands were provided than specified in the equation")
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation"
+                           if len(operands) > len(terms) else
+                           "einsum(): fewer operands were provided than specified in the equation")
     n_ell = 0
     parsed = []
     for term, op in zip(terms, operands):
         if term.count("...") > 1 or term.replace("...", "").count(".") or any(
                 not (c.isalpha() or c == ".") for c in term):
-            raise ValueError(f"einsum(): invalid subscript given at index {lhs.index(term)} in the equation "
+            raise RuntimeError(f"einsum(): invalid subscript given at index {lhs.index(term)} in the equation "
                              f"string, subscripts must be in [a-zA-Z]")
         letters = term.replace("...", "")
         if "..." in term:
             e = op.dim() - len(letters)
             if e < 0:
-                raise ValueError(f"einsum(): the number of subscripts in the equation ({len(letters)}) is more "
+                raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(letters)}) is more "
                                  f"than the number of dimensions ({op.dim()}) for operand {len(parsed)}")
             n_ell = max(n_ell, e)
         elif len(letters) != op.dim():
-            raise ValueError(f"einsum(): the number of subscripts in the equation ({len(letters)}) does not match "
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(letters)}) does not match "
                              f"the number of dimensions ({op.dim()}) for operand {len(parsed)} and no ellipsis was "
                              f"given")
         parsed.append(term)
@@ -895,16 +895,16 @@ def _einsum_parse(equation, operands):
         out = ell + sorted(c for c, n in counts.items() if n == 1 and isinstance(c, str))
     else:
         if rhs.count("...") > 1 or rhs.replace("...", "").count("."):
-            raise ValueError("einsum(): found '.' for output but it is not part of any ellipsis (...)")
+            raise RuntimeError("einsum(): found '.' for output but it is not part of any ellipsis (...)")
         pre, _, post = rhs.partition("...")
         out = list(pre) + (ell if "..." in rhs else []) + list(post)
         seen = set()
         for c in out:
             if c in seen:
-                raise ValueError(f"einsum(): output subscript {c} appears more than once in the output")
+                raise RuntimeError(f"einsum(): output subscript {c} appears more than once in the output")
             seen.add(c)
             if not any(c in ls for ls in labels) and isinstance(c, str):
-                raise ValueError(f"einsum(): output subscript {c} does not appear in the equation for any input "
+                raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation for any input "
                                  f"operand")
     return labels, out
 
@@ -919,7 +919,7 @@ def _einsum_prepare(x, ls):
         i = ls.index(dup)
         j = ls.index(dup, i + 1)
         if x.shape[i] != x.shape[j]:
-            raise ValueError(f"einsum(): subscript {dup} is repeated for operand but the sizes don't match, "
+            raise RuntimeError(f"einsum(): subscript {dup} is repeated for operand but the sizes don't match, "
                              f"{x.shape[i]} != {x.shape[j]}")
         x = Diagonal.apply(x, 0, i, j)
         ls = [c for k, c in enumerate(ls) if k not in (i, j)] + [dup]
@@ -944,8 +944,8 @@ def _einsum_pair(a, la, b, lb, keep):
         sa = a.shape[la.index(c)] if c in la else 1
         sb = b.shape[lb.index(c)] if c in lb else 1
         if sa != sb and sa != 1 and sb != 1:
-            raise ValueError(f"einsum(): operands do not broadcast with remapped shapes (original->remapped): "
-                             f"{list(a.shape)} and {list(b.shape)} (subscript {c}: {sa} vs {sb})")
+            raise RuntimeError(f"einsum(): subscript {c} has size {sb} for operand {list(b.shape)} which does not "
+                               f"broadcast with previously seen size {sa}")
         return max(sa, sb)
 
     sizes = {c: size(c) for c in batch + contr}
@@ -974,7 +974,7 @@ def einsum(equation, *operands):
     if not isinstance(equation, str):
         raise TypeError(f"einsum(): equation must be a str, got {type(equation).__name__}")
     if not operands:
-        raise ValueError("einsum(): must provide at least one operand")
+        raise RuntimeError("einsum(): must provide at least one operand")
     for op in operands:
         if not isinstance(op, Tensor):
             raise TypeError(f"einsum(): expected Tensor operands, got {type(op).__name__}")
