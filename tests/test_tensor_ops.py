@@ -271,6 +271,10 @@ def test_scatter_errors():
         x.scatter(2, ck.tensor([[1]]), 1.0)
     with pytest.raises(RuntimeError, match="Index tensor must have the same number of dimensions"):
         x.scatter(1, ck.tensor([1]), ck.ones(1))
+    with pytest.raises(RuntimeError, match="Index tensor must have the same number of dimensions as src tensor"):
+        x.scatter(1, ck.tensor([[1]]), ck.tensor(2.0))
+    with pytest.raises(RuntimeError, match="Expected self.dtype to be equal to src.dtype"):
+        x.scatter(1, ck.tensor([[1]]), ck.ones(1, 1, dtype=ck.float64))
 
 
 def test_index_add_fill_copy():
@@ -294,8 +298,15 @@ def test_index_add_fill_copy():
     assert y.index_fill_(1, ck.tensor([0, 2]), -7.0) is y
     np.testing.assert_array_equal(npy(y), fill)
     both(lambda m, x: x.index_fill(1, m.tensor([0, 2]), -7.0) * x, [a])
+    torch = pytest.importorskip("torch")
+    v, tv = ck.tensor(3.0, requires_grad=True), torch.tensor(3.0, requires_grad=True)
+    ck.tensor(a).index_fill(1, ck.tensor([0, 2, 0]), v).sum().backward()  # a tensor value gets a gradient
+    torch.tensor(a).index_fill(1, torch.tensor([0, 2, 0]), tv).sum().backward()
+    assert v.grad.item() == tv.grad.item() == 10.0
     with pytest.raises(IndexError, match="index 9 is out of bounds for dimension 0 with size 5"):
         ck.tensor(a).index_add(0, ck.tensor([9]), ck.ones(1, 3))
+    with pytest.raises(RuntimeError, match=r"index_add_\(\): self \(Float\) and source \(Double\) must have the same"):
+        ck.tensor(a).index_add_(0, ck.tensor([1]), ck.ones(1, 3, dtype=ck.float64))
     with pytest.raises(IndexError, match="out of bounds"):
         ck.tensor(a).index_fill(1, ck.tensor([3]), 0.0)
 
@@ -513,7 +524,8 @@ def test_conversions_and_constructors():
     assert f.dtype is ck.float32 and f.tolist() == [[7.0, 7.0], [7.0, 7.0]]
     assert x.new_empty(4).shape == (4,)
     t = ck.tensor([1, 2]).new_tensor([0.5, 1.5])
-    assert t.dtype is ck.int64 or t.dtype is ck.float32
+    assert t.dtype is ck.int64 and t.tolist() == [0, 1]  # self's dtype, as torch
+    assert ck.tensor([1, 2]).new_tensor(ck.tensor([2.5])).dtype is ck.int64
     assert ck.tensor([1, 2]).type_as(x).dtype is ck.float32
     d = ck.zeros(3, 4)
     d.fill_diagonal_(5.0)

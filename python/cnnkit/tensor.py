@@ -1238,8 +1238,8 @@ class Tensor:
             if v._t.device != self._t.device:
                 raise RuntimeError(f"{op}(): expected all tensors to be on the same device, but found self on "
                                    f"{self._t.device} and src on {v._t.device}")
-            if v.dim() == 0 and self.dim() > 0 and src is not None:
-                v = v.reshape([1] * self.dim())
+            if src is not None and v.dim() != self.dim():
+                raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as src tensor")
             if v.dtype is not self.dtype:
                 if v.dim() and src is not None:
                     raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype")
@@ -1283,9 +1283,16 @@ class Tensor:
     def index_add(self, dim, index, source, *, alpha=1):
         self._check_index("index_add", index)
         d = _dim_arg("index_add", dim, self.dim())
-        if not isinstance(source, Tensor):
-            raise TypeError(f"index_add(): argument 'source' must be Tensor, not {type(source).__name__}")
+        self._check_source("index_add", source)
         return _fn().IndexAdd.apply(self, d, index, source, alpha)
+
+    def _check_source(self, op, source):
+        if not isinstance(source, Tensor):
+            raise TypeError(f"{op}(): argument 'source' must be Tensor, not {type(source).__name__}")
+        if source.dtype is not self.dtype:
+            names = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool", "uint8": "Byte"}
+            raise RuntimeError(f"{op}_(): self ({names.get(self.dtype.name, self.dtype.name)}) and source "
+                               f"({names.get(source.dtype.name, source.dtype.name)}) must have the same scalar type")
 
     def index_add_(self, dim, index, source, *, alpha=1):
         self._check_inplace()
@@ -1293,6 +1300,7 @@ class Tensor:
             return self._rebase(self.index_add(dim, index, source, alpha=alpha))
         self._check_index("index_add_", index)
         d = _dim_arg("index_add_", dim, self.dim())
+        self._check_source("index_add", source)
         s = source if alpha == 1 else source * alpha
         _C.index_add_(self._t, d, index._t, s._t)
         return self
@@ -1446,7 +1454,7 @@ class Tensor:
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
         src = data.detach() if isinstance(data, Tensor) else data
-        return tensor(src, dtype=dtype or (src.dtype if isinstance(src, Tensor) else self.dtype),
+        return tensor(src, dtype=dtype or self.dtype,
                       device=device if device is not None else self.device, requires_grad=requires_grad)
 
     def type_as(self, other):

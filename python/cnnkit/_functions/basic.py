@@ -794,13 +794,22 @@ class IndexFill(Function):
     @staticmethod
     def forward(ctx, x, dim, index, value):
         ctx.dim = dim
+        ctx.size = x.shape[dim] if x.dim() else 1
+        ctx.vshape = value.shape if isinstance(value, Tensor) else ()
         ctx.save_for_backward(index)
         return _index_fill(_wrap(x._t.clone()), dim, index, value)
 
     @staticmethod
     def backward(ctx, g):
         (index,) = ctx.saved_tensors
-        return _index_fill(_wrap(g._t.clone()), ctx.dim, index, 0.0), None, None, None
+        gx = _index_fill(_wrap(g._t.clone()), ctx.dim, index, 0.0) if ctx.needs_input_grad[0] else None
+        gv = None
+        if ctx.needs_input_grad[3]:
+            # A tensor value receives the gradient of every filled element (each slice once).
+            uniq = np.unique(np.asarray(index.reshape(-1)._t.to_device("cpu")) % max(ctx.size, 1))
+            sel = _C.from_numpy(np.ascontiguousarray(uniq, dtype=np.int64)).to_device(g._t.device)
+            gv = _wrap(_C.sum(_C.index_select(g._t, ctx.dim, sel), [], False)).reshape(ctx.vshape)
+        return gx, None, None, gv
 
 
 def _index_fill(out, dim, index, value):
