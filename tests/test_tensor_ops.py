@@ -628,3 +628,55 @@ def test_out_keyword():
         ck.add(x.requires_grad_(), y, out=ck.zeros(3, 4))
     with pytest.raises(TypeError, match="argument 'out' must be Tensor"):
         ck.exp(y, out=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# median / kthvalue / logsumexp / take_along_dim (compositions on the sort kernel and gather)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape,dim", [((7,), 0), ((3, 6), 1), ((4, 5), 0), ((2, 3, 5), -1)])
+def test_median_kthvalue(shape, dim):
+    a = arr(*shape, seed=11)
+    n = a.shape[dim]
+    srt = np.sort(a, axis=dim)
+    m = ck.tensor(a).median(dim)
+    np.testing.assert_array_equal(npy(m.values), np.take(srt, (n - 1) // 2, axis=dim))
+    np.testing.assert_array_equal(np.take_along_axis(a, np.expand_dims(npy(m.indices), dim), dim).squeeze(dim),
+                                  npy(m.values))
+    assert ck.tensor(a).median().item() == np.sort(a.reshape(-1))[(a.size - 1) // 2]
+    for k in (1, n):
+        kv = ck.kthvalue(ck.tensor(a), k, dim, keepdim=True)
+        np.testing.assert_array_equal(npy(kv.values), np.take(srt, [k - 1], axis=dim))
+    both(lambda m_, t: t.median(dim).values * 2, [a])
+    both(lambda m_, t: m_.kthvalue(t, 2, dim)[0], [a])
+    both(lambda m_, t: t.median(), [a])
+    assert gradcheck(lambda t: t.median(dim, keepdim=True)[0], (r64(*shape, seed=1),))
+
+
+def test_median_nan_and_errors():
+    torch = pytest.importorskip("torch")
+    a = np.array([[1.0, np.nan, 3.0, np.nan], [4.0, 2.0, 1.0, 3.0]], dtype=np.float32)
+    for d in (0, 1):
+        m, tm = ck.tensor(a).median(d), torch.tensor(a).median(d)
+        np.testing.assert_array_equal(npy(m.values), tm.values.numpy())
+        np.testing.assert_array_equal(npy(m.indices), tm.indices.numpy())
+    assert math.isnan(ck.tensor(a).median().item())
+    np.testing.assert_array_equal(npy(ck.tensor(a).kthvalue(2, 1).values), torch.tensor(a).kthvalue(2, 1).values)
+    with pytest.raises(IndexError, match="kthvalue\\(\\): selected number k out of range for dimension 1"):
+        ck.tensor(a).kthvalue(5, 1)
+
+
+def test_logsumexp_take_along_dim():
+    a = arr(3, 4, 5, seed=12) * 10
+    ref = np.log(np.exp(a.astype(np.float64)).sum(1))
+    np.testing.assert_allclose(npy(ck.logsumexp(ck.tensor(a), 1)), ref, rtol=1e-5)
+    np.testing.assert_allclose(npy(ck.tensor(a).logsumexp((0, 2), keepdim=True)),
+                               np.log(np.exp(a.astype(np.float64)).sum((0, 2), keepdims=True)), rtol=1e-5)
+    inf = ck.tensor([[-math.inf, -math.inf], [0.0, -math.inf]]).logsumexp(1)
+    assert npy(inf)[0] == -np.inf and npy(inf)[1] == 0.0
+    both(lambda m, t: m.logsumexp(t, dim=-1), [a])
+    assert gradcheck(lambda t: t.logsumexp(0), (r64(4, 3),))
+    idx = np.random.default_rng(0).integers(0, 5, size=(3, 1, 2))
+    np.testing.assert_array_equal(npy(ck.take_along_dim(ck.tensor(a), ck.tensor(idx), 2)),
+                                  np.take_along_axis(a, np.broadcast_to(idx, (3, 4, 2)), 2))
+    np.testing.assert_array_equal(npy(ck.tensor(a).take_along_dim(ck.tensor([0, 7]))), a.reshape(-1)[[0, 7]])
+    both(lambda m, t: m.take_along_dim(t, m.tensor(idx), dim=2), [a])

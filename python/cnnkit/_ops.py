@@ -23,6 +23,7 @@ __all__ = [
     "outer", "ger", "var_mean", "std_mean", "tile", "repeat_interleave", "sinh", "cosh", "tan", "asin", "acos",
     "atan", "asinh", "acosh", "atanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "erf", "erfc",
     "atan2", "arctan2", "hypot", "einsum", "meshgrid", "cat", "concat", "concatenate", "stack", "where",
+    "kthvalue", "median", "logsumexp", "take_along_dim",
 ]
 
 _NOT_METHODS = ("matmul", "mm", "bmm", "floor_divide", "remainder", "numel", "conv2d", "einsum", "meshgrid", "cat",

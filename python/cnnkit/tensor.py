@@ -1138,6 +1138,77 @@ class Tensor:
     def msort(self):
         return self.sort(0)[0]
 
+    def kthvalue(self, k, dim=-1, keepdim=False):
+        """The k-th smallest element (1-based) along dim and its index (NaN counts as the greatest)."""
+        from .return_types import kthvalue as _kth
+
+        d = _dim_arg("kthvalue", dim, self.dim())
+        n = self.shape[d] if self.dim() else 1
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+            raise TypeError(f"kthvalue(): argument 'k' must be int, not {type(k).__name__}")
+        if not 1 <= k <= n:
+            raise IndexError(f"kthvalue(): selected number k out of range for dimension {d}")
+        _, indices = _fn().sort_indices(self, d, False, int(k))
+        index = _wrap(indices).narrow(d, k - 1, 1) if self.dim() else _wrap(indices)
+        values = self.gather(d, index)
+        if not keepdim and self.dim():
+            values, index = values.squeeze(d), index.squeeze(d)
+        return _kth(values, index)
+
+    def median(self, dim=None, keepdim=False):
+        """The lower median (element (n-1)//2 in sorted order); a line holding NaN gives NaN and the
+        index of its first NaN, as torch. Without dim: the median of all elements (a 0-d tensor)."""
+        from .return_types import median as _median
+
+        if dim is None:
+            if self.numel() == 0:
+                return full((), float("nan"), dtype=self.dtype, device=self.device)
+            return self.reshape(-1).median(0).values
+        d = _dim_arg("median", dim, self.dim())
+        n = self.shape[d] if self.dim() else 1
+        if n == 0:
+            raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
+        _, indices = _fn().sort_indices(self, d, False)
+        order = _wrap(indices)
+        if self.dtype.is_floating_point:
+            # NaNs sort last in order of position: the first NaN sits at n - (number of NaNs).
+            n_nan = self.isnan().long().sum(d, keepdim=True) if self.dim() else self.isnan().long()
+            pos = where(n_nan > 0, n - n_nan, (n - 1) // 2)
+        else:
+            pos = full([1] * self.dim(), (n - 1) // 2, dtype=int64, device=self.device)
+        index = order.gather(d, pos.expand([*self.shape[:d], 1, *self.shape[d + 1:]]).contiguous()) if self.dim() \
+            else order
+        values = self.gather(d, index)
+        if not keepdim and self.dim():
+            values, index = values.squeeze(d), index.squeeze(d)
+        return _median(values, index)
+
+    @_np_aliases
+    def logsumexp(self, dim, keepdim=False):
+        """log(sum(exp(x))) over dim (int or tuple), shifted by the detached max for stability."""
+        x = self if self.dtype.is_floating_point else self.to(get_default_dtype())
+        m = x.detach().amax(dim, keepdim=True)
+        m = where(m.isinf(), 0.0, m)
+        out = (x - m).exp().sum(dim, keepdim=True).log() + m
+        return out if keepdim else out.squeeze_dims(_dim_list(dim, self.dim()) or list(range(self.dim())))
+
+    def take_along_dim(self, indices, dim=None):
+        """torch.take_along_dim: gather with indices broadcast against self (flattened when dim is None)."""
+        if dim is None:
+            return self.reshape(-1).gather(0, indices.reshape(-1))
+        d = _dim_arg("take_along_dim", dim, self.dim())
+        shape_x, shape_i = list(self.shape), list(indices.shape)
+        if len(shape_i) != len(shape_x):
+            raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same number of "
+                               f"dimensions, but got {len(shape_x)} dimensions for input, and {len(shape_i)} "
+                               f"dimensions for indices")
+        bx, bi = list(shape_x), list(shape_i)
+        bx[d] = bi[d] = 1
+        b = list(_C.broadcast_shapes(bx, bi))
+        x = self.expand([s if k != d else shape_x[d] for k, s in enumerate(b)])
+        idx = indices.expand([s if k != d else shape_i[d] for k, s in enumerate(b)]).contiguous()
+        return x.gather(d, idx)
+
     def cumsum(self, dim, dtype=None):
         d = _dim_arg("cumsum", dim, self.dim())
         x = self.to(dtype) if dtype is not None else self
