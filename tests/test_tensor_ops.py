@@ -604,9 +604,11 @@ def test_out_keyword():
         r = fn(o)
         assert r is o, name
         np.testing.assert_allclose(npy(o), ref, rtol=1e-5, atol=1e-6, err_msg=name)
-    o = ck.zeros(12)  # same numel: resized in place to the result's shape
-    ck.add(x, y, out=o)
+    o = ck.zeros(12)  # same numel: resized in place to the result's shape, with torch's warning
+    with pytest.warns(UserWarning, match="An output with one or more elements was resized"):
+        ck.add(x, y, out=o)
     assert o.shape == (3, 4)
+    np.testing.assert_allclose(npy(o), a + b, rtol=1e-6)
     vals, idx = ck.empty(0), ck.empty(0, dtype=ck.int64)
     r = ck.max(x, 1, out=(vals, idx))
     assert r.values is vals and r.indices is idx
@@ -614,6 +616,7 @@ def test_out_keyword():
     vals, idx = ck.empty(0), ck.empty(0, dtype=ck.int64)
     ck.sort(x, 1, out=(vals, idx))
     np.testing.assert_array_equal(npy(vals), np.sort(a, 1))
+    vals, idx = ck.empty(0), ck.empty(0, dtype=ck.int64)
     ck.topk(x, 2, out=(vals, idx))
     assert vals.shape == (3, 2)
     ai = ck.empty(0, dtype=ck.int64)

@@ -47,6 +47,14 @@ def _write_out(op, result, out, inputs):
     if rd._category > od._category:
         raise RuntimeError(f"result type {_torch_name(rd)} can't be cast to the desired output type {_torch_name(od)}")
     if tuple(out.shape) != tuple(result.shape):
+        if out.numel() != 0:
+            import warnings
+
+            warnings.warn(f"An output with one or more elements was resized since it had shape {list(out.shape)}, "
+                          f"which does not match the required output shape {list(result.shape)}. This behavior is "
+                          f"deprecated, and in a future PyTorch release outputs will not be resized unless they have "
+                          f"zero elements. You can explicitly reuse an out tensor t by resizing it, inplace, to zero "
+                          f"elements with t.resize_(0).", UserWarning, stacklevel=4)
         if out.numel() == result.numel() and out._t.is_contiguous():
             out._t = out._t.reshape(list(result.shape))
         else:
