@@ -62,7 +62,8 @@ def test_topk_cpu_equals_sort_prefix(k, largest):
 
 
 def test_sort_kernel_errors():
-    with pytest.raises(IndexError, match=r"sort\(\): dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)"):
+    with pytest.raises(IndexError, match=r"sort\(\): dimension out of range \(expected to be in range of \[-2, 1\], "
+                                         r"but got 2\)"):
         _C.sort(T(np.zeros((2, 3), np.float32)), 2, False)
     with pytest.raises(RuntimeError, match=r"topk\(\): selected index k out of range \(k = 4"):
         _C.topk(T(np.zeros((2, 3), np.float32)), 4, 1, True)

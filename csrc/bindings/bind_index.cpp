@@ -165,9 +165,9 @@ Tensor scatter_(Tensor out, int64_t dim, const Tensor& index, Tensor src, const 
                index.dim(), "-D, self ", out.dim(), "-D, src ", src.dim(), "-D)");
   const int64_t d = wrap_dim(op.c_str(), dim, out.dim());
   for (int64_t k = 0; k < out.dim(); ++k)
-    CNNKIT_CHECK(index.shape()[k] <= src.shape()[k] && (k == d || index.shape()[k] <= out.shape()[k]), RuntimeError, op,
-                 ": Expected index ", index.shape(), " to be no larger than self ", out.shape(), " apart from dimension ",
-                 d, " and to be no larger size than src ", src.shape());
+    CNNKIT_CHECK(index.shape()[k] <= src.shape()[k] && (k == d || index.shape()[k] <= out.shape()[k]), RuntimeError,
+                 op, ": Expected index ", index.shape(), " to be no larger than self ", out.shape(),
+                 " apart from dimension ", d, " and to be no larger size than src ", src.shape());
   check_no_internal_overlap(op, out);
   const Tensor nidx = normalize_index(op, index, size_at(out, d), d);
   if (src.storage() == out.storage()) src = src.clone();

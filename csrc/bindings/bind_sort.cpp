@@ -45,7 +45,9 @@ std::tuple<Tensor, Tensor> sort_impl(const char* op, const Tensor& x, int64_t di
 
 void bind_sort(py::module_& m) {
   m.def("sort",
-        [](const Tensor& x, int64_t dim, bool descending) { return sort_impl("sort()", x, dim, 0, descending, false, false); },
+        [](const Tensor& x, int64_t dim, bool descending) {
+          return sort_impl("sort()", x, dim, 0, descending, false, false);
+        },
         py::arg("x"), py::arg("dim") = -1, py::arg("descending") = false,
         "(values, int64 indices) of x sorted along dim; always stable; NaN is the greatest value");
   m.def("sort_naive",

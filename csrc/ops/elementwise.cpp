@@ -33,12 +33,13 @@ Shape broadcast_strides(const Tensor& t, const Shape& shape) {
 // ---------------------------------------------------------------------------------------------
 namespace {
 const char* const kBinaryNames[] = {"add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "maximum",
-                                    "minimum", "atan2", "hypot", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-                                    "logical_xor"};
+                                    "minimum", "atan2", "hypot", "eq", "ne", "lt", "le", "gt", "ge", "logical_and",
+                                    "logical_or", "logical_xor"};
 const char* const kUnaryNames[] = {"neg", "exp", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt",
                                    "abs", "sign", "sin", "cos", "floor", "ceil", "round", "trunc",
                                    "reciprocal", "square", "sinh", "cosh", "tan", "asin", "acos", "atan",
-                                   "asinh", "acosh", "atanh", "erf", "erfc", "logical_not", "isnan", "isinf", "isfinite"};
+                                   "asinh", "acosh", "atanh", "erf", "erfc", "logical_not", "isnan", "isinf",
+                                   "isfinite"};
 constexpr int kNumBinary = sizeof(kBinaryNames) / sizeof(kBinaryNames[0]);
 constexpr int kNumUnary = sizeof(kUnaryNames) / sizeof(kUnaryNames[0]);
 

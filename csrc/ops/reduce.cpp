@@ -364,7 +364,8 @@ template <bool kProd>
 void scan_dispatch(const char* op, const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
                    bool reverse) {
   switch (x.dtype()) {
-    case DType::Float32: return scan_lines<float, double, kProd>(out.data<float>(), x.data<float>(), outer, n, inner, reverse);
+    case DType::Float32:
+      return scan_lines<float, double, kProd>(out.data<float>(), x.data<float>(), outer, n, inner, reverse);
     case DType::Float64:
       return scan_lines<double, double, kProd>(out.data<double>(), x.data<double>(), outer, n, inner, reverse);
     case DType::Int64:
@@ -399,7 +400,7 @@ void cumprod_backward_cpu(const Tensor& dx, const Tensor& dout, const Tensor& x,
         double acc = 0.0;
         for (int64_t i = n - 1; i >= 0; --i) {
           const int64_t j = base + i * inner;
-          acc = (i == n - 1) ? static_cast<double>(g[j]) : static_cast<double>(g[j]) + static_cast<double>(xp[j + inner]) * acc;
+          acc = static_cast<double>(g[j]) + (i == n - 1 ? 0.0 : static_cast<double>(xp[j + inner]) * acc);
           o[j] = static_cast<S>(acc);
         }
         // Forward pass: multiply by the exclusive prefix product x[0] * ... * x[i-1].

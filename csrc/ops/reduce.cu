@@ -319,7 +319,7 @@ __global__ void cumprod_backward_kernel(S* dx, const S* g, const S* x, int64_t l
     double acc = 0.0;
     for (int64_t i = n - 1; i >= 0; --i) {
       const int64_t j = base + i * inner;
-      acc = (i == n - 1) ? static_cast<double>(g[j]) : static_cast<double>(g[j]) + static_cast<double>(x[j + inner]) * acc;
+      acc = static_cast<double>(g[j]) + (i == n - 1 ? 0.0 : static_cast<double>(x[j + inner]) * acc);
       dx[j] = static_cast<S>(acc);
     }
     double pre = 1.0;

@@ -48,7 +48,8 @@ __device__ __forceinline__ bool d_before(S a, int64_t ia, S b, int64_t ib, bool 
 template <class S>
 __device__ __forceinline__ void d_exchange(S* key, int64_t* pos, int64_t i, int64_t l, int64_t kk, bool desc) {
   const bool up = (i & kk) == 0;
-  const bool swap = up ? d_before(key[l], pos[l], key[i], pos[i], desc) : d_before(key[i], pos[i], key[l], pos[l], desc);
+  const bool swap =
+      up ? d_before(key[l], pos[l], key[i], pos[i], desc) : d_before(key[i], pos[i], key[l], pos[l], desc);
   if (swap) {
     const S tk = key[i];
     key[i] = key[l];
