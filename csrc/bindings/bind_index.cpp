@@ -146,6 +146,36 @@ Tensor scatter_add_(Tensor out, int64_t dim, const Tensor& index, Tensor src) {
   return out;
 }
 
+// scatter_(dim, index, src, reduce): as scatter_add_'s checks; src may be a broadcast 0-d value.
+Tensor scatter_(Tensor out, int64_t dim, const Tensor& index, Tensor src, const std::string& reduce) {
+  const std::string op = "scatter_()";
+  check_devices(op, {{"out", &out}, {"index", &index}, {"src", &src}});
+  check_index_tensor(op, index);
+  check_same_dtype(op.c_str(), "out", out, "src", src);
+  ScatterReduce r = ScatterReduce::None;
+  if (reduce == "add") r = ScatterReduce::Add;
+  else if (reduce == "multiply") r = ScatterReduce::Multiply;
+  else CNNKIT_CHECK(reduce.empty() || reduce == "none", ValueError, op,
+                    ": reduce argument must be either add or multiply, got ", reduce);
+  CNNKIT_CHECK(!(r != ScatterReduce::None && out.dtype() == DType::Bool), TypeError, op,
+               ": reduce is not supported on bool tensors");
+  if (src.dim() == 0 && out.dim() > 0) src = src.expand(index.shape());
+  CNNKIT_CHECK(index.dim() == out.dim() && src.dim() == out.dim(), RuntimeError, op,
+               ": Index tensor must have the same number of dimensions as self tensor and src (got index ",
+               index.dim(), "-D, self ", out.dim(), "-D, src ", src.dim(), "-D)");
+  const int64_t d = wrap_dim(op.c_str(), dim, out.dim());
+  for (int64_t k = 0; k < out.dim(); ++k)
+    CNNKIT_CHECK(index.shape()[k] <= src.shape()[k] && (k == d || index.shape()[k] <= out.shape()[k]), RuntimeError,
+                 op, ": Expected index ", index.shape(), " to be no larger than self ", out.shape(),
+                 " apart from dimension ", d, " and to be no larger size than src ", src.shape());
+  check_no_internal_overlap(op, out);
+  const Tensor nidx = normalize_index(op, index, size_at(out, d), d);
+  if (src.storage() == out.storage()) src = src.clone();
+  if (out.device().is_cpu()) scatter_cpu(out, d, nidx, src, r);
+  else CNNKIT_CUDA_OR_THROW(op.c_str(), scatter_cuda(out, d, nidx, src, r));
+  return out;
+}
+
 // Legacy rule kept by torch: 1-D empty tensors (shape [0]) are skipped whatever the other shapes.
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   const char* op = "cat()";
@@ -213,6 +243,9 @@ void bind_index(py::module_& m) {
   m.def("gather", &gather, py::arg("x"), py::arg("dim"), py::arg("index"), "torch.gather(x, dim, index)");
   m.def("scatter_add_", &scatter_add_, py::arg("out"), py::arg("dim"), py::arg("index"), py::arg("src"),
         "out.scatter_add_(dim, index, src); returns out");
+  m.def("scatter_", &scatter_, py::arg("out"), py::arg("dim"), py::arg("index"), py::arg("src"),
+        py::arg("reduce") = std::string(),
+        "out.scatter_(dim, index, src, reduce=''|'add'|'multiply'); src may be 0-d (a value); returns out");
   m.def("cat", &cat, py::arg("tensors"), py::arg("dim") = 0, "torch.cat(tensors, dim) for tensors of one dtype");
   m.def("nonzero", &nonzero, py::arg("x"), "(n, x.dim()) int64 coordinates of the nonzero elements, row-major");
 }

@@ -128,9 +128,65 @@ Tensor arg_extreme(const char* op, bool is_max, const Tensor& x, std::optional<i
   return keepdim ? idx.reshape(Shape(x.dim(), 1)) : idx;
 }
 
+struct Lines {
+  int64_t dim = 0, outer = 1, n = 1, inner = 1;
+};
+Lines lines_of(const char* op, const Tensor& x, int64_t dim) {
+  Lines l;
+  l.dim = wrap_dim(op, dim, x.dim());
+  for (int64_t i = 0; i < x.dim(); ++i) {
+    if (i < l.dim) l.outer *= x.shape()[i];
+    else if (i == l.dim) l.n = x.shape()[i];
+    else l.inner *= x.shape()[i];
+  }
+  return l;
+}
+
+// cumsum / cumprod (reverse: cumsum from the end, the gradient of cumsum). Integer and bool input
+// scans in int64 (torch's default dtype for integer cumsum/cumprod).
+Tensor scan(const char* op, bool prod, const Tensor& x, int64_t dim, bool reverse) {
+  check_input(op, x);
+  const Lines l = lines_of(op, x, dim);
+  const DType dt = is_floating(x.dtype()) ? x.dtype() : DType::Int64;
+  const Tensor xc = x.dtype() == dt ? x.contiguous() : x.to(dt);
+  Tensor out = Tensor::empty(x.shape(), dt, x.device());
+  if (x.device().is_cpu()) {
+    if (prod) cumprod_cpu(out, xc, l.outer, l.n, l.inner);
+    else cumsum_cpu(out, xc, l.outer, l.n, l.inner, reverse);
+  } else if (prod) {
+    CNNKIT_CUDA_OR_THROW(op, cumprod_cuda(out, xc, l.outer, l.n, l.inner));
+  } else {
+    CNNKIT_CUDA_OR_THROW(op, cumsum_cuda(out, xc, l.outer, l.n, l.inner, reverse));
+  }
+  return out;
+}
+
+Tensor cumprod_backward(const Tensor& dout, const Tensor& x, int64_t dim) {
+  const char* op = "cumprod_backward";
+  check_input(op, x);
+  check_defined(op, "dout", dout);
+  check_floating(op, "x", x);
+  check_same_dtype(op, "dout", dout, "x", x);
+  check_same_device(op, "dout", dout, "x", x);
+  check_shape(op, "dout", dout, x.shape());
+  const Lines l = lines_of(op, x, dim);
+  Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  const Tensor gc = dout.contiguous(), xc = x.contiguous();
+  if (x.device().is_cpu()) cumprod_backward_cpu(dx, gc, xc, l.outer, l.n, l.inner);
+  else CNNKIT_CUDA_OR_THROW(op, cumprod_backward_cuda(dx, gc, xc, l.outer, l.n, l.inner));
+  return dx;
+}
+
 }  // namespace
 
 void bind_reduce(py::module_& m) {
+  m.def("cumsum", [](const Tensor& x, int64_t dim, bool reverse) { return scan("cumsum()", false, x, dim, reverse); },
+        py::arg("x"), py::arg("dim"), py::arg("reverse") = false,
+        "Cumulative sum along dim (from the end when reverse); integer/bool input -> int64");
+  m.def("cumprod", [](const Tensor& x, int64_t dim) { return scan("cumprod()", true, x, dim, false); }, py::arg("x"),
+        py::arg("dim"), "Cumulative product along dim; integer/bool input -> int64");
+  m.def("cumprod_backward", &cumprod_backward, py::arg("dout"), py::arg("x"), py::arg("dim"),
+        "Gradient of cumprod along dim (exact with zeros in x)");
   m.def("sum", [](const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return sum(x, dims, keepdim, false); },
         py::arg("x"), py::arg("dims") = std::vector<int64_t>{}, py::arg("keepdim") = false,
         "Sum over dims ([] = all); bool/int -> int64; float32 accumulates in double");

@@ -33,11 +33,13 @@ Shape broadcast_strides(const Tensor& t, const Shape& shape) {
 // ---------------------------------------------------------------------------------------------
 namespace {
 const char* const kBinaryNames[] = {"add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "maximum",
-                                    "minimum", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-                                    "logical_xor"};
+                                    "minimum", "atan2", "hypot", "eq", "ne", "lt", "le", "gt", "ge", "logical_and",
+                                    "logical_or", "logical_xor"};
 const char* const kUnaryNames[] = {"neg", "exp", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt",
                                    "abs", "sign", "sin", "cos", "floor", "ceil", "round", "trunc",
-                                   "reciprocal", "square", "logical_not", "isnan", "isinf", "isfinite"};
+                                   "reciprocal", "square", "sinh", "cosh", "tan", "asin", "acos", "atan",
+                                   "asinh", "acosh", "atanh", "erf", "erfc", "logical_not", "isnan", "isinf",
+                                   "isfinite"};
 constexpr int kNumBinary = sizeof(kBinaryNames) / sizeof(kBinaryNames[0]);
 constexpr int kNumUnary = sizeof(kUnaryNames) / sizeof(kUnaryNames[0]);
 
@@ -68,7 +70,7 @@ const char* unary_op_name(UnaryOp op) {
   const int i = static_cast<int>(op);
   return i >= 0 && i < kNumUnary ? kUnaryNames[i] : "?";
 }
-bool binary_op_is_arithmetic(BinaryOp op) { return static_cast<int>(op) <= static_cast<int>(BinaryOp::Minimum); }
+bool binary_op_is_arithmetic(BinaryOp op) { return static_cast<int>(op) <= static_cast<int>(BinaryOp::Hypot); }
 bool unary_op_is_predicate(UnaryOp op) { return static_cast<int>(op) >= static_cast<int>(UnaryOp::LogicalNot); }
 
 void check_binary_dtype(const char* caller, BinaryOp op, DType dt) {
@@ -79,6 +81,8 @@ void check_binary_dtype(const char* caller, BinaryOp op, DType dt) {
                   op == BinaryOp::Maximum || op == BinaryOp::Minimum;
   CNNKIT_CHECK(ok, TypeError, caller, ": op '", binary_op_name(op),
                "' is not supported on bool tensors (only mul, maximum, minimum, comparisons and logical ops)");
+  CNNKIT_CHECK(is_floating(dt) || (op != BinaryOp::Atan2 && op != BinaryOp::Hypot), TypeError, caller, ": op '",
+               binary_op_name(op), "' expected float32 or float64 tensors, got ", dtype_name(dt));
 }
 
 void check_unary_dtype(const char* caller, UnaryOp op, DType dt) {
@@ -228,6 +232,10 @@ S arith(BinaryOp op, S a, S b) {
       if constexpr (F) return std::pow(a, b); else return int_pow(a, b);
     case BinaryOp::Maximum: return max_nan(a, b);
     case BinaryOp::Minimum: return min_nan(a, b);
+    case BinaryOp::Atan2:
+      if constexpr (F) return std::atan2(a, b); else return S(0);
+    case BinaryOp::Hypot:
+      if constexpr (F) return std::hypot(a, b); else return S(0);
     default: return S(0);
   }
 }
@@ -270,6 +278,17 @@ S unary_math(UnaryOp op, S x) {
       case UnaryOp::Trunc: return std::trunc(x);
       case UnaryOp::Reciprocal: return S(1) / x;
       case UnaryOp::Square: return x * x;
+      case UnaryOp::Sinh: return std::sinh(x);
+      case UnaryOp::Cosh: return std::cosh(x);
+      case UnaryOp::Tan: return std::tan(x);
+      case UnaryOp::Asin: return std::asin(x);
+      case UnaryOp::Acos: return std::acos(x);
+      case UnaryOp::Atan: return std::atan(x);
+      case UnaryOp::Asinh: return std::asinh(x);
+      case UnaryOp::Acosh: return std::acosh(x);
+      case UnaryOp::Atanh: return std::atanh(x);
+      case UnaryOp::Erf: return std::erf(x);
+      case UnaryOp::Erfc: return std::erfc(x);
       default: return S(0);
     }
   } else {
@@ -374,6 +393,13 @@ void binary_typed(BinaryOp op, const StridedPlan<3>& p, void* out, const S* a, c
       default: break;
     }
   }
+  if constexpr (std::is_floating_point_v<S>) {
+    switch (op) {
+      CNNKIT_ARITH(Atan2)
+      CNNKIT_ARITH(Hypot)
+      default: break;
+    }
+  }
   switch (op) {
     CNNKIT_ARITH(Mul)
     CNNKIT_ARITH(Maximum)
@@ -429,6 +455,17 @@ void unary_typed(UnaryOp op, const StridedPlan<2>& p, void* out, const S* x) {
       CNNKIT_MATH(Trunc)
       CNNKIT_MATH(Reciprocal)
       CNNKIT_MATH(Square)
+      CNNKIT_MATH(Sinh)
+      CNNKIT_MATH(Cosh)
+      CNNKIT_MATH(Tan)
+      CNNKIT_MATH(Asin)
+      CNNKIT_MATH(Acos)
+      CNNKIT_MATH(Atan)
+      CNNKIT_MATH(Asinh)
+      CNNKIT_MATH(Acosh)
+      CNNKIT_MATH(Atanh)
+      CNNKIT_MATH(Erf)
+      CNNKIT_MATH(Erfc)
       default: break;
     }
   } else if constexpr (!std::is_same_v<S, bool>) {

@@ -164,6 +164,10 @@ __device__ S d_arith(BinaryOp op, S a, S b) {
         if constexpr (F) return pow(a, b); else return d_int_pow(a, b);
       case BinaryOp::Maximum: return d_max_nan(a, b);
       case BinaryOp::Minimum: return d_min_nan(a, b);
+      case BinaryOp::Atan2:
+        if constexpr (F) return atan2(a, b); else return S(0);
+      case BinaryOp::Hypot:
+        if constexpr (F) return hypot(a, b); else return S(0);
       default: return S(0);
     }
   }
@@ -207,6 +211,17 @@ __device__ S d_unary_math(UnaryOp op, S x) {
       case UnaryOp::Trunc: return trunc(x);
       case UnaryOp::Reciprocal: return S(1) / x;
       case UnaryOp::Square: return x * x;
+      case UnaryOp::Sinh: return sinh(x);
+      case UnaryOp::Cosh: return cosh(x);
+      case UnaryOp::Tan: return tan(x);
+      case UnaryOp::Asin: return asin(x);
+      case UnaryOp::Acos: return acos(x);
+      case UnaryOp::Atan: return atan(x);
+      case UnaryOp::Asinh: return asinh(x);
+      case UnaryOp::Acosh: return acosh(x);
+      case UnaryOp::Atanh: return atanh(x);
+      case UnaryOp::Erf: return erf(x);
+      case UnaryOp::Erfc: return erfc(x);
       default: return S(0);
     }
   } else if constexpr (std::is_same<S, bool>::value) {

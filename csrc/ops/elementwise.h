@@ -126,11 +126,13 @@ struct Scalar {
 // ---------------------------------------------------------------------------------------------
 enum class BinaryOp {
   Add, Sub, Mul, Div, FloorDivide, Remainder, Pow, Maximum, Minimum,  // -> input dtype
+  Atan2, Hypot,                                                       // -> input dtype (float only)
   Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr, LogicalXor           // -> bool
 };
 enum class UnaryOp {
   Neg, Exp, Log, Log2, Log1p, Expm1, Sqrt, Rsqrt, Abs, Sign, Sin, Cos, Floor, Ceil, Round, Trunc,
   Reciprocal, Square,                       // -> input dtype
+  Sinh, Cosh, Tan, Asin, Acos, Atan, Asinh, Acosh, Atanh, Erf, Erfc,  // -> input dtype (float only)
   LogicalNot, IsNan, IsInf, IsFinite        // -> bool
 };
 

@@ -38,6 +38,14 @@ S add_wrap(S a, S b) {
   else return a + b;
 }
 
+// Wrapping integer product (through uint64); bool is "and" (never reached: the binding rejects it).
+template <class S>
+S mul_wrap(S a, S b) {
+  if constexpr (std::is_same_v<S, bool>) return a && b;
+  else if constexpr (std::is_integral_v<S>) return static_cast<S>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  else return a * b;
+}
+
 Shape drop_dim(const Shape& s, int64_t dim) {
   Shape r = s;
   if (!r.empty()) r.erase(r.begin() + dim);
@@ -154,6 +162,45 @@ void scatter_add_cpu(const Tensor& out, int64_t dim, const Tensor& index, const 
           }
         });
       });
+    }
+  });
+}
+
+// The scatter_add_ line walk with the update chosen by `reduce` (one instantiation per mode).
+void scatter_cpu(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce reduce) {
+  if (index.numel() == 0) return;
+  const bool scalar = index.dim() == 0;
+  const int64_t len = scalar ? 1 : index.shape()[dim];
+  const int64_t os = scalar ? 0 : out.strides()[dim];
+  const int64_t is = scalar ? 0 : index.strides()[dim];
+  const int64_t ss = scalar ? 0 : src.strides()[dim];
+  const StridedPlan<3> p = make_plan<3>(
+      drop_dim(index.shape(), dim),
+      {drop_dim(out.strides(), dim), drop_dim(index.strides(), dim), drop_dim(src.strides(), dim)}, true);
+  const int64_t* ix = index.data<int64_t>();
+  CNNKIT_DISPATCH_ALL(out.dtype(), "scatter_", [&] {
+    using S = scalar_t;
+    S* o = out.data<S>();
+    const S* s = src.data<S>();
+    auto walk = [&](auto update) {
+      parallel_for(0, p.numel, std::max<int64_t>(1, kWorkGrain / len), [&](int64_t b, int64_t e) {
+        for_each_run(p, b, e, [&](const int64_t* off, int64_t n, const int64_t* st) {
+          for (int64_t i = 0; i < n; ++i) {
+            S* ob = o + off[0] + i * st[0];
+            const int64_t* ib = ix + off[1] + i * st[1];
+            const S* sb = s + off[2] + i * st[2];
+            for (int64_t j = 0; j < len; ++j) update(ob[ib[j * is] * os], sb[j * ss]);
+          }
+        });
+      });
+    };
+    if (reduce == ScatterReduce::None) return walk([](S& d, S v) { d = v; });
+    if constexpr (std::is_same_v<S, bool>) {
+      throw TypeError("scatter_: reduce is not supported on bool tensors");
+    } else if (reduce == ScatterReduce::Add) {
+      walk([](S& d, S v) { d = add_wrap(d, v); });
+    } else {
+      walk([](S& d, S v) { d = mul_wrap(d, v); });
     }
   });
 }

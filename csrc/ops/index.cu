@@ -137,6 +137,35 @@ __global__ void scatter_add_kernel(DeviceIndexer<3> ix, int64_t lines, int64_t l
   }
 }
 
+// scatter_ (reduce None / Add / Multiply): the scatter_add_ line walk with the mode as a runtime
+// switch (uniform across a launch, so no divergence).
+template <class S>
+__global__ void scatter_kernel(DeviceIndexer<3> ix, int64_t lines, int64_t len, S* out, int64_t os,
+                               const int64_t* idx, int64_t is, const S* src, int64_t ss, int mode) {
+  CNNKIT_GRID_STRIDE(l, lines) {
+    int64_t off[3];
+    ix.offsets(l, off);
+    S* ob = out + off[0];
+    const int64_t* ib = idx + off[1];
+    const S* sb = src + off[2];
+    for (int64_t j = 0; j < len; ++j) {
+      S* o = ob + ib[j * is] * os;
+      const S v = sb[j * ss];
+      if constexpr (std::is_same<S, bool>::value) {
+        *o = v;
+      } else if constexpr (std::is_integral<S>::value) {
+        if (mode == 0) *o = v;
+        else if (mode == 1) *o = static_cast<S>(static_cast<uint64_t>(*o) + static_cast<uint64_t>(v));
+        else *o = static_cast<S>(static_cast<uint64_t>(*o) * static_cast<uint64_t>(v));
+      } else {
+        if (mode == 0) *o = v;
+        else if (mode == 1) *o = *o + v;
+        else *o = *o * v;
+      }
+    }
+  }
+}
+
 // Pass 1: counts[b] = number of nonzeros among x[b*256, (b+1)*256).
 template <class S>
 __global__ void nonzero_count_kernel(const S* x, int64_t n, int64_t* counts) {
@@ -329,6 +358,28 @@ void scatter_add_cuda(const Tensor& out, int64_t dim, const Tensor& index, const
       throw TypeError("scatter_add_: bool tensors are not supported");
     else
       launch_scatter_add<S>(ix, p.numel, len, out, os, index.data<int64_t>(), is, src, ss);
+  });
+}
+
+void scatter_cuda(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce reduce) {
+  if (index.numel() == 0) return;
+  CudaDeviceGuard guard(out.device().index);
+  const bool scalar = index.dim() == 0;
+  const int64_t len = scalar ? 1 : index.shape()[dim];
+  const int64_t os = scalar ? 0 : out.strides()[dim];
+  const int64_t is = scalar ? 0 : index.strides()[dim];
+  const int64_t ss = scalar ? 0 : src.strides()[dim];
+  const StridedPlan<3> p = make_plan<3>(
+      drop_dim(index.shape(), dim),
+      {drop_dim(out.strides(), dim), drop_dim(index.strides(), dim), drop_dim(src.strides(), dim)}, true);
+  const DeviceIndexer<3> ix = make_device_indexer<3>("scatter_()", p);
+  const int mode = reduce == ScatterReduce::None ? 0 : (reduce == ScatterReduce::Add ? 1 : 2);
+  CNNKIT_DISPATCH_ALL(out.dtype(), "scatter_", [&] {
+    using S = scalar_t;
+    if (std::is_same<S, bool>::value && mode != 0) throw TypeError("scatter_: reduce is not supported on bool tensors");
+    scatter_kernel<S><<<blocks_for(p.numel), kThreadsPerBlock>>>(ix, p.numel, len, out.data<S>(), os,
+                                                                  index.data<int64_t>(), is, src.data<S>(), ss, mode);
+    CNNKIT_CUDA_KERNEL_CHECK("scatter_()");
   });
 }
 

@@ -26,6 +26,12 @@ void gather_cpu(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& i
 // out (any strides, no internal overlap), index and src (index.size(d) <= src.size(d) for every d
 // and <= out.size(d) for d != dim): out[p with coordinate dim replaced by index[p]] += src[p].
 void scatter_add_cpu(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+// scatter_ with an optional reduction: out[p with coordinate dim replaced by index[p]] = src[p]
+// (None; for duplicates the last one in index order wins), += src[p] (Add) or *= src[p]
+// (Multiply). Same shapes and strides contract as scatter_add_cpu; src may have stride 0 (a
+// broadcast scalar for scatter_(dim, index, value)). Bool supports None only.
+enum class ScatterReduce { None, Add, Multiply };
+void scatter_cpu(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce reduce);
 // out = concatenation of `tensors` (same dtype, same shape except along dim) along dim.
 void cat_cpu(const Tensor& out, const std::vector<Tensor>& tensors, int64_t dim);
 // (n, ndim) int64 coordinates of the nonzero elements of x in row-major order.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "ops/index.h"
 
 namespace cnnkit {
 
@@ -22,6 +23,7 @@ void index_add_cuda(const Tensor& out, int64_t dim, const Tensor& index, const T
 void index_copy_cuda(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
 void gather_cuda(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
 void scatter_add_cuda(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+void scatter_cuda(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce reduce);
 void cat_cuda(const Tensor& out, const std::vector<Tensor>& tensors, int64_t dim);
 // Counts per block are read back to the host (one sync) to size the output.
 Tensor nonzero_cuda(const Tensor& x);

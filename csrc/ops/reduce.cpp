@@ -332,4 +332,87 @@ void max_min_dim_cpu(bool is_max, const Tensor& values, const Tensor& indices, c
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Scans (cumsum, cumprod): lines x[o, :, i] in parallel, each walked sequentially, so the result
+// does not depend on the thread count. Accumulator A: double for float dtypes, int64 otherwise.
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+template <class S, class A, bool kProd>
+void scan_lines(S* out, const S* x, int64_t outer, int64_t n, int64_t inner, bool reverse) {
+  const int64_t lines = outer * inner;
+  if (lines == 0 || n == 0) return;
+  parallel_for(0, lines, std::max<int64_t>(1, 32768 / n), [&](int64_t b, int64_t e) {
+    for (int64_t l = b; l < e; ++l) {
+      const int64_t base = (l / inner) * n * inner + l % inner;
+      A acc = kProd ? A(1) : A(0);
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t j = base + (reverse ? n - 1 - t : t) * inner;
+        if constexpr (std::is_integral_v<A>) {
+          const uint64_t u = static_cast<uint64_t>(acc), v = static_cast<uint64_t>(static_cast<A>(x[j]));
+          acc = static_cast<A>(kProd ? u * v : u + v);
+        } else {
+          acc = kProd ? acc * static_cast<A>(x[j]) : acc + static_cast<A>(x[j]);
+        }
+        out[j] = static_cast<S>(acc);
+      }
+    }
+  });
+}
+
+template <bool kProd>
+void scan_dispatch(const char* op, const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
+                   bool reverse) {
+  switch (x.dtype()) {
+    case DType::Float32:
+      return scan_lines<float, double, kProd>(out.data<float>(), x.data<float>(), outer, n, inner, reverse);
+    case DType::Float64:
+      return scan_lines<double, double, kProd>(out.data<double>(), x.data<double>(), outer, n, inner, reverse);
+    case DType::Int64:
+      return scan_lines<int64_t, int64_t, kProd>(out.data<int64_t>(), x.data<int64_t>(), outer, n, inner, reverse);
+    default: throw TypeError(str(op, ": expected a float32, float64 or int64 tensor, got ", dtype_name(x.dtype())));
+  }
+}
+
+}  // namespace
+
+void cumsum_cpu(const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner, bool reverse) {
+  scan_dispatch<false>("cumsum", out, x, outer, n, inner, reverse);
+}
+
+void cumprod_cpu(const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner) {
+  scan_dispatch<true>("cumprod", out, x, outer, n, inner, false);
+}
+
+void cumprod_backward_cpu(const Tensor& dx, const Tensor& dout, const Tensor& x, int64_t outer, int64_t n,
+                          int64_t inner) {
+  const int64_t lines = outer * inner;
+  if (lines == 0 || n == 0) return;
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), "cumprod_backward", [&] {
+    using S = scalar_t;
+    S* o = dx.data<S>();
+    const S* g = dout.data<S>();
+    const S* xp = x.data<S>();
+    parallel_for(0, lines, std::max<int64_t>(1, 32768 / n), [&](int64_t b, int64_t e) {
+      for (int64_t l = b; l < e; ++l) {
+        const int64_t base = (l / inner) * n * inner + l % inner;
+        // Backward pass: dx[i] holds S[i] = dout[i] + x[i+1] * S[i+1].
+        double acc = 0.0;
+        for (int64_t i = n - 1; i >= 0; --i) {
+          const int64_t j = base + i * inner;
+          acc = static_cast<double>(g[j]) + (i == n - 1 ? 0.0 : static_cast<double>(xp[j + inner]) * acc);
+          o[j] = static_cast<S>(acc);
+        }
+        // Forward pass: multiply by the exclusive prefix product x[0] * ... * x[i-1].
+        double pre = 1.0;
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t j = base + i * inner;
+          o[j] = static_cast<S>(pre * static_cast<double>(o[j]));
+          pre *= static_cast<double>(xp[j]);
+        }
+      }
+    });
+  });
+}
+
 }  // namespace cnnkit

@@ -284,4 +284,98 @@ void max_min_dim_cuda(bool is_max, const Tensor& values, const Tensor& indices, 
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Scans: one thread per line (outer, inner) walking its n elements in order, with the CPU twin's
+// accumulator (double for float dtypes, wrapping int64), so results match the CPU bit for bit.
+// Parallel over lines only: a single long line runs on one thread (correctness first).
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+template <class S, class A, bool kProd>
+__global__ void scan_kernel(S* out, const S* x, int64_t lines, int64_t n, int64_t inner, bool reverse) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t l = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; l < lines; l += step) {
+    const int64_t base = (l / inner) * n * inner + l % inner;
+    A acc = kProd ? A(1) : A(0);
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t j = base + (reverse ? n - 1 - t : t) * inner;
+      if constexpr (std::is_integral<A>::value) {
+        const unsigned long long u = static_cast<unsigned long long>(acc);
+        const unsigned long long v = static_cast<unsigned long long>(static_cast<A>(x[j]));
+        acc = static_cast<A>(kProd ? u * v : u + v);
+      } else {
+        acc = kProd ? acc * static_cast<A>(x[j]) : acc + static_cast<A>(x[j]);
+      }
+      out[j] = static_cast<S>(acc);
+    }
+  }
+}
+
+template <class S>
+__global__ void cumprod_backward_kernel(S* dx, const S* g, const S* x, int64_t lines, int64_t n, int64_t inner) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t l = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; l < lines; l += step) {
+    const int64_t base = (l / inner) * n * inner + l % inner;
+    double acc = 0.0;
+    for (int64_t i = n - 1; i >= 0; --i) {
+      const int64_t j = base + i * inner;
+      acc = static_cast<double>(g[j]) + (i == n - 1 ? 0.0 : static_cast<double>(x[j + inner]) * acc);
+      dx[j] = static_cast<S>(acc);
+    }
+    double pre = 1.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = base + i * inner;
+      dx[j] = static_cast<S>(pre * static_cast<double>(dx[j]));
+      pre *= static_cast<double>(x[j]);
+    }
+  }
+}
+
+template <bool kProd>
+void scan_cuda(const char* op, const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
+               bool reverse) {
+  const int64_t lines = outer * inner;
+  if (lines == 0 || n == 0) return;
+  CudaDeviceGuard guard(x.device().index);
+  switch (x.dtype()) {
+    case DType::Float32:
+      scan_kernel<float, double, kProd><<<blocks_for(lines), kThreadsPerBlock>>>(out.data<float>(), x.data<float>(),
+                                                                                 lines, n, inner, reverse);
+      break;
+    case DType::Float64:
+      scan_kernel<double, double, kProd><<<blocks_for(lines), kThreadsPerBlock>>>(out.data<double>(), x.data<double>(),
+                                                                                  lines, n, inner, reverse);
+      break;
+    case DType::Int64:
+      scan_kernel<int64_t, int64_t, kProd><<<blocks_for(lines), kThreadsPerBlock>>>(
+          out.data<int64_t>(), x.data<int64_t>(), lines, n, inner, reverse);
+      break;
+    default: throw TypeError(str(op, ": expected a float32, float64 or int64 tensor, got ", dtype_name(x.dtype())));
+  }
+  CNNKIT_CUDA_KERNEL_CHECK(op);
+}
+
+}  // namespace
+
+void cumsum_cuda(const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner, bool reverse) {
+  scan_cuda<false>("cumsum", out, x, outer, n, inner, reverse);
+}
+
+void cumprod_cuda(const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner) {
+  scan_cuda<true>("cumprod", out, x, outer, n, inner, false);
+}
+
+void cumprod_backward_cuda(const Tensor& dx, const Tensor& dout, const Tensor& x, int64_t outer, int64_t n,
+                           int64_t inner) {
+  const int64_t lines = outer * inner;
+  if (lines == 0 || n == 0) return;
+  CudaDeviceGuard guard(x.device().index);
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), "cumprod_backward", [&] {
+    using S = scalar_t;
+    cumprod_backward_kernel<S><<<blocks_for(lines), kThreadsPerBlock>>>(dx.data<S>(), dout.data<S>(), x.data<S>(),
+                                                                        lines, n, inner);
+    CNNKIT_CUDA_KERNEL_CHECK("cumprod_backward");
+  });
+}
+
 }  // namespace cnnkit

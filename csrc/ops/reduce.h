@@ -26,4 +26,16 @@ void sum_naive_cpu(const Tensor& out, const Tensor& x, const std::vector<bool>& 
 // Either output may be undefined (not computed).
 void max_min_dim_cpu(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim);
 
+// Scans along one dim. x and out are contiguous, of one dtype, viewed as (outer, n, inner); each
+// line x[o, :, i] is scanned in order (from the end when `reverse`): out[j] = x[0] + ... + x[j]
+// (cumprod: x[0] * ... * x[j]). float32/float64 accumulate in double, integers in wrapping int64
+// (the binding converts integer/bool input to int64 first). Writes (=) out.
+void cumsum_cpu(const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner, bool reverse);
+void cumprod_cpu(const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner);
+// dx (outer, n, inner) = gradient of cumprod without division (exact with zeros in x):
+// dx[i] = (x[0] * ... * x[i-1]) * S[i], S[n-1] = dout[n-1], S[i] = dout[i] + x[i+1] * S[i+1].
+// Float dtypes; all three contiguous. Writes (=) dx.
+void cumprod_backward_cpu(const Tensor& dx, const Tensor& dout, const Tensor& x, int64_t outer, int64_t n,
+                          int64_t inner);
+
 }  // namespace cnnkit

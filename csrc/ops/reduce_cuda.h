@@ -20,5 +20,11 @@ void sum_naive_cuda(const Tensor& out, const Tensor& x, const std::vector<bool>&
 // values (x's dtype) / int64 indices of the max or min along `dim` (size > 0): first occurrence on
 // ties, the first NaN wins. Either output may be undefined (not computed).
 void max_min_dim_cuda(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim);
+// Scans (contiguous (outer, n, inner), one thread per line walking it in order, so results equal
+// the CPU twin's sequential double/int64 accumulation).
+void cumsum_cuda(const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner, bool reverse);
+void cumprod_cuda(const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner);
+void cumprod_backward_cuda(const Tensor& dx, const Tensor& dout, const Tensor& x, int64_t outer, int64_t n,
+                           int64_t inner);
 
 }  // namespace cnnkit

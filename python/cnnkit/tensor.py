@@ -71,6 +71,25 @@ def _shape_arg(size):
     return out
 
 
+def _np_aliases(fn):
+    """Lets a reduction accept NumPy's spellings as torch does: axis= for dim=, keepdims= for keepdim=."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        if "axis" in kwargs:
+            if "dim" in kwargs:
+                raise TypeError(f"{fn.__name__}() got both 'dim' and its alias 'axis'")
+            kwargs["dim"] = kwargs.pop("axis")
+        if "keepdims" in kwargs:
+            if "keepdim" in kwargs:
+                raise TypeError(f"{fn.__name__}() got both 'keepdim' and its alias 'keepdims'")
+            kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _dim_list(dim, ndim):
     if dim is None:
         return []
@@ -781,11 +800,13 @@ class Tensor:
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
+            # Tensor bounds broadcast; composed of where so the gradient goes to x inside
+            # [min, max] (ties included) and to the bound that was applied, as torch.clamp does.
             out = self
             if min is not None:
-                out = out.maximum(min)
+                out = where(out < min, min, out)
             if max is not None:
-                out = out.minimum(max)
+                out = where(out > max, max, out)
             return out
         return _fn().Clamp.apply(self, min, max)
 
@@ -822,10 +843,12 @@ class Tensor:
         return self + (end - self) * weight
 
     # ---- reductions ----
+    @_np_aliases
     def sum(self, dim=None, keepdim=False, dtype=None):
         x = self.to(dtype) if dtype is not None else self
         return _fn().Sum.apply(x, _dim_list(dim, self.dim()), keepdim)
 
+    @_np_aliases
     def mean(self, dim=None, keepdim=False, dtype=None):
         x = self.to(dtype) if dtype is not None else self
         if not x.dtype.is_floating_point:
@@ -834,6 +857,7 @@ class Tensor:
             )
         return _fn().Mean.apply(x, _dim_list(dim, self.dim()), keepdim)
 
+    @_np_aliases
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
@@ -842,9 +866,19 @@ class Tensor:
         centered = self - self.mean(dim=dims or None, keepdim=True)
         return (centered * centered).sum(dim=dims or None, keepdim=keepdim) / builtins.max(n - correction, 0)
 
+    @_np_aliases
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
+    @_np_aliases
+    def var_mean(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return self.var(dim, unbiased, keepdim, correction=correction), self.mean(dim, keepdim)
+
+    @_np_aliases
+    def std_mean(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return self.std(dim, unbiased, keepdim, correction=correction), self.mean(dim, keepdim)
+
+    @_np_aliases
     def prod(self, dim=None, keepdim=False, dtype=None):
         # exp(sum(log|x|)) loses exactness; prod is rare in CNN code, so compute it by repeated mul.
         x = self.to(dtype) if dtype is not None else self
@@ -865,16 +899,19 @@ class Tensor:
         values, indices = _fn().MaxDim.apply(self, which, dim, keepdim)
         return minmax(values, indices)
 
+    @_np_aliases
     def max(self, dim=None, keepdim=False):
         if isinstance(dim, Tensor):
             return self.maximum(dim)
         return self._minmax("max", dim, keepdim)
 
+    @_np_aliases
     def min(self, dim=None, keepdim=False):
         if isinstance(dim, Tensor):
             return self.minimum(dim)
         return self._minmax("min", dim, keepdim)
 
+    @_np_aliases
     def amax(self, dim=(), keepdim=False):
         dims = _dim_list(dim, self.dim())
         if not dims:
@@ -884,27 +921,35 @@ class Tensor:
             out = out.max(d, keepdim=True)[0]
         return out if keepdim else out.squeeze_dims(dims)
 
+    @_np_aliases
     def amin(self, dim=(), keepdim=False):
         return -((-self).amax(dim, keepdim))
 
+    @_np_aliases
     def argmax(self, dim=None, keepdim=False):
         return _wrap(_C.argmax(self._t, dim, keepdim))
 
+    @_np_aliases
     def argmin(self, dim=None, keepdim=False):
         return _wrap(_C.argmin(self._t, dim, keepdim))
 
+    @_np_aliases
     def all(self, dim=None, keepdim=False):
         x = self if self.dtype is bool_ else self != 0
-        n = x.numel() if dim is None else x.shape[dim]
+        dims = _dim_list(dim, self.dim())
+        n = x.numel() if not dims or not x.dim() else math.prod(x.shape[_C_wrap(d, x.dim())] for d in dims)
         return x.long().sum(dim, keepdim) == n
 
+    @_np_aliases
     def any(self, dim=None, keepdim=False):
         x = self if self.dtype is bool_ else self != 0
         return x.long().sum(dim, keepdim) > 0
 
+    @_np_aliases
     def count_nonzero(self, dim=None):
         return (self != 0).long().sum(dim)
 
+    @_np_aliases
     def norm(self, p="fro", dim=None, keepdim=False):
         if p in ("fro", 2):
             return (self * self).sum(dim, keepdim).sqrt()
@@ -1060,27 +1105,513 @@ class Tensor:
     def masked_select(self, mask):
         return self[mask.expand(self.shape) if mask.shape != self.shape else mask]
 
-    def topk(self, k, dim=-1, largest=True, sorted=True):
-        from .return_types import topk as _topk
-
-        dim = _C_wrap(dim, self.dim())
-        a = np.asarray(self.detach()._t.to_device("cpu"))
-        order = np.argsort(-a if largest else a, axis=dim, kind="stable")
-        idx = np.take(order, np.arange(k), axis=dim)
-        index = from_numpy(np.ascontiguousarray(idx).astype(np.int64)).to(self.device)
-        return _topk(self.gather(dim, index), index)
-
+    # ------------------------------------------------------------------------------------------
+    # sorting, scans, flips, triangles (kernels in ops/sort.*, ops/reduce.*; the rest composed)
+    # ------------------------------------------------------------------------------------------
     def sort(self, dim=-1, descending=False, stable=False):
+        """Always stable (equal values keep their order); NaN sorts as the greatest value."""
         from .return_types import sort as _sort
 
-        dim = _C_wrap(dim, self.dim())
-        a = np.asarray(self.detach()._t.to_device("cpu"))
-        idx = np.argsort(-a if descending else a, axis=dim, kind="stable")
-        index = from_numpy(np.ascontiguousarray(idx).astype(np.int64)).to(self.device)
-        return _sort(self.gather(dim, index), index)
+        d = _dim_arg("sort", dim, self.dim())
+        values, indices = _fn().sort_indices(self, d, bool(descending))
+        index = _wrap(indices)
+        if _ag.is_grad_enabled() and self.requires_grad:
+            return _sort(self.gather(d, index), index)  # values differentiable through gather
+        return _sort(_wrap(values), index)
 
     def argsort(self, dim=-1, descending=False, stable=False):
         return self.sort(dim, descending, stable)[1]
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The k largest (smallest) along dim, always in sorted order; ties keep index order."""
+        from .return_types import topk as _topk
+
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+            raise TypeError(f"topk(): argument 'k' must be int, not {type(k).__name__}")
+        d = _dim_arg("topk", dim, self.dim())
+        values, indices = _fn().sort_indices(self, d, bool(largest), int(k))
+        index = _wrap(indices)
+        if _ag.is_grad_enabled() and self.requires_grad:
+            return _topk(self.gather(d, index), index)
+        return _topk(_wrap(values), index)
+
+    def msort(self):
+        return self.sort(0)[0]
+
+    def kthvalue(self, k, dim=-1, keepdim=False):
+        """The k-th smallest element (1-based) along dim and its index (NaN counts as the greatest)."""
+        from .return_types import kthvalue as _kth
+
+        d = _dim_arg("kthvalue", dim, self.dim())
+        n = self.shape[d] if self.dim() else 1
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+            raise TypeError(f"kthvalue(): argument 'k' must be int, not {type(k).__name__}")
+        if not 1 <= k <= n:
+            raise IndexError(f"kthvalue(): selected number k out of range for dimension {d}")
+        _, indices = _fn().sort_indices(self, d, False, int(k))
+        index = _wrap(indices).narrow(d, k - 1, 1) if self.dim() else _wrap(indices)
+        values = self.gather(d, index)
+        if not keepdim and self.dim():
+            values, index = values.squeeze(d), index.squeeze(d)
+        return _kth(values, index)
+
+    def median(self, dim=None, keepdim=False):
+        """The lower median (element (n-1)//2 in sorted order); a line holding NaN gives NaN and the
+        index of its first NaN, as torch. Without dim: the median of all elements (a 0-d tensor)."""
+        from .return_types import median as _median
+
+        if dim is None:
+            if self.numel() == 0:
+                return full((), float("nan"), dtype=self.dtype, device=self.device)
+            return self.reshape(-1).median(0).values
+        d = _dim_arg("median", dim, self.dim())
+        n = self.shape[d] if self.dim() else 1
+        if n == 0:
+            raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
+        _, indices = _fn().sort_indices(self, d, False)
+        order = _wrap(indices)
+        if self.dtype.is_floating_point:
+            # NaNs sort last in order of position: the first NaN sits at n - (number of NaNs).
+            n_nan = self.isnan().long().sum(d, keepdim=True) if self.dim() else self.isnan().long()
+            pos = where(n_nan > 0, n - n_nan, (n - 1) // 2)
+        else:
+            pos = full([1] * self.dim(), (n - 1) // 2, dtype=int64, device=self.device)
+        index = order.gather(d, pos.expand([*self.shape[:d], 1, *self.shape[d + 1:]]).contiguous()) if self.dim() \
+            else order
+        values = self.gather(d, index)
+        if not keepdim and self.dim():
+            values, index = values.squeeze(d), index.squeeze(d)
+        return _median(values, index)
+
+    @_np_aliases
+    def logsumexp(self, dim, keepdim=False):
+        """log(sum(exp(x))) over dim (int or tuple), shifted by the detached max for stability."""
+        x = self if self.dtype.is_floating_point else self.to(get_default_dtype())
+        m = x.detach().amax(dim, keepdim=True)
+        m = where(m.isinf(), 0.0, m)
+        out = (x - m).exp().sum(dim, keepdim=True).log() + m
+        return out if keepdim else out.squeeze_dims(_dim_list(dim, self.dim()) or list(range(self.dim())))
+
+    def take_along_dim(self, indices, dim=None):
+        """torch.take_along_dim: gather with indices broadcast against self (flattened when dim is None)."""
+        if dim is None:
+            return self.reshape(-1).gather(0, indices.reshape(-1))
+        d = _dim_arg("take_along_dim", dim, self.dim())
+        shape_x, shape_i = list(self.shape), list(indices.shape)
+        if len(shape_i) != len(shape_x):
+            raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same number of "
+                               f"dimensions, but got {len(shape_x)} dimensions for input, and {len(shape_i)} "
+                               f"dimensions for indices")
+        bx, bi = list(shape_x), list(shape_i)
+        bx[d] = bi[d] = 1
+        b = list(_C.broadcast_shapes(bx, bi))
+        x = self.expand([s if k != d else shape_x[d] for k, s in enumerate(b)])
+        idx = indices.expand([s if k != d else shape_i[d] for k, s in enumerate(b)]).contiguous()
+        return x.gather(d, idx)
+
+    def cumsum(self, dim, dtype=None):
+        d = _dim_arg("cumsum", dim, self.dim())
+        x = self.to(dtype) if dtype is not None else self
+        return _fn().Cumsum.apply(x, d)
+
+    def cumprod(self, dim, dtype=None):
+        d = _dim_arg("cumprod", dim, self.dim())
+        x = self.to(dtype) if dtype is not None else self
+        return _fn().Cumprod.apply(x, d)
+
+    def cumsum_(self, dim, dtype=None):
+        return self.copy_(self.cumsum(dim, dtype))
+
+    def cumprod_(self, dim, dtype=None):
+        return self.copy_(self.cumprod(dim, dtype))
+
+    def flip(self, *dims):
+        """Reverses the order along each of dims (an index_select with a reversed index per dim)."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        ds = [_dim_arg("flip", d, self.dim(), "dims") for d in dims]
+        if len(set(ds)) != len(ds):
+            raise RuntimeError(f"flip(): dims has duplicates, original flip dims size={len(ds)}, but unique flip "
+                               f"dims size={len(set(ds))}")
+        out = self
+        for d in ds:
+            if self.dim() == 0 or self.shape[d] <= 1:
+                continue
+            rev = _wrap(_C.from_numpy(np.arange(self.shape[d] - 1, -1, -1, dtype=np.int64)))
+            out = out.index_select(d, rev.to(self.device) if self.is_cuda else rev)
+        return out if out is not self else self.clone()
+
+    def fliplr(self):
+        if self.dim() < 2:
+            raise RuntimeError("Input must be >= 2-d.")
+        return self.flip(1)
+
+    def flipud(self):
+        if self.dim() < 1:
+            raise RuntimeError("Input must be >= 1-d.")
+        return self.flip(0)
+
+    def roll(self, shifts, dims=None):
+        """Rolls elements along dims (without dims: over the flattened tensor, then reshaped);
+        composed of narrow + cat per dim."""
+        shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+        if dims is None:
+            if len(shifts) != 1:
+                raise RuntimeError(f"roll(): shifts and dimensions must align. shifts: {len(shifts)}, dims: 0")
+            return self.reshape(-1).roll(shifts, 0).reshape(self.shape)
+        dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"roll(): shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}")
+        out = self
+        for s, d in zip(shifts, dims):
+            d = _dim_arg("roll", d, self.dim(), "dims")
+            n = self.shape[d] if self.dim() else 1
+            s = int(s) % n if n else 0
+            if s == 0 or self.dim() == 0:
+                continue
+            out = cat([out.narrow(d, n - s, s), out.narrow(d, 0, n - s)], d)
+        return out if out is not self else self.clone()
+
+    def _tri(self, name, diagonal, lower):
+        if self.dim() < 2:
+            raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+        r, c = self.shape[-2], self.shape[-1]
+        i = _wrap(_C.from_numpy(np.arange(r, dtype=np.int64).reshape(r, 1)))
+        j = _wrap(_C.from_numpy(np.arange(c, dtype=np.int64).reshape(1, c)))
+        drop = (j - i > diagonal) if lower else (j - i < diagonal)
+        return self.masked_fill(drop.to(self.device) if self.is_cuda else drop, 0)
+
+    def tril(self, diagonal=0):
+        return self._tri("tril", diagonal, True)
+
+    def triu(self, diagonal=0):
+        return self._tri("triu", diagonal, False)
+
+    def tril_(self, diagonal=0):
+        return self._inplace_result(self.tril(diagonal))
+
+    def triu_(self, diagonal=0):
+        return self._inplace_result(self.triu(diagonal))
+
+    def _inplace_result(self, r):
+        """Writes an out-of-place result into self (keeping r's graph when it has one)."""
+        self._check_inplace()
+        return self._rebase(r) if r.requires_grad else self.copy_(r)
+
+    # ------------------------------------------------------------------------------------------
+    # scatter / index_add / index_fill (kernels in ops/index.*)
+    # ------------------------------------------------------------------------------------------
+    def _scatter_src(self, op, src, value):
+        if src is None and value is None:
+            raise TypeError(f"{op}() missing 1 required positional argument: 'src' or 'value'")
+        v = src if src is not None else value
+        if isinstance(v, Tensor):
+            if v._t.device != self._t.device:
+                raise RuntimeError(f"{op}(): expected all tensors to be on the same device, but found self on "
+                                   f"{self._t.device} and src on {v._t.device}")
+            if src is not None and v.dim() != self.dim():
+                raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as src tensor")
+            if v.dtype is not self.dtype:
+                if v.dim() and src is not None:
+                    raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype")
+                v = v.to(self.dtype)
+            return v
+        if not isinstance(v, (numbers.Number, np.generic)):
+            raise TypeError(f"{op}(): argument 'src' must be Tensor or a number, not {type(v).__name__}")
+        return _wrap(_C.full([], float(v), self._t.dtype, self._t.device))
+
+    def _check_index(self, op, index):
+        if not isinstance(index, Tensor):
+            raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
+        if index.dtype is not int64:
+            raise RuntimeError(f"{op}(): Expected dtype int64 for index, got {index.dtype}")
+
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        self._check_index("scatter", index)
+        d = _dim_arg("scatter", dim, self.dim())
+        if reduce not in (None, "add", "multiply"):
+            raise RuntimeError(f"reduce argument must be either add or multiply, got {reduce!r}")
+        s = self._scatter_src("scatter", src, value)
+        return _fn().Scatter.apply(self, d, index, s, reduce)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        self._check_inplace()
+        if _ag.is_grad_enabled() and (self.requires_grad or (isinstance(src, Tensor) and src.requires_grad)):
+            return self._rebase(self.scatter(dim, index, src, value, reduce=reduce))
+        self._check_index("scatter_", index)
+        d = _dim_arg("scatter_", dim, self.dim())
+        if reduce not in (None, "add", "multiply"):
+            raise RuntimeError(f"reduce argument must be either add or multiply, got {reduce!r}")
+        _C.scatter_(self._t, d, index._t, self._scatter_src("scatter_", src, value)._t, reduce or "")
+        return self
+
+    def scatter_add(self, dim, index, src):
+        return self.scatter(dim, index, src, reduce="add")
+
+    def scatter_add_(self, dim, index, src):
+        return self.scatter_(dim, index, src, reduce="add")
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        self._check_index("index_add", index)
+        d = _dim_arg("index_add", dim, self.dim())
+        self._check_source("index_add", source)
+        return _fn().IndexAdd.apply(self, d, index, source, alpha)
+
+    def _check_source(self, op, source):
+        if not isinstance(source, Tensor):
+            raise TypeError(f"{op}(): argument 'source' must be Tensor, not {type(source).__name__}")
+        if source.dtype is not self.dtype:
+            names = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool", "uint8": "Byte"}
+            raise RuntimeError(f"{op}_(): self ({names.get(self.dtype.name, self.dtype.name)}) and source "
+                               f"({names.get(source.dtype.name, source.dtype.name)}) must have the same scalar type")
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        self._check_inplace()
+        if _ag.is_grad_enabled() and (self.requires_grad or source.requires_grad):
+            return self._rebase(self.index_add(dim, index, source, alpha=alpha))
+        self._check_index("index_add_", index)
+        d = _dim_arg("index_add_", dim, self.dim())
+        self._check_source("index_add", source)
+        s = source if alpha == 1 else source * alpha
+        _C.index_add_(self._t, d, index._t, s._t)
+        return self
+
+    def index_fill(self, dim, index, value):
+        self._check_index("index_fill", index)
+        d = _dim_arg("index_fill", dim, self.dim())
+        if index.dim() > 1:
+            raise IndexError(f"index_fill_(): Index is supposed to be a vector, got index of shape {list(index.shape)}")
+        return _fn().IndexFill.apply(self, d, index, value)
+
+    def index_fill_(self, dim, index, value):
+        self._check_inplace()
+        if _ag.is_grad_enabled() and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+            return self._rebase(self.index_fill(dim, index, value))
+        self._check_index("index_fill_", index)
+        d = _dim_arg("index_fill_", dim, self.dim())
+        if index.dim() > 1:
+            raise IndexError(f"index_fill_(): Index is supposed to be a vector, got index of shape {list(index.shape)}")
+        _fn()._index_fill(self, d, index, value)
+        return self
+
+    def index_copy(self, dim, index, source):
+        out = self.clone()
+        return out.index_copy_(dim, index, source)
+
+    def index_copy_(self, dim, index, source):
+        self._check_inplace()
+        self._check_index("index_copy_", index)
+        d = _dim_arg("index_copy_", dim, self.dim())
+        _C.index_copy_(self._t, d, index._t, source._t)
+        return self
+
+    def masked_scatter_(self, mask, source):
+        """self[mask] = the first mask.sum() elements of source, in row-major order."""
+        self._check_inplace()
+        if mask.dtype is not bool_:
+            raise RuntimeError(f"masked_scatter_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+        m = mask.expand(self.shape) if mask.shape != self.shape else mask
+        n = int(m.sum().item())
+        if source.numel() < n:
+            raise RuntimeError("masked_scatter: expected source to have at least as many elements as ones in mask")
+        self[m] = source.reshape(-1)[:n]
+        return self
+
+    def masked_scatter(self, mask, source):
+        return self.clone().masked_scatter_(mask, source)
+
+    # ------------------------------------------------------------------------------------------
+    # linear-algebra helpers (compositions)
+    # ------------------------------------------------------------------------------------------
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        d1, d2 = _dim_arg("diagonal", dim1, self.dim(), "dim1"), _dim_arg("diagonal", dim2, self.dim(), "dim2")
+        if d1 == d2:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        return _fn().Diagonal.apply(self, int(offset), d1, d2)
+
+    def diag(self, diagonal=0):
+        """1-D: a square matrix with self on the given diagonal; 2-D: that diagonal as 1-D."""
+        if self.dim() == 2:
+            return self.diagonal(diagonal, 0, 1)
+        if self.dim() != 1:
+            raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " + f"{self.dim()}D")
+        n = self.shape[0] + builtins.abs(diagonal)
+        out = zeros(n, n, dtype=self.dtype, device=self.device)
+        pos = _wrap(_C.from_numpy(np.arange(self.shape[0], dtype=np.int64)))
+        rows = pos + builtins.max(-diagonal, 0)
+        cols = pos + builtins.max(diagonal, 0)
+        flat = (rows * n + cols).to(self.device)
+        return out.reshape(-1).index_add(0, flat, self).reshape(n, n)
+
+    def trace(self):
+        if self.dim() != 2:
+            raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {self.dim()}")
+        return self.diagonal().sum()
+
+    def dot(self, other):
+        if self.dim() != 1 or other.dim() != 1:
+            raise RuntimeError(f"1D tensors expected, but got {self.dim()}D and {other.dim()}D tensors")
+        if self.shape[0] != other.shape[0]:
+            raise RuntimeError(f"inconsistent tensor size, expected tensor [{self.shape[0]}] and src "
+                               f"[{other.shape[0]}] to have the same number of elements, but got {self.shape[0]} "
+                               f"and {other.shape[0]} elements respectively")
+        if self.dtype is not other.dtype:
+            raise RuntimeError(f"dot : expected both vectors to have same dtype, but found {self.dtype.name} and "
+                               f"{other.dtype.name}")
+        return (self * other).sum()
+
+    vdot = dot
+
+    def inner(self, other):
+        if self.dim() == 0 or other.dim() == 0:
+            return self * other
+        a = self.reshape(-1, self.shape[-1])
+        b = other.reshape(-1, other.shape[-1])
+        return a.matmul(b.t()).reshape(list(self.shape[:-1]) + list(other.shape[:-1]))
+
+    def outer(self, vec2):
+        if self.dim() != 1 or vec2.dim() != 1:
+            raise RuntimeError(f"outer: expected 1-D tensors, got {self.dim()}-D and {vec2.dim()}-D")
+        return self.reshape(-1, 1) * vec2.reshape(1, -1)
+
+    ger = outer
+
+    # ------------------------------------------------------------------------------------------
+    # repeats, tiles
+    # ------------------------------------------------------------------------------------------
+    def tile(self, *dims):
+        dims = _shape_arg(dims)
+        if len(dims) < self.dim():
+            dims = [1] * (self.dim() - len(dims)) + list(dims)
+        return self.repeat(dims)
+
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        """Each element (slice along dim) repeated `repeats` times (an int or a 1-D tensor of counts)."""
+        x = self.reshape(-1) if dim is None else self
+        d = 0 if dim is None else _dim_arg("repeat_interleave", dim, self.dim())
+        n = x.shape[d] if x.dim() else 1
+        if isinstance(repeats, Tensor):
+            reps = np.asarray(repeats.detach().cpu()._t).reshape(-1).astype(np.int64)
+            if reps.size == 1:
+                reps = np.repeat(reps, n)
+        else:
+            reps = np.full(n, int(repeats), dtype=np.int64)
+        if reps.size != n:
+            raise RuntimeError(f"repeats must have the same size as input along dim, but got repeats.size(0) = "
+                               f"{reps.size} and input.size({d}) = {n}")
+        if (reps < 0).any():
+            raise RuntimeError("repeats can not be negative")
+        idx = _wrap(_C.from_numpy(np.repeat(np.arange(n, dtype=np.int64), reps)))
+        return x.index_select(d, idx.to(self.device) if self.is_cuda else idx)
+
+    # ------------------------------------------------------------------------------------------
+    # construction helpers and elementwise callables
+    # ------------------------------------------------------------------------------------------
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return zeros(*size, dtype=dtype or self.dtype, device=device if device is not None else self.device,
+                     requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return ones(*size, dtype=dtype or self.dtype, device=device if device is not None else self.device,
+                    requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return empty(*size, dtype=dtype or self.dtype, device=device if device is not None else self.device,
+                     requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device if device is not None else self.device,
+                    requires_grad=requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        src = data.detach() if isinstance(data, Tensor) else data
+        return tensor(src, dtype=dtype or self.dtype,
+                      device=device if device is not None else self.device, requires_grad=requires_grad)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def apply_(self, callable):
+        """Replaces each element x by callable(x), in place; CPU only (as torch)."""
+        if self.is_cuda:
+            raise TypeError("apply_ is only implemented on CPU tensors")
+        self._check_inplace()
+        a = np.asarray(self._t)
+        flat = [callable(v) for v in a.reshape(-1).tolist()]
+        self._t.copy_(_C.from_numpy(np.asarray(flat, dtype=a.dtype).reshape(a.shape)))
+        return self
+
+    def fill_diagonal_(self, fill_value, wrap=False):
+        self._check_inplace()
+        if self.dim() < 2:
+            raise RuntimeError("dimensions must larger than 1")
+        if self.dim() > 2 and len(set(self.shape)) != 1:
+            raise RuntimeError("all dimensions of input must be of equal length")
+        n = builtins.min(self.shape)
+        t = self._t
+        step = sum(t.strides)
+        count = n
+        if wrap and self.dim() == 2 and self.shape[0] > self.shape[1] + 1:
+            # NumPy/torch wrap: the diagonal restarts every (cols + 1) rows.
+            count = (self.shape[0] * self.shape[1] + self.shape[1]) // (self.shape[1] + 1)
+            step = self.shape[1] + 1
+            if not t.is_contiguous():
+                raise RuntimeError("fill_diagonal_(wrap=True) needs a contiguous tensor in cnnkit")
+        t.as_strided([count], [step], t.offset).fill_(float(fill_value))
+        return self
+
+    # ---- step-5 unary math (kernels in ops/elementwise.*); integer input computes in float ----
+    def _float_unary(self, op):
+        return _unary(op, self if self.dtype.is_floating_point else self.to(get_default_dtype()))
+
+    def sinh(self):
+        return self._float_unary("sinh")
+
+    def cosh(self):
+        return self._float_unary("cosh")
+
+    def tan(self):
+        return self._float_unary("tan")
+
+    def asin(self):
+        return self._float_unary("asin")
+
+    def acos(self):
+        return self._float_unary("acos")
+
+    def atan(self):
+        return self._float_unary("atan")
+
+    def asinh(self):
+        return self._float_unary("asinh")
+
+    def acosh(self):
+        return self._float_unary("acosh")
+
+    def atanh(self):
+        return self._float_unary("atanh")
+
+    def erf(self):
+        return self._float_unary("erf")
+
+    def erfc(self):
+        return self._float_unary("erfc")
+
+    arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+    def _float_binary(self, op, other):
+        dt = result_type(self, other)
+        if not dt.is_floating_point:
+            dt = get_default_dtype()
+        return _binary(op, _as_operand(self, dt, self._t.device), _as_operand(other, dt, self._t.device))
+
+    def atan2(self, other):
+        return self._float_binary("atan2", other)
+
+    arctan2 = atan2
+
+    def hypot(self, other):
+        return self._float_binary("hypot", other)
 
     def __getitem__(self, idx):
         return _fn().getitem(self, idx)
@@ -1101,6 +1632,13 @@ def _C_wrap(dim, ndim):
     if not -n <= dim < n:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
     return dim + n if dim < 0 else dim
+
+
+def _dim_arg(op, dim, ndim, name="dim"):
+    """A dim argument checked like torch: an int (TypeError otherwise) within range (IndexError)."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, (bool, np.bool_)):
+        raise TypeError(f"{op}(): argument '{name}' must be int, not {type(dim).__name__}")
+    return _C_wrap(int(dim), ndim)
 
 
 def _rebuild(array, requires_grad, device="cpu"):

@@ -40,8 +40,10 @@ class Binary(Function):
         out = _wrap(_C.binary(op, a._t, b._t))
         if op == "pow":
             ctx.save_for_backward(a, b, out)
-        elif op in ("mul", "div", "maximum", "minimum"):
+        elif op in ("mul", "div", "maximum", "minimum", "atan2"):
             ctx.save_for_backward(a, b)
+        elif op == "hypot":
+            ctx.save_for_backward(a, b, out)
         return out
 
     @staticmethod
@@ -75,6 +77,15 @@ class Binary(Function):
             wa = win.to(g.dtype) + tie.to(g.dtype) * 0.5
             ga = g * wa if na else None
             gb = g * (1 - wa) if nb else None
+        elif op == "atan2":
+            a, b = ctx.saved_tensors
+            r2 = a * a + b * b
+            ga = g * b / r2 if na else None
+            gb = -g * a / r2 if nb else None
+        elif op == "hypot":
+            a, b, out = ctx.saved_tensors
+            ga = g * a / out if na else None
+            gb = g * b / out if nb else None
         else:
             return None, None, None  # comparisons and logical ops are not differentiable
         return (_sum_to(ga, sa) if ga is not None and na else None,
@@ -120,6 +131,9 @@ class Unary(Function):
             return -g * out * out, None
         if op == "square":
             return g * x * 2, None
+        gx = _unary_grad(op, g, x, out)
+        if gx is not None:
+            return gx, None
         # sign, floor, ceil, round, trunc: zero gradient almost everywhere
         return g * 0, None
 
@@ -632,3 +646,367 @@ class SetItem(Function):
             setitem(gx, ctx.idx, 0.0)
         gv = _sum_to(getitem(g, ctx.idx), ctx.vshape) if ctx.needs_input_grad[1] else None
         return gx, gv, None
+
+
+# ---------------------------------------------------------------------------------------------
+# unary math added in step 5 (kernels in ops/elementwise.*): gradients from their derivatives
+# ---------------------------------------------------------------------------------------------
+def _unary_grad(op, g, x, out):
+    """d op(x) / dx * g for the step-5 unary ops, or None when `op` is not one of them."""
+    if op == "sinh":
+        return g * x.cosh()
+    if op == "cosh":
+        return g * x.sinh()
+    if op == "tan":
+        return g * (out * out + 1)
+    if op == "asin":
+        return g * (1 - x * x).rsqrt()
+    if op == "acos":
+        return -g * (1 - x * x).rsqrt()
+    if op == "atan":
+        return g / (x * x + 1)
+    if op == "asinh":
+        return g * (x * x + 1).rsqrt()
+    if op == "acosh":
+        return g * (x * x - 1).rsqrt()
+    if op == "atanh":
+        return g / (1 - x * x)
+    if op == "erf":
+        return g * (-(x * x)).exp() * (2.0 / math.sqrt(math.pi))
+    if op == "erfc":
+        return g * (-(x * x)).exp() * (-2.0 / math.sqrt(math.pi))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# sorting and scans (kernels in ops/sort.*, ops/reduce.*)
+# ---------------------------------------------------------------------------------------------
+def sort_indices(x, dim, descending, k=None):
+    """(values, indices) _C tensors of x sorted along dim (k: topk's first k, largest = descending)."""
+    if k is None:
+        return _C.sort(x._t, dim, descending)
+    return _C.topk(x._t, k, dim, descending)
+
+
+class Cumsum(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return _wrap(_C.cumsum(x._t, dim, False))
+
+    @staticmethod
+    def backward(ctx, g):
+        # d/dx_i sum_{j >= i} g_j: a cumulative sum from the end.
+        return _wrap(_C.cumsum(g._t, ctx.dim, True)), None
+
+
+class Cumprod(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        ctx.save_for_backward(x)
+        return _wrap(_C.cumprod(x._t, dim))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return _wrap(_C.cumprod_backward(g.to(x.dtype)._t, x._t, ctx.dim)), None
+
+
+# ---------------------------------------------------------------------------------------------
+# scatter / index_add / index_fill (kernels in ops/index.*): out-of-place, differentiable forms
+# ---------------------------------------------------------------------------------------------
+class Scatter(Function):
+    """x.scatter(dim, index, src|value, reduce): a copy of x with src scattered into it."""
+
+    @staticmethod
+    def forward(ctx, x, dim, index, src, reduce):
+        ctx.dim, ctx.reduce = dim, reduce
+        out = _wrap(x._t.clone())
+        _C.scatter_(out._t, dim, index._t, src._t, reduce or "")
+        ctx.src_shape = src.shape
+        if reduce == "multiply":
+            ctx.save_for_backward(index, x, src, out)
+        else:
+            ctx.save_for_backward(index)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index = ctx.saved_tensors[0]
+        nx, ns = ctx.needs_input_grad[0], ctx.needs_input_grad[3]
+        gx = gs = None
+        g = g.contiguous()
+        if ctx.reduce is None:
+            if nx:  # overwritten positions get no gradient
+                gx = _wrap(g._t.clone())
+                _C.scatter_(gx._t, ctx.dim, index._t, _scalar(0, g)._t, "")
+            if ns:
+                gs = _wrap(_C.gather(g._t, ctx.dim, index._t))
+        elif ctx.reduce == "add":
+            gx = g if nx else None
+            gs = _wrap(_C.gather(g._t, ctx.dim, index._t)) if ns else None
+        else:  # multiply: out = x * prod(src scattered here)
+            _, x, src, out = ctx.saved_tensors
+            if nx:
+                factor = _wrap(_C.full(list(x.shape), 1.0, x._t.dtype, x._t.device))
+                _C.scatter_(factor._t, ctx.dim, index._t, src._t, "multiply")
+                gx = g * factor
+            if ns:
+                # d out / d src_j = out / src_j (as torch's scatter_reduce "prod" without zeros).
+                gs = _wrap(_C.gather((g * out)._t, ctx.dim, index._t)) / src
+        if gs is not None and tuple(ctx.src_shape) != tuple(gs.shape):
+            full_g = _wrap(_zeros(ctx.src_shape, gs))
+            region = full_g._t  # src larger than index: positions outside index get 0
+            for d, n in enumerate(gs.shape):
+                region = region.slice(d, 0, n, 1)
+            region.copy_(gs._t)
+            gs = full_g
+        return gx, None, None, gs, None
+
+
+class IndexAdd(Function):
+    """x.index_add(dim, index, source, alpha=alpha) out of place."""
+
+    @staticmethod
+    def forward(ctx, x, dim, index, src, alpha):
+        ctx.dim, ctx.alpha = dim, alpha
+        ctx.save_for_backward(index)
+        out = _wrap(x._t.clone())
+        s = src if alpha == 1 else _wrap(_C.binary("mul", src._t, _scalar(alpha, src)._t))
+        _C.index_add_(out._t, dim, index._t, s._t)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (index,) = ctx.saved_tensors
+        gs = None
+        if ctx.needs_input_grad[3]:
+            gs = _wrap(_C.index_select(g._t, ctx.dim, index.reshape(-1)._t))
+            if ctx.alpha != 1:
+                gs = gs * ctx.alpha
+        return g, None, None, gs, None
+
+
+class IndexFill(Function):
+    """x.index_fill(dim, index, value) out of place; filled slices get no gradient."""
+
+    @staticmethod
+    def forward(ctx, x, dim, index, value):
+        ctx.dim = dim
+        ctx.size = x.shape[dim] if x.dim() else 1
+        ctx.vshape = value.shape if isinstance(value, Tensor) else ()
+        ctx.save_for_backward(index)
+        return _index_fill(_wrap(x._t.clone()), dim, index, value)
+
+    @staticmethod
+    def backward(ctx, g):
+        (index,) = ctx.saved_tensors
+        gx = _index_fill(_wrap(g._t.clone()), ctx.dim, index, 0.0) if ctx.needs_input_grad[0] else None
+        gv = None
+        if ctx.needs_input_grad[3]:
+            # A tensor value receives the gradient of every filled element (each slice once).
+            uniq = np.unique(np.asarray(index.reshape(-1)._t.to_device("cpu")) % max(ctx.size, 1))
+            sel = _C.from_numpy(np.ascontiguousarray(uniq, dtype=np.int64)).to_device(g._t.device)
+            gv = _wrap(_C.sum(_C.index_select(g._t, ctx.dim, sel), [], False)).reshape(ctx.vshape)
+        return gx, None, None, gv
+
+
+def _index_fill(out, dim, index, value):
+    """Fills out's slices index along dim with value, in place (index_copy_ of a broadcast value)."""
+    idx = index.reshape(-1)
+    shape = list(out.shape)
+    if out.dim():
+        shape[dim] = idx.numel()
+    v = value._t.to(out._t.dtype) if isinstance(value, Tensor) else _scalar(value, out)._t
+    src = v.reshape([]).expand(shape).contiguous()
+    _C.index_copy_(out._t, dim, idx._t, src)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# diagonal (a strided view) and einsum (a composition of views, sums and bmm)
+# ---------------------------------------------------------------------------------------------
+def _diag_view(t, offset, d1, d2):
+    """The diagonal of the _C.Tensor t over dims (d1, d2) as a view, appended as the last dim."""
+    shape, strides = list(t.shape), list(t.strides)
+    n1, n2 = shape[d1], shape[d2]
+    if offset >= 0:
+        n = max(0, min(n1, n2 - offset))
+        start = t.offset + (offset * strides[d2] if n else 0)
+    else:
+        n = max(0, min(n1 + offset, n2))
+        start = t.offset + (-offset * strides[d1] if n else 0)
+    rest = [d for d in range(len(shape)) if d not in (d1, d2)]
+    return t.as_strided([shape[d] for d in rest] + [n], [strides[d] for d in rest] + [strides[d1] + strides[d2]],
+                        start)
+
+
+class Diagonal(Function):
+    @staticmethod
+    def forward(ctx, x, offset, d1, d2):
+        ctx.shape, ctx.args = x.shape, (offset, d1, d2)
+        return _wrap(_diag_view(x._t, offset, d1, d2))
+
+    @staticmethod
+    def backward(ctx, g):
+        out = _zeros(ctx.shape, g)
+        _diag_view(out, *ctx.args).copy_(g._t)
+        return _wrap(out), None, None, None
+
+
+def _einsum_parse(equation, operands):
+    """Labels per operand and for the output. Letters map to themselves; the dims covered by
+    '...' get labels (0, k) numbered from the right-aligned broadcast of all ellipses."""
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->", 1)
+    else:
+        lhs, rhs = eq, None
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation"
+                           if len(operands) > len(terms) else
+                           "einsum(): fewer operands were provided than specified in the equation")
+    n_ell = 0
+    parsed = []
+    for term, op in zip(terms, operands):
+        if term.count("...") > 1 or term.replace("...", "").count(".") or any(
+                not (c.isalpha() or c == ".") for c in term):
+            raise RuntimeError(f"einsum(): invalid subscript given at index {lhs.index(term)} in the equation "
+                             f"string, subscripts must be in [a-zA-Z]")
+        letters = term.replace("...", "")
+        if "..." in term:
+            e = op.dim() - len(letters)
+            if e < 0:
+                raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(letters)}) is more "
+                                 f"than the number of dimensions ({op.dim()}) for operand {len(parsed)}")
+            n_ell = max(n_ell, e)
+        elif len(letters) != op.dim():
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(letters)}) does not match "
+                             f"the number of dimensions ({op.dim()}) for operand {len(parsed)} and no ellipsis was "
+                             f"given")
+        parsed.append(term)
+    labels = []
+    for term, op in zip(parsed, operands):
+        if "..." in term:
+            pre, post = term.split("...")
+            e = op.dim() - len(pre) - len(post)
+            labels.append(list(pre) + [(0, n_ell - e + k) for k in range(e)] + list(post))
+        else:
+            labels.append(list(term))
+    ell = [(0, k) for k in range(n_ell)]
+    if rhs is None:
+        counts = {}
+        for ls in labels:
+            for c in ls:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + sorted(c for c, n in counts.items() if n == 1 and isinstance(c, str))
+    else:
+        if rhs.count("...") > 1 or rhs.replace("...", "").count("."):
+            raise RuntimeError("einsum(): found '.' for output but it is not part of any ellipsis (...)")
+        pre, _, post = rhs.partition("...")
+        out = list(pre) + (ell if "..." in rhs else []) + list(post)
+        seen = set()
+        for c in out:
+            if c in seen:
+                raise RuntimeError(f"einsum(): output subscript {c} appears more than once in the output")
+            seen.add(c)
+            if not any(c in ls for ls in labels) and isinstance(c, str):
+                raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation for any input "
+                                 f"operand")
+    return labels, out
+
+
+def _einsum_prepare(x, ls):
+    """Takes diagonals of repeated labels so each label appears once in x."""
+    ls = list(ls)
+    while True:
+        dup = next((c for i, c in enumerate(ls) if c in ls[:i]), None)
+        if dup is None:
+            return x, ls
+        i = ls.index(dup)
+        j = ls.index(dup, i + 1)
+        if x.shape[i] != x.shape[j]:
+            raise RuntimeError(f"einsum(): subscript {dup} is repeated for operand but the sizes don't match, "
+                             f"{x.shape[i]} != {x.shape[j]}")
+        x = Diagonal.apply(x, 0, i, j)
+        ls = [c for k, c in enumerate(ls) if k not in (i, j)] + [dup]
+
+
+def _einsum_sum(x, ls, keep):
+    """Sums the labels of x not in `keep`."""
+    dims = [i for i, c in enumerate(ls) if c not in keep]
+    if not dims:
+        return x, ls
+    return x.sum(dim=dims), [c for c in ls if c in keep]
+
+
+def _einsum_pair(a, la, b, lb, keep):
+    """Contracts a (labels la) with b (labels lb) through one bmm; labels in `keep` survive."""
+    batch = [c for c in la if c in lb and c in keep]
+    contr = [c for c in la if c in lb and c not in keep]
+    a_only = [c for c in la if c not in lb]
+    b_only = [c for c in lb if c not in la]
+
+    def size(c):
+        sa = a.shape[la.index(c)] if c in la else 1
+        sb = b.shape[lb.index(c)] if c in lb else 1
+        if sa != sb and sa != 1 and sb != 1:
+            raise RuntimeError(f"einsum(): subscript {c} has size {sb} for operand {list(b.shape)} which does not "
+                               f"broadcast with previously seen size {sa}")
+        return max(sa, sb)
+
+    sizes = {c: size(c) for c in batch + contr}
+    pa = a.permute([la.index(c) for c in batch + a_only + contr]) if la else a
+    pb = b.permute([lb.index(c) for c in batch + contr + b_only]) if lb else b
+    pa = pa.expand([sizes[c] for c in batch] + [a.shape[la.index(c)] for c in a_only] + [sizes[c] for c in contr])
+    pb = pb.expand([sizes[c] for c in batch] + [sizes[c] for c in contr] + [b.shape[lb.index(c)] for c in b_only])
+    nb = math.prod(sizes[c] for c in batch)
+    m = math.prod(a.shape[la.index(c)] for c in a_only)
+    k = math.prod(sizes[c] for c in contr)
+    n = math.prod(b.shape[lb.index(c)] for c in b_only)
+    from ..nn import functional as F
+
+    out = F.bmm(pa.reshape(nb, m, k), pb.reshape(nb, k, n))
+    shape = [sizes[c] for c in batch] + [a.shape[la.index(c)] for c in a_only] + [b.shape[lb.index(c)] for c in b_only]
+    return out.reshape(shape), batch + a_only + b_only
+
+
+def einsum(equation, *operands):
+    """``torch.einsum``: explicit ('ij,jk->ik') and implicit ('ij,jk') outputs, '...' broadcasting,
+    repeated labels (diagonals / traces). Operands are contracted left to right, one pair at a time,
+    each pair as a single bmm after permute/reshape; labels needed by no later operand or the output
+    are summed as early as possible."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum(): equation must be a str, got {type(equation).__name__}")
+    if not operands:
+        raise RuntimeError("einsum(): must provide at least one operand")
+    for op in operands:
+        if not isinstance(op, Tensor):
+            raise TypeError(f"einsum(): expected Tensor operands, got {type(op).__name__}")
+    labels, out = _einsum_parse(equation, operands)
+    xs = []
+    for x, ls in zip(operands, labels):
+        xs.append(list(_einsum_prepare(x, ls)))
+    for i, (x, ls) in enumerate(xs):
+        later = set(out)
+        for j, (_, lj) in enumerate(xs):
+            if j != i:
+                later.update(lj)
+        xs[i] = list(_einsum_sum(x, ls, later))
+    acc, la = xs[0]
+    for i in range(1, len(xs)):
+        b, lb = xs[i]
+        keep = set(out)
+        for _, lj in xs[i + 1:]:
+            keep.update(lj)
+        acc, la = _einsum_sum(acc, la, keep | set(lb))
+        b, lb = _einsum_sum(b, lb, keep | set(la))
+        acc, la = _einsum_pair(acc, la, b, lb, keep)
+    acc, la = _einsum_sum(acc, la, set(out))
+    # An output label that no operand has: impossible (checked); size-1 broadcast labels stay.
+    perm = [la.index(c) for c in out]
+    return acc.permute(perm) if perm != list(range(len(perm))) else acc
