@@ -1225,8 +1225,14 @@ class Tensor:
     def cumprod_(self, dim, dtype=None):
         return self.copy_(self.cumprod(dim, dtype))
 
-    def flip(self, *dims):
+    def flip(self, *dims, **kwargs):
         """Reverses the order along each of dims (an index_select with a reversed index per dim)."""
+        if "dims" in kwargs:  # torch.flip(x, dims=[1]) / x.flip(dims=(0, 1))
+            if dims:
+                raise TypeError("flip() got multiple values for argument 'dims'")
+            dims = (kwargs.pop("dims"),)
+        if kwargs:
+            raise TypeError(f"flip() got an unexpected keyword argument '{next(iter(kwargs))}'")
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         ds = [_dim_arg("flip", d, self.dim(), "dims") for d in dims]
