@@ -28,6 +28,7 @@ from .._functions.nn import (
     softmax,
     tanh,
 )
+from .._functions.pad import pad
 from ..tensor import zeros
 
 
@@ -47,25 +48,3 @@ def one_hot(tensor, num_classes=-1):
     from ..tensor import arange
 
     return (tensor.unsqueeze(-1) == arange(num_classes, device=tensor.device)).long()
-
-
-def pad(input, pad, mode="constant", value=None):
-    """Constant padding of the last len(pad)//2 dims (``F.pad``); other modes are not supported."""
-    if mode != "constant":
-        raise ValueError(f"cnnkit: F.pad supports mode='constant' only, got mode={mode!r}")
-    if len(pad) % 2 or len(pad) // 2 > input.dim():
-        raise ValueError("Padding length must be divisible by 2 and at most twice the number of dimensions of the input")
-    shape = list(input.shape)
-    index = [slice(None)] * input.dim()
-    for i in range(len(pad) // 2):
-        d = input.dim() - 1 - i
-        lo, hi = pad[2 * i], pad[2 * i + 1]
-        if lo < 0 or hi < 0:
-            raise ValueError("cnnkit: F.pad with negative padding is not supported")
-        shape[d] += lo + hi
-        index[d] = slice(lo, lo + input.shape[d])
-    out = zeros(shape, dtype=input.dtype, device=input.device)
-    if value:
-        out.fill_(value)
-    out[tuple(index)] = input
-    return out
