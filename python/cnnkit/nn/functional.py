@@ -7,7 +7,7 @@ this module gathers them and adds the few that are compositions of other ops.
 from __future__ import annotations
 
 from .._functions.batchnorm import batch_norm
-from .._functions.conv import bmm, conv2d, linear, matmul, mm
+from .._functions.conv import bmm, conv1d, conv2d, conv_transpose1d, conv_transpose2d, linear, matmul, mm
 from .._functions.nn import (
     adaptive_avg_pool2d,
     adaptive_max_pool2d,
