@@ -46,6 +46,7 @@
 #include "core/parallel.h"
 #include "ops/gemm.h"
 #include "ops/im2col.h"
+#include "ops/simd.h"
 
 namespace cnnkit {
 namespace {
@@ -482,11 +483,14 @@ void conv2d_backward_im2col(T* dinp, T* dweight, T* dbias, const T* dout, const 
 // multiplier), with a KH x KW filter. im2col + GEMM would run C GEMMs with K = KH*KW (9), far too
 // thin for the micro-kernel; direct loops do the same multiply-adds without the column matrix.
 // For each tap (kh, kw) the output columns x whose input column x*SW - PW + kw*DW lies inside the
-// image form one range [x0, x1) (tap_range), so the inner loops have no bounds tests: at stride 1
-// they are contiguous multiply-adds over a row, which the compiler vectorises.
-//   forward   threads split the (n, o) output planes; each plane = bias + sum over taps, in tap order.
+// image form one range [x0, x1) (tap_range, computed once per call), so the inner loops over x have
+// no bounds tests: at stride 1 they are contiguous multiply-adds over a row, which the compiler
+// vectorises. The per-plane functions are compiled twice, for baseline x86-64 and (CNNKIT_AVX2,
+// chosen at run time by simd_avx2()) for AVX2+FMA, from one always-inlined body.
+//   forward   threads split the (n, o) output planes; a plane is computed row by row (the output row
+//             stays in L1 while its KH*KW taps are added: bias, then taps in (kh, kw) order).
 //   dinp      threads split the (n, c) input planes; a plane sums its M output planes' taps by a serial
-//             scatter within the plane (no other thread writes it: no atomics).
+//             scatter within the plane, output row by output row (no other thread writes it: no atomics).
 //   dweight   threads split the output channels o; tap (kh, kw) keeps a row of OW partial sums
 //             (vectorised multiply-adds over x), accumulated over images and rows, then summed in
 //             double. The order of every sum is fixed, so results do not depend on the thread count.
@@ -498,37 +502,139 @@ void tap_range(int64_t in, int64_t out, int64_t S, int64_t off, int64_t& j0, int
   j1 = in - 1 - off >= 0 ? std::min(out, (in - 1 - off) / S + 1) : 0;
   if (j1 < j0) j1 = j0;
 }
+
+// The valid output ranges of every tap row (kh) and column (kw).
+struct TapRanges {
+  std::vector<int64_t> y0, y1, x0, x1;
+  explicit TapRanges(const Conv2dParams& p)
+      : y0(p.KH), y1(p.KH), x0(p.KW), x1(p.KW) {
+    for (int64_t kh = 0; kh < p.KH; ++kh) tap_range(p.H, p.OH, p.SH, kh * p.DH - p.PH, y0[kh], y1[kh]);
+    for (int64_t kw = 0; kw < p.KW; ++kw) tap_range(p.W, p.OW, p.SW, kw * p.DW - p.PW, x0[kw], x1[kw]);
+  }
+};
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CNNKIT_DW_INLINE __attribute__((always_inline)) inline
+#else
+#define CNNKIT_DW_INLINE inline
+#endif
+
+// dst (OH, OW) = bias + sum over taps of w[kh, kw] * src (H, W) at the tap's offset.
+template <class T>
+CNNKIT_DW_INLINE void dw_forward_plane_body(T* __restrict__ dst, const T* __restrict__ src, const T* w, T bias,
+                                            const Conv2dParams& p, const TapRanges& r) {
+  for (int64_t y = 0; y < p.OH; ++y) {
+    T* __restrict__ d = dst + y * p.OW;
+    for (int64_t x = 0; x < p.OW; ++x) d[x] = bias;
+    for (int64_t kh = 0; kh < p.KH; ++kh) {
+      if (y < r.y0[kh] || y >= r.y1[kh]) continue;
+      const T* srow = src + (y * p.SH + kh * p.DH - p.PH) * p.W;
+      for (int64_t kw = 0; kw < p.KW; ++kw) {
+        const T wv = w[kh * p.KW + kw];
+        const T* __restrict__ s = srow + kw * p.DW - p.PW;
+        const int64_t x0 = r.x0[kw], x1 = r.x1[kw];
+        if (p.SW == 1)
+          for (int64_t x = x0; x < x1; ++x) d[x] += wv * s[x];
+        else
+          for (int64_t x = x0; x < x1; ++x) d[x] += wv * s[x * p.SW];
+      }
+    }
+  }
+}
+
+// dst (H, W) += sum over taps of w[kh, kw] * g (OH, OW) scattered to the tap's input positions.
+template <class T>
+CNNKIT_DW_INLINE void dw_dinp_plane_body(T* __restrict__ dst, const T* __restrict__ g, const T* w,
+                                         const Conv2dParams& p, const TapRanges& r) {
+  for (int64_t y = 0; y < p.OH; ++y) {
+    const T* __restrict__ gs = g + y * p.OW;
+    for (int64_t kh = 0; kh < p.KH; ++kh) {
+      if (y < r.y0[kh] || y >= r.y1[kh]) continue;
+      T* drow = dst + (y * p.SH + kh * p.DH - p.PH) * p.W;
+      for (int64_t kw = 0; kw < p.KW; ++kw) {
+        const T wv = w[kh * p.KW + kw];
+        T* __restrict__ d = drow + kw * p.DW - p.PW;
+        const int64_t x0 = r.x0[kw], x1 = r.x1[kw];
+        if (p.SW == 1)
+          for (int64_t x = x0; x < x1; ++x) d[x] += wv * gs[x];
+        else
+          for (int64_t x = x0; x < x1; ++x) d[x * p.SW] += wv * gs[x];
+      }
+    }
+  }
+}
+
+// rows (KH*KW, OW) += per tap, g (OH, OW) times src (H, W) at the tap's offset, summed over y.
+template <class T>
+CNNKIT_DW_INLINE void dw_dweight_plane_body(T* __restrict__ rows, const T* __restrict__ g,
+                                            const T* __restrict__ src, const Conv2dParams& p, const TapRanges& r) {
+  for (int64_t y = 0; y < p.OH; ++y) {
+    const T* __restrict__ gs = g + y * p.OW;
+    for (int64_t kh = 0; kh < p.KH; ++kh) {
+      if (y < r.y0[kh] || y >= r.y1[kh]) continue;
+      const T* srow = src + (y * p.SH + kh * p.DH - p.PH) * p.W;
+      for (int64_t kw = 0; kw < p.KW; ++kw) {
+        T* __restrict__ acc = rows + (kh * p.KW + kw) * p.OW;
+        const T* __restrict__ s = srow + kw * p.DW - p.PW;
+        const int64_t x0 = r.x0[kw], x1 = r.x1[kw];
+        if (p.SW == 1)
+          for (int64_t x = x0; x < x1; ++x) acc[x] += gs[x] * s[x];
+        else
+          for (int64_t x = x0; x < x1; ++x) acc[x] += gs[x] * s[x * p.SW];
+      }
+    }
+  }
+}
+
+template <class T>
+void dw_forward_plane(T* dst, const T* src, const T* w, T bias, const Conv2dParams& p, const TapRanges& r) {
+  dw_forward_plane_body(dst, src, w, bias, p, r);
+}
+template <class T>
+void dw_dinp_plane(T* dst, const T* g, const T* w, const Conv2dParams& p, const TapRanges& r) {
+  dw_dinp_plane_body(dst, g, w, p, r);
+}
+template <class T>
+void dw_dweight_plane(T* rows, const T* g, const T* src, const Conv2dParams& p, const TapRanges& r) {
+  dw_dweight_plane_body(rows, g, src, p, r);
+}
+#if CNNKIT_HAVE_AVX2
+template <class T>
+CNNKIT_AVX2 void dw_forward_plane_avx2(T* dst, const T* src, const T* w, T bias, const Conv2dParams& p,
+                                       const TapRanges& r) {
+  dw_forward_plane_body(dst, src, w, bias, p, r);
+}
+template <class T>
+CNNKIT_AVX2 void dw_dinp_plane_avx2(T* dst, const T* g, const T* w, const Conv2dParams& p, const TapRanges& r) {
+  dw_dinp_plane_body(dst, g, w, p, r);
+}
+template <class T>
+CNNKIT_AVX2 void dw_dweight_plane_avx2(T* rows, const T* g, const T* src, const Conv2dParams& p,
+                                       const TapRanges& r) {
+  dw_dweight_plane_body(rows, g, src, p, r);
+}
+#endif
 }  // namespace
 
 template <class T>
 void conv2d_depthwise_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
-  const int64_t M = p.OC / p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
+  const int64_t M = p.OC / p.C, HW = p.H * p.W, OHW = p.OH * p.OW, KK = p.KH * p.KW;
+  const TapRanges r(p);
+#if CNNKIT_HAVE_AVX2
+  const bool avx2 = simd_avx2();
+#endif
   parallel_for(0, p.N * p.OC, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t o = i % p.OC, n = i / p.OC;
       const T* src = inp + (n * p.C + o / M) * HW;
-      const T* w = weight + o * p.KH * p.KW;
-      T* dst = out + i * OHW;
-      std::fill(dst, dst + OHW, bias != nullptr ? bias[o] : T(0));
-      for (int64_t kh = 0; kh < p.KH; ++kh) {
-        int64_t y0, y1;
-        const int64_t offh = kh * p.DH - p.PH;
-        tap_range(p.H, p.OH, p.SH, offh, y0, y1);
-        for (int64_t kw = 0; kw < p.KW; ++kw) {
-          int64_t x0, x1;
-          const int64_t offw = kw * p.DW - p.PW;
-          tap_range(p.W, p.OW, p.SW, offw, x0, x1);
-          const T wv = w[kh * p.KW + kw];
-          for (int64_t y = y0; y < y1; ++y) {
-            T* __restrict__ d = dst + y * p.OW;
-            const T* __restrict__ s = src + (y * p.SH + offh) * p.W + offw;
-            if (p.SW == 1)
-              for (int64_t x = x0; x < x1; ++x) d[x] += wv * s[x];
-            else
-              for (int64_t x = x0; x < x1; ++x) d[x] += wv * s[x * p.SW];
-          }
-        }
+      const T b = bias != nullptr ? bias[o] : T(0);
+#if CNNKIT_HAVE_AVX2
+      if (avx2) {
+        dw_forward_plane_avx2(out + i * OHW, src, weight + o * KK, b, p, r);
+        continue;
       }
+#endif
+      dw_forward_plane(out + i * OHW, src, weight + o * KK, b, p, r);
     }
   });
 }
@@ -537,6 +643,10 @@ template <class T>
 void conv2d_depthwise_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                                const Conv2dParams& p) {
   const int64_t M = p.OC / p.C, HW = p.H * p.W, OHW = p.OH * p.OW, KK = p.KH * p.KW;
+  const TapRanges r(p);
+#if CNNKIT_HAVE_AVX2
+  const bool avx2 = simd_avx2();
+#endif
   if (dbias != nullptr) channel_sums(dbias, dout, p.N, p.OC, OHW);
   if (dinp != nullptr) {
     parallel_for(0, p.N * p.C, 1, [&](int64_t i0, int64_t i1) {
@@ -547,26 +657,13 @@ void conv2d_depthwise_backward(T* dinp, T* dweight, T* dbias, const T* dout, con
         for (int64_t m = 0; m < M; ++m) {
           const int64_t o = c * M + m;
           const T* g = dout + (n * p.OC + o) * OHW;
-          const T* w = weight + o * KK;
-          for (int64_t kh = 0; kh < p.KH; ++kh) {
-            int64_t y0, y1;
-            const int64_t offh = kh * p.DH - p.PH;
-            tap_range(p.H, p.OH, p.SH, offh, y0, y1);
-            for (int64_t kw = 0; kw < p.KW; ++kw) {
-              int64_t x0, x1;
-              const int64_t offw = kw * p.DW - p.PW;
-              tap_range(p.W, p.OW, p.SW, offw, x0, x1);
-              const T wv = w[kh * p.KW + kw];
-              for (int64_t y = y0; y < y1; ++y) {
-                T* __restrict__ d = dst + (y * p.SH + offh) * p.W + offw;
-                const T* __restrict__ s = g + y * p.OW;
-                if (p.SW == 1)
-                  for (int64_t x = x0; x < x1; ++x) d[x] += wv * s[x];
-                else
-                  for (int64_t x = x0; x < x1; ++x) d[x * p.SW] += wv * s[x];
-              }
-            }
+#if CNNKIT_HAVE_AVX2
+          if (avx2) {
+            dw_dinp_plane_avx2(dst, g, weight + o * KK, p, r);
+            continue;
           }
+#endif
+          dw_dinp_plane(dst, g, weight + o * KK, p, r);
         }
       }
     });
@@ -579,25 +676,13 @@ void conv2d_depthwise_backward(T* dinp, T* dweight, T* dbias, const T* dout, con
         for (int64_t n = 0; n < p.N; ++n) {
           const T* src = inp + (n * p.C + o / M) * HW;
           const T* g = dout + (n * p.OC + o) * OHW;
-          for (int64_t kh = 0; kh < p.KH; ++kh) {
-            int64_t y0, y1;
-            const int64_t offh = kh * p.DH - p.PH;
-            tap_range(p.H, p.OH, p.SH, offh, y0, y1);
-            for (int64_t kw = 0; kw < p.KW; ++kw) {
-              int64_t x0, x1;
-              const int64_t offw = kw * p.DW - p.PW;
-              tap_range(p.W, p.OW, p.SW, offw, x0, x1);
-              T* __restrict__ acc = rows.data() + (kh * p.KW + kw) * p.OW;
-              for (int64_t y = y0; y < y1; ++y) {
-                const T* __restrict__ s = src + (y * p.SH + offh) * p.W + offw;
-                const T* __restrict__ d = g + y * p.OW;
-                if (p.SW == 1)
-                  for (int64_t x = x0; x < x1; ++x) acc[x] += d[x] * s[x];
-                else
-                  for (int64_t x = x0; x < x1; ++x) acc[x] += d[x] * s[x * p.SW];
-              }
-            }
+#if CNNKIT_HAVE_AVX2
+          if (avx2) {
+            dw_dweight_plane_avx2(rows.data(), g, src, p, r);
+            continue;
           }
+#endif
+          dw_dweight_plane(rows.data(), g, src, p, r);
         }
         for (int64_t k = 0; k < KK; ++k) {
           double sum = 0;
