@@ -81,8 +81,9 @@ ConvAlgo algo_arg(const char* op, const std::string& a, const Conv2dParams& p) {
   if (a == "auto") return ConvAlgo::Auto;
   if (a == "im2col") return ConvAlgo::Im2col;
   CNNKIT_CHECK(a == "depthwise", ValueError, op, ": expected algo 'auto', 'im2col' or 'depthwise', got '", a, "'");
-  CNNKIT_CHECK(conv2d_is_depthwise(p), ValueError, op, ": algo='depthwise' needs groups == input channels > 1, got groups=",
-               p.groups, " and ", p.C, " input channels");
+  CNNKIT_CHECK(conv2d_is_depthwise(p), ValueError, op,
+               ": algo='depthwise' needs groups == input channels > 1, got groups=", p.groups, " and ", p.C,
+               " input channels");
   return ConvAlgo::Depthwise;
 }
 

@@ -74,7 +74,8 @@ PadParams pad_params(const char* op, const Shape& shape, const std::vector<int64
         const int64_t len = d.in + std::min<int64_t>(d.lo, 0) + std::min<int64_t>(d.hi, 0);
         CNNKIT_CHECK(d.lo <= d.in && d.hi <= d.in && (len >= 0 ? std::max(d.lo, d.hi) <= len : true), RuntimeError,
                      "Padding value causes wrapping around more than once.");
-        CNNKIT_CHECK(len >= 0 && d.out() >= 0, RuntimeError, "Negative padding value is resulting in an empty dimension");
+        CNNKIT_CHECK(len >= 0 && d.out() >= 0, RuntimeError,
+                     "Negative padding value is resulting in an empty dimension");
         break;
       }
     }

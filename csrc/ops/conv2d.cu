@@ -286,7 +286,8 @@ __global__ void add_bias_kernel(T* __restrict__ out, const T* __restrict__ bias,
 }  // namespace
 
 template <class T>
-void conv2d_forward_im2col_cuda(int device, T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
+void conv2d_forward_im2col_cuda(int device, T* out, const T* inp, const T* weight, const T* bias,
+                                const Conv2dParams& p) {
   if (p.N * p.OC * p.OH * p.OW == 0) return;
   CudaDeviceGuard guard(device);
   const char* op = "conv2d";
