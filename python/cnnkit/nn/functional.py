@@ -29,7 +29,6 @@ from .._functions.nn import (
     tanh,
 )
 from .._functions.pad import pad
-from ..tensor import zeros
 
 
 def flatten(input, start_dim=0, end_dim=-1):
