@@ -485,10 +485,16 @@ def test_functional_conv2d_errors():
         F.conv2d(cnnkit.zeros(8, 8), w)
     with pytest.raises(TypeError, match=r"argument 'padding' must be tuple of ints"):
         F.conv2d(x, w, padding=1.5)
-    with pytest.raises(ValueError, match=r"conv2d: expected input with 3 channels \(weight shape \[4, 3, 3, 3\]"):
+    # torch's messages for the channel / groups mismatches
+    with pytest.raises(RuntimeError, match=r"Given groups=1, weight of size \[4, 3, 3, 3\], expected input\[2, 5, 8, 8\] "
+                                           r"to have 3 channels, but got 5 channels instead"):
         F.conv2d(cnnkit.zeros(2, 5, 8, 8), w)
-    with pytest.raises(ValueError, match=r"divisible by groups=2"):
+    with pytest.raises(RuntimeError, match=r"Given groups=2, weight of size \[4, 1, 3, 3\], expected input\[2, 3, 8, 8\] "
+                                           r"to have 2 channels"):
         F.conv2d(x, cnnkit.zeros(4, 1, 3, 3), groups=2)
+    with pytest.raises(RuntimeError, match=r"Given groups=2, expected weight to be divisible by 2 at dimension 0, but "
+                                           r"got weight of size \[\[3, 2, 3, 3\]\] instead"):
+        F.conv2d(cnnkit.zeros(2, 4, 8, 8), cnnkit.zeros(3, 2, 3, 3), groups=2)
     with pytest.raises(ValueError, match=r"conv2d: kernel size 9 \(dilated\) is larger than the padded input size 8"):
         F.conv2d(x, cnnkit.zeros(4, 3, 9, 9))
     with pytest.raises(ValueError, match=r"conv2d: stride must be positive"):

@@ -220,3 +220,25 @@ def test_summary_timing_reports_forward_and_backward_per_layer():
     assert all(r.backward_ms is not None and r.backward_ms >= 0 for r in s.layers)
     assert not m.training and all(p.grad is None for p in m.parameters())
     assert not any(mod._forward_hooks or mod._backward_hooks for mod in m.modules())
+
+
+def test_lazy_transposed_and_1d_convs_against_torch():
+    torch = pytest.importorskip("torch")
+    cases = [
+        (nn.LazyConvTranspose2d(6, 3, stride=2, padding=1, output_padding=1, groups=3),
+         torch.nn.LazyConvTranspose2d(6, 3, stride=2, padding=1, output_padding=1, groups=3), (2, 3, 5, 4)),
+        (nn.LazyConvTranspose2d(4, 2, bias=False), torch.nn.LazyConvTranspose2d(4, 2, bias=False), (3, 4, 4)),
+        (nn.LazyConv1d(5, 3, padding=1), torch.nn.LazyConv1d(5, 3, padding=1), (2, 7, 9)),
+        (nn.LazyConvTranspose1d(5, 3, stride=2), torch.nn.LazyConvTranspose1d(5, 3, stride=2), (2, 4, 6)),
+    ]
+    for ours, theirs, shape in cases:
+        assert repr(ours) == repr(theirs)
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        y = theirs(torch.tensor(x))
+        ours(ck.tensor(x))
+        assert repr(ours) == repr(theirs) and type(ours).__name__ == type(theirs).__name__
+        with ck.no_grad():
+            for p, q in zip(ours.parameters(), theirs.parameters()):
+                assert tuple(p.shape) == tuple(q.shape)
+                p.copy_(ck.tensor(q.detach().numpy()))
+        np.testing.assert_allclose(ours(ck.tensor(x)).detach().numpy(), y.detach().numpy(), rtol=1e-5, atol=1e-5)

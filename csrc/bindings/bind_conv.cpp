@@ -1,4 +1,5 @@
-// _C.im2col, _C.col2im, _C.conv2d_forward/backward (+ _naive references), _C.linear_forward/backward.
+// _C.im2col, _C.col2im, _C.conv2d_forward/backward (+ _naive references),
+// _C.conv_transpose2d_forward/backward, _C.linear_forward/backward.
 // Everything is validated here once (ndim, dtype, device, channel counts, window arguments via
 // core/shape.h); inputs are made contiguous; kernels then assume valid, dense data.
 // Window arguments (kernel, stride, padding, dilation) accept an int or a pair.
@@ -73,6 +74,19 @@ Conv2dParams conv2d_params(const char* op, const Tensor& x, const Tensor& w, con
   return p;
 }
 
+// conv2d's algorithm: "auto" (depthwise kernels when groups == C > 1, else im2col + GEMM), or one
+// forced ("im2col", "depthwise"; the latter only for depthwise shapes).
+enum class ConvAlgo { Auto, Im2col, Depthwise };
+ConvAlgo algo_arg(const char* op, const std::string& a, const Conv2dParams& p) {
+  if (a == "auto") return ConvAlgo::Auto;
+  if (a == "im2col") return ConvAlgo::Im2col;
+  CNNKIT_CHECK(a == "depthwise", ValueError, op, ": expected algo 'auto', 'im2col' or 'depthwise', got '", a, "'");
+  CNNKIT_CHECK(conv2d_is_depthwise(p), ValueError, op,
+               ": algo='depthwise' needs groups == input channels > 1, got groups=", p.groups, " and ", p.C,
+               " input channels");
+  return ConvAlgo::Depthwise;
+}
+
 void check_bias(const char* op, const Tensor& b, const Tensor& x, int64_t n) {
   check_same_device(op, "input", x, "bias", b);
   check_same_dtype(op, "input", x, "bias", b);
@@ -81,9 +95,11 @@ void check_bias(const char* op, const Tensor& b, const Tensor& x, int64_t n) {
 
 template <bool kNaive>
 Tensor conv2d_forward_entry(const Tensor& x_, const Tensor& w_, std::optional<Tensor> b_, const py::object& stride,
-                            const py::object& padding, const py::object& dilation, int64_t groups) {
+                            const py::object& padding, const py::object& dilation, int64_t groups,
+                            const std::string& algo_) {
   const char* op = "conv2d";
   const Conv2dParams p = conv2d_params(op, x_, w_, stride, padding, dilation, groups);
+  const ConvAlgo algo = algo_arg(op, algo_, p);
   Tensor b;
   if (b_.has_value()) {
     check_bias(op, *b_, x_, p.OC);
@@ -95,18 +111,27 @@ Tensor conv2d_forward_entry(const Tensor& x_, const Tensor& w_, std::optional<Te
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
     const scalar_t* bias = b.defined() ? b.data<scalar_t>() : nullptr;
     if (x.device().is_cpu()) {
+      scalar_t* o = out.data<scalar_t>();
       if (kNaive)
-        conv2d_forward_naive<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+        conv2d_forward_naive<scalar_t>(o, x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+      else if (algo == ConvAlgo::Im2col)
+        conv2d_forward_im2col<scalar_t>(o, x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+      else if (algo == ConvAlgo::Depthwise)
+        conv2d_depthwise_forward<scalar_t>(o, x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
       else
-        conv2d_forward<scalar_t>(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+        conv2d_forward<scalar_t>(o, x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
     } else {
 #ifdef CNNKIT_WITH_CUDA
       const int dev = x.device().index;
+      scalar_t* o = out.data<scalar_t>();
       if (kNaive)
-        conv2d_forward_naive_cuda<scalar_t>(dev, out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias,
-                                            p);
+        conv2d_forward_naive_cuda<scalar_t>(dev, o, x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+      else if (algo == ConvAlgo::Im2col)
+        conv2d_forward_im2col_cuda<scalar_t>(dev, o, x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+      else if (algo == ConvAlgo::Depthwise)
+        conv2d_depthwise_forward_cuda<scalar_t>(dev, o, x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
       else
-        conv2d_forward_cuda<scalar_t>(dev, out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
+        conv2d_forward_cuda<scalar_t>(dev, o, x.data<scalar_t>(), w.data<scalar_t>(), bias, p);
 #else
       throw_no_cuda(op);
 #endif
@@ -118,9 +143,10 @@ Tensor conv2d_forward_entry(const Tensor& x_, const Tensor& w_, std::optional<Te
 template <bool kNaive>
 py::tuple conv2d_backward_entry(const Tensor& dout_, const Tensor& x_, const Tensor& w_, const py::object& stride,
                                 const py::object& padding, const py::object& dilation, int64_t groups,
-                                const std::vector<bool>& needs_) {
+                                const std::vector<bool>& needs_, const std::string& algo_) {
   const char* op = "conv2d_backward";
   const Conv2dParams p = conv2d_params(op, x_, w_, stride, padding, dilation, groups);
+  const ConvAlgo algo = algo_arg(op, algo_, p);
   const auto needs = needs_arg(op, needs_);
   check_same_device(op, "input", x_, "grad_output", dout_);
   check_same_dtype(op, "input", x_, "grad_output", dout_);
@@ -139,14 +165,126 @@ py::tuple conv2d_backward_entry(const Tensor& dout_, const Tensor& x_, const Ten
     if (dev.is_cpu()) {
       if (kNaive)
         conv2d_backward_naive<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+      else if (algo == ConvAlgo::Im2col)
+        conv2d_backward_im2col<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+      else if (algo == ConvAlgo::Depthwise)
+        conv2d_depthwise_backward<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
       else
         conv2d_backward<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
     } else {
 #ifdef CNNKIT_WITH_CUDA
       if (kNaive)
         conv2d_backward_naive_cuda<T>(dev.index, pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+      else if (algo == ConvAlgo::Im2col)
+        conv2d_backward_im2col_cuda<T>(dev.index, pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+      else if (algo == ConvAlgo::Depthwise)
+        conv2d_depthwise_backward_cuda<T>(dev.index, pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
       else
         conv2d_backward_cuda<T>(dev.index, pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+#else
+      throw_no_cuda(op);
+#endif
+    }
+  });
+  auto opt = [](const Tensor& t) { return t.defined() ? py::cast(t) : py::object(py::none()); };
+  return py::make_tuple(opt(dx), opt(dw), opt(db));
+}
+
+// conv_transpose2d: input (N, C_in, H, W), weight (C_in, C_out/groups, KH, KW), bias (C_out) ->
+// (N, C_out, OH, OW), OH = (H-1)*SH - 2*PH + DH*(KH-1) + OPH + 1. Validated here, then described by the
+// Conv2dParams of the conv2d it is the input gradient of (ops/conv2d.h): p.C = C_out, p.H/W = OH/OW,
+// p.OC = C_in, p.OH/OW = H/W.
+Conv2dParams conv_transpose2d_params(const char* op, const Tensor& x, const Tensor& w, const py::object& stride,
+                                     const py::object& padding, const py::object& output_padding,
+                                     const py::object& dilation, int64_t groups) {
+  check_ndim(op, "input", x, 4);
+  check_ndim(op, "weight", w, 4);
+  check_same_device(op, "input", x, "weight", w);
+  check_floating(op, "input", x);
+  check_same_dtype(op, "input", x, "weight", w);
+  CNNKIT_CHECK(groups > 0, ValueError, op, ": groups must be a positive integer, got ", groups);
+  const int64_t Cin = x.size(1);
+  CNNKIT_CHECK(w.size(0) % groups == 0, ValueError, op, ": expected the weight's first dim (", w.size(0),
+               ", weight shape ", w.shape(), ") to be divisible by groups=", groups);
+  CNNKIT_CHECK(w.size(0) == Cin, ValueError, op, ": expected input with ", w.size(0), " channels (weight shape ",
+               w.shape(), "), got ", Cin, " channels (input shape ", x.shape(), ")");
+  const auto [SH, SW] = pair_arg(op, "stride", stride);
+  const auto [PH, PW] = pair_arg(op, "padding", padding);
+  const auto [OPH, OPW] = pair_arg(op, "output_padding", output_padding);
+  const auto [DH, DW] = pair_arg(op, "dilation", dilation);
+  CNNKIT_CHECK(SH > 0 && SW > 0, ValueError, op, ": stride must be positive, got (", SH, ", ", SW, ")");
+  CNNKIT_CHECK(DH > 0 && DW > 0, ValueError, op, ": dilation must be positive, got (", DH, ", ", DW, ")");
+  CNNKIT_CHECK(PH >= 0 && PW >= 0, ValueError, op, ": padding must be non-negative, got (", PH, ", ", PW, ")");
+  CNNKIT_CHECK(OPH >= 0 && OPW >= 0 && (OPH < SH || OPH < DH) && (OPW < SW || OPW < DW), ValueError, op,
+               ": output padding must be smaller than either stride or dilation, got output_padding (", OPH, ", ",
+               OPW, "), stride (", SH, ", ", SW, "), dilation (", DH, ", ", DW, ")");
+  Conv2dParams p{};
+  p.N = x.size(0), p.OC = Cin, p.OH = x.size(2), p.OW = x.size(3);
+  p.C = w.size(1) * groups, p.KH = w.size(2), p.KW = w.size(3);
+  p.SH = SH, p.SW = SW, p.PH = PH, p.PW = PW, p.DH = DH, p.DW = DW, p.groups = groups;
+  p.H = (p.OH - 1) * SH - 2 * PH + DH * (p.KH - 1) + OPH + 1;
+  p.W = (p.OW - 1) * SW - 2 * PW + DW * (p.KW - 1) + OPW + 1;
+  CNNKIT_CHECK(p.KH > 0 && p.KW > 0, ValueError, op, ": kernel size must be positive, got weight shape ", w.shape());
+  CNNKIT_CHECK(p.H > 0 && p.W > 0, ValueError, op, ": the output size (", p.H, ", ", p.W,
+               ") is not positive (input shape ", x.shape(), ", weight shape ", w.shape(), ")");
+  return p;
+}
+
+Tensor conv_transpose2d_forward_entry(const Tensor& x_, const Tensor& w_, std::optional<Tensor> b_,
+                                      const py::object& stride, const py::object& padding,
+                                      const py::object& output_padding, const py::object& dilation, int64_t groups) {
+  const char* op = "conv_transpose2d";
+  const Conv2dParams p = conv_transpose2d_params(op, x_, w_, stride, padding, output_padding, dilation, groups);
+  Tensor b;
+  if (b_.has_value()) {
+    check_bias(op, *b_, x_, p.C);
+    b = b_->contiguous();
+  }
+  const Tensor x = x_.contiguous(), w = w_.contiguous();
+  Tensor out = Tensor::empty({p.N, p.C, p.H, p.W}, x.dtype(), x.device());
+  if (out.numel() == 0) return out;
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    using T = scalar_t;
+    const T* bias = b.defined() ? b.data<T>() : nullptr;
+    if (x.device().is_cpu()) {
+      conv_transpose2d_forward<T>(out.data<T>(), x.data<T>(), w.data<T>(), bias, p);
+    } else {
+#ifdef CNNKIT_WITH_CUDA
+      conv_transpose2d_forward_cuda<T>(x.device().index, out.data<T>(), x.data<T>(), w.data<T>(), bias, p);
+#else
+      throw_no_cuda(op);
+#endif
+    }
+  });
+  return out;
+}
+
+py::tuple conv_transpose2d_backward_entry(const Tensor& dout_, const Tensor& x_, const Tensor& w_,
+                                          const py::object& stride, const py::object& padding,
+                                          const py::object& output_padding, const py::object& dilation,
+                                          int64_t groups, const std::vector<bool>& needs_) {
+  const char* op = "conv_transpose2d_backward";
+  const Conv2dParams p = conv_transpose2d_params(op, x_, w_, stride, padding, output_padding, dilation, groups);
+  const auto needs = needs_arg(op, needs_);
+  check_same_device(op, "input", x_, "grad_output", dout_);
+  check_same_dtype(op, "input", x_, "grad_output", dout_);
+  check_shape(op, "grad_output", dout_, Shape{p.N, p.C, p.H, p.W});
+  const Tensor dout = dout_.contiguous(), x = x_.contiguous(), w = w_.contiguous();
+  const Device dev = x.device();
+  Tensor dx, dw, db;
+  if (needs[0]) dx = Tensor::empty(x.shape(), x.dtype(), dev);
+  if (needs[1]) dw = Tensor::empty(w.shape(), w.dtype(), dev);
+  if (needs[2]) db = Tensor::empty({p.C}, x.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    using T = scalar_t;
+    T* pdx = dx.defined() && dx.numel() ? dx.data<T>() : nullptr;
+    T* pdw = dw.defined() && dw.numel() ? dw.data<T>() : nullptr;
+    T* pdb = db.defined() && db.numel() ? db.data<T>() : nullptr;
+    if (dev.is_cpu()) {
+      conv_transpose2d_backward<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
+    } else {
+#ifdef CNNKIT_WITH_CUDA
+      conv_transpose2d_backward_cuda<T>(dev.index, pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
 #else
       throw_no_cuda(op);
 #endif
@@ -300,16 +438,29 @@ void bind_conv(py::module_& m) {
         "columns (C*KH*KW, OH*OW) -> image (C, H, W), summing overlapping windows (adjoint of im2col)");
   m.def("conv2d_forward", &conv2d_forward_entry<false>, py::arg("x"), py::arg("weight"), py::arg("bias"),
         py::arg("stride") = 1, py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
-        "x (N, C, H, W), weight (OC, C/groups, KH, KW), bias (OC) or None -> (N, OC, OH, OW); im2col + GEMM");
+        py::arg("algo") = "auto",
+        "x (N, C, H, W), weight (OC, C/groups, KH, KW), bias (OC) or None -> (N, OC, OH, OW); im2col + GEMM, or "
+        "direct depthwise kernels when groups == C > 1 (algo 'auto'; 'im2col' / 'depthwise' force one)");
   m.def("conv2d_naive", &conv2d_forward_entry<true>, py::arg("x"), py::arg("weight"), py::arg("bias"),
         py::arg("stride") = 1, py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
-        "conv2d_forward by direct loops (reference)");
+        py::arg("algo") = "auto", "conv2d_forward by direct loops (reference; algo is ignored)");
   m.def("conv2d_backward", &conv2d_backward_entry<false>, py::arg("grad_output"), py::arg("x"), py::arg("weight"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
-        py::arg("needs") = std::vector<bool>{true, true, true}, "-> (dx | None, dweight | None, dbias | None)");
+        py::arg("needs") = std::vector<bool>{true, true, true}, py::arg("algo") = "auto",
+        "-> (dx | None, dweight | None, dbias | None)");
   m.def("conv2d_backward_naive", &conv2d_backward_entry<true>, py::arg("grad_output"), py::arg("x"),
         py::arg("weight"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
-        py::arg("needs") = std::vector<bool>{true, true, true}, "conv2d_backward by direct loops (reference)");
+        py::arg("needs") = std::vector<bool>{true, true, true}, py::arg("algo") = "auto",
+        "conv2d_backward by direct loops (reference; algo is ignored)");
+  m.def("conv_transpose2d_forward", &conv_transpose2d_forward_entry, py::arg("x"), py::arg("weight"),
+        py::arg("bias"), py::arg("stride") = 1, py::arg("padding") = 0, py::arg("output_padding") = 0,
+        py::arg("dilation") = 1, py::arg("groups") = 1,
+        "x (N, C_in, H, W), weight (C_in, C_out/groups, KH, KW), bias (C_out) or None -> (N, C_out, OH, OW); the "
+        "conv2d input-gradient kernels (GEMM + col2im)");
+  m.def("conv_transpose2d_backward", &conv_transpose2d_backward_entry, py::arg("grad_output"), py::arg("x"),
+        py::arg("weight"), py::arg("stride"), py::arg("padding"), py::arg("output_padding"), py::arg("dilation"),
+        py::arg("groups"), py::arg("needs") = std::vector<bool>{true, true, true},
+        "-> (dx | None, dweight | None, dbias | None): conv2d forward and weight-gradient kernels");
   m.def("linear_forward", &linear_forward_entry, py::arg("x"), py::arg("weight"), py::arg("bias"),
         "x (N, IN) @ weight (OUT, IN)^T + bias (OUT) -> (N, OUT)");
   m.def("linear_backward", &linear_backward_entry, py::arg("grad_output"), py::arg("x"), py::arg("weight"),

@@ -28,4 +28,5 @@ void bind_loss(py::module_& m);         // loss.cpp
 void bind_optim(py::module_& m);        // optim.cpp
 void bind_batchnorm(py::module_& m);    // batchnorm.cpp
 void bind_sort(py::module_& m);         // sort.cpp: sort/topk
+void bind_pad(py::module_& m);          // pad.cpp
 }  // namespace cnnkit

@@ -281,4 +281,5 @@ PYBIND11_MODULE(_C, m) {
   bind_optim(m);
   bind_batchnorm(m);
   bind_sort(m);
+  bind_pad(m);
 }

@@ -1,4 +1,5 @@
-// Convolution as im2col + GEMM. Forward writes `out`; backward writes (=) dinp, dweight, dbias.
+// Convolution as im2col + GEMM, a direct depthwise kernel (groups == C, below), and the transposed
+// convolution built on both. Forward writes `out`; backward writes (=) dinp, dweight, dbias.
 //
 // The GEMMs (per group g: _g is group g's block of rows; im2col orders rows by channel, so a group's
 // channels are one contiguous block of column-matrix rows and a group's output channels one block of
@@ -45,6 +46,7 @@
 #include "core/parallel.h"
 #include "ops/gemm.h"
 #include "ops/im2col.h"
+#include "ops/simd.h"
 
 namespace cnnkit {
 namespace {
@@ -356,10 +358,26 @@ void backward_chunk(T* dinp, T* dw, T dw_beta, const T* dout, const T* inp, cons
   }
 }
 
+// dbias[o] = sum over images and positions of dout[n, o] (dout (N, OC, OHW)); one channel per
+// iteration, accumulated in double (float32 sums over N*OH*OW terms otherwise lose digits).
+template <class T>
+void channel_sums(T* dbias, const T* dout, int64_t N, int64_t OC, int64_t OHW) {
+  parallel_for(0, OC, grain_rows(N * OHW), [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      double acc = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const T* s = dout + (n * OC + o) * OHW;
+        for (int64_t i = 0; i < OHW; ++i) acc += s[i];
+      }
+      dbias[o] = static_cast<T>(acc);
+    }
+  });
+}
+
 }  // namespace
 
 template <class T>
-void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
+void conv2d_forward_im2col(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
   const Plan pl = make_plan(p, sizeof(T));
   if (pl.batch) {
     PackedWeights<T> pw;
@@ -379,25 +397,12 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
 }
 
 template <class T>
-void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
-                     const Conv2dParams& p) {
+void conv2d_backward_im2col(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                            const Conv2dParams& p) {
   const int64_t OHW = p.OH * p.OW;
   const int64_t CgKK = p.C / p.groups * p.KH * p.KW, wsize = p.OC * CgKK;
 
-  // dbias[o] = sum over images and positions of dout[n, o]; one output channel per iteration,
-  // accumulated in double (float32 sums over N*OH*OW terms otherwise lose digits).
-  if (dbias != nullptr) {
-    parallel_for(0, p.OC, grain_rows(p.N * OHW), [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o) {
-        double acc = 0;
-        for (int64_t n = 0; n < p.N; ++n) {
-          const T* s = dout + (n * p.OC + o) * OHW;
-          for (int64_t i = 0; i < OHW; ++i) acc += s[i];
-        }
-        dbias[o] = static_cast<T>(acc);
-      }
-    });
-  }
+  if (dbias != nullptr) channel_sums(dbias, dout, p.N, p.OC, OHW);
   if (dinp == nullptr && dweight == nullptr) return;
   if (p.N == 0) {
     if (dweight != nullptr) std::fill(dweight, dweight + wsize, T(0));
@@ -473,6 +478,264 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   }
 }
 
+// ---- Depthwise convolution: direct loops over planes ---------------------------------------------
+// groups == C: output channel o reads only input channel c = o / M (M = OC / C, the channel
+// multiplier), with a KH x KW filter. im2col + GEMM would run C GEMMs with K = KH*KW (9), far too
+// thin for the micro-kernel; direct loops do the same multiply-adds without the column matrix.
+// For each tap (kh, kw) the output columns x whose input column x*SW - PW + kw*DW lies inside the
+// image form one range [x0, x1) (tap_range, computed once per call), so the inner loops over x have
+// no bounds tests: at stride 1 they are contiguous multiply-adds over a row, which the compiler
+// vectorises. The per-plane functions are compiled twice, for baseline x86-64 and (CNNKIT_AVX2,
+// chosen at run time by simd_avx2()) for AVX2+FMA, from one always-inlined body.
+//   forward   threads split the (n, o) output planes; a plane is computed row by row (the output row
+//             stays in L1 while its KH*KW taps are added: bias, then taps in (kh, kw) order).
+//   dinp      threads split the (n, c) input planes; a plane sums its M output planes' taps by a serial
+//             scatter within the plane, output row by output row (no other thread writes it: no atomics).
+//   dweight   threads split the output channels o; tap (kh, kw) keeps a row of OW partial sums
+//             (vectorised multiply-adds over x), accumulated over images and rows, then summed in
+//             double. The order of every sum is fixed, so results do not depend on the thread count.
+
+namespace {
+// Output indices j in [0, out) with 0 <= j*S + off < in form [j0, j1).
+void tap_range(int64_t in, int64_t out, int64_t S, int64_t off, int64_t& j0, int64_t& j1) {
+  j0 = off >= 0 ? 0 : (-off + S - 1) / S;
+  j1 = in - 1 - off >= 0 ? std::min(out, (in - 1 - off) / S + 1) : 0;
+  if (j1 < j0) j1 = j0;
+}
+
+// The valid output ranges of every tap row (kh) and column (kw).
+struct TapRanges {
+  std::vector<int64_t> y0, y1, x0, x1;
+  explicit TapRanges(const Conv2dParams& p)
+      : y0(p.KH), y1(p.KH), x0(p.KW), x1(p.KW) {
+    for (int64_t kh = 0; kh < p.KH; ++kh) tap_range(p.H, p.OH, p.SH, kh * p.DH - p.PH, y0[kh], y1[kh]);
+    for (int64_t kw = 0; kw < p.KW; ++kw) tap_range(p.W, p.OW, p.SW, kw * p.DW - p.PW, x0[kw], x1[kw]);
+  }
+};
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CNNKIT_DW_INLINE __attribute__((always_inline)) inline
+#else
+#define CNNKIT_DW_INLINE inline
+#endif
+
+// dst (OH, OW) = bias + sum over taps of w[kh, kw] * src (H, W) at the tap's offset.
+template <class T>
+CNNKIT_DW_INLINE void dw_forward_plane_body(T* __restrict__ dst, const T* __restrict__ src, const T* w, T bias,
+                                            const Conv2dParams& p, const TapRanges& r) {
+  for (int64_t y = 0; y < p.OH; ++y) {
+    T* __restrict__ d = dst + y * p.OW;
+    for (int64_t x = 0; x < p.OW; ++x) d[x] = bias;
+    for (int64_t kh = 0; kh < p.KH; ++kh) {
+      if (y < r.y0[kh] || y >= r.y1[kh]) continue;
+      const T* srow = src + (y * p.SH + kh * p.DH - p.PH) * p.W;
+      for (int64_t kw = 0; kw < p.KW; ++kw) {
+        const T wv = w[kh * p.KW + kw];
+        const T* __restrict__ s = srow + kw * p.DW - p.PW;
+        const int64_t x0 = r.x0[kw], x1 = r.x1[kw];
+        if (p.SW == 1)
+          for (int64_t x = x0; x < x1; ++x) d[x] += wv * s[x];
+        else
+          for (int64_t x = x0; x < x1; ++x) d[x] += wv * s[x * p.SW];
+      }
+    }
+  }
+}
+
+// dst (H, W) += sum over taps of w[kh, kw] * g (OH, OW) scattered to the tap's input positions.
+template <class T>
+CNNKIT_DW_INLINE void dw_dinp_plane_body(T* __restrict__ dst, const T* __restrict__ g, const T* w,
+                                         const Conv2dParams& p, const TapRanges& r) {
+  for (int64_t y = 0; y < p.OH; ++y) {
+    const T* __restrict__ gs = g + y * p.OW;
+    for (int64_t kh = 0; kh < p.KH; ++kh) {
+      if (y < r.y0[kh] || y >= r.y1[kh]) continue;
+      T* drow = dst + (y * p.SH + kh * p.DH - p.PH) * p.W;
+      for (int64_t kw = 0; kw < p.KW; ++kw) {
+        const T wv = w[kh * p.KW + kw];
+        T* __restrict__ d = drow + kw * p.DW - p.PW;
+        const int64_t x0 = r.x0[kw], x1 = r.x1[kw];
+        if (p.SW == 1)
+          for (int64_t x = x0; x < x1; ++x) d[x] += wv * gs[x];
+        else
+          for (int64_t x = x0; x < x1; ++x) d[x * p.SW] += wv * gs[x];
+      }
+    }
+  }
+}
+
+// rows (KH*KW, OW) += per tap, g (OH, OW) times src (H, W) at the tap's offset, summed over y.
+template <class T>
+CNNKIT_DW_INLINE void dw_dweight_plane_body(T* __restrict__ rows, const T* __restrict__ g,
+                                            const T* __restrict__ src, const Conv2dParams& p, const TapRanges& r) {
+  for (int64_t y = 0; y < p.OH; ++y) {
+    const T* __restrict__ gs = g + y * p.OW;
+    for (int64_t kh = 0; kh < p.KH; ++kh) {
+      if (y < r.y0[kh] || y >= r.y1[kh]) continue;
+      const T* srow = src + (y * p.SH + kh * p.DH - p.PH) * p.W;
+      for (int64_t kw = 0; kw < p.KW; ++kw) {
+        T* __restrict__ acc = rows + (kh * p.KW + kw) * p.OW;
+        const T* __restrict__ s = srow + kw * p.DW - p.PW;
+        const int64_t x0 = r.x0[kw], x1 = r.x1[kw];
+        if (p.SW == 1)
+          for (int64_t x = x0; x < x1; ++x) acc[x] += gs[x] * s[x];
+        else
+          for (int64_t x = x0; x < x1; ++x) acc[x] += gs[x] * s[x * p.SW];
+      }
+    }
+  }
+}
+
+template <class T>
+void dw_forward_plane(T* dst, const T* src, const T* w, T bias, const Conv2dParams& p, const TapRanges& r) {
+  dw_forward_plane_body(dst, src, w, bias, p, r);
+}
+template <class T>
+void dw_dinp_plane(T* dst, const T* g, const T* w, const Conv2dParams& p, const TapRanges& r) {
+  dw_dinp_plane_body(dst, g, w, p, r);
+}
+template <class T>
+void dw_dweight_plane(T* rows, const T* g, const T* src, const Conv2dParams& p, const TapRanges& r) {
+  dw_dweight_plane_body(rows, g, src, p, r);
+}
+#if CNNKIT_HAVE_AVX2
+template <class T>
+CNNKIT_AVX2 void dw_forward_plane_avx2(T* dst, const T* src, const T* w, T bias, const Conv2dParams& p,
+                                       const TapRanges& r) {
+  dw_forward_plane_body(dst, src, w, bias, p, r);
+}
+template <class T>
+CNNKIT_AVX2 void dw_dinp_plane_avx2(T* dst, const T* g, const T* w, const Conv2dParams& p, const TapRanges& r) {
+  dw_dinp_plane_body(dst, g, w, p, r);
+}
+template <class T>
+CNNKIT_AVX2 void dw_dweight_plane_avx2(T* rows, const T* g, const T* src, const Conv2dParams& p,
+                                       const TapRanges& r) {
+  dw_dweight_plane_body(rows, g, src, p, r);
+}
+#endif
+}  // namespace
+
+template <class T>
+void conv2d_depthwise_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
+  const int64_t M = p.OC / p.C, HW = p.H * p.W, OHW = p.OH * p.OW, KK = p.KH * p.KW;
+  const TapRanges r(p);
+#if CNNKIT_HAVE_AVX2
+  const bool avx2 = simd_avx2();
+#endif
+  parallel_for(0, p.N * p.OC, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t o = i % p.OC, n = i / p.OC;
+      const T* src = inp + (n * p.C + o / M) * HW;
+      const T b = bias != nullptr ? bias[o] : T(0);
+#if CNNKIT_HAVE_AVX2
+      if (avx2) {
+        dw_forward_plane_avx2(out + i * OHW, src, weight + o * KK, b, p, r);
+        continue;
+      }
+#endif
+      dw_forward_plane(out + i * OHW, src, weight + o * KK, b, p, r);
+    }
+  });
+}
+
+template <class T>
+void conv2d_depthwise_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                               const Conv2dParams& p) {
+  const int64_t M = p.OC / p.C, HW = p.H * p.W, OHW = p.OH * p.OW, KK = p.KH * p.KW;
+  const TapRanges r(p);
+#if CNNKIT_HAVE_AVX2
+  const bool avx2 = simd_avx2();
+#endif
+  if (dbias != nullptr) channel_sums(dbias, dout, p.N, p.OC, OHW);
+  if (dinp != nullptr) {
+    parallel_for(0, p.N * p.C, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t c = i % p.C, n = i / p.C;
+        T* dst = dinp + i * HW;
+        std::fill(dst, dst + HW, T(0));
+        for (int64_t m = 0; m < M; ++m) {
+          const int64_t o = c * M + m;
+          const T* g = dout + (n * p.OC + o) * OHW;
+#if CNNKIT_HAVE_AVX2
+          if (avx2) {
+            dw_dinp_plane_avx2(dst, g, weight + o * KK, p, r);
+            continue;
+          }
+#endif
+          dw_dinp_plane(dst, g, weight + o * KK, p, r);
+        }
+      }
+    });
+  }
+  if (dweight != nullptr) {
+    parallel_for(0, p.OC, 1, [&](int64_t o0, int64_t o1) {
+      std::vector<T> rows(static_cast<size_t>(KK * p.OW));
+      for (int64_t o = o0; o < o1; ++o) {
+        std::fill(rows.begin(), rows.end(), T(0));
+        for (int64_t n = 0; n < p.N; ++n) {
+          const T* src = inp + (n * p.C + o / M) * HW;
+          const T* g = dout + (n * p.OC + o) * OHW;
+#if CNNKIT_HAVE_AVX2
+          if (avx2) {
+            dw_dweight_plane_avx2(rows.data(), g, src, p, r);
+            continue;
+          }
+#endif
+          dw_dweight_plane(rows.data(), g, src, p, r);
+        }
+        for (int64_t k = 0; k < KK; ++k) {
+          double sum = 0;
+          for (int64_t x = 0; x < p.OW; ++x) sum += rows[k * p.OW + x];
+          dweight[o * KK + k] = static_cast<T>(sum);
+        }
+      }
+    });
+  }
+}
+
+template <class T>
+void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
+  if (conv2d_is_depthwise(p))
+    conv2d_depthwise_forward(out, inp, weight, bias, p);
+  else
+    conv2d_forward_im2col(out, inp, weight, bias, p);
+}
+
+template <class T>
+void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                     const Conv2dParams& p) {
+  if (conv2d_is_depthwise(p))
+    conv2d_depthwise_backward(dinp, dweight, dbias, dout, inp, weight, p);
+  else
+    conv2d_backward_im2col(dinp, dweight, dbias, dout, inp, weight, p);
+}
+
+// ---- Transposed convolution: the conv2d kernels with the roles of input and output exchanged -----
+template <class T>
+void conv_transpose2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
+  const int64_t HW = p.H * p.W;
+  conv2d_backward(out, static_cast<T*>(nullptr), static_cast<T*>(nullptr), inp, static_cast<const T*>(nullptr),
+                  weight, p);
+  if (bias == nullptr) return;
+  parallel_for(0, p.N * p.C, grain_rows(HW), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const T b = bias[i % p.C];
+      T* d = out + i * HW;
+      for (int64_t j = 0; j < HW; ++j) d[j] += b;
+    }
+  });
+}
+
+template <class T>
+void conv_transpose2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                               const Conv2dParams& p) {
+  if (dbias != nullptr) channel_sums(dbias, dout, p.N, p.C, p.H * p.W);
+  if (dinp != nullptr) conv2d_forward(dinp, dout, weight, static_cast<const T*>(nullptr), p);
+  if (dweight != nullptr)
+    conv2d_backward(static_cast<T*>(nullptr), dweight, static_cast<T*>(nullptr), inp, dout, weight, p);
+}
+
 // Direct convolution: the definition in conv2d.h, one output element at a time, summed in double.
 template <class T>
 void conv2d_forward_naive(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
@@ -532,6 +795,12 @@ void conv2d_backward_naive(T* dinp, T* dweight, T* dbias, const T* dout, const T
 #define CNNKIT_INSTANTIATE_CONV2D(T)                                                                         \
   template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dParams&);                    \
   template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dParams&);           \
+  template void conv2d_forward_im2col<T>(T*, const T*, const T*, const T*, const Conv2dParams&);             \
+  template void conv2d_backward_im2col<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dParams&);    \
+  template void conv2d_depthwise_forward<T>(T*, const T*, const T*, const T*, const Conv2dParams&);          \
+  template void conv2d_depthwise_backward<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dParams&); \
+  template void conv_transpose2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dParams&);          \
+  template void conv_transpose2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dParams&); \
   template void conv2d_forward_naive<T>(T*, const T*, const T*, const T*, const Conv2dParams&);              \
   template void conv2d_backward_naive<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dParams&);
 CNNKIT_INSTANTIATE_CONV2D(float)

@@ -1,4 +1,5 @@
-// CUDA convolution as im2col + GEMM, the twin of conv2d.cpp. Forward writes `out`; backward writes
+// CUDA convolution as im2col + GEMM, the twin of conv2d.cpp (with its direct depthwise kernels and
+// the transposed convolution built on both, below). Forward writes `out`; backward writes
 // (=) dinp, dweight, dbias. No atomics: every output element is produced by one thread (GEMM, col2im
 // gather, one block per bias channel), so results are deterministic.
 //
@@ -198,10 +199,95 @@ __global__ void conv2d_naive_dbias_kernel(T* __restrict__ dbias, const T* __rest
   }
 }
 
+// ---- depthwise kernels (groups == C > 1; M = OC / C output channels per input channel) ----
+// Direct, one thread per output element (forward), per input element (dinp: a gather over the M
+// output channels and the taps whose window covers the pixel, so no atomics) and one block per
+// weight element (dweight: each thread sums a strided share of the N*OH*OW products in double,
+// then a fixed-shape tree reduction: deterministic).
+
+template <class T>
+__global__ void depthwise_forward_kernel(T* __restrict__ out, const T* __restrict__ inp, const T* __restrict__ weight,
+                                         const T* __restrict__ bias, Conv2dParams p) {
+  const int64_t M = p.OC / p.C;
+  CNNKIT_GRID_STRIDE(idx, p.N * p.OC * p.OH * p.OW) {
+    const int64_t x = idx % p.OW, y = (idx / p.OW) % p.OH, o = (idx / (p.OW * p.OH)) % p.OC,
+                  n = idx / (p.OW * p.OH * p.OC);
+    const T* src = inp + (n * p.C + o / M) * p.H * p.W;
+    const T* w = weight + o * p.KH * p.KW;
+    T acc = bias != nullptr ? bias[o] : T(0);
+    for (int64_t kh = 0; kh < p.KH; ++kh) {
+      const int64_t ih = y * p.SH - p.PH + kh * p.DH;
+      if (ih < 0 || ih >= p.H) continue;
+      for (int64_t kw = 0; kw < p.KW; ++kw) {
+        const int64_t iw = x * p.SW - p.PW + kw * p.DW;
+        if (iw < 0 || iw >= p.W) continue;
+        acc += w[kh * p.KW + kw] * src[ih * p.W + iw];
+      }
+    }
+    out[idx] = acc;
+  }
+}
+
+template <class T>
+__global__ void depthwise_dinp_kernel(T* __restrict__ dinp, const T* __restrict__ dout, const T* __restrict__ weight,
+                                      Conv2dParams p) {
+  const int64_t M = p.OC / p.C;
+  CNNKIT_GRID_STRIDE(idx, p.N * p.C * p.H * p.W) {
+    const int64_t iw = idx % p.W, ih = (idx / p.W) % p.H, c = (idx / (p.W * p.H)) % p.C, n = idx / (p.W * p.H * p.C);
+    T acc = T(0);
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t o = c * M + m;
+      const T* g = dout + (n * p.OC + o) * p.OH * p.OW;
+      const T* w = weight + o * p.KH * p.KW;
+      for (int64_t kh = 0; kh < p.KH; ++kh) {
+        const int64_t hs = ih + p.PH - kh * p.DH;
+        if (hs < 0 || hs % p.SH != 0 || hs / p.SH >= p.OH) continue;
+        for (int64_t kw = 0; kw < p.KW; ++kw) {
+          const int64_t ws = iw + p.PW - kw * p.DW;
+          if (ws < 0 || ws % p.SW != 0 || ws / p.SW >= p.OW) continue;
+          acc += w[kh * p.KW + kw] * g[(hs / p.SH) * p.OW + ws / p.SW];
+        }
+      }
+    }
+    dinp[idx] = acc;
+  }
+}
+
+constexpr int kDwThreads = 256;
+template <class T>
+__global__ void depthwise_dweight_kernel(T* __restrict__ dweight, const T* __restrict__ dout,
+                                         const T* __restrict__ inp, Conv2dParams p) {
+  __shared__ double partial[kDwThreads];
+  const int64_t M = p.OC / p.C, OHW = p.OH * p.OW;
+  const int64_t widx = blockIdx.x, kw = widx % p.KW, kh = (widx / p.KW) % p.KH, o = widx / (p.KW * p.KH);
+  const int64_t c = o / M;
+  double acc = 0;
+  for (int64_t j = threadIdx.x; j < p.N * OHW; j += kDwThreads) {
+    const int64_t n = j / OHW, y = (j % OHW) / p.OW, x = j % p.OW;
+    const int64_t ih = y * p.SH - p.PH + kh * p.DH, iw = x * p.SW - p.PW + kw * p.DW;
+    if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) continue;
+    acc += double(dout[(n * p.OC + o) * OHW + y * p.OW + x]) * double(inp[((n * p.C + c) * p.H + ih) * p.W + iw]);
+  }
+  partial[threadIdx.x] = acc;
+  __syncthreads();
+  for (int s = kDwThreads / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) dweight[widx] = static_cast<T>(partial[0]);
+}
+
+// out (N*C planes of HW) += bias[plane % C]
+template <class T>
+__global__ void add_bias_kernel(T* __restrict__ out, const T* __restrict__ bias, int64_t N, int64_t C, int64_t HW) {
+  CNNKIT_GRID_STRIDE(idx, N * C * HW) { out[idx] += bias[(idx / HW) % C]; }
+}
+
 }  // namespace
 
 template <class T>
-void conv2d_forward_cuda(int device, T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
+void conv2d_forward_im2col_cuda(int device, T* out, const T* inp, const T* weight, const T* bias,
+                                const Conv2dParams& p) {
   if (p.N * p.OC * p.OH * p.OW == 0) return;
   CudaDeviceGuard guard(device);
   const char* op = "conv2d";
@@ -239,8 +325,8 @@ void conv2d_forward_cuda(int device, T* out, const T* inp, const T* weight, cons
 }
 
 template <class T>
-void conv2d_backward_cuda(int device, T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
-                          const Conv2dParams& p) {
+void conv2d_backward_im2col_cuda(int device, T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
+                                 const T* weight, const Conv2dParams& p) {
   CudaDeviceGuard guard(device);
   const char* op = "conv2d_backward";
   const int64_t OHW = p.OH * p.OW, HW = p.H * p.W, KK = p.KH * p.KW;
@@ -296,6 +382,78 @@ void conv2d_backward_cuda(int device, T* dinp, T* dweight, T* dbias, const T* do
 }
 
 template <class T>
+void conv2d_depthwise_forward_cuda(int device, T* out, const T* inp, const T* weight, const T* bias,
+                                   const Conv2dParams& p) {
+  const int64_t total = p.N * p.OC * p.OH * p.OW;
+  if (total == 0) return;
+  CudaDeviceGuard guard(device);
+  depthwise_forward_kernel<T><<<blocks_for(total), kThreadsPerBlock>>>(out, inp, weight, bias, p);
+  CNNKIT_CUDA_KERNEL_CHECK("conv2d");
+}
+
+template <class T>
+void conv2d_depthwise_backward_cuda(int device, T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
+                                    const T* weight, const Conv2dParams& p) {
+  CudaDeviceGuard guard(device);
+  const char* op = "conv2d_backward";
+  const int64_t OHW = p.OH * p.OW, wnumel = p.OC * p.KH * p.KW;
+  if (dbias != nullptr && p.OC > 0) {
+    bias_grad_kernel<T><<<static_cast<unsigned>(p.OC), kBiasThreads>>>(dbias, dout, p.N, p.OC, OHW);
+    CNNKIT_CUDA_KERNEL_CHECK(op);
+  }
+  if (dinp != nullptr && p.N * p.C * p.H * p.W > 0) {
+    depthwise_dinp_kernel<T><<<blocks_for(p.N * p.C * p.H * p.W), kThreadsPerBlock>>>(dinp, dout, weight, p);
+    CNNKIT_CUDA_KERNEL_CHECK(op);
+  }
+  if (dweight != nullptr && wnumel > 0) {
+    depthwise_dweight_kernel<T><<<static_cast<unsigned>(wnumel), kDwThreads>>>(dweight, dout, inp, p);
+    CNNKIT_CUDA_KERNEL_CHECK(op);
+  }
+}
+
+template <class T>
+void conv2d_forward_cuda(int device, T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
+  if (conv2d_is_depthwise(p))
+    conv2d_depthwise_forward_cuda(device, out, inp, weight, bias, p);
+  else
+    conv2d_forward_im2col_cuda(device, out, inp, weight, bias, p);
+}
+
+template <class T>
+void conv2d_backward_cuda(int device, T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                          const Conv2dParams& p) {
+  if (conv2d_is_depthwise(p))
+    conv2d_depthwise_backward_cuda(device, dinp, dweight, dbias, dout, inp, weight, p);
+  else
+    conv2d_backward_im2col_cuda(device, dinp, dweight, dbias, dout, inp, weight, p);
+}
+
+// Transposed convolution: the conv2d kernels with input and output exchanged (ops/conv2d.h).
+template <class T>
+void conv_transpose2d_forward_cuda(int device, T* out, const T* inp, const T* weight, const T* bias,
+                                   const Conv2dParams& p) {
+  const int64_t total = p.N * p.C * p.H * p.W;
+  if (total == 0) return;
+  conv2d_backward_cuda<T>(device, out, nullptr, nullptr, inp, nullptr, weight, p);
+  if (bias == nullptr) return;
+  CudaDeviceGuard guard(device);
+  add_bias_kernel<T><<<blocks_for(total), kThreadsPerBlock>>>(out, bias, p.N, p.C, p.H * p.W);
+  CNNKIT_CUDA_KERNEL_CHECK("conv_transpose2d");
+}
+
+template <class T>
+void conv_transpose2d_backward_cuda(int device, T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
+                                    const T* weight, const Conv2dParams& p) {
+  if (dbias != nullptr && p.C > 0) {
+    CudaDeviceGuard guard(device);
+    bias_grad_kernel<T><<<static_cast<unsigned>(p.C), kBiasThreads>>>(dbias, dout, p.N, p.C, p.H * p.W);
+    CNNKIT_CUDA_KERNEL_CHECK("conv_transpose2d_backward");
+  }
+  if (dinp != nullptr) conv2d_forward_cuda<T>(device, dinp, dout, weight, nullptr, p);
+  if (dweight != nullptr) conv2d_backward_cuda<T>(device, nullptr, dweight, nullptr, inp, dout, weight, p);
+}
+
+template <class T>
 void conv2d_forward_naive_cuda(int device, T* out, const T* inp, const T* weight, const T* bias,
                                const Conv2dParams& p) {
   const int64_t total = p.N * p.OC * p.OH * p.OW;
@@ -328,6 +486,15 @@ void conv2d_backward_naive_cuda(int device, T* dinp, T* dweight, T* dbias, const
 #define CNNKIT_INSTANTIATE_CONV2D_CUDA(T)                                                                         \
   template void conv2d_forward_cuda<T>(int, T*, const T*, const T*, const T*, const Conv2dParams&);               \
   template void conv2d_backward_cuda<T>(int, T*, T*, T*, const T*, const T*, const T*, const Conv2dParams&);      \
+  template void conv2d_forward_im2col_cuda<T>(int, T*, const T*, const T*, const T*, const Conv2dParams&);        \
+  template void conv2d_backward_im2col_cuda<T>(int, T*, T*, T*, const T*, const T*, const T*,                     \
+                                               const Conv2dParams&);                                              \
+  template void conv2d_depthwise_forward_cuda<T>(int, T*, const T*, const T*, const T*, const Conv2dParams&);     \
+  template void conv2d_depthwise_backward_cuda<T>(int, T*, T*, T*, const T*, const T*, const T*,                  \
+                                                  const Conv2dParams&);                                           \
+  template void conv_transpose2d_forward_cuda<T>(int, T*, const T*, const T*, const T*, const Conv2dParams&);     \
+  template void conv_transpose2d_backward_cuda<T>(int, T*, T*, T*, const T*, const T*, const T*,                  \
+                                                  const Conv2dParams&);                                           \
   template void conv2d_forward_naive_cuda<T>(int, T*, const T*, const T*, const T*, const Conv2dParams&);         \
   template void conv2d_backward_naive_cuda<T>(int, T*, T*, T*, const T*, const T*, const T*, const Conv2dParams&);
 CNNKIT_INSTANTIATE_CONV2D_CUDA(float)

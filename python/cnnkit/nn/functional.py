@@ -7,7 +7,7 @@ this module gathers them and adds the few that are compositions of other ops.
 from __future__ import annotations
 
 from .._functions.batchnorm import batch_norm
-from .._functions.conv import bmm, conv2d, linear, matmul, mm
+from .._functions.conv import bmm, conv1d, conv2d, conv_transpose1d, conv_transpose2d, linear, matmul, mm
 from .._functions.nn import (
     adaptive_avg_pool2d,
     adaptive_max_pool2d,
@@ -28,7 +28,7 @@ from .._functions.nn import (
     softmax,
     tanh,
 )
-from ..tensor import zeros
+from .._functions.pad import pad
 
 
 def flatten(input, start_dim=0, end_dim=-1):
@@ -47,25 +47,3 @@ def one_hot(tensor, num_classes=-1):
     from ..tensor import arange
 
     return (tensor.unsqueeze(-1) == arange(num_classes, device=tensor.device)).long()
-
-
-def pad(input, pad, mode="constant", value=None):
-    """Constant padding of the last len(pad)//2 dims (``F.pad``); other modes are not supported."""
-    if mode != "constant":
-        raise ValueError(f"cnnkit: F.pad supports mode='constant' only, got mode={mode!r}")
-    if len(pad) % 2 or len(pad) // 2 > input.dim():
-        raise ValueError("Padding length must be divisible by 2 and at most twice the number of dimensions of the input")
-    shape = list(input.shape)
-    index = [slice(None)] * input.dim()
-    for i in range(len(pad) // 2):
-        d = input.dim() - 1 - i
-        lo, hi = pad[2 * i], pad[2 * i + 1]
-        if lo < 0 or hi < 0:
-            raise ValueError("cnnkit: F.pad with negative padding is not supported")
-        shape[d] += lo + hi
-        index[d] = slice(lo, lo + input.shape[d])
-    out = zeros(shape, dtype=input.dtype, device=input.device)
-    if value:
-        out.fill_(value)
-    out[tuple(index)] = input
-    return out

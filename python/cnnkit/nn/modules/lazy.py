@@ -17,10 +17,11 @@ from ...autograd import no_grad
 from ...tensor import Tensor, empty
 from ..parameter import Parameter
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .linear import Linear
 
-__all__ = ["UninitializedParameter", "UninitializedBuffer", "LazyModuleMixin", "LazyLinear", "LazyConv2d",
+__all__ = ["UninitializedParameter", "UninitializedBuffer", "LazyModuleMixin", "LazyLinear", "LazyConv1d",
+           "LazyConv2d", "LazyConvTranspose1d", "LazyConvTranspose2d",
            "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "is_lazy"]
 
 
@@ -178,16 +179,18 @@ class _LazyConvMixin(LazyModuleMixin):
     """The lazy part of the conv layers: in_channels from the input's channel dim at the first forward."""
 
     _transposed = False
+    _spatial = 2
 
     def reset_parameters(self):
         if not self.has_uninitialized_params() and self.in_channels != 0:
             super().reset_parameters()
 
     def _in_channels_of(self, input):
-        if input.dim() not in (3, 4):
-            raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to {self._get_name()}, but got "
-                               f"input of size: {list(input.shape)}")
-        return input.shape[1] if input.dim() == 4 else input.shape[0]
+        unbatched = self._spatial + 1
+        if input.dim() not in (unbatched, unbatched + 1):
+            raise RuntimeError(f"Expected {unbatched}D (unbatched) or {unbatched + 1}D (batched) input to "
+                               f"{self._get_name()}, but got input of size: {list(input.shape)}")
+        return input.shape[1] if input.dim() == unbatched + 1 else input.shape[0]
 
     def initialize_parameters(self, input, *args, **kwargs):
         if self.has_uninitialized_params():
@@ -205,6 +208,18 @@ class _LazyConvMixin(LazyModuleMixin):
                 self.reset_parameters()
 
 
+class LazyConv1d(_LazyConvMixin, Conv1d):
+    """``Conv1d`` whose ``in_channels`` is the input's channel count at the first forward."""
+
+    cls_to_become = Conv1d
+    _spatial = 1
+
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode)
+        _lazy_conv_params(self, out_channels, bias, device, dtype)
+
+
 class LazyConv2d(_LazyConvMixin, Conv2d):
     """``Conv2d`` whose ``in_channels`` is the input's channel count at the first forward."""
 
@@ -213,11 +228,41 @@ class LazyConv2d(_LazyConvMixin, Conv2d):
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None):
         super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode)
-        factory = {"device": device, "dtype": dtype}
-        self.weight = UninitializedParameter(**factory)
-        self.out_channels = out_channels
-        if bias:
-            self.bias = UninitializedParameter(**factory)
+        _lazy_conv_params(self, out_channels, bias, device, dtype)
+
+
+class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
+    """``ConvTranspose1d`` whose ``in_channels`` is the input's channel count at the first forward."""
+
+    cls_to_become = ConvTranspose1d
+    _transposed = True
+    _spatial = 1
+
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, bias=True,
+                 dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False, dilation, padding_mode)
+        _lazy_conv_params(self, out_channels, bias, device, dtype)
+
+
+class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
+    """``ConvTranspose2d`` whose ``in_channels`` is the input's channel count at the first forward."""
+
+    cls_to_become = ConvTranspose2d
+    _transposed = True
+
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, bias=True,
+                 dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False, dilation, padding_mode)
+        _lazy_conv_params(self, out_channels, bias, device, dtype)
+
+
+def _lazy_conv_params(module, out_channels, bias, device, dtype):
+    """The placeholders of a lazy conv (torch builds the layer with 0 channels, then swaps these in)."""
+    factory = {"device": device, "dtype": dtype}
+    module.weight = UninitializedParameter(**factory)
+    module.out_channels = out_channels
+    if bias:
+        module.bias = UninitializedParameter(**factory)
 
 
 class _LazyNormMixin(LazyModuleMixin):

@@ -1,0 +1,225 @@
+"""F.pad (constant / reflect / replicate / circular, _C.pad_forward / _C.pad_backward) and the padding
+modules: against np.pad and a loop reference for the backward, float64 gradchecks, PyTorch forward and
+backward (negative pads that crop included), torch's error messages and reprs."""
+import itertools
+
+import numpy as np
+import pytest
+
+import cnnkit
+import cnnkit.nn as nn
+import cnnkit.nn.functional as F
+from cnnkit import _C
+from cnnkit.testing import gradcheck
+
+NP_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+MODES = list(NP_MODE)
+
+
+def np_pad(x, pad, mode, value=0.0):
+    k = len(pad) // 2
+    widths = [(0, 0)] * (x.ndim - k) + [(pad[2 * j], pad[2 * j + 1]) for j in reversed(range(k))]
+    if mode == "constant":
+        return np.pad(x, widths, mode="constant", constant_values=value)
+    return np.pad(x, widths, mode=NP_MODE[mode])
+
+
+def source_maps(shape, pad, mode):
+    """Per padded dim, output position -> source index (-1: fill), by np.pad of an index ramp."""
+    k = len(pad) // 2
+    maps = []
+    for j in range(k):
+        n = shape[len(shape) - 1 - j]
+        ramp = np.arange(n, dtype=np.float64)
+        lo, hi = pad[2 * j], pad[2 * j + 1]
+        if mode == "constant":
+            maps.append(np.pad(ramp, (lo, hi), constant_values=-1).astype(int))
+        else:
+            maps.append(np.pad(ramp, (lo, hi), mode=NP_MODE[mode]).astype(int))
+    return maps[::-1]  # outermost padded dim first
+
+
+def loop_backward(g, shape, pad, mode):
+    """The input gradient by a loop over output positions (scatter-add), independent of the kernel."""
+    k = len(pad) // 2
+    maps = source_maps(shape, pad, mode)
+    dx = np.zeros(shape)
+    lead = shape[:len(shape) - k]
+    for idx in itertools.product(*[range(len(m)) for m in maps]):
+        src = [m[i] for m, i in zip(maps, idx)]
+        if min(src) < 0:
+            continue
+        dx[(Ellipsis, *src)] += g[(Ellipsis, *idx)]
+    assert dx.shape[:len(lead)] == tuple(lead)
+    return dx
+
+
+CASES = [  # (shape, pad)
+    ((2, 3, 7), (1, 2)),
+    ((3, 5), (3, 0)),
+    ((2, 3, 5, 7), (1, 2, 3, 1)),
+    ((3, 4, 6), (0, 3, 2, 2)),
+    ((1, 2, 3, 4, 5), (1, 2, 0, 3, 2, 1)),
+    ((2, 3, 4, 5), (2, 1, 1, 3, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shape,pad", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_backward_vs_numpy(mode, shape, pad, dtype):
+    rng = np.random.default_rng(hash((mode, shape, pad)) % 2**32)
+    x = rng.standard_normal(shape).astype(dtype)
+    value = 0.75 if mode == "constant" else None
+    out = np.array(_C.pad_forward(_C.from_numpy(x), list(pad), mode, value or 0.0))
+    ref = np_pad(x, pad, mode, value or 0.0)
+    np.testing.assert_array_equal(out, ref)
+    g = rng.standard_normal(ref.shape).astype(dtype)
+    dx = np.array(_C.pad_backward(_C.from_numpy(g), list(shape), list(pad), mode))
+    np.testing.assert_allclose(dx, loop_backward(g.astype(np.float64), shape, pad, mode),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradcheck(mode):
+    rng = np.random.default_rng(1)
+    for shape, pad in [((2, 3, 4), (2, 1)), ((1, 2, 3, 4), (1, 2, 2, 0)), ((1, 2, 3, 4), (-1, 2, 1, -1))]:
+        x = cnnkit.tensor(rng.standard_normal(shape), requires_grad=True)
+        assert gradcheck(lambda t: F.pad(t, pad, mode=mode), (x,))
+
+
+def test_gradcheck_constant_many_dims():
+    x = cnnkit.tensor(np.random.default_rng(2).standard_normal((2, 2, 2, 3)), requires_grad=True)
+    assert gradcheck(lambda t: F.pad(t, (1, 0, 0, 1, 1, 1, 1, 0), value=0.5), (x,))
+
+
+def test_constant_int_and_bool_dtypes():
+    x = cnnkit.tensor(np.arange(12).reshape(3, 4))
+    out = F.pad(x, (1, 1, 0, 2), value=7)
+    np.testing.assert_array_equal(out.numpy(), np.pad(np.arange(12).reshape(3, 4), ((0, 2), (1, 1)),
+                                                      constant_values=7))
+    assert out.dtype == x.dtype
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch: values and gradients, negative pads (cropping), more than three constant dims
+# ---------------------------------------------------------------------------------------------
+TORCH_CASES = CASES + [
+    ((2, 3, 7), (-1, 2)), ((2, 3, 7), (2, -3)), ((2, 3, 5, 6), (-1, 2, 1, -2)), ((3, 5, 6), (-2, -1, 0, -1)),
+    ((2, 3, 4, 5), (0, 0, -1, 2)),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shape,pad", TORCH_CASES)
+def test_vs_torch(mode, shape, pad):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(abs(hash((mode, shape, pad))) % 2**32)
+    x = rng.standard_normal(shape).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    try:
+        ref = torch.nn.functional.pad(xt, pad, mode=mode)
+    except (RuntimeError, NotImplementedError) as e:
+        with pytest.raises(type(e)):
+            F.pad(cnnkit.tensor(x), pad, mode=mode)
+        return
+    xc = cnnkit.tensor(x, requires_grad=True)
+    out = F.pad(xc, pad, mode=mode)
+    np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
+    g = rng.standard_normal(tuple(ref.shape)).astype(np.float32)
+    ref.backward(torch.tensor(g))
+    out.backward(cnnkit.tensor(g))
+    np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_constant_many_dims_vs_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(3).standard_normal((2, 3, 2, 3, 4)).astype(np.float32)
+    for pad in [(1, 1, 1, 1, 1, 1, 1, 1), (1, 0, 2, 1, 0, 1, 1, 0, 2, 1), (0, 1, -1, 1, 1, -1, 2, 0)]:
+        ref = torch.nn.functional.pad(torch.tensor(x), pad, value=-2.0)
+        out = F.pad(cnnkit.tensor(x), pad, value=-2.0)
+        np.testing.assert_array_equal(out.numpy(), ref.numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# errors: torch's types and messages
+# ---------------------------------------------------------------------------------------------
+ERROR_CASES = [
+    ((1, 1, 3, 3), (3, 3, 0, 0), "reflect", None),
+    ((1, 1, 3, 3), (0, 0, 3, 3), "reflect", None),
+    ((1, 1, 2, 3, 3), (0, 0, 0, 0, 3, 3), "reflect", None),
+    ((1, 1, 3, 3), (4, 0, 0, 0), "circular", None),
+    ((1, 1, 5), (-3, -3), "circular", None),
+    ((1, 1, 5), (-3, -3), "replicate", None),
+    ((1, 1, 5), (-3, -3), "reflect", None),
+    ((1, 1, 5), (-5, 0), "replicate", None),
+    ((3, 3), (1, 1, 1, 1), "reflect", None),
+    ((1, 1, 3, 3), (1, 1), "reflect", None),
+    ((1, 1, 2, 3, 3), (1, 1, 1, 1), "replicate", None),
+    ((3,), (1, 1), "replicate", None),
+    ((1, 1, 3, 3), (1, 1, 1), "constant", None),
+    ((1, 1, 3, 3), (1,) * 10, "constant", None),
+    ((1, 1, 3, 3), (-2, -2, 0, 0), "constant", None),
+    ((1, 1, 3, 3), (1, 1), "foo", None),
+    ((1, 1, 3, 3), (1, 1), "reflect", 1.0),
+    ((2, 0, 3), (1, 1), "reflect", None),
+    ((2, 1, 0, 3), (1, 1, 1, 1), "replicate", None),
+]
+
+
+@pytest.mark.parametrize("shape,pad,mode,value", ERROR_CASES)
+def test_errors_match_torch(shape, pad, mode, value):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(Exception) as te:
+        torch.nn.functional.pad(torch.zeros(shape), pad, mode=mode, value=value)
+    with pytest.raises(type(te.value)) as ce:
+        F.pad(cnnkit.zeros(shape), pad, mode=mode, value=value)
+    assert str(ce.value) == str(te.value).split("\n")[0]
+
+
+def test_type_errors():
+    x = cnnkit.zeros(1, 1, 3)
+    with pytest.raises(TypeError, match="must be tuple of ints, but found element of type float at pos 0"):
+        F.pad(x, (1.5, 1))
+    with pytest.raises(TypeError, match="must be Tensor"):
+        F.pad(np.zeros(3), (1, 1))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _C.pad_backward(_C.from_numpy(np.zeros((1, 5), dtype=np.int64)), [1, 3], [1, 1], "constant")
+    with pytest.raises(ValueError, match="expected grad_output of shape"):
+        _C.pad_backward(_C.from_numpy(np.zeros((1, 4))), [1, 3], [1, 1], "constant")
+    with pytest.raises(ValueError, match="unrecognised padding mode"):
+        _C.pad_forward(_C.from_numpy(np.zeros((1, 4))), [1, 1], "edge", 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# modules
+# ---------------------------------------------------------------------------------------------
+MODULES = [
+    ("ZeroPad1d", (2,)), ("ZeroPad2d", (2,)), ("ZeroPad2d", ((1, 0, 2, 3),)), ("ZeroPad3d", (1,)),
+    ("ConstantPad1d", ((1, 2), 3.5)), ("ConstantPad2d", (1, 0.0)), ("ConstantPad2d", ((1, 2), -1.0)),
+    ("ConstantPad3d", (1, 2.0)), ("ReflectionPad1d", (2,)), ("ReflectionPad2d", ((1, 0, 2, 1),)),
+    ("ReflectionPad3d", (1,)), ("ReplicationPad1d", ((0, 3),)), ("ReplicationPad2d", (1,)),
+    ("ReplicationPad3d", ((1, 0, 0, 1, 1, 1),)), ("CircularPad1d", (2,)), ("CircularPad2d", ((1, 2, 0, 1),)),
+    ("CircularPad3d", (1,)),
+]
+
+
+@pytest.mark.parametrize("name,args", MODULES)
+def test_modules_vs_torch(name, args):
+    torch = pytest.importorskip("torch")
+    tm, cm = getattr(torch.nn, name)(*args), getattr(nn, name)(*args)
+    assert repr(cm) == repr(tm)
+    assert cm.padding == tm.padding
+    nd = 2 + (("1d" in name) and 1 or ("2d" in name) and 2 or 3)
+    shape = (2, 3, 4, 5, 6)[:nd]
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(cm(cnnkit.tensor(x)).numpy(), tm(torch.tensor(x)).numpy())
+    # unbatched input
+    np.testing.assert_array_equal(cm(cnnkit.tensor(x[0])).numpy(), tm(torch.tensor(x[0])).numpy())
+
+
+def test_circular_module_checks_rank():
+    with pytest.raises(ValueError, match=r"expected 3D or 4D input \(got 2D input\)"):
+        nn.CircularPad2d(1)(cnnkit.zeros(3, 3))
+    with pytest.raises(ValueError, match=r"expected 2D or 3D input \(got 4D input\)"):
+        nn.CircularPad1d(1)(cnnkit.zeros(1, 1, 3, 3))
