@@ -312,6 +312,63 @@ void mse_loss_backward(scalar_t* dinput, scalar_t* dtarget, const scalar_t* dlos
   });
 }
 
+// Pointwise losses: elements independent, so parallel over elements; the reduction is
+// blocked_sum (double, deterministic). The element formula is pointwise_loss_value (loss.h),
+// evaluated in scalar_t as PyTorch does.
+template <class scalar_t>
+void pointwise_loss_forward(scalar_t* out, const scalar_t* input, const scalar_t* target, const scalar_t* weight,
+                            const scalar_t* pos_weight, int64_t n, PointwiseLoss op, double param, Reduction r) {
+  const scalar_t p = static_cast<scalar_t>(param);
+  auto value = [&](int64_t i) {
+    return pointwise_loss_value<scalar_t>(op, input[i], target[i], weight ? weight[i] : scalar_t(1),
+                                          pos_weight ? pos_weight[i] : scalar_t(1), p);
+  };
+  if (r == Reduction::None) {
+    parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) out[i] = value(i);
+    });
+    return;
+  }
+  const double sum = blocked_sum(n, [&](int64_t i) { return static_cast<double>(value(i)); });
+  out[0] = static_cast<scalar_t>(r == Reduction::Mean ? sum / static_cast<double>(n) : sum);
+}
+
+template <class scalar_t>
+void pointwise_loss_backward(scalar_t* dinput, scalar_t* dtarget, const scalar_t* dloss, const scalar_t* input,
+                             const scalar_t* target, const scalar_t* weight, const scalar_t* pos_weight, int64_t n,
+                             PointwiseLoss op, double param, Reduction r) {
+  const scalar_t p = static_cast<scalar_t>(param);
+  // 'mean': the incoming gradient divided by n first (PyTorch's grad / numel), in scalar_t.
+  const scalar_t g0 = r == Reduction::None ? scalar_t(0)
+                      : r == Reduction::Mean ? static_cast<scalar_t>(static_cast<double>(dloss[0]) / static_cast<double>(n))
+                                             : dloss[0];
+  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const scalar_t g = r == Reduction::None ? dloss[i] : g0;
+      pointwise_loss_grad<scalar_t>(op, input[i], target[i], weight ? weight[i] : scalar_t(1),
+                                    pos_weight ? pos_weight[i] : scalar_t(1), p, g, dinput + i,
+                                    dtarget ? dtarget + i : nullptr);
+    }
+  });
+}
+
+template <class scalar_t>
+void pointwise_loss_forward_naive(scalar_t* out, const scalar_t* input, const scalar_t* target,
+                                  const scalar_t* weight, const scalar_t* pos_weight, int64_t n, PointwiseLoss op,
+                                  double param, Reduction r) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const scalar_t v = pointwise_loss_value<scalar_t>(op, input[i], target[i], weight ? weight[i] : scalar_t(1),
+                                                      pos_weight ? pos_weight[i] : scalar_t(1),
+                                                      static_cast<scalar_t>(param));
+    if (r == Reduction::None)
+      out[i] = v;
+    else
+      sum += static_cast<double>(v);
+  }
+  if (r != Reduction::None) out[0] = static_cast<scalar_t>(r == Reduction::Mean ? sum / static_cast<double>(n) : sum);
+}
+
 #define CNNKIT_INSTANTIATE_LOSS(T)                                                                             \
   template double nll_loss_forward<T>(T*, const T*, const int64_t*, const T*, const LossDims&, int64_t,          \
                                       Reduction);                                                              \
@@ -326,7 +383,13 @@ void mse_loss_backward(scalar_t* dinput, scalar_t* dtarget, const scalar_t* dlos
   template void cross_entropy_prob_backward<T>(T*, const T*, const T*, const T*, const T*, const LossDims&,      \
                                                Reduction, double);                                             \
   template void mse_loss_forward<T>(T*, const T*, const T*, int64_t, Reduction);                                 \
-  template void mse_loss_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, Reduction);
+  template void mse_loss_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, Reduction);               \
+  template void pointwise_loss_forward<T>(T*, const T*, const T*, const T*, const T*, int64_t, PointwiseLoss,   \
+                                          double, Reduction);                                                  \
+  template void pointwise_loss_backward<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t,   \
+                                           PointwiseLoss, double, Reduction);                                  \
+  template void pointwise_loss_forward_naive<T>(T*, const T*, const T*, const T*, const T*, int64_t,            \
+                                                PointwiseLoss, double, Reduction);
 CNNKIT_INSTANTIATE_LOSS(float)
 CNNKIT_INSTANTIATE_LOSS(double)
 #undef CNNKIT_INSTANTIATE_LOSS
