@@ -514,6 +514,7 @@ ERROR_CASES = [
     ("ce weight dtype", lambda L: L.nn.functional.cross_entropy(L.randn(3, 4), L.tensor([1, 2, 3]),
                                                                 weight=L.ones(4).double())),
     ("ce smoothing", lambda L: L.nn.functional.cross_entropy(L.randn(3, 4), L.tensor([1, 2, 3]), label_smoothing=1.5)),
+    ("ce prob smoothing", lambda L: L.nn.functional.cross_entropy(L.randn(3, 4), L.rand(3, 4), label_smoothing=1.5)),
     ("ce reduction", lambda L: L.nn.functional.cross_entropy(L.randn(3, 4), L.tensor([1, 2, 3]), reduction="avg")),
     ("nll bool target", lambda L: L.nn.functional.nll_loss(L.randn(3, 4), L.zeros(3).bool())),
     ("l1 reduction", lambda L: L.nn.functional.l1_loss(L.randn(3), L.randn(3), reduction="foo")),

@@ -11,7 +11,8 @@
 //   nll_loss_backward(dloss, input_shape, target, weight|None, ignore_index, reduction, total_weight)
 //       -> dlogp of shape input_shape; total_weight is the forward's second result (a tensor or float).
 //   mse_loss_forward(input, target, reduction), mse_loss_backward(dloss, input, target, reduction)
-//       -> (dinput, dtarget). Shapes must match exactly (PyTorch broadcasts with a warning; we raise).
+//       -> (dinput, dtarget). Shapes must match exactly: F.mse_loss broadcasts (expand) first, with
+//       PyTorch's warning.
 //   pointwise_loss_forward(op, input, target, weight|None, pos_weight|None, reduction, param) -> loss
 //   pointwise_loss_backward(op, grad_output, input, target, weight|None, pos_weight|None, reduction, param,
 //       needs_target) -> (dinput, dtarget|None)

@@ -116,6 +116,8 @@ def _check_class_loss(name, input, target, weight, ignore_index, label_smoothing
     if not input.dtype.is_floating_point:
         raise RuntimeError(f'"{name}" not implemented for \'{_tname(input.dtype)}\'')
     n_cls = input.shape[1] if input.dim() > 1 else input.shape[0]
+    if not (0.0 <= label_smoothing <= 1.0):
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if name == "cross_entropy" and tuple(target.shape) == tuple(input.shape):  # class probabilities
         if not target.dtype.is_floating_point:
             raise RuntimeError(f"Expected floating point type for target with class probabilities, "
@@ -127,8 +129,6 @@ def _check_class_loss(name, input, target, weight, ignore_index, label_smoothing
                                f"no classes but got weight tensor of shape: {list(weight.shape)}")
         _check_weight_dtype(input, weight)
         return target
-    if not (0.0 <= label_smoothing <= 1.0):
-        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if target.dtype.name == "uint8":
         target = target.long()
     elif target.dtype.name != "int64":
