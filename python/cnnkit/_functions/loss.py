@@ -403,7 +403,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     _check_tensor("kl_div", input)
     _check_tensor("kl_div", target, "target")
     if size_average is not None or reduce is not None:
-        red = _legacy_reduction(size_average, reduce, emit_warning=False)
+        red = _legacy_reduction(size_average, reduce)
     else:
         if reduction == "mean":
             warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
