@@ -530,6 +530,10 @@ ERROR_CASES = [
     ("bce nan input", lambda L: L.nn.functional.binary_cross_entropy(L.tensor([float("nan")]), L.tensor([0.0]))),
     ("bce size", lambda L: L.nn.functional.binary_cross_entropy(L.tensor([0.5, 0.5]), L.tensor([0.0]))),
     ("bcel size", lambda L: L.nn.functional.binary_cross_entropy_with_logits(L.randn(2), L.rand(1))),
+    ("l1 broadcast", lambda L: L.nn.functional.l1_loss(L.randn(3), L.randn(4))),
+    ("mse broadcast", lambda L: L.nn.functional.mse_loss(L.randn(2, 3), L.randn(2, 4))),
+    ("bcel pos_weight", lambda L: L.nn.functional.binary_cross_entropy_with_logits(L.randn(2, 3), L.rand(2, 3),
+                                                                                  pos_weight=L.ones(4))),
     ("huber delta", lambda L: L.nn.functional.huber_loss(L.randn(3), L.randn(3), delta=0.0)),
     ("smooth beta", lambda L: L.nn.functional.smooth_l1_loss(L.randn(3), L.randn(3), beta=-1.0)),
     ("margin dims", lambda L: L.nn.functional.margin_ranking_loss(L.randn(3), L.randn(3), L.randn(3, 1))),
@@ -547,6 +551,7 @@ ERROR_CASES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Using a target size")
 @pytest.mark.parametrize("name,f", ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
 def test_errors_match_torch(name, f):
     torch = pytest.importorskip("torch")

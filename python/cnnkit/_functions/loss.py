@@ -89,12 +89,26 @@ def _float_pair(input, target):
     return input.to(target.dtype), target
 
 
+def _broadcast_shape(a, b):
+    """The broadcast of shapes a and b, with PyTorch's RuntimeError when they do not broadcast."""
+    a, b = list(a), list(b)
+    n = max(len(a), len(b))
+    a, b = [1] * (n - len(a)) + a, [1] * (n - len(b)) + b
+    out = []
+    for d, (x, y) in enumerate(zip(a, b)):
+        if x != y and x != 1 and y != 1:
+            raise RuntimeError(f"The size of tensor a ({x}) must match the size of tensor b ({y}) at "
+                               f"non-singleton dimension {d}")
+        out.append(y if x == 1 else x)
+    return out
+
+
 def _broadcast(*ts):
     """torch.broadcast_tensors for Tensors (None passes through); expand is differentiable."""
     shape = None
     for t in ts:
         if t is not None:
-            shape = list(t.shape) if shape is None else _C.broadcast_shapes(shape, list(t.shape))
+            shape = list(t.shape) if shape is None else _broadcast_shape(shape, t.shape)
     return tuple(None if t is None or list(t.shape) == shape else t.expand(tuple(shape)) for t in ts)
 
 
@@ -373,7 +387,7 @@ def _broadcast_weight(weight, input):
     """weight broadcast to the input's shape, in the input's dtype (detached: no gradient to weights)."""
     w = weight.detach().to(input.dtype)
     if tuple(w.shape) != tuple(input.shape):
-        shape = tuple(_C.broadcast_shapes(list(input.shape), list(w.shape)))
+        shape = tuple(_broadcast_shape(w.shape, input.shape))
         if shape != tuple(input.shape):
             raise RuntimeError(f"weight of shape {list(weight.shape)} does not broadcast to the input's shape "
                                f"{list(input.shape)}")
