@@ -668,3 +668,23 @@ def test_reexports():
     assert CrossEntropyFn is L.CrossEntropyFn
     for name in L.__all__:
         assert getattr(F, name) is getattr(L, name), name
+
+
+def test_cross_entropy_kdim_backward_tiles_match_torch_and_threads():
+    """K-dim backward sweeps tiles of 512 spatial positions: sizes across tile edges, several threads."""
+    torch = pytest.importorskip("torch")
+    x = randn((3, 5, 37, 31), seed=50, scale=2.0)  # S = 1147: two full tiles and a partial one
+    t = _targets((3, 37, 31), 5, 51, ignore=2, frac=0.2)
+    w = uniform((5,), 0.3, 2.0, seed=52)
+    for red in ("mean", "sum", "none"):
+        kw = dict(ignore_index=2, reduction=red, label_smoothing=0.15)
+        compare(lambda a, b: F.cross_entropy(a, b, T(w), **kw),
+                lambda a, b: torch.nn.functional.cross_entropy(a, b, torch.tensor(w), **kw), [x, t])
+    n0 = _C.get_num_threads()
+    res = []
+    loss, logp = _C.cross_entropy_forward(C(x), C(t), C(w), 2, "mean", 0.15)
+    for n in (1, max(2, n0)):
+        _C.set_num_threads(n)
+        res.append(A(_C.cross_entropy_backward(C(np.array(1.0, np.float32)), logp, C(t), C(w), 2, "mean", 0.15)))
+    _C.set_num_threads(n0)
+    np.testing.assert_array_equal(res[0], res[1])
