@@ -135,7 +135,8 @@ void cross_entropy_backward_spatial(scalar_t* dlogits, const scalar_t* dloss, co
   }
   const int64_t tiles_per_n = (d.S + kTileS - 1) / kTileS;
   const int64_t tasks = d.N * tiles_per_n;
-  parallel_for(0, tasks, std::max<int64_t>(1, kGrain / std::max<int64_t>(kTileS * d.C, 1)), [&](int64_t tb, int64_t te) {
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(kTileS * d.C, 1));
+  parallel_for(0, tasks, grain, [&](int64_t tb, int64_t te) {
     double gt[kTileS], gs[kTileS], total[kTileS];
     for (int64_t task = tb; task < te; ++task) {
       const int64_t nn = task / tiles_per_n, s0 = (task % tiles_per_n) * kTileS;
@@ -394,8 +395,8 @@ void pointwise_loss_backward(scalar_t* dinput, scalar_t* dtarget, const scalar_t
                              PointwiseLoss op, double param, Reduction r) {
   const scalar_t p = static_cast<scalar_t>(param);
   // 'mean': the incoming gradient divided by n first (PyTorch's grad / numel), in scalar_t.
-  const scalar_t g0 = r == Reduction::None ? scalar_t(0)
-                      : r == Reduction::Mean ? static_cast<scalar_t>(static_cast<double>(dloss[0]) / static_cast<double>(n))
+  const scalar_t g0 = r == Reduction::None   ? scalar_t(0)
+                      : r == Reduction::Mean ? static_cast<scalar_t>(static_cast<double>(dloss[0]) / n)
                                              : dloss[0];
   parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {

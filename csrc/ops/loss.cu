@@ -325,8 +325,8 @@ __global__ void pointwise_backward_kernel(scalar_t* __restrict__ dinput, scalar_
                                           const scalar_t* __restrict__ target, const scalar_t* __restrict__ weight,
                                           const scalar_t* __restrict__ pos_weight, int64_t n, PointwiseLoss op,
                                           scalar_t param, Reduction r) {
-  const scalar_t g0 = r == Reduction::None ? scalar_t(0)
-                      : r == Reduction::Mean ? static_cast<scalar_t>(static_cast<double>(dloss[0]) / static_cast<double>(n))
+  const scalar_t g0 = r == Reduction::None   ? scalar_t(0)
+                      : r == Reduction::Mean ? static_cast<scalar_t>(static_cast<double>(dloss[0]) / n)
                                              : dloss[0];
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
@@ -339,8 +339,8 @@ __global__ void pointwise_backward_kernel(scalar_t* __restrict__ dinput, scalar_
 
 // flag |= 1 for an input outside [0, 1], |= 2 for a target outside it (NaN fails the test too).
 template <class scalar_t>
-__global__ void bce_range_kernel(unsigned long long* flag, const scalar_t* __restrict__ input, const scalar_t* __restrict__ target,
-                                 int64_t n) {
+__global__ void bce_range_kernel(unsigned long long* flag, const scalar_t* __restrict__ input,
+                                 const scalar_t* __restrict__ target, int64_t n) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     if (!(input[i] >= scalar_t(0) && input[i] <= scalar_t(1))) atomicOr(flag, 1ull);

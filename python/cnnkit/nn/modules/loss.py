@@ -3,8 +3,9 @@
 ``__constants__``; F.* does the work.
 
 Class weights are registered as a buffer named "weight" (None when not given, so it is absent
-from state_dict), as PyTorch's _WeightedLoss does (BCEWithLogitsLoss: "weight" and "pos_weight"). The deprecated size_average/reduce arguments
-are translated into ``reduction`` with PyTorch's rules and warning.
+from state_dict), as PyTorch's _WeightedLoss does (BCEWithLogitsLoss: "weight" and "pos_weight").
+The deprecated size_average/reduce arguments are translated into ``reduction`` with PyTorch's
+rules and warning.
 """
 import warnings
 
