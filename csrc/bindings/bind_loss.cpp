@@ -11,7 +11,15 @@
 //   nll_loss_backward(dloss, input_shape, target, weight|None, ignore_index, reduction, total_weight)
 //       -> dlogp of shape input_shape; total_weight is the forward's second result (a tensor or float).
 //   mse_loss_forward(input, target, reduction), mse_loss_backward(dloss, input, target, reduction)
-//       -> (dinput, dtarget). Shapes must match exactly (PyTorch broadcasts with a warning; we raise).
+//       -> (dinput, dtarget). Shapes must match exactly: F.mse_loss broadcasts (expand) first, with
+//       PyTorch's warning.
+//   pointwise_loss_forward(op, input, target, weight|None, pos_weight|None, reduction, param) -> loss
+//   pointwise_loss_backward(op, grad_output, input, target, weight|None, pos_weight|None, reduction, param,
+//       needs_target) -> (dinput, dtarget|None)
+//       op: 'l1' | 'smooth_l1' (param = beta >= 0; 0 means l1) | 'huber' (param = delta > 0) | 'bce' |
+//       'bce_with_logits' | 'kl_div' | 'kl_div_log_target' | 'soft_margin'. target, weight and
+//       pos_weight have the input's shape and dtype (the Python layer broadcasts them); 'bce' checks
+//       that every input and target lies in [0, 1] (PyTorch's RuntimeError messages).
 // Reductions: 'mean' | 'sum' | 'none'; 'none' returns the per-sample shape, the others a 0-d tensor.
 // Devices: every tensor argument must be on the input's device (RuntimeError naming both
 // otherwise); outputs are created there. CPU tensors run ops/loss.cpp, CUDA tensors ops/loss.cu
@@ -383,6 +391,154 @@ py::tuple mse_loss_backward_py(const Tensor& dloss_, const Tensor& input_, const
   return py::make_tuple(dinput, dtarget);
 }
 
+PointwiseLoss pointwise_op(const std::string& op, double param) {
+  if (op == "l1") return PointwiseLoss::L1;
+  if (op == "smooth_l1") {
+    CNNKIT_CHECK(param >= 0.0, RuntimeError, "smooth_l1_loss does not support negative values for beta.");
+    return param == 0.0 ? PointwiseLoss::L1 : PointwiseLoss::SmoothL1;  // PyTorch: beta 0 is l1_loss
+  }
+  if (op == "huber") {
+    CNNKIT_CHECK(param > 0.0, RuntimeError, "huber_loss does not support non-positive values for delta.");
+    return PointwiseLoss::Huber;
+  }
+  if (op == "bce") return PointwiseLoss::BCE;
+  if (op == "bce_with_logits") return PointwiseLoss::BCEWithLogits;
+  if (op == "kl_div") return PointwiseLoss::KLDiv;
+  if (op == "kl_div_log_target") return PointwiseLoss::KLDivLogTarget;
+  if (op == "soft_margin") return PointwiseLoss::SoftMargin;
+  throw ValueError(str("pointwise_loss: unknown loss '", op,
+                       "' (expected l1, smooth_l1, huber, bce, bce_with_logits, kl_div, kl_div_log_target or "
+                       "soft_margin)"));
+}
+
+// target / weight / pos_weight of a pointwise loss: the input's shape, dtype and device; contiguous.
+Tensor pointwise_operand(const char* op, const char* name, const Tensor& input, const Tensor& t) {
+  check_defined(op, name, t);
+  check_same_device(op, "input", input, name, t);
+  check_same_dtype(op, "input", input, name, t);
+  CNNKIT_CHECK(t.shape() == input.shape(), ValueError, op, ": expected ", name, " of the input's shape ", input.shape(),
+               ", got ", t.shape(), " (broadcast it first)");
+  return t.contiguous();
+}
+
+std::optional<Tensor> pointwise_optional(const char* op, const char* name, const Tensor& input,
+                                         const std::optional<Tensor>& t) {
+  if (!t) return std::nullopt;
+  return pointwise_operand(op, name, input, *t);
+}
+
+// PyTorch's binary_cross_entropy check: every input, then every target, in [0, 1].
+void bce_range_check(const Tensor& input, const Tensor& target) {
+  int bad = 0;
+  CNNKIT_DISPATCH_FLOATING(input.dtype(), "binary_cross_entropy", [&] {
+    const int64_t n = input.numel();
+    const scalar_t* x = input.data<scalar_t>();
+    const scalar_t* y = target.data<scalar_t>();
+    if (input.device().is_cpu()) {
+      for (int64_t i = 0; i < n && bad == 0; ++i)
+        if (!(x[i] >= scalar_t(0) && x[i] <= scalar_t(1))) bad = 1;
+      for (int64_t i = 0; i < n && bad == 0; ++i)
+        if (!(y[i] >= scalar_t(0) && y[i] <= scalar_t(1))) bad = 2;
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    bad = loss_bce_range_check_cuda<scalar_t>(x, y, n, input.device().index);
+#else
+    throw_no_cuda("binary_cross_entropy");
+#endif
+  });
+  CNNKIT_CHECK(bad != 1, RuntimeError, "all elements of input should be between 0 and 1");
+  CNNKIT_CHECK(bad != 2, RuntimeError, "all elements of target should be between 0 and 1");
+}
+
+Tensor pointwise_loss_forward_py(const std::string& op_name, const Tensor& input_, const Tensor& target_,
+                                 const std::optional<Tensor>& weight_, const std::optional<Tensor>& pos_weight_,
+                                 const std::string& reduction, double param) {
+  const char* op = "pointwise_loss";
+  const PointwiseLoss kind = pointwise_op(op_name, param);
+  const Tensor input = float_input(op, "input", input_);
+  const Tensor target = pointwise_operand(op, "target", input, target_);
+  const auto weight = pointwise_optional(op, "weight", input, weight_);
+  const auto pos_weight = pointwise_optional(op, "pos_weight", input, pos_weight_);
+  const Reduction r = reduction_arg(op, reduction);
+  if (kind == PointwiseLoss::BCE) bce_range_check(input, target);
+  const Device dev = input.device();
+  Tensor out = loss_output(r, input.shape(), input.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(input.dtype(), op, [&] {
+    if (dev.is_cpu()) {
+      pointwise_loss_forward<scalar_t>(out.data<scalar_t>(), input.data<scalar_t>(), target.data<scalar_t>(),
+                                       ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(pos_weight),
+                                       input.numel(), kind, param, r);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    pointwise_loss_forward_cuda<scalar_t>(out.data<scalar_t>(), input.data<scalar_t>(), target.data<scalar_t>(),
+                                          ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(pos_weight),
+                                          input.numel(), kind, param, r, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
+  });
+  return out;
+}
+
+Tensor pointwise_loss_forward_naive_py(const std::string& op_name, const Tensor& input_, const Tensor& target_,
+                                       const std::optional<Tensor>& weight_, const std::optional<Tensor>& pos_weight_,
+                                       const std::string& reduction, double param) {
+  const char* op = "pointwise_loss_naive";
+  const PointwiseLoss kind = pointwise_op(op_name, param);
+  const Tensor input = float_input(op, "input", input_);
+  CNNKIT_CHECK(input.device().is_cpu(), RuntimeError, op, ": the naive reference runs on the CPU only");
+  const Tensor target = pointwise_operand(op, "target", input, target_);
+  const auto weight = pointwise_optional(op, "weight", input, weight_);
+  const auto pos_weight = pointwise_optional(op, "pos_weight", input, pos_weight_);
+  const Reduction r = reduction_arg(op, reduction);
+  Tensor out = loss_output(r, input.shape(), input.dtype(), input.device());
+  CNNKIT_DISPATCH_FLOATING(input.dtype(), op, [&] {
+    pointwise_loss_forward_naive<scalar_t>(out.data<scalar_t>(), input.data<scalar_t>(), target.data<scalar_t>(),
+                                           ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(pos_weight),
+                                           input.numel(), kind, param, r);
+  });
+  return out;
+}
+
+py::tuple pointwise_loss_backward_py(const std::string& op_name, const Tensor& dloss_, const Tensor& input_,
+                                     const Tensor& target_, const std::optional<Tensor>& weight_,
+                                     const std::optional<Tensor>& pos_weight_, const std::string& reduction,
+                                     double param, bool needs_target) {
+  const char* op = "pointwise_loss_backward";
+  const PointwiseLoss kind = pointwise_op(op_name, param);
+  const Tensor input = float_input(op, "input", input_);
+  const Tensor target = pointwise_operand(op, "target", input, target_);
+  const auto weight = pointwise_optional(op, "weight", input, weight_);
+  const auto pos_weight = pointwise_optional(op, "pos_weight", input, pos_weight_);
+  const Reduction r = reduction_arg(op, reduction);
+  const Tensor dloss = dloss_arg(op, dloss_, r, input.shape(), input.dtype(), "input", input);
+  const Device dev = input.device();
+  Tensor dinput = Tensor::empty(input.shape(), input.dtype(), dev);
+  std::optional<Tensor> dtarget;
+  if (needs_target) dtarget = Tensor::empty(input.shape(), input.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(input.dtype(), op, [&] {
+    scalar_t* dt = dtarget ? dtarget->data<scalar_t>() : nullptr;
+    if (dev.is_cpu()) {
+      pointwise_loss_backward<scalar_t>(dinput.data<scalar_t>(), dt, dloss.data<scalar_t>(), input.data<scalar_t>(),
+                                        target.data<scalar_t>(), ptr_or_null<scalar_t>(weight),
+                                        ptr_or_null<scalar_t>(pos_weight), input.numel(), kind, param, r);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    pointwise_loss_backward_cuda<scalar_t>(dinput.data<scalar_t>(), dt, dloss.data<scalar_t>(),
+                                           input.data<scalar_t>(), target.data<scalar_t>(),
+                                           ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(pos_weight),
+                                           input.numel(), kind, param, r, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
+  });
+  if (dtarget) return py::make_tuple(dinput, *dtarget);
+  return py::make_tuple(dinput, py::none());
+}
+
 }  // namespace
 
 void bind_loss(py::module_& m) {
@@ -400,6 +556,16 @@ void bind_loss(py::module_& m) {
   m.def("mse_loss_forward", &mse_loss_forward_py, py::arg("input"), py::arg("target"), py::arg("reduction"));
   m.def("mse_loss_backward", &mse_loss_backward_py, py::arg("grad_output"), py::arg("input"), py::arg("target"),
         py::arg("reduction"), "(dinput, dtarget)");
+  m.def("pointwise_loss_forward", &pointwise_loss_forward_py, py::arg("op"), py::arg("input"), py::arg("target"),
+        py::arg("weight") = py::none(), py::arg("pos_weight") = py::none(), py::arg("reduction") = "mean",
+        py::arg("param") = 0.0, "elementwise loss (l1, smooth_l1, huber, bce, ...) fused with its reduction");
+  m.def("pointwise_loss_forward_naive", &pointwise_loss_forward_naive_py, py::arg("op"), py::arg("input"),
+        py::arg("target"), py::arg("weight") = py::none(), py::arg("pos_weight") = py::none(),
+        py::arg("reduction") = "mean", py::arg("param") = 0.0, "serial reference of pointwise_loss_forward");
+  m.def("pointwise_loss_backward", &pointwise_loss_backward_py, py::arg("op"), py::arg("grad_output"),
+        py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::arg("pos_weight") = py::none(),
+        py::arg("reduction") = "mean", py::arg("param") = 0.0, py::arg("needs_target") = false,
+        "(dinput, dtarget|None) of a pointwise loss");
 }
 
 }  // namespace cnnkit

@@ -117,6 +117,58 @@ inline void log_softmax_chain(scalar_t* dlogits, const scalar_t* logp, const Los
   }
 }
 
+// Cross-entropy backward (class targets) of K-dimensional input, S > 1: the class axis has stride S,
+// so instead of walking one sample's C classes S apart, each task takes one n and a tile of kTileS
+// contiguous spatial positions and sweeps the C rows of that tile: every row segment is contiguous
+// (vectorised exp through vexp_inplace with the output as scratch). Per position the row total
+// sum_c dlogp[c] is taken in closed form, gt + gs * sum_c weight[c], as the AVX2 2-D path does.
+constexpr int64_t kTileS = 512;
+
+template <class scalar_t>
+void cross_entropy_backward_spatial(scalar_t* dlogits, const scalar_t* dloss, const scalar_t* logp,
+                                    const int64_t* target, const scalar_t* weight, const LossDims& d,
+                                    int64_t ignore_index, Reduction r, double tw, double a, double b) {
+  double wsum = static_cast<double>(d.C);
+  if (weight) {
+    wsum = 0;
+    for (int64_t c = 0; c < d.C; ++c) wsum += weight[c];
+  }
+  const int64_t tiles_per_n = (d.S + kTileS - 1) / kTileS;
+  const int64_t tasks = d.N * tiles_per_n;
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(kTileS * d.C, 1));
+  parallel_for(0, tasks, grain, [&](int64_t tb, int64_t te) {
+    double gt[kTileS], gs[kTileS], total[kTileS];
+    for (int64_t task = tb; task < te; ++task) {
+      const int64_t nn = task / tiles_per_n, s0 = (task % tiles_per_n) * kTileS;
+      const int64_t len = std::min(kTileS, d.S - s0);
+      const int64_t* tg = target + nn * d.S + s0;
+      for (int64_t j = 0; j < len; ++j) {
+        if (tg[j] == ignore_index) {
+          gt[j] = gs[j] = total[j] = 0.0;
+          continue;
+        }
+        const double g = grad_scale(dloss, nn * d.S + s0 + j, r, tw);
+        gt[j] = -g * a * class_weight(weight, tg[j]);
+        gs[j] = -g * b;
+        total[j] = gt[j] + gs[j] * wsum;
+      }
+      for (int64_t c = 0; c < d.C; ++c) {
+        const int64_t off = (nn * d.C + c) * d.S + s0;
+        scalar_t* out = dlogits + off;
+        const scalar_t* lp = logp + off;
+        for (int64_t j = 0; j < len; ++j) out[j] = lp[j];
+        vexp_inplace(out, len);
+        const double wc = class_weight(weight, c);
+        for (int64_t j = 0; j < len; ++j) {
+          const double dl = (tg[j] == c ? gt[j] : 0.0) + gs[j] * wc;
+          out[j] = tg[j] == ignore_index ? scalar_t(0)
+                                         : static_cast<scalar_t>(dl - static_cast<double>(out[j]) * total[j]);
+        }
+      }
+    }
+  });
+}
+
 #if CNNKIT_HAVE_AVX2
 // Cross-entropy backward of one contiguous float row (class-index targets):
 // dl[c] = gs * w[c] - exp(lp[c]) * total (w null: weight 1); the caller fixes up the target class.
@@ -211,6 +263,10 @@ void cross_entropy_backward(scalar_t* dlogits, const scalar_t* dloss, const scal
       wsum = 0;
       for (int64_t c = 0; c < d.C; ++c) wsum += weight[c];
     }
+  }
+  if (d.S > 1) {
+    cross_entropy_backward_spatial(dlogits, dloss, logp, target, weight, d, ignore_index, r, tw, a, b);
+    return;
   }
   for_each_sample(n, d.C, [&](int64_t i) {
     const int64_t t = target[i];
@@ -312,6 +368,63 @@ void mse_loss_backward(scalar_t* dinput, scalar_t* dtarget, const scalar_t* dlos
   });
 }
 
+// Pointwise losses: elements independent, so parallel over elements; the reduction is
+// blocked_sum (double, deterministic). The element formula is pointwise_loss_value (loss.h),
+// evaluated in scalar_t as PyTorch does.
+template <class scalar_t>
+void pointwise_loss_forward(scalar_t* out, const scalar_t* input, const scalar_t* target, const scalar_t* weight,
+                            const scalar_t* pos_weight, int64_t n, PointwiseLoss op, double param, Reduction r) {
+  const scalar_t p = static_cast<scalar_t>(param);
+  auto value = [&](int64_t i) {
+    return pointwise_loss_value<scalar_t>(op, input[i], target[i], weight ? weight[i] : scalar_t(1),
+                                          pos_weight ? pos_weight[i] : scalar_t(1), p);
+  };
+  if (r == Reduction::None) {
+    parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) out[i] = value(i);
+    });
+    return;
+  }
+  const double sum = blocked_sum(n, [&](int64_t i) { return static_cast<double>(value(i)); });
+  out[0] = static_cast<scalar_t>(r == Reduction::Mean ? sum / static_cast<double>(n) : sum);
+}
+
+template <class scalar_t>
+void pointwise_loss_backward(scalar_t* dinput, scalar_t* dtarget, const scalar_t* dloss, const scalar_t* input,
+                             const scalar_t* target, const scalar_t* weight, const scalar_t* pos_weight, int64_t n,
+                             PointwiseLoss op, double param, Reduction r) {
+  const scalar_t p = static_cast<scalar_t>(param);
+  // 'mean': the incoming gradient divided by n first (PyTorch's grad / numel), in scalar_t.
+  const scalar_t g0 = r == Reduction::None   ? scalar_t(0)
+                      : r == Reduction::Mean ? static_cast<scalar_t>(static_cast<double>(dloss[0]) / n)
+                                             : dloss[0];
+  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const scalar_t g = r == Reduction::None ? dloss[i] : g0;
+      pointwise_loss_grad<scalar_t>(op, input[i], target[i], weight ? weight[i] : scalar_t(1),
+                                    pos_weight ? pos_weight[i] : scalar_t(1), p, g, dinput + i,
+                                    dtarget ? dtarget + i : nullptr);
+    }
+  });
+}
+
+template <class scalar_t>
+void pointwise_loss_forward_naive(scalar_t* out, const scalar_t* input, const scalar_t* target,
+                                  const scalar_t* weight, const scalar_t* pos_weight, int64_t n, PointwiseLoss op,
+                                  double param, Reduction r) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const scalar_t v = pointwise_loss_value<scalar_t>(op, input[i], target[i], weight ? weight[i] : scalar_t(1),
+                                                      pos_weight ? pos_weight[i] : scalar_t(1),
+                                                      static_cast<scalar_t>(param));
+    if (r == Reduction::None)
+      out[i] = v;
+    else
+      sum += static_cast<double>(v);
+  }
+  if (r != Reduction::None) out[0] = static_cast<scalar_t>(r == Reduction::Mean ? sum / static_cast<double>(n) : sum);
+}
+
 #define CNNKIT_INSTANTIATE_LOSS(T)                                                                             \
   template double nll_loss_forward<T>(T*, const T*, const int64_t*, const T*, const LossDims&, int64_t,          \
                                       Reduction);                                                              \
@@ -326,7 +439,13 @@ void mse_loss_backward(scalar_t* dinput, scalar_t* dtarget, const scalar_t* dlos
   template void cross_entropy_prob_backward<T>(T*, const T*, const T*, const T*, const T*, const LossDims&,      \
                                                Reduction, double);                                             \
   template void mse_loss_forward<T>(T*, const T*, const T*, int64_t, Reduction);                                 \
-  template void mse_loss_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, Reduction);
+  template void mse_loss_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, Reduction);               \
+  template void pointwise_loss_forward<T>(T*, const T*, const T*, const T*, const T*, int64_t, PointwiseLoss,   \
+                                          double, Reduction);                                                  \
+  template void pointwise_loss_backward<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t,   \
+                                           PointwiseLoss, double, Reduction);                                  \
+  template void pointwise_loss_forward_naive<T>(T*, const T*, const T*, const T*, const T*, int64_t,            \
+                                                PointwiseLoss, double, Reduction);
 CNNKIT_INSTANTIATE_LOSS(float)
 CNNKIT_INSTANTIATE_LOSS(double)
 #undef CNNKIT_INSTANTIATE_LOSS

@@ -5,14 +5,16 @@
 //    backward, probability targets): ONE WARP PER SAMPLE i = n*S + s, warps grid-striding over the
 //    N*S samples; lane l handles classes l, l+32, ... (stride S in memory; contiguous for S == 1)
 //    and per-sample sums over classes are combined with __shfl_xor_sync (nncuda::warp_sum).
-//  - Work with one value per element (nll backward, mse): grid-stride loops, one thread per element.
+//  - Work with one value per element (nll backward, mse, the pointwise losses): grid-stride loops,
+//    one thread per element.
 //  - log_softmax of the logits: softmax_forward_cuda (softmax.cu), the reduced dim being C.
 //  - Reductions ('mean'/'sum'): per-sample terms are written as doubles into a scratch buffer and
 //    summed by nncuda::device_sum (block sums in a fixed order, then one block over the partials):
 //    deterministic, and in double like the CPU. A one-thread finalize kernel applies the same
 //    formula as the CPU (mean divides by the total weight, or by N*S for probability targets).
 //    Nothing is copied back to the host: the loss and nll_loss's total weight stay on the device.
-// Class targets are range-checked by the binding beforehand (loss_find_bad_target_cuda).
+// Class targets are range-checked by the binding beforehand (loss_find_bad_target_cuda), as are
+// binary_cross_entropy's inputs (loss_bce_range_check_cuda); both wait for the device.
 // Numerics: per-sample terms and the final formula round like the CPU; the order of the class and
 // sample sums differs (warp butterflies, blocks), so float results agree to rounding.
 #include <optional>
@@ -300,7 +302,104 @@ void class_loss_forward(scalar_t* out, scalar_t* tw_out, const scalar_t* logp, c
   CNNKIT_CUDA_KERNEL_CHECK(op);
 }
 
+// Pointwise losses, one thread per element (grid-stride): 'none' writes out[i], else terms[i]
+// (double) for device_sum. Same element formula as the CPU (pointwise_loss_value, loss.h).
+template <class scalar_t>
+__global__ void pointwise_terms_kernel(scalar_t* __restrict__ out, double* __restrict__ terms,
+                                       const scalar_t* __restrict__ input, const scalar_t* __restrict__ target,
+                                       const scalar_t* __restrict__ weight, const scalar_t* __restrict__ pos_weight,
+                                       int64_t n, PointwiseLoss op, scalar_t param) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const scalar_t v = pointwise_loss_value<scalar_t>(op, input[i], target[i], weight ? weight[i] : scalar_t(1),
+                                                      pos_weight ? pos_weight[i] : scalar_t(1), param);
+    if (out) out[i] = v;
+    if (terms) terms[i] = static_cast<double>(v);
+  }
+}
+
+// g = dloss[i] ('none'), dloss[0] ('sum') or dloss[0] / n ('mean', rounded to scalar_t as the CPU).
+template <class scalar_t>
+__global__ void pointwise_backward_kernel(scalar_t* __restrict__ dinput, scalar_t* __restrict__ dtarget,
+                                          const scalar_t* __restrict__ dloss, const scalar_t* __restrict__ input,
+                                          const scalar_t* __restrict__ target, const scalar_t* __restrict__ weight,
+                                          const scalar_t* __restrict__ pos_weight, int64_t n, PointwiseLoss op,
+                                          scalar_t param, Reduction r) {
+  const scalar_t g0 = r == Reduction::None   ? scalar_t(0)
+                      : r == Reduction::Mean ? static_cast<scalar_t>(static_cast<double>(dloss[0]) / n)
+                                             : dloss[0];
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const scalar_t g = r == Reduction::None ? dloss[i] : g0;
+    pointwise_loss_grad<scalar_t>(op, input[i], target[i], weight ? weight[i] : scalar_t(1),
+                                  pos_weight ? pos_weight[i] : scalar_t(1), param, g, dinput + i,
+                                  dtarget ? dtarget + i : nullptr);
+  }
+}
+
+// flag |= 1 for an input outside [0, 1], |= 2 for a target outside it (NaN fails the test too).
+template <class scalar_t>
+__global__ void bce_range_kernel(unsigned long long* flag, const scalar_t* __restrict__ input,
+                                 const scalar_t* __restrict__ target, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    if (!(input[i] >= scalar_t(0) && input[i] <= scalar_t(1))) atomicOr(flag, 1ull);
+    if (!(target[i] >= scalar_t(0) && target[i] <= scalar_t(1))) atomicOr(flag, 2ull);
+  }
+}
+
 }  // namespace
+
+template <class scalar_t>
+void pointwise_loss_forward_cuda(scalar_t* out, const scalar_t* input, const scalar_t* target,
+                                 const scalar_t* weight, const scalar_t* pos_weight, int64_t n, PointwiseLoss op,
+                                 double param, Reduction r, int device) {
+  const char* op_name = "pointwise_loss";
+  CudaDeviceGuard guard(device);
+  const scalar_t p = static_cast<scalar_t>(param);
+  if (r == Reduction::None) {
+    if (n <= 0) return;
+    pointwise_terms_kernel<scalar_t>
+        <<<blocks_for(n), kThreadsPerBlock>>>(out, nullptr, input, target, weight, pos_weight, n, op, p);
+    CNNKIT_CUDA_KERNEL_CHECK(op_name);
+    return;
+  }
+  Scratch s(n, 1, device);
+  if (n > 0) {
+    pointwise_terms_kernel<scalar_t>
+        <<<blocks_for(n), kThreadsPerBlock>>>(nullptr, s.terms, input, target, weight, pos_weight, n, op, p);
+    CNNKIT_CUDA_KERNEL_CHECK(op_name);
+  }
+  sum_arrays(s, n, 1, op_name);
+  finalize_kernel<scalar_t><<<1, 1>>>(out, nullptr, s.sums, Final::PerSample, r, 1.0, 0.0, static_cast<double>(n));
+  CNNKIT_CUDA_KERNEL_CHECK(op_name);
+}
+
+template <class scalar_t>
+void pointwise_loss_backward_cuda(scalar_t* dinput, scalar_t* dtarget, const scalar_t* dloss, const scalar_t* input,
+                                  const scalar_t* target, const scalar_t* weight, const scalar_t* pos_weight,
+                                  int64_t n, PointwiseLoss op, double param, Reduction r, int device) {
+  if (n <= 0) return;
+  CudaDeviceGuard guard(device);
+  pointwise_backward_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(
+      dinput, dtarget, dloss, input, target, weight, pos_weight, n, op, static_cast<scalar_t>(param), r);
+  CNNKIT_CUDA_KERNEL_CHECK("pointwise_loss_backward");
+}
+
+template <class scalar_t>
+int loss_bce_range_check_cuda(const scalar_t* input, const scalar_t* target, int64_t n, int device) {
+  const char* op = "binary_cross_entropy";
+  if (n <= 0) return 0;
+  CudaDeviceGuard guard(device);
+  Tensor flag = Tensor::empty({1}, DType::Int64, Device::cuda(device));
+  auto* f = static_cast<unsigned long long*>(flag.data_ptr());
+  CNNKIT_CUDA_CHECK(cudaMemsetAsync(f, 0, sizeof(unsigned long long)), op);
+  bce_range_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(f, input, target, n);
+  CNNKIT_CUDA_KERNEL_CHECK(op);
+  unsigned long long host = 0;
+  CNNKIT_CUDA_CHECK(cudaMemcpy(&host, f, sizeof(host), cudaMemcpyDeviceToHost), op);
+  return (host & 1) ? 1 : (host & 2) ? 2 : 0;
+}
 
 template <class scalar_t>
 void nll_loss_forward_cuda(scalar_t* out, scalar_t* total_weight_out, const scalar_t* logp, const int64_t* target,
@@ -447,7 +546,12 @@ bool loss_find_bad_target_cuda(const int64_t* target, int64_t n, int64_t C, int6
   template void cross_entropy_prob_backward_cuda<T>(T*, const T*, const T*, const T*, const T*, const LossDims&, \
                                                     Reduction, double, int);                                    \
   template void mse_loss_forward_cuda<T>(T*, const T*, const T*, int64_t, Reduction, int);                       \
-  template void mse_loss_backward_cuda<T>(T*, T*, const T*, const T*, const T*, int64_t, Reduction, int);
+  template void mse_loss_backward_cuda<T>(T*, T*, const T*, const T*, const T*, int64_t, Reduction, int);      \
+  template void pointwise_loss_forward_cuda<T>(T*, const T*, const T*, const T*, const T*, int64_t,             \
+                                               PointwiseLoss, double, Reduction, int);                          \
+  template void pointwise_loss_backward_cuda<T>(T*, T*, const T*, const T*, const T*, const T*, const T*,        \
+                                                int64_t, PointwiseLoss, double, Reduction, int);                \
+  template int loss_bce_range_check_cuda<T>(const T*, const T*, int64_t, int);
 CNNKIT_INSTANTIATE_LOSS_CUDA(float)
 CNNKIT_INSTANTIATE_LOSS_CUDA(double)
 #undef CNNKIT_INSTANTIATE_LOSS_CUDA

@@ -52,6 +52,22 @@ template <class scalar_t>
 void mse_loss_backward_cuda(scalar_t* dinput, scalar_t* dtarget, const scalar_t* dloss, const scalar_t* input,
                             const scalar_t* target, int64_t n, Reduction r, int device);
 
+// Pointwise losses (PointwiseLoss in ops/loss.h): same arguments as the CPU twins.
+template <class scalar_t>
+void pointwise_loss_forward_cuda(scalar_t* out, const scalar_t* input, const scalar_t* target,
+                                 const scalar_t* weight, const scalar_t* pos_weight, int64_t n, PointwiseLoss op,
+                                 double param, Reduction r, int device);
+
+template <class scalar_t>
+void pointwise_loss_backward_cuda(scalar_t* dinput, scalar_t* dtarget, const scalar_t* dloss, const scalar_t* input,
+                                  const scalar_t* target, const scalar_t* weight, const scalar_t* pos_weight,
+                                  int64_t n, PointwiseLoss op, double param, Reduction r, int device);
+
+// binary_cross_entropy's range check on the device: 0 when every input and target is in [0, 1],
+// 1 when some input is not, 2 when only some target is not (NaN counts as outside). Synchronises.
+template <class scalar_t>
+int loss_bce_range_check_cuda(const scalar_t* input, const scalar_t* target, int64_t n, int device);
+
 // Range check of class targets on the device: true when one of the n targets is neither
 // ignore_index nor in [0, C); *bad_value then holds the first such target (memory order, as the
 // CPU's sequential check reports it). Synchronises with the device.

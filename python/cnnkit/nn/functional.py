@@ -29,6 +29,20 @@ from .._functions.nn import (
     tanh,
 )
 from .._functions.pad import pad
+from .._functions.loss import (  # noqa: E402  the losses beyond cross_entropy / nll_loss / mse_loss
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    margin_ranking_loss,
+    poisson_nll_loss,
+    smooth_l1_loss,
+    soft_margin_loss,
+)
 
 
 def flatten(input, start_dim=0, end_dim=-1):
