@@ -27,4 +27,6 @@ void bind_activation(py::module_& m);   // activation.cpp, softmax.cpp
 void bind_loss(py::module_& m);         // loss.cpp
 void bind_optim(py::module_& m);        // optim.cpp
 void bind_batchnorm(py::module_& m);    // batchnorm.cpp
+void bind_norm(py::module_& m);         // norm.cpp: group/layer/instance norm
+void bind_upsample(py::module_& m);     // upsample.cpp: nearest / linear interpolation
 }  // namespace cnnkit
