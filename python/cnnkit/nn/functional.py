@@ -29,6 +29,9 @@ from .._functions.nn import (
     tanh,
 )
 from ..tensor import zeros
+from .._functions.norm import group_norm, instance_norm, layer_norm, local_response_norm
+from .._functions.upsample import interpolate, upsample, upsample_bilinear, upsample_nearest
+from .._functions.unpool import max_unpool2d
 
 
 def flatten(input, start_dim=0, end_dim=-1):
