@@ -112,6 +112,25 @@ void row_norm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* in
         const double m = static_cast<double>(mean[r]), rs = static_cast<double>(rstd[r]);
         // A = sum(wg), B = sum(wg * (x - mean)) with wg = dout * weight[c].
         double A = 0.0, B = 0.0;
+        if (d.S == 1) {  // one weight per value (layer norm): one vectorised pass over the row
+          const T* w = weight ? weight + grp * d.CPG : nullptr;
+          double a = 0.0, b = 0.0;
+#pragma omp simd reduction(+ : a, b)
+          for (int64_t j = 0; j < D; ++j) {
+            const double gv = static_cast<double>(g[j]) * (w ? static_cast<double>(w[j]) : 1.0);
+            a += gv;
+            b += gv * (static_cast<double>(x[j]) - m);
+          }
+          const T c1 = D > 0 ? static_cast<T>(a / static_cast<double>(D)) : static_cast<T>(0);
+          const T c2 = D > 0 ? static_cast<T>(b / static_cast<double>(D) * rs * rs) : static_cast<T>(0);
+          const T rt = rstd[r], mt = mean[r];
+          if (w) {
+            for (int64_t j = 0; j < D; ++j) dx[j] = (g[j] * w[j] - c1 - (x[j] - mt) * c2) * rt;
+          } else {
+            for (int64_t j = 0; j < D; ++j) dx[j] = (g[j] - c1 - (x[j] - mt) * c2) * rt;
+          }
+          continue;
+        }
         for (int64_t cc = 0; cc < d.CPG; ++cc) {
           const double w = weight ? static_cast<double>(weight[grp * d.CPG + cc]) : 1.0;
           const T* gs = g + cc * d.S;
@@ -145,7 +164,22 @@ void row_norm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* in
   const int64_t grain = std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, per_group_rows * d.S));
   parallel_for(0, nC, grain, [&](int64_t c0, int64_t c1) {
     std::vector<double> sw(c1 - c0, 0.0), sb(c1 - c0, 0.0);
-    for (int64_t n = 0; n < per_group_rows; ++n) {
+    if (d.G == 1 && d.S == 1) {  // layer norm: the chunk is one contiguous, vectorisable stretch of each row
+      double* psw = sw.data();
+      double* psb = sb.data();
+      for (int64_t n = 0; n < per_group_rows; ++n) {
+        const double m = static_cast<double>(mean[n]), rs = static_cast<double>(rstd[n]);
+        const T* gs = dout + n * D;
+        const T* xs = inp + n * D;
+#pragma omp simd
+        for (int64_t c = c0; c < c1; ++c) {
+          const double gv = static_cast<double>(gs[c]);
+          psb[c - c0] += gv;
+          psw[c - c0] += gv * (static_cast<double>(xs[c]) - m) * rs;
+        }
+      }
+    }
+    for (int64_t n = 0; n < (d.G == 1 && d.S == 1 ? 0 : per_group_rows); ++n) {
       for (int64_t c = c0; c < c1; ++c) {
         const int64_t grp = c / d.CPG, cc = c % d.CPG;
         const int64_t r = n * d.G + grp;
