@@ -380,7 +380,8 @@ def _copy_affine(ours, theirs, torch, rng):
 
 
 @pytest.mark.parametrize("kind,shape", [("InstanceNorm2d", (3, 5, 4, 3)), ("InstanceNorm1d", (4, 5, 6)),
-                                        ("InstanceNorm2d", (5, 4, 3)), ("InstanceNorm1d", (5, 7))])
+                                        ("InstanceNorm2d", (5, 4, 3)), ("InstanceNorm1d", (5, 7)),
+                                        ("InstanceNorm3d", (2, 5, 3, 2, 3)), ("InstanceNorm3d", (5, 2, 2, 3))])
 @pytest.mark.parametrize("kw", [dict(), dict(affine=True), dict(track_running_stats=True),
                                 dict(affine=True, track_running_stats=True, momentum=None),
                                 dict(affine=True, bias=False, track_running_stats=True, momentum=0.3, eps=1e-3)])
@@ -443,7 +444,7 @@ def test_layer_norm_module_matches_torch(ns, kw):
 def test_reprs_match_torch():
     torch = pytest.importorskip("torch")
     for args, kw in [((3,), {}), ((3,), dict(affine=True)), ((3,), dict(track_running_stats=True, momentum=None))]:
-        for kind in ("InstanceNorm1d", "InstanceNorm2d"):
+        for kind in ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"):
             ours, theirs = getattr(nn, kind)(*args, **kw), getattr(torch.nn, kind)(*args, **kw)
             assert repr(ours) == repr(theirs)
             assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()]
@@ -481,6 +482,8 @@ def test_functional_and_module_errors():
         nn.InstanceNorm2d(3)(ck.randn(4, 3))
     with pytest.raises(ValueError, match=r"^expected 2D or 3D input \(got 4D input\)$"):
         nn.InstanceNorm1d(3)(ck.randn(2, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"^expected 4D or 5D input \(got 3D input\)$"):
+        nn.InstanceNorm3d(3)(ck.randn(2, 3, 4))
     with pytest.raises(ValueError, match=r"Expected 3D or higher dimensionality +input \(got 2 dimensions\)"):
         F.local_response_norm(ck.randn(2, 3), 2)
     with pytest.raises(TypeError, match="argument 'weight' must be Tensor"):

@@ -191,7 +191,8 @@ def test_strided_and_zero_batch_input():
     assert tuple(e.shape) == (0, 3, 8, 8)
 
 
-@pytest.mark.parametrize("cls,kw", [("Upsample", dict(scale_factor=2)), ("Upsample", dict(size=(3, 4), mode="bilinear")),
+@pytest.mark.parametrize("cls,kw", [("Upsample", dict(scale_factor=2)),
+                                    ("Upsample", dict(size=(3, 4), mode="bilinear")),
                                     ("Upsample", dict(scale_factor=(2, 3), mode="nearest-exact")),
                                     ("Upsample", dict(size=5, mode="bilinear", align_corners=True)),
                                     ("UpsamplingNearest2d", dict(scale_factor=3)),

@@ -360,8 +360,9 @@ Pool2dParams unpool_params(const char* op, const Shape& xs, const Tensor& indice
                "Input to max_unpooling2d should be a 3d or 4d Tensor, but got a tensor with ", nd, " dimensions.");
   CNNKIT_CHECK(indices.dtype() == DType::Int64, RuntimeError, "elements in indices should be type int64 but got: ",
                dtype_name(indices.dtype()));
-  CNNKIT_CHECK(indices.shape() == xs, RuntimeError, "Expected shape of indices to be same as that of the input tensor (",
-               xs, ") but got indices tensor with shape: ", indices.shape());
+  CNNKIT_CHECK(indices.shape() == xs, RuntimeError,
+               "Expected shape of indices to be same as that of the input tensor (", xs,
+               ") but got indices tensor with shape: ", indices.shape());
   for (int64_t d = nd == 4 ? 1 : 0; d < nd; ++d)
     CNNKIT_CHECK(xs[d] != 0, RuntimeError, op,
                  "(): Expected input to have non-zero size for non-batch dimensions, but got ", xs,

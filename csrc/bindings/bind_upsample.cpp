@@ -60,8 +60,9 @@ UpsampleParams params_of(const char* op, const Shape& in, const Shape& osize, co
   } else {
     p.W = in[2];
     p.OW = osize[0];
-    CNNKIT_CHECK(p.W > 0 && p.OW > 0, RuntimeError, "Input and output sizes should be greater than 0, but got input (W: ",
-                 p.W, ") and output (W: ", p.OW, ")");
+    CNNKIT_CHECK(p.W > 0 && p.OW > 0, RuntimeError,
+                 "Input and output sizes should be greater than 0, but got input (W: ", p.W, ") and output (W: ", p.OW,
+                 ")");
     if (!scales.empty()) p.scale_w = scales[0].value_or(-1.0);
   }
   CNNKIT_CHECK(in[1] != 0, RuntimeError, "Non-empty ", nd, "D data tensor expected but got a tensor with sizes ", in);

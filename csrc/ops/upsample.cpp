@@ -43,7 +43,8 @@ struct Range {
 template <class T>
 std::vector<Range> range_table(const UpsampleParams& p, int64_t in, int64_t out, double scale) {
   std::vector<Range> t(in);
-  for (int64_t i = 0; i < in; ++i) upsample_range<Acc<T>>(p.mode, p.align_corners, i, in, out, scale, &t[i].lo, &t[i].hi);
+  for (int64_t i = 0; i < in; ++i)
+    upsample_range<Acc<T>>(p.mode, p.align_corners, i, in, out, scale, &t[i].lo, &t[i].hi);
   return t;
 }
 }  // namespace
@@ -93,7 +94,8 @@ void upsample_backward(T* dinp, const T* dout, const UpsampleParams& p) {
           const T wh = static_cast<T>(upsample_weight(th[oh], ih));
           const T* grow = g + oh * p.OW;
           T row = 0;
-          for (int64_t ow = rw[iw].lo; ow < rw[iw].hi; ++ow) row += static_cast<T>(upsample_weight(tw[ow], iw)) * grow[ow];
+          for (int64_t ow = rw[iw].lo; ow < rw[iw].hi; ++ow)
+            row += static_cast<T>(upsample_weight(tw[ow], iw)) * grow[ow];
           acc += wh * row;
         }
         dx[iw] = acc;

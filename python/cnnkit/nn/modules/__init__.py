@@ -10,7 +10,7 @@ from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .pooling import MaxUnpool2d
 from .normalization import GroupNorm, LayerNorm, LocalResponseNorm
-from .instancenorm import InstanceNorm1d, InstanceNorm2d
+from .instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Flatten", "Unflatten", "Dropout",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
-    "MaxUnpool2d", "GroupNorm", "LayerNorm", "LocalResponseNorm", "InstanceNorm1d", "InstanceNorm2d",
+    "MaxUnpool2d", "GroupNorm", "LayerNorm", "LocalResponseNorm",
+    "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
     "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
 ]

@@ -1,4 +1,4 @@
-"""nn.InstanceNorm1d / InstanceNorm2d with PyTorch's constructor (affine=False,
+"""nn.InstanceNorm1d / InstanceNorm2d / InstanceNorm3d with PyTorch's constructor (affine=False,
 track_running_stats=False by default), buffers, state_dict keys, unbatched input, train/eval
 behaviour and repr (torch/nn/modules/instancenorm.py). Parameters, buffers and the repr come from
 batch norm's _NormBase, as in torch."""
@@ -7,7 +7,7 @@ import warnings
 from .. import functional as F
 from .batchnorm import _NormBase
 
-__all__ = ["InstanceNorm1d", "InstanceNorm2d"]
+__all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
 
 
 class _InstanceNorm(_NormBase):
@@ -81,3 +81,13 @@ class InstanceNorm2d(_InstanceNorm):
     def _check_input_dim(self, input):
         if input.dim() not in (3, 4):
             raise ValueError(f"expected 3D or 4D input (got {input.dim()}D input)")
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or unbatched (C, D, H, W) input over D, H and W."""
+
+    _no_batch_dim = 4
+
+    def _check_input_dim(self, input):
+        if input.dim() not in (4, 5):
+            raise ValueError(f"expected 4D or 5D input (got {input.dim()}D input)")
