@@ -3,7 +3,7 @@ scale factors, up and down, 1-D and 2-D) and max unpooling against the CPU twins
 odd-size data, forward and backward; F.interpolate / nn.MaxUnpool2d through autograd on the GPU.
 
 The index rules are shared code (upsample.h), so the nearest modes and unpooling agree exactly;
-linear weights may differ by an FMA rounding (float32 rtol 1e-5). Skipped without a GPU.
+linear results may differ by FMA rounding in the interpolation sums (float32 rtol 1e-5). Skipped without a GPU.
 CNNKIT_CUDA_TESTS_ON_CPU=1 runs the _C comparisons with the CPU standing in for the device."""
 import itertools
 
@@ -27,7 +27,7 @@ def test_upsample_2d_matches_cpu(kmode, ac, dtype):
     rng = np.random.default_rng(0)
     t = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     for (Hh, W), (OH, OW) in itertools.product([(1, 1), (3, 5), (8, 8), (17, 33)], [(1, 1), (6, 10), (5, 13),
-                                                                                    (3, 2), (64, 40)]):
+                                                                                    (3, 2), (64, 40), (16, 16)]):
         x = rng.standard_normal((2, 3, Hh, W)).astype(dtype)
         g = rng.standard_normal((2, 3, OH, OW)).astype(dtype)
         for scales in ([], [OH / Hh * 1.01, OW / W * 0.99]):

@@ -6,8 +6,9 @@
 // INPUT element in the backward, which finds the output rows / columns reading it by binary
 // search (upsample_range) and gathers their weighted gradients. Each input gradient is written
 // once by one thread: no atomics, deterministic (PyTorch's CUDA backward uses atomicAdd).
-// Numerics: the index arithmetic is the CPU's; nvcc may contract a*b-c into an FMA in the linear
-// weights, which moves a weight by at most an ulp (well inside float tolerance).
+// Numerics: the index arithmetic is the CPU's, operation for operation (upsample.h's mul_rn keeps
+// nvcc from fusing the coordinate's multiply-subtract), so both devices read the same sources with
+// the same weights; the interpolation sums themselves may be FMA-contracted here (float rounding).
 #include "core/cuda_utils.cuh"
 #include "ops/upsample_cuda.h"
 

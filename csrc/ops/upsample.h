@@ -47,6 +47,24 @@ struct Src1d {
   A l0, l1;
 };
 
+// a * b rounded once, never fused with a following add: nvcc contracts a*b - c into an FMA by
+// default, which would move the linear source coordinate by an ulp against the CPU (built without
+// FMA); the explicit round-to-nearest multiply keeps both devices on the same coordinates.
+CNNKIT_HD float mul_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+CNNKIT_HD double mul_rn(double a, double b) {
+#ifdef __CUDA_ARCH__
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
 template <class A>
 CNNKIT_HD A upsample_ratio(int64_t in, int64_t out, double scale) {
   return scale > 0.0 ? static_cast<A>(1.0 / scale) : static_cast<A>(in) / static_cast<A>(out);
@@ -96,7 +114,7 @@ CNNKIT_HD Src1d<A> upsample_src(UpsampleMode mode, bool align_corners, int64_t o
   if (align_corners) {
     real = ratio * static_cast<A>(o);
   } else {
-    real = ratio * (static_cast<A>(o) + static_cast<A>(0.5)) - static_cast<A>(0.5);
+    real = mul_rn(ratio, static_cast<A>(o) + static_cast<A>(0.5)) - static_cast<A>(0.5);
     if (real < static_cast<A>(0)) real = static_cast<A>(0);
   }
   const int64_t i = static_cast<int64_t>(real);
