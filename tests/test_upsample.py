@@ -272,3 +272,24 @@ def test_errors_match_torch():
         _C.upsample_backward(T(np.zeros((1, 1, 4, 5))), [1, 1, 2, 2], [4, 4], "nearest", False, [])
     with pytest.raises(ValueError, match="upsample: expected mode 'nearest', 'nearest-exact' or 'linear', got 'cubic'"):
         _C.upsample_forward(T(np.zeros((1, 1, 2, 2))), [4, 4], "cubic", False, [])
+
+
+def test_results_do_not_depend_on_thread_count():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((4, 8, 19, 23)).astype(np.float32)
+    g = rng.standard_normal((4, 8, 41, 30)).astype(np.float32)
+    prev = _C.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            _C.set_num_threads(n)
+            res = []
+            for kmode, ac in KMODES:
+                res.append(np.asarray(_C.upsample_forward(T(x), [41, 30], kmode, ac, [2.2, 1.3])))
+                res.append(np.asarray(_C.upsample_backward(T(g), list(x.shape), [41, 30], kmode, ac, [2.2, 1.3])))
+            results.append(res)
+    finally:
+        _C.set_num_threads(prev)
+    for other in results[1:]:
+        for a, e in zip(results[0], other):
+            np.testing.assert_array_equal(a, e)
