@@ -347,9 +347,110 @@ Tensor adaptive_max_pool2d_backward_impl(bool naive, const Tensor& dout, const T
                             dout, indices, input_shape);
 }
 
+// ---- max unpooling ---------------------------------------------------------------------------------
+
+// Validates input / indices of max_unpool2d (PyTorch's messages) and the output size; returns the
+// geometry (H, W: the pooled input; OH, OW: the output). Every index is range-checked against
+// OH*OW (on the device for CUDA tensors, reporting the first bad one as the CPU does).
+// `xs` is the pooled input's shape (the forward's input, the backward's indices); the callers check
+// dtypes and devices.
+Pool2dParams unpool_params(const char* op, const Shape& xs, const Tensor& indices, const Pair& output_size) {
+  const int64_t nd = static_cast<int64_t>(xs.size());
+  CNNKIT_CHECK(nd == 3 || nd == 4, RuntimeError,
+               "Input to max_unpooling2d should be a 3d or 4d Tensor, but got a tensor with ", nd, " dimensions.");
+  CNNKIT_CHECK(indices.dtype() == DType::Int64, RuntimeError, "elements in indices should be type int64 but got: ",
+               dtype_name(indices.dtype()));
+  CNNKIT_CHECK(indices.shape() == xs, RuntimeError,
+               "Expected shape of indices to be same as that of the input tensor (", xs,
+               ") but got indices tensor with shape: ", indices.shape());
+  for (int64_t d = nd == 4 ? 1 : 0; d < nd; ++d)
+    CNNKIT_CHECK(xs[d] != 0, RuntimeError, op,
+                 "(): Expected input to have non-zero size for non-batch dimensions, but got ", xs,
+                 " with dimension ", d, " being empty.");
+  const auto o = pair_arg(op, "output_size", output_size);
+  CNNKIT_CHECK(o[0] >= 0 && o[1] >= 0, ValueError, op, ": output_size must be non-negative, got ", output_size);
+  Pool2dParams p = plane_params(xs, o[0], o[1]);
+  const Tensor idx = indices.contiguous();
+  const int64_t OHW = p.OH * p.OW;
+  auto bad_index = [&](int64_t v) {
+    return RuntimeError(str("Found an invalid max index: ", v, " (output volumes are of size ", p.OH, "x", p.OW, ")"));
+  };
+  if (idx.device().is_cpu()) {
+    const int64_t* ip = idx.data<int64_t>();
+    for (int64_t i = 0, n = idx.numel(); i < n; ++i)
+      if (ip[i] < 0 || ip[i] >= OHW) throw bad_index(ip[i]);
+  } else {
+#ifdef CNNKIT_WITH_CUDA
+    int64_t bad = 0;
+    if (max_pool2d_find_bad_index_cuda(idx.data<int64_t>(), idx.numel(), OHW, idx.device().index, &bad))
+      throw bad_index(bad);
+#else
+    throw_no_cuda(op);
+#endif
+  }
+  return p;
+}
+
+Shape unpooled_shape(const Shape& in, const Pool2dParams& p) {
+  Shape o = in;
+  o[o.size() - 2] = p.OH;
+  o[o.size() - 1] = p.OW;
+  return o;
+}
+
+Tensor max_unpool2d_forward_py(const Tensor& x_, const Tensor& indices_, const Pair& output_size) {
+  const char* op = "max_unpool2d";
+  check_defined(op, "input", x_);
+  check_defined(op, "indices", indices_);
+  check_floating(op, "input", x_);
+  check_same_device(op, "input", x_, "indices", indices_);
+  const Pool2dParams p = unpool_params(op, x_.shape(), indices_, output_size);
+  const Tensor x = x_.contiguous(), idx = indices_.contiguous();
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(unpooled_shape(x.shape(), p), x.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    using T = scalar_t;
+    if (dev.is_cpu()) max_unpool2d_forward<T>(out.data<T>(), x.data<T>(), idx.data<int64_t>(), p);
+    else CNNKIT_CUDA_OR_THROW(op, max_unpool2d_forward_cuda<T>(out.data<T>(), x.data<T>(), idx.data<int64_t>(), p,
+                                                               dev.index));
+  });
+  return out;
+}
+
+// grad_output has the forward output's shape; indices the forward input's.
+Tensor max_unpool2d_backward_py(const Tensor& dout_, const Tensor& indices_) {
+  const char* op = "max_unpool2d_backward";
+  check_defined(op, "grad_output", dout_);
+  check_defined(op, "indices", indices_);
+  CNNKIT_CHECK(dout_.dim() == indices_.dim() && (dout_.dim() == 3 || dout_.dim() == 4), ValueError, op,
+               ": expected grad_output and indices of the same rank (3 or 4), got shapes ", dout_.shape(), " and ",
+               indices_.shape());
+  const int64_t nd = dout_.dim();
+  for (int64_t d = 0; d + 2 < nd; ++d)
+    CNNKIT_CHECK(dout_.shape()[d] == indices_.shape()[d], ValueError, op, ": grad_output shape ", dout_.shape(),
+                 " does not match indices shape ", indices_.shape(), " in its leading dims");
+  check_floating(op, "grad_output", dout_);
+  check_same_device(op, "grad_output", dout_, "indices", indices_);
+  const Pool2dParams p = unpool_params(op, indices_.shape(), indices_, {dout_.shape()[nd - 2], dout_.shape()[nd - 1]});
+  const Tensor dout = dout_.contiguous(), idx = indices_.contiguous();
+  const Device dev = dout.device();
+  Tensor dinp = Tensor::empty(idx.shape(), dout.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
+    using T = scalar_t;
+    if (dev.is_cpu()) max_unpool2d_backward<T>(dinp.data<T>(), dout.data<T>(), idx.data<int64_t>(), p);
+    else CNNKIT_CUDA_OR_THROW(op, max_unpool2d_backward_cuda<T>(dinp.data<T>(), dout.data<T>(), idx.data<int64_t>(),
+                                                                p, dev.index));
+  });
+  return dinp;
+}
+
 }  // namespace
 
 void bind_pool(py::module_& m) {
+  m.def("max_unpool2d_forward", &max_unpool2d_forward_py, py::arg("input"), py::arg("indices"),
+        py::arg("output_size"), "zeros of output_size with each input value placed at its flat h*W+w index");
+  m.def("max_unpool2d_backward", &max_unpool2d_backward_py, py::arg("grad_output"), py::arg("indices"),
+        "gradient of max_unpool2d: grad_output gathered at the indices");
   m.def("max_pool2d_forward", &max_pool2d_forward_py, py::arg("input"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"),
         "(out, indices int64): max over each window; indices are h*W+w within each plane");

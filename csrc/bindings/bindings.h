@@ -29,4 +29,6 @@ void bind_optim(py::module_& m);        // optim.cpp
 void bind_batchnorm(py::module_& m);    // batchnorm.cpp
 void bind_sort(py::module_& m);         // sort.cpp: sort/topk
 void bind_pad(py::module_& m);          // pad.cpp
+void bind_norm(py::module_& m);         // norm.cpp: group/layer/instance norm
+void bind_upsample(py::module_& m);     // upsample.cpp: nearest / linear interpolation
 }  // namespace cnnkit

@@ -282,4 +282,6 @@ PYBIND11_MODULE(_C, m) {
   bind_batchnorm(m);
   bind_sort(m);
   bind_pad(m);
+  bind_norm(m);
+  bind_upsample(m);
 }

@@ -786,4 +786,36 @@ CNNKIT_INSTANTIATE_POOL(float)
 CNNKIT_INSTANTIATE_POOL(double)
 #undef CNNKIT_INSTANTIATE_POOL
 
+// ---- max unpooling: one thread per plane for the scatter (the first of equal indices wins: the
+// plane is walked backwards so earlier values overwrite later ones), elementwise gather backward.
+
+template <class scalar_t>
+void max_unpool2d_forward(scalar_t* out, const scalar_t* inp, const int64_t* indices, const Pool2dParams& p) {
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  parallel_for(0, p.planes, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, OHW)), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      scalar_t* o = out + c * OHW;
+      std::fill(o, o + OHW, scalar_t(0));
+      const scalar_t* x = inp + c * HW;
+      const int64_t* idx = indices + c * HW;
+      for (int64_t i = HW - 1; i >= 0; --i) o[idx[i]] = x[i];
+    }
+  });
+}
+
+template <class scalar_t>
+void max_unpool2d_backward(scalar_t* dinp, const scalar_t* dout, const int64_t* indices, const Pool2dParams& p) {
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  parallel_for(0, p.planes * HW, 1 << 15, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) dinp[i] = dout[(i / HW) * OHW + indices[i]];
+  });
+}
+
+#define CNNKIT_INSTANTIATE_UNPOOL(T)                                                              \
+  template void max_unpool2d_forward<T>(T*, const T*, const int64_t*, const Pool2dParams&);      \
+  template void max_unpool2d_backward<T>(T*, const T*, const int64_t*, const Pool2dParams&);
+CNNKIT_INSTANTIATE_UNPOOL(float)
+CNNKIT_INSTANTIATE_UNPOOL(double)
+#undef CNNKIT_INSTANTIATE_UNPOOL
+
 }  // namespace cnnkit

@@ -339,4 +339,55 @@ CNNKIT_INSTANTIATE_POOL_CUDA(float)
 CNNKIT_INSTANTIATE_POOL_CUDA(double)
 #undef CNNKIT_INSTANTIATE_POOL_CUDA
 
+// ---- max unpooling: zero-fill + one thread per input value (scatter); gather backward ----------
+
+namespace {
+template <class scalar_t>
+__global__ void max_unpool2d_forward_kernel(scalar_t* __restrict__ out, const scalar_t* __restrict__ inp,
+                                            const int64_t* __restrict__ indices, Pool2dParams p) {
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW, n = p.planes * HW;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[(i / HW) * OHW + indices[i]] = inp[i];
+}
+
+template <class scalar_t>
+__global__ void max_unpool2d_backward_kernel(scalar_t* __restrict__ dinp, const scalar_t* __restrict__ dout,
+                                             const int64_t* __restrict__ indices, Pool2dParams p) {
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW, n = p.planes * HW;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    dinp[i] = dout[(i / HW) * OHW + indices[i]];
+}
+}  // namespace
+
+template <class scalar_t>
+void max_unpool2d_forward_cuda(scalar_t* out, const scalar_t* inp, const int64_t* indices, const Pool2dParams& p,
+                               int device) {
+  const int64_t total = p.planes * p.OH * p.OW, n = p.planes * p.H * p.W;
+  if (total <= 0) return;
+  CudaDeviceGuard guard(device);
+  CNNKIT_CUDA_CHECK(cudaMemsetAsync(out, 0, static_cast<size_t>(total) * sizeof(scalar_t)), "max_unpool2d");
+  if (n <= 0) return;
+  max_unpool2d_forward_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(out, inp, indices, p);
+  CNNKIT_CUDA_KERNEL_CHECK("max_unpool2d");
+}
+
+template <class scalar_t>
+void max_unpool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, const int64_t* indices, const Pool2dParams& p,
+                                int device) {
+  const int64_t n = p.planes * p.H * p.W;
+  if (n <= 0) return;
+  CudaDeviceGuard guard(device);
+  max_unpool2d_backward_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(dinp, dout, indices, p);
+  CNNKIT_CUDA_KERNEL_CHECK("max_unpool2d_backward");
+}
+
+#define CNNKIT_INSTANTIATE_UNPOOL_CUDA(T)                                                                  \
+  template void max_unpool2d_forward_cuda<T>(T*, const T*, const int64_t*, const Pool2dParams&, int);     \
+  template void max_unpool2d_backward_cuda<T>(T*, const T*, const int64_t*, const Pool2dParams&, int);
+CNNKIT_INSTANTIATE_UNPOOL_CUDA(float)
+CNNKIT_INSTANTIATE_UNPOOL_CUDA(double)
+#undef CNNKIT_INSTANTIATE_UNPOOL_CUDA
+
 }  // namespace cnnkit

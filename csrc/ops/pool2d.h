@@ -70,4 +70,17 @@ template <class scalar_t>
 void adaptive_max_pool2d_backward_naive(scalar_t* dinp, const scalar_t* dout, const int64_t* indices,
                                         const Pool2dParams& p);
 
+// ---- max unpooling (torch.nn.functional.max_unpool2d) ----------------------------------------------
+// Pool2dParams' planes, H, W (the pooled input) and OH, OW (the unpooled output) are used.
+// out (planes, OH, OW) = 0, then out[plane][indices[i]] = inp[i] for every input value i of the plane
+// (indices in [0, OH*OW), checked by the binding). When several values share an index the FIRST in
+// memory order wins on the CPU (torch's CPU result in the cases we compared); they come from
+// overlapping max-pool windows and hold the same value in practice.
+template <class scalar_t>
+void max_unpool2d_forward(scalar_t* out, const scalar_t* inp, const int64_t* indices, const Pool2dParams& p);
+
+// dinp (planes, H, W): dinp[i] = dout[plane][indices[i]] (a gather; written once each).
+template <class scalar_t>
+void max_unpool2d_backward(scalar_t* dinp, const scalar_t* dout, const int64_t* indices, const Pool2dParams& p);
+
 }  // namespace cnnkit

@@ -43,4 +43,14 @@ void adaptive_max_pool2d_forward_cuda(scalar_t* out, int64_t* indices, const sca
 // outside [0, HW); *bad_value then holds the first such index (in memory order, as the CPU reports).
 bool max_pool2d_find_bad_index_cuda(const int64_t* indices, int64_t n, int64_t HW, int device, int64_t* bad_value);
 
+// Max unpooling twins (ops/pool2d.h): indices checked first with max_pool2d_find_bad_index_cuda
+// (HW = OH*OW). The forward zero-fills, then scatters one thread per input value (when values share
+// an index, which one lands is unspecified, as in PyTorch's CUDA kernel); the backward gathers.
+template <class scalar_t>
+void max_unpool2d_forward_cuda(scalar_t* out, const scalar_t* inp, const int64_t* indices, const Pool2dParams& p,
+                               int device);
+template <class scalar_t>
+void max_unpool2d_backward_cuda(scalar_t* dinp, const scalar_t* dout, const int64_t* indices, const Pool2dParams& p,
+                                int device);
+
 }  // namespace cnnkit

@@ -43,6 +43,9 @@ from .._functions.loss import (  # noqa: E402  the losses beyond cross_entropy /
     smooth_l1_loss,
     soft_margin_loss,
 )
+from .._functions.norm import group_norm, instance_norm, layer_norm, local_response_norm
+from .._functions.upsample import interpolate, upsample, upsample_bilinear, upsample_nearest
+from .._functions.unpool import max_unpool2d
 
 
 def flatten(input, start_dim=0, end_dim=-1):

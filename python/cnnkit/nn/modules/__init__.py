@@ -15,6 +15,10 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, GaussianNLLL
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d, LazyConvTranspose1d,
                    LazyConvTranspose2d, LazyLinear, LazyModuleMixin, UninitializedBuffer, UninitializedParameter)
+from .pooling import MaxUnpool2d
+from .normalization import GroupNorm, LayerNorm, LocalResponseNorm
+from .instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
     "Sequential", "ModuleList", "ModuleDict", "Conv2d", "Linear", "Identity", "MaxPool2d", "AvgPool2d",
@@ -29,4 +33,7 @@ __all__ = [
     "Conv1d", "ConvTranspose1d", "ConvTranspose2d",
     "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "MarginRankingLoss",
     "HingeEmbeddingLoss", "SoftMarginLoss", "CosineEmbeddingLoss", "GaussianNLLLoss", "PoissonNLLLoss",
+    "MaxUnpool2d", "GroupNorm", "LayerNorm", "LocalResponseNorm",
+    "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
 ]

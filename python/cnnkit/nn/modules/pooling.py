@@ -1,9 +1,9 @@
-"""nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d and nn.AdaptiveMaxPool2d: PyTorch's constructors
-(stride defaults to kernel_size) and reprs."""
+"""nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d and nn.MaxUnpool2d:
+PyTorch's constructors (stride defaults to kernel_size) and reprs."""
 from .. import functional as F
 from ..module import Module
 
-__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d"]
 
 
 class MaxPool2d(Module):
@@ -77,3 +77,24 @@ class AdaptiveMaxPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+class MaxUnpool2d(Module):
+    """Partial inverse of MaxPool2d: forward(input, indices, output_size=None) places each value at
+    its index of a zero output plane. kernel_size, stride and padding are stored as pairs."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride if stride is not None else kernel_size)
+        self.padding = _pair(padding)
+
+    def forward(self, input, indices, output_size=None):
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -1,0 +1,137 @@
+// Python entry points of ops/upsample: validation (PyTorch's rules and messages) and dispatch.
+// Inputs of any strides are made contiguous; outputs are new contiguous tensors on the input's device.
+//
+//   upsample_forward(input (N, C, L) or (N, C, H, W), output_size [L'] or [H', W'], mode,
+//                    align_corners, scales [s] or [sh, sw] (None entries: no scale)) -> out
+//   upsample_backward(grad_output, input_size (the forward input's full shape), output_size, mode,
+//                     align_corners, scales) -> dinput
+//   *_naive: the same by the plain-loop CPU references.
+// mode: "nearest" | "nearest-exact" | "linear" (linear1d for 3-D input, bilinear2d for 4-D).
+// A scale given for a dim is used in the source-index map (1/scale), as PyTorch does when
+// scale_factor is passed without recompute_scale_factor; the output size is always explicit.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bindings/bindings.h"
+#include "ops/upsample.h"
+#ifdef CNNKIT_WITH_CUDA
+#include "ops/upsample_cuda.h"
+#endif
+
+namespace cnnkit {
+namespace {
+
+using Scales = std::vector<std::optional<double>>;
+
+UpsampleMode mode_of(const char* op, const std::string& m) {
+  if (m == "nearest") return UpsampleMode::Nearest;
+  if (m == "nearest-exact") return UpsampleMode::NearestExact;
+  if (m == "linear") return UpsampleMode::Linear;
+  throw ValueError(str(op, ": expected mode 'nearest', 'nearest-exact' or 'linear', got '", m, "'"));
+}
+
+// Geometry from the input shape (3-D or 4-D), the output size and the scales.
+UpsampleParams params_of(const char* op, const Shape& in, const Shape& osize, const std::string& mode,
+                         bool align_corners, const Scales& scales) {
+  const size_t nd = in.size();
+  CNNKIT_CHECK(nd == 3 || nd == 4, ValueError, op, ": expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, got ", nd,
+               "-D with shape ", in);
+  const size_t k = nd - 2;
+  CNNKIT_CHECK(osize.size() == k, ValueError, op, ": expected output_size with ", k, " elements, got ", osize);
+  CNNKIT_CHECK(scales.size() == k || scales.empty(), ValueError, op, ": expected scales with ", k, " elements, got ",
+               scales.size());
+  UpsampleParams p;
+  p.mode = mode_of(op, mode);
+  p.align_corners = align_corners;
+  p.planes = in[0] * in[1];
+  if (k == 2) {
+    p.H = in[2];
+    p.W = in[3];
+    p.OH = osize[0];
+    p.OW = osize[1];
+    CNNKIT_CHECK(p.H > 0 && p.W > 0 && p.OH > 0 && p.OW > 0, RuntimeError,
+                 "Input and output sizes should be greater than 0, but got input (H: ", p.H, ", W: ", p.W,
+                 ") output (H: ", p.OH, ", W: ", p.OW, ")");
+    if (!scales.empty()) {
+      p.scale_h = scales[0].value_or(-1.0);
+      p.scale_w = scales[1].value_or(-1.0);
+    }
+  } else {
+    p.W = in[2];
+    p.OW = osize[0];
+    CNNKIT_CHECK(p.W > 0 && p.OW > 0, RuntimeError,
+                 "Input and output sizes should be greater than 0, but got input (W: ", p.W, ") and output (W: ", p.OW,
+                 ")");
+    if (!scales.empty()) p.scale_w = scales[0].value_or(-1.0);
+  }
+  CNNKIT_CHECK(in[1] != 0, RuntimeError, "Non-empty ", nd, "D data tensor expected but got a tensor with sizes ", in);
+  return p;
+}
+
+Shape out_shape(const Shape& in, const UpsampleParams& p) {
+  Shape o = in;
+  if (o.size() == 4) o[2] = p.OH;
+  o.back() = p.OW;
+  return o;
+}
+
+Tensor forward_impl(bool naive, const Tensor& x_, const Shape& osize, const std::string& mode, bool align_corners,
+                    const Scales& scales) {
+  const char* op = naive ? "upsample_naive" : "upsample";
+  check_defined(op, "input", x_);
+  check_floating(op, "input", x_);
+  const UpsampleParams p = params_of(op, x_.shape(), osize, mode, align_corners, scales);
+  if (naive) check_cpu(op, x_);
+  const Tensor x = x_.contiguous();
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(out_shape(x.shape(), p), x.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
+    using T = scalar_t;
+    if (naive) upsample_forward_naive<T>(out.data<T>(), x.data<T>(), p);
+    else if (dev.is_cpu()) upsample_forward<T>(out.data<T>(), x.data<T>(), p);
+    else CNNKIT_CUDA_OR_THROW(op, upsample_forward_cuda<T>(out.data<T>(), x.data<T>(), p, dev.index));
+  });
+  return out;
+}
+
+Tensor backward_impl(bool naive, const Tensor& dout_, const Shape& input_size, const Shape& osize,
+                     const std::string& mode, bool align_corners, const Scales& scales) {
+  const char* op = naive ? "upsample_backward_naive" : "upsample_backward";
+  check_defined(op, "grad_output", dout_);
+  check_floating(op, "grad_output", dout_);
+  const UpsampleParams p = params_of(op, input_size, osize, mode, align_corners, scales);
+  check_shape(op, "grad_output", dout_, out_shape(input_size, p));
+  if (naive) check_cpu(op, dout_);
+  const Tensor dout = dout_.contiguous();
+  const Device dev = dout.device();
+  Tensor dinp = Tensor::empty(input_size, dout.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(dout.dtype(), op, [&] {
+    using T = scalar_t;
+    if (naive) upsample_backward_naive<T>(dinp.data<T>(), dout.data<T>(), p);
+    else if (dev.is_cpu()) upsample_backward<T>(dinp.data<T>(), dout.data<T>(), p);
+    else CNNKIT_CUDA_OR_THROW(op, upsample_backward_cuda<T>(dinp.data<T>(), dout.data<T>(), p, dev.index));
+  });
+  return dinp;
+}
+
+}  // namespace
+
+void bind_upsample(py::module_& m) {
+  for (bool naive : {false, true}) {
+    const std::string sfx = naive ? "_naive" : "";
+    m.def(("upsample_forward" + sfx).c_str(),
+          [naive](const Tensor& x, const Shape& osize, const std::string& mode, bool ac, const Scales& scales) {
+            return forward_impl(naive, x, osize, mode, ac, scales);
+          },
+          py::arg("input"), py::arg("output_size"), py::arg("mode"), py::arg("align_corners"),
+          py::arg("scales") = Scales{}, "nearest / nearest-exact / (bi)linear interpolation to output_size");
+    m.def(("upsample_backward" + sfx).c_str(),
+          [naive](const Tensor& g, const Shape& in, const Shape& osize, const std::string& mode, bool ac,
+                  const Scales& scales) { return backward_impl(naive, g, in, osize, mode, ac, scales); },
+          py::arg("grad_output"), py::arg("input_size"), py::arg("output_size"), py::arg("mode"),
+          py::arg("align_corners"), py::arg("scales") = Scales{}, "gradient of upsample_forward w.r.t. its input");
+  }
+}
+
+}  // namespace cnnkit
