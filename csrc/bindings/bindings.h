@@ -27,4 +27,5 @@ void bind_activation(py::module_& m);   // activation.cpp, softmax.cpp
 void bind_loss(py::module_& m);         // loss.cpp
 void bind_optim(py::module_& m);        // optim.cpp
 void bind_batchnorm(py::module_& m);    // batchnorm.cpp
+void bind_dropout(py::module_& m);      // dropout.cpp
 }  // namespace cnnkit

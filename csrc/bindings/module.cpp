@@ -280,4 +280,5 @@ PYBIND11_MODULE(_C, m) {
   bind_loss(m);
   bind_optim(m);
   bind_batchnorm(m);
+  bind_dropout(m);
 }
