@@ -188,10 +188,11 @@ ActParams act_params(const char* op, const std::string& name, const std::vector<
   throw ValueError(str(op, ": unknown activation '", name, "' (expected one of ", names, ")"));
 }
 
+// Errors name the activation ("gelu: expected input ..."), as the other ops' messages do.
 Tensor pointwise_fwd(const std::string& name, const Tensor& x_, const std::vector<double>& params) {
-  const char* op = "activation_forward";
   PointwiseAct act;
-  const ActParams a = act_params(op, name, params, &act);
+  const ActParams a = act_params("activation_forward", name, params, &act);
+  const char* op = name.c_str();
   const Tensor x = checked_input(op, "input", x_);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   const Device dev = x.device();
@@ -204,9 +205,10 @@ Tensor pointwise_fwd(const std::string& name, const Tensor& x_, const std::vecto
 }
 
 Tensor pointwise_bwd(const std::string& name, const Tensor& dout_, const Tensor& x_, const std::vector<double>& params) {
-  const char* op = "activation_backward";
   PointwiseAct act;
-  const ActParams a = act_params(op, name, params, &act);
+  const ActParams a = act_params("activation_backward", name, params, &act);
+  const std::string opname = name + "_backward";
+  const char* op = opname.c_str();
   const Tensor dout = checked_input(op, "grad_output", dout_);
   const Tensor x = checked_like(op, "input", x_, dout);
   Tensor dinp = Tensor::empty(dout.shape(), dout.dtype(), dout.device());

@@ -6,6 +6,32 @@ this module gathers them and adds the few that are compositions of other ops.
 """
 from __future__ import annotations
 
+from .._functions.activation import (
+    celu,
+    celu_,
+    elu,
+    elu_,
+    gelu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    hardtanh_,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    selu_,
+    silu,
+    softmin,
+    softplus,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+    threshold_,
+)
 from .._functions.batchnorm import batch_norm
 from .._functions.conv import bmm, conv2d, linear, matmul, mm
 from .._functions.nn import (
@@ -28,6 +54,7 @@ from .._functions.nn import (
     softmax,
     tanh,
 )
+from .._functions.nn import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from ..tensor import zeros
 
 
