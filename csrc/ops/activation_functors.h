@@ -12,7 +12,7 @@
 //   softplus(b, t)       b*x > t ? x : log1p(exp(b*x))/b   d = b*x > t ? g : g*z/(z + 1), z = exp(b*x)
 //   hardtanh(lo, hi)     clamp(x, lo, hi), NaN passes      d = (x <= lo || x >= hi) ? 0 : g
 //   hardswish            x*min(max(x + 3, 0), 6)/6         d = x <= -3 ? 0 : x < 3 ? g*(x/3 + 1/2) : g
-//   hardsigmoid          min(max(x + 3, 0), 6)/6           d = -3 < x < 3 ? g/6 : 0
+//   hardsigmoid          min(max(x + 3, 0), 6)/6           d = -3 < x < 3 ? g*float(1/6) : 0
 //   mish                 x*tanh(log1p(exp(x)))             d = g*(t + x*s*(1 - t^2)), t = tanh(softplus x)
 //   logsigmoid           min(x, 0) - log1p(exp(-|x|))      d = g*(x < 0 ? 1 - z/(1+z) : z/(1+z)), z = exp(-|x|)
 //   softsign             x / (1 + |x|)                     d = g / (1 + |x|)^2
@@ -149,7 +149,8 @@ template <class T>
 struct HardsigmoidOp {
   explicit HardsigmoidOp(const ActParams&) {}
   CNNKIT_HD T fwd(T x) const { return actmath::min_(actmath::max_(x + T(3), T(0)), T(6)) / T(6); }
-  CNNKIT_HD T bwd(T g, T x) const { return (x > T(-3) && x < T(3)) ? g * T(1.0 / 6.0) : T(0); }
+  // 1/6 rounded to float even for double, as PyTorch's kernel (its constant is 1.0f / 6.0f)
+  CNNKIT_HD T bwd(T g, T x) const { return (x > T(-3) && x < T(3)) ? g * T(1.0f / 6.0f) : T(0); }
 };
 
 template <class T>
