@@ -30,6 +30,15 @@ void forward_impl(scalar_t* out, bool* mask, const scalar_t* inp, int64_t m, int
     for (int64_t j = b; j < e; ++j) {
       const Philox4 r = philox_block(seed, offset, static_cast<uint64_t>(j));
       const int64_t e0 = 4 * j, e1 = std::min(m, e0 + 4);
+      if (inner == 1 && e1 - e0 == 4) {  // the common elementwise case: four outputs, no inner loop
+        for (int w = 0; w < 4; ++w) {
+          const bool keep = static_cast<uint64_t>(r.v[w]) < c.threshold;
+          mask[e0 + w] = keep;
+          const scalar_t v = inp[e0 + w] * (keep ? scale : scalar_t(0));
+          out[e0 + w] = kAffine ? v + (keep ? bk : bd) : v;
+        }
+        continue;
+      }
       for (int64_t k = e0; k < e1; ++k) {
         const bool keep = static_cast<uint64_t>(r.v[k - e0]) < c.threshold;
         mask[k] = keep;
