@@ -378,3 +378,17 @@ def test_exports():
         assert callable(getattr(F, name))
     for name in ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]:
         assert name in nn.__all__
+
+
+def test_rng_state_restores_masks():
+    ck.manual_seed(99)
+    state = ck.get_rng_state()
+    a = F.dropout(ck.ones(257), 0.5).numpy()
+    ck.set_rng_state(state)
+    np.testing.assert_array_equal(F.dropout(ck.ones(257), 0.5).numpy(), a)
+    # the mask is the Philox stream of the 64-bit key drawn from the generator (offset 0)
+    from cnnkit.random import _philox_seed
+
+    ck.set_rng_state(state)
+    key = _philox_seed()
+    np.testing.assert_array_equal(a != 0, keep_ref(key, 0, 257, 0.5))
