@@ -31,4 +31,5 @@ void bind_sort(py::module_& m);         // sort.cpp: sort/topk
 void bind_pad(py::module_& m);          // pad.cpp
 void bind_norm(py::module_& m);         // norm.cpp: group/layer/instance norm
 void bind_upsample(py::module_& m);     // upsample.cpp: nearest / linear interpolation
+void bind_dropout(py::module_& m);      // dropout.cpp
 }  // namespace cnnkit

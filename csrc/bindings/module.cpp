@@ -284,4 +284,5 @@ PYBIND11_MODULE(_C, m) {
   bind_pad(m);
   bind_norm(m);
   bind_upsample(m);
+  bind_dropout(m);
 }

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "core/parallel.h"
 
@@ -212,6 +213,70 @@ void tanh_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, in
   for_each_index(n, [&](int64_t i) { dinp[i] = dout[i] * one_minus_sq(out[i]); });
 }
 
+// The parametrised family: one loop per direction, the op's functor (activation_functors.h)
+// selected once per call by visit_act. The bodies are selects and libm calls; they vectorise
+// where the compiler can (the threshold/shrink/hard* ops) and run libm per element otherwise.
+template <class scalar_t>
+void pointwise_act_forward(scalar_t* out, const scalar_t* inp, int64_t n, PointwiseAct act, const ActParams& params) {
+  visit_act<scalar_t>(act, params, [&](const auto op) { for_each_index(n, [&](int64_t i) { out[i] = op.fwd(inp[i]); }); });
+}
+
+template <class scalar_t>
+void pointwise_act_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* inp, int64_t n, PointwiseAct act,
+                            const ActParams& params) {
+  visit_act<scalar_t>(act, params, [&](const auto op) {
+    for_each_index(n, [&](int64_t i) { dinp[i] = op.bwd(dout[i], inp[i]); });
+  });
+}
+
+// inp, out (outer, C, inner); weight (C,)
+template <class scalar_t>
+void prelu_forward(scalar_t* out, const scalar_t* inp, const scalar_t* weight, int64_t outer, int64_t C, int64_t inner) {
+  const int64_t n = outer * C * inner;
+  for_each_index(n, [&](int64_t i) {
+    const scalar_t x = inp[i], w = weight[(i / inner) % C];
+    out[i] = x > scalar_t(0) ? x : w * x;
+  });
+}
+
+// dinp, dout, inp (outer, C, inner); dweight, weight (C,). The weight gradient: rows (o, c) of
+// `inner` elements are cut into pieces of kPrePiece; each piece's sum is one task (parallel), then
+// dweight[c] adds its pieces in (o, piece) order.
+template <class scalar_t>
+void prelu_backward(scalar_t* dinp, scalar_t* dweight, const scalar_t* dout, const scalar_t* inp,
+                    const scalar_t* weight, int64_t outer, int64_t C, int64_t inner) {
+  const int64_t n = outer * C * inner;
+  if (dinp) {
+    for_each_index(n, [&](int64_t i) {
+      const scalar_t x = inp[i], g = dout[i], w = weight[(i / inner) % C];
+      dinp[i] = x > scalar_t(0) ? g : w * g;
+    });
+  }
+  if (!dweight) return;
+  constexpr int64_t kPrePiece = 4096;
+  const int64_t pieces = inner == 0 ? 0 : (inner + kPrePiece - 1) / kPrePiece;
+  const int64_t tasks = outer * C * pieces;
+  std::vector<double> part(static_cast<size_t>(tasks));
+  parallel_for(0, tasks, 8, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t row = t / pieces, pc = t % pieces;
+      const int64_t i0 = row * inner + pc * kPrePiece, i1 = row * inner + std::min(inner, (pc + 1) * kPrePiece);
+      double s = 0.0;
+      for (int64_t i = i0; i < i1; ++i) {
+        const scalar_t x = inp[i];
+        s += x > scalar_t(0) ? 0.0 : static_cast<double>(x * dout[i]);
+      }
+      part[static_cast<size_t>(t)] = s;
+    }
+  });
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0.0;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t pc = 0; pc < pieces; ++pc) s += part[static_cast<size_t>((o * C + c) * pieces + pc)];
+    dweight[c] = static_cast<scalar_t>(s);
+  }
+}
+
 #define CNNKIT_INSTANTIATE_ACT(T)                                                     \
   template void relu_forward<T>(T*, const T*, int64_t);                              \
   template void relu_backward<T>(T*, const T*, const T*, int64_t);                   \
@@ -220,7 +285,11 @@ void tanh_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, in
   template void sigmoid_forward<T>(T*, const T*, int64_t);                           \
   template void sigmoid_backward<T>(T*, const T*, const T*, int64_t);                \
   template void tanh_forward<T>(T*, const T*, int64_t);                              \
-  template void tanh_backward<T>(T*, const T*, const T*, int64_t);
+  template void tanh_backward<T>(T*, const T*, const T*, int64_t);                   \
+  template void pointwise_act_forward<T>(T*, const T*, int64_t, PointwiseAct, const ActParams&);            \
+  template void pointwise_act_backward<T>(T*, const T*, const T*, int64_t, PointwiseAct, const ActParams&); \
+  template void prelu_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t);                        \
+  template void prelu_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);
 CNNKIT_INSTANTIATE_ACT(float)
 CNNKIT_INSTANTIATE_ACT(double)
 #undef CNNKIT_INSTANTIATE_ACT

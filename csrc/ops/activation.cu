@@ -12,8 +12,12 @@
 // Numerics: the CPU's float sigmoid uses its own vexp (<= 2 ulp); here expf (CUDA's, <= 2 ulp), so
 // float sigmoid/tanh may differ from the CPU in the last bit or two. relu/leaky_relu and all the
 // backwards perform the same roundings as the CPU and match it exactly.
+// The parametrised family runs the functors of activation_functors.h (the CPU's expressions; libm
+// vs CUDA math may differ in the last ulp). prelu's weight gradient: one block per channel sums
+// its (outer, inner) terms in double with the fixed-order block_sum (no atomics, deterministic).
 #include "core/cuda_utils.cuh"
 #include "ops/activation_cuda.h"
+#include "ops/nn_cuda_common.cuh"
 
 namespace cnnkit {
 
@@ -93,7 +97,101 @@ struct TanhBackF {  // (dout, out)
   __device__ scalar_t operator()(scalar_t g, scalar_t y) const { return g * one_minus_sq(y); }
 };
 
+// Adapters from an activation functor to the unary/binary kernels' callables.
+template <class Op>
+struct FwdOf {
+  Op op;
+  template <class T>
+  __device__ T operator()(T x) const { return op.fwd(x); }
+};
+template <class Op>
+struct BwdOf {  // (dout, inp)
+  Op op;
+  template <class T>
+  __device__ T operator()(T g, T x) const { return op.bwd(g, x); }
+};
+
+// out, inp (outer, C, inner); weight (C,)
+template <class scalar_t>
+__global__ void prelu_forward_kernel(scalar_t* __restrict__ out, const scalar_t* __restrict__ inp,
+                                     const scalar_t* __restrict__ weight, int64_t n, int64_t C, int64_t inner) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const scalar_t x = inp[i], w = weight[(i / inner) % C];
+    out[i] = x > scalar_t(0) ? x : w * x;
+  }
+}
+
+template <class scalar_t>
+__global__ void prelu_dinp_kernel(scalar_t* __restrict__ dinp, const scalar_t* __restrict__ dout,
+                                  const scalar_t* __restrict__ inp, const scalar_t* __restrict__ weight, int64_t n,
+                                  int64_t C, int64_t inner) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const scalar_t x = inp[i], g = dout[i], w = weight[(i / inner) % C];
+    dinp[i] = x > scalar_t(0) ? g : w * g;
+  }
+}
+
+// Block c (grid-striding over channels) sums (x > 0 ? 0 : x * dout) over its outer*inner elements.
+template <class scalar_t>
+__global__ void prelu_dweight_kernel(scalar_t* __restrict__ dweight, const scalar_t* __restrict__ dout,
+                                     const scalar_t* __restrict__ inp, int64_t outer, int64_t C, int64_t inner) {
+  const int64_t per = outer * inner;
+  for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
+    double s = 0.0;
+    for (int64_t k = threadIdx.x; k < per; k += blockDim.x) {
+      const int64_t i = ((k / inner) * C + c) * inner + k % inner;
+      const scalar_t x = inp[i];
+      s += x > scalar_t(0) ? 0.0 : static_cast<double>(x * dout[i]);
+    }
+    s = nncuda::block_sum(s);
+    if (threadIdx.x == 0) dweight[c] = static_cast<scalar_t>(s);
+  }
+}
+
 }  // namespace
+
+template <class scalar_t>
+void pointwise_act_forward_cuda(scalar_t* out, const scalar_t* inp, int64_t n, PointwiseAct act,
+                                const ActParams& params, int device) {
+  visit_act<scalar_t>(act, params, [&](const auto op) {
+    launch_unary(out, inp, n, device, FwdOf<decltype(op)>{op}, "activation_forward");
+  });
+}
+template <class scalar_t>
+void pointwise_act_backward_cuda(scalar_t* dinp, const scalar_t* dout, const scalar_t* inp, int64_t n,
+                                 PointwiseAct act, const ActParams& params, int device) {
+  visit_act<scalar_t>(act, params, [&](const auto op) {
+    launch_binary(dinp, dout, inp, n, device, BwdOf<decltype(op)>{op}, "activation_backward");
+  });
+}
+
+template <class scalar_t>
+void prelu_forward_cuda(scalar_t* out, const scalar_t* inp, const scalar_t* weight, int64_t outer, int64_t C,
+                        int64_t inner, int device) {
+  const int64_t n = outer * C * inner;
+  if (n <= 0) return;
+  CudaDeviceGuard guard(device);
+  prelu_forward_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(out, inp, weight, n, C, inner);
+  CNNKIT_CUDA_KERNEL_CHECK("prelu");
+}
+
+template <class scalar_t>
+void prelu_backward_cuda(scalar_t* dinp, scalar_t* dweight, const scalar_t* dout, const scalar_t* inp,
+                         const scalar_t* weight, int64_t outer, int64_t C, int64_t inner, int device) {
+  const int64_t n = outer * C * inner;
+  CudaDeviceGuard guard(device);
+  if (dinp && n > 0) {
+    prelu_dinp_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(dinp, dout, inp, weight, n, C, inner);
+    CNNKIT_CUDA_KERNEL_CHECK("prelu_backward");
+  }
+  if (dweight && C > 0) {
+    const unsigned int blocks = static_cast<unsigned int>(C < 65535 ? C : 65535);
+    prelu_dweight_kernel<scalar_t><<<blocks, kThreadsPerBlock>>>(dweight, dout, inp, outer, C, inner);
+    CNNKIT_CUDA_KERNEL_CHECK("prelu_backward");
+  }
+}
 
 template <class scalar_t>
 void relu_forward_cuda(scalar_t* out, const scalar_t* inp, int64_t n, int device) {
@@ -137,7 +235,12 @@ void tanh_backward_cuda(scalar_t* dinp, const scalar_t* dout, const scalar_t* ou
   template void sigmoid_forward_cuda<T>(T*, const T*, int64_t, int);                        \
   template void sigmoid_backward_cuda<T>(T*, const T*, const T*, int64_t, int);             \
   template void tanh_forward_cuda<T>(T*, const T*, int64_t, int);                           \
-  template void tanh_backward_cuda<T>(T*, const T*, const T*, int64_t, int);
+  template void tanh_backward_cuda<T>(T*, const T*, const T*, int64_t, int);                \
+  template void pointwise_act_forward_cuda<T>(T*, const T*, int64_t, PointwiseAct, const ActParams&, int);  \
+  template void pointwise_act_backward_cuda<T>(T*, const T*, const T*, int64_t, PointwiseAct, const ActParams&, \
+                                               int);                                                        \
+  template void prelu_forward_cuda<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, int);              \
+  template void prelu_backward_cuda<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int);
 CNNKIT_INSTANTIATE_ACT_CUDA(float)
 CNNKIT_INSTANTIATE_ACT_CUDA(double)
 #undef CNNKIT_INSTANTIATE_ACT_CUDA

@@ -4,11 +4,16 @@
 //   leaky_relu(x) = x > 0 ? x : x * slope,         dleaky = x > 0 ? dout : dout * slope
 //   sigmoid(x) = 1 / (1 + exp(-x)),                dsigmoid = dout * (1 - out) * out
 //   tanh(x),                                       dtanh = dout * (1 - out * out), 1 - out^2 rounded once
+// and the parametrised pointwise family of activation_functors.h (elu/celu/selu, gelu, silu, softplus,
+// hardtanh/relu6, hardswish, hardsigmoid, mish, logsigmoid, softsign, tanhshrink, threshold,
+// hardshrink, softshrink: backward from the forward's input), and prelu (a learnable slope per
+// channel; its backward WRITES dweight too).
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
+#include "ops/activation_functors.h"
 #include "ops/simd.h"
 
 namespace cnnkit {
@@ -77,5 +82,22 @@ template <class scalar_t>
 void sigmoid_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, int64_t n);
 template <class scalar_t> void tanh_forward(scalar_t* out, const scalar_t* inp, int64_t n);
 template <class scalar_t> void tanh_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* out, int64_t n);
+
+// out = act(inp), dinp = act'(dout, inp) elementwise (activation_functors.h), n elements.
+template <class scalar_t>
+void pointwise_act_forward(scalar_t* out, const scalar_t* inp, int64_t n, PointwiseAct act, const ActParams& params);
+template <class scalar_t>
+void pointwise_act_backward(scalar_t* dinp, const scalar_t* dout, const scalar_t* inp, int64_t n, PointwiseAct act,
+                            const ActParams& params);
+
+// prelu on a contiguous (outer, C, inner) view: out = x > 0 ? x : weight[c] * x.
+// Backward: dinp = x > 0 ? dout : weight[c] * dout; dweight[c] = sum over (outer, inner) of
+// (x > 0 ? 0 : x * dout), summed in double in a fixed order (pieces of fixed size, then pieces in
+// order), so it does not depend on the thread count. dinp or dweight may be null (not needed).
+template <class scalar_t>
+void prelu_forward(scalar_t* out, const scalar_t* inp, const scalar_t* weight, int64_t outer, int64_t C, int64_t inner);
+template <class scalar_t>
+void prelu_backward(scalar_t* dinp, scalar_t* dweight, const scalar_t* dout, const scalar_t* inp,
+                    const scalar_t* weight, int64_t outer, int64_t C, int64_t inner);
 
 }  // namespace cnnkit

@@ -175,3 +175,10 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     rows = p.reshape(-1, p.shape[-1])
     out = np.stack([g.choice(p.shape[-1], size=num_samples, replace=replacement, p=r / r.sum()) for r in rows])
     return from_numpy(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64)).to(input.device)
+
+
+def _philox_seed(generator=None):
+    """A fresh 64-bit key for the counter-based (Philox4x32-10) dropout kernels, drawn from the
+    generator's stream: ``cnnkit.manual_seed(s)`` makes the following dropout masks reproducible, and
+    each call gets new masks. The kernels' counter offset stays 0 (every call has its own key)."""
+    return int(_gen(generator).integers(0, 1 << 64, dtype=np.uint64))

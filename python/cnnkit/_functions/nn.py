@@ -309,38 +309,121 @@ from .loss import CrossEntropyFn, MSELossFn, NLLLossFn, cross_entropy, mse_loss,
 # ---------------------------------------------------------------------------------------------
 # dropout
 # ---------------------------------------------------------------------------------------------
+__all__ += ["dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]
+
+
 class DropoutFn(Function):
-    """out = input * noise, noise = keep_mask / (1 - p); saves only the noise."""
+    """Fused dropout: ``_C.dropout_forward`` draws a Philox4x32-10 mask (one entry per element, or
+    per channel of ``inner`` elements for feature dropout) and applies it in the same pass; alpha
+    dropout shifts as PyTorch's. Saves only the bool mask; backward = dout * mask * scale."""
 
     @staticmethod
-    def forward(ctx, x, noise):
-        ctx.save_for_backward(noise)
-        return x * noise
+    def forward(ctx, x, p, seed, inner, alpha):
+        out, mask = _C.dropout_forward(x._t, p, seed, 0, inner, alpha)
+        ctx.args = (p, inner, alpha)
+        ctx.save_for_backward(_wrap(mask))
+        return _wrap(out)
 
     @staticmethod
     def backward(ctx, dout):
-        (noise,) = ctx.saved_tensors
-        return dout * noise, None
+        (mask,) = ctx.saved_tensors
+        p, inner, alpha = ctx.args
+        return _wrap(_C.dropout_backward(dout._t, mask._t, p, inner, alpha)), None, None, None, None
+
+
+def _check_dropout_p(p):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _dropout_impl(input, p, training, inplace, alpha=False, feature=None):
+    """PyTorch's _dropout_impl: the identity when not training, p == 0 or the input is empty;
+    input * 0 when p == 1 (no alpha shift); otherwise a fresh mask from cnnkit's generator
+    (``cnnkit.manual_seed`` makes it reproducible; the masks differ from PyTorch's).
+    ``feature``: None (elementwise) or the number of leading dims that index a channel (2 for
+    (N, C, ...), 1 for an unbatched (C, ...)); a mask entry then covers one channel's elements."""
+    _check_tensor("dropout", input)
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    inner = 1
+    if feature is not None:
+        if input.dim() < feature:
+            raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+        for s in input.shape[feature:]:
+            inner *= s
+    p = float(p)
+    if p == 1.0:
+        out = DropoutFn.apply(input, 1.0, 0, inner, False)
+    else:
+        from ..random import _philox_seed
+
+        out = DropoutFn.apply(input, p, _philox_seed(), inner, bool(alpha))
+    return _inplace_result(input, out) if inplace else out
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zeroes each element with probability ``p`` and scales the rest by 1/(1-p) during training;
-    the identity otherwise (``torch.nn.functional.dropout``). The mask comes from cnnkit's RNG
-    (``cnnkit.rand``), so it is reproducible under ``cnnkit.manual_seed`` but differs from PyTorch's."""
-    _check_tensor("dropout", input)
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0.0 or input.numel() == 0:
-        return input
-    from ..random import rand
+    the identity otherwise (``torch.nn.functional.dropout``)."""
+    _check_dropout_p(p)
+    return _dropout_impl(input, p, training, inplace)
 
-    # The mask is drawn by cnnkit's host RNG and moved to the input's device once, as a bool mask
-    # (1 byte per element); the cast and scaling then run on that device.
-    if p == 1.0:
-        noise = _wrap(_C.zeros(list(input.shape), input._t.dtype)).to(input.device)
-    else:
-        # drawn flat then shaped: cnnkit.rand(()) is not 0-d yet
-        keep = (rand(input.numel()).reshape(tuple(input.shape)) >= p).to(input.device)
-        noise = keep.to(input.dtype) / (1.0 - p)
-    out = DropoutFn.apply(input, noise)
-    return _inplace_result(input, out) if inplace else out
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for SELU networks: dropped elements take SELU's negative saturation and the result is
+    rescaled to keep zero mean and unit variance (``torch.nn.functional.alpha_dropout``)."""
+    _check_dropout_p(p)
+    return _dropout_impl(input, p, training, inplace, alpha=True)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """alpha_dropout of whole channels of (N, C, ...) input (``torch.nn.functional.feature_alpha_dropout``)."""
+    _check_dropout_p(p)
+    return _dropout_impl(input, p, training, inplace, alpha=True, feature=2)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of (N, C, L) or unbatched (C, L) input (``torch.nn.functional.dropout1d``)."""
+    _check_dropout_p(p)
+    _check_tensor("dropout1d", input)
+    d = input.dim()
+    if d not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {d}D input. Note that dropout1d "
+                           "exists to provide channel-wise dropout on inputs with 1 spatial dimension, a channel "
+                           "dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+    return _dropout_impl(input, p, training, inplace, feature=2 if d == 3 else 1)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of (N, C, H, W) input (``torch.nn.functional.dropout2d``). As PyTorch, a
+    3-D input is taken as (N, C, L) with a warning, other ranks warn and use dims 0, 1 as (N, C)."""
+    _check_dropout_p(p)
+    _check_tensor("dropout2d", input)
+    d = input.dim()
+    if d not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {d}-D input to dropout2d, which is deprecated and will result in an "
+                      "error in a future release. To retain the behavior and silence this warning, please use "
+                      "dropout instead. Note that dropout2d exists to provide channel-wise dropout on inputs with 2 "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D "
+                      "inputs).", stacklevel=2)
+    if d == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+                      "This behavior will change in a future release to interpret the input as one without a batch "
+                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please "
+                      "switch to using dropout1d instead.", stacklevel=2)
+    return _dropout_impl(input, p, training, inplace, feature=2)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of (N, C, D, H, W) or unbatched (C, D, H, W) input
+    (``torch.nn.functional.dropout3d``); other ranks warn, as PyTorch."""
+    _check_dropout_p(p)
+    _check_tensor("dropout3d", input)
+    d = input.dim()
+    if d not in (4, 5):
+        warnings.warn(f"dropout3d: Received a {d}-D input to dropout3d, which is deprecated and will result in an "
+                      "error in a future release. To retain the behavior and silence this warning, please use "
+                      "dropout instead. Note that dropout3d exists to provide channel-wise dropout on inputs with 3 "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 4D or 5D "
+                      "inputs).", stacklevel=2)
+    return _dropout_impl(input, p, training, inplace, feature=2 if d == 5 else 1)

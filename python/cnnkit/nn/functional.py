@@ -6,6 +6,32 @@ this module gathers them and adds the few that are compositions of other ops.
 """
 from __future__ import annotations
 
+from .._functions.activation import (
+    celu,
+    celu_,
+    elu,
+    elu_,
+    gelu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    hardtanh_,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    selu_,
+    silu,
+    softmin,
+    softplus,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+    threshold_,
+)
 from .._functions.batchnorm import batch_norm
 from .._functions.conv import bmm, conv1d, conv2d, conv_transpose1d, conv_transpose2d, linear, matmul, mm
 from .._functions.nn import (
@@ -46,6 +72,7 @@ from .._functions.loss import (  # noqa: E402  the losses beyond cross_entropy /
 from .._functions.norm import group_norm, instance_norm, layer_norm, local_response_norm
 from .._functions.upsample import interpolate, upsample, upsample_bilinear, upsample_nearest
 from .._functions.unpool import max_unpool2d
+from .._functions.nn import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 
 
 def flatten(input, start_dim=0, end_dim=-1):

@@ -1,9 +1,14 @@
 """The layer classes of cnnkit.nn (each file mirrors the matching torch/nn/modules file)."""
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import (
+    CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, SiLU,
+    Softmax2d, Softmin, Softplus, Softshrink, Softsign, Tanhshrink, Threshold,
+)
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .dropout import Dropout
+from .dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from .flatten import Flatten, Unflatten
 from .linear import Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
@@ -36,4 +41,9 @@ __all__ = [
     "MaxUnpool2d", "GroupNorm", "LayerNorm", "LocalResponseNorm",
     "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
     "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+]
+__all__ += [
+    "ELU", "CELU", "SELU", "GELU", "SiLU", "Softplus", "Hardtanh", "ReLU6", "PReLU", "Hardswish", "Hardsigmoid",
+    "Mish", "Softmax2d", "Softmin", "LogSigmoid", "Softsign", "Tanhshrink", "Threshold", "Hardshrink", "Softshrink",
+    "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
 ]
