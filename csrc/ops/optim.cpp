@@ -12,8 +12,17 @@
 // FMA clone is chosen at run time when the CPU has it. Both clones compute the same (correctly
 // rounded) values; the clone only makes it fast.
 // Threads: parallel_for over contiguous element ranges; every element is independent.
+//
+// Adam, RMSprop, Adagrad, Adadelta: one pass per element over param, grad and the state arrays,
+// each rounding placed as in torch's single-tensor path (see optim.h). std::sqrt must not set errno
+// for the loops to vectorise (sqrt of a negative can only come from a NaN/negative state anyway),
+// hence no-math-errno for this file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-math-errno", "fp-contract=off")
+#endif
 #include "ops/optim.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/parallel.h"
@@ -87,6 +96,283 @@ void sgd_step(scalar_t* param, const scalar_t* grad, scalar_t* buf, int64_t n, c
     sgd_range(param, grad, buf, b, e, s);
   });
 }
+
+namespace {
+
+#if defined(__GNUC__)
+#define CNNKIT_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define CNNKIT_ALWAYS_INLINE inline
+#endif
+
+// ATen's lerp (LerpKernel.cpp): weight below 0.5 starts from self, otherwise from end.
+template <class scalar_t>
+CNNKIT_ALWAYS_INLINE scalar_t lerp_scalar(scalar_t self, scalar_t end, scalar_t w, scalar_t w_minus_one,
+                                          bool small) {
+  const scalar_t diff = end - self;
+  return small ? std::fma(w, diff, self) : std::fma(w_minus_one, diff, end);
+}
+
+template <class scalar_t>
+struct AdamArgs {
+  scalar_t *p, *m, *v, *vmax;
+  const scalar_t* g;
+  scalar_t wd, decay, w1, w1m1, beta2, omb2, bc2_sqrt, eps, neg_step_size;
+  bool has_wd, decoupled, w1_small, amsgrad, maximize;
+};
+
+template <class scalar_t>
+CNNKIT_ALWAYS_INLINE void adam_range(const AdamArgs<scalar_t>& a, int64_t b, int64_t e) {
+  scalar_t* __restrict__ p = a.p;
+  scalar_t* __restrict__ m = a.m;
+  scalar_t* __restrict__ v = a.v;
+  scalar_t* __restrict__ vmax = a.vmax;
+  const scalar_t* __restrict__ g = a.g;
+  for (int64_t i = b; i < e; ++i) {
+    scalar_t d = a.maximize ? -g[i] : g[i];
+    scalar_t pi = p[i];
+    if (a.has_wd) {
+      if (a.decoupled) {
+        pi = pi * a.decay;
+      } else {
+        d = std::fma(pi, a.wd, d);
+      }
+    }
+    const scalar_t mi = lerp_scalar(m[i], d, a.w1, a.w1m1, a.w1_small);
+    m[i] = mi;
+    scalar_t vi = v[i] * a.beta2;
+    vi = vi + a.omb2 * d * d;
+    v[i] = vi;
+    if (a.amsgrad) {
+      vi = std::max(vmax[i], vi);
+      vmax[i] = vi;
+    }
+    const scalar_t denom = std::sqrt(vi) / a.bc2_sqrt + a.eps;
+    p[i] = pi + a.neg_step_size * mi / denom;
+  }
+}
+
+template <class scalar_t>
+struct RmspropArgs {
+  scalar_t *p, *sq, *ga, *buf;
+  const scalar_t* g;
+  scalar_t wd, alpha, oma, oma_m1, eps, momentum, neg_lr;
+  bool has_wd, centered, oma_small, has_momentum, maximize;
+};
+
+template <class scalar_t>
+CNNKIT_ALWAYS_INLINE void rmsprop_range(const RmspropArgs<scalar_t>& a, int64_t b, int64_t e) {
+  scalar_t* __restrict__ p = a.p;
+  scalar_t* __restrict__ sq = a.sq;
+  scalar_t* __restrict__ ga = a.ga;
+  scalar_t* __restrict__ buf = a.buf;
+  const scalar_t* __restrict__ g = a.g;
+  for (int64_t i = b; i < e; ++i) {
+    scalar_t d = a.maximize ? -g[i] : g[i];
+    if (a.has_wd) d = std::fma(p[i], a.wd, d);
+    scalar_t s = sq[i] * a.alpha;
+    s = s + a.oma * d * d;
+    sq[i] = s;
+    scalar_t avg;
+    if (a.centered) {
+      const scalar_t gi = lerp_scalar(ga[i], d, a.oma, a.oma_m1, a.oma_small);
+      ga[i] = gi;
+      avg = std::sqrt(s + scalar_t(-1) * gi * gi);
+    } else {
+      avg = std::sqrt(s);
+    }
+    avg = avg + a.eps;
+    if (a.has_momentum) {
+      scalar_t bi = buf[i] * a.momentum;
+      bi = bi + d / avg;
+      buf[i] = bi;
+      p[i] = std::fma(bi, a.neg_lr, p[i]);
+    } else {
+      p[i] = p[i] + a.neg_lr * d / avg;
+    }
+  }
+}
+
+template <class scalar_t>
+struct AdagradArgs {
+  scalar_t *p, *sum;
+  const scalar_t* g;
+  scalar_t wd, eps, neg_clr;
+  bool has_wd, maximize;
+};
+
+template <class scalar_t>
+CNNKIT_ALWAYS_INLINE void adagrad_range(const AdagradArgs<scalar_t>& a, int64_t b, int64_t e) {
+  scalar_t* __restrict__ p = a.p;
+  scalar_t* __restrict__ sum = a.sum;
+  const scalar_t* __restrict__ g = a.g;
+  for (int64_t i = b; i < e; ++i) {
+    scalar_t d = a.maximize ? -g[i] : g[i];
+    if (a.has_wd) d = std::fma(p[i], a.wd, d);
+    const scalar_t s = sum[i] + d * d;
+    sum[i] = s;
+    const scalar_t std_ = std::sqrt(s) + a.eps;
+    p[i] = p[i] + a.neg_clr * d / std_;
+  }
+}
+
+template <class scalar_t>
+struct AdadeltaArgs {
+  scalar_t *p, *sq, *acc;
+  const scalar_t* g;
+  scalar_t wd, rho, omr, eps, neg_lr;
+  bool has_wd, maximize;
+};
+
+template <class scalar_t>
+CNNKIT_ALWAYS_INLINE void adadelta_range(const AdadeltaArgs<scalar_t>& a, int64_t b, int64_t e) {
+  scalar_t* __restrict__ p = a.p;
+  scalar_t* __restrict__ sq = a.sq;
+  scalar_t* __restrict__ acc = a.acc;
+  const scalar_t* __restrict__ g = a.g;
+  for (int64_t i = b; i < e; ++i) {
+    scalar_t d = a.maximize ? -g[i] : g[i];
+    if (a.has_wd) d = std::fma(p[i], a.wd, d);
+    scalar_t s = sq[i] * a.rho;
+    s = s + a.omr * d * d;
+    sq[i] = s;
+    const scalar_t std_ = std::sqrt(s + a.eps);
+    scalar_t delta = std::sqrt(acc[i] + a.eps);
+    delta = delta / std_;
+    delta = delta * d;
+    scalar_t ac = acc[i] * a.rho;
+    ac = ac + a.omr * delta * delta;
+    acc[i] = ac;
+    p[i] = std::fma(delta, a.neg_lr, p[i]);
+  }
+}
+
+// One FMA clone per (kernel, dtype), chosen at run time like sgd_range_fma above.
+#ifdef CNNKIT_SGD_FMA_CLONE
+#define CNNKIT_OPTIM_FMA_CLONE(NAME, ARGS)                                                            \
+  __attribute__((target("fma"))) void NAME##_fma(const ARGS<float>& a, int64_t b, int64_t e) {   \
+    NAME(a, b, e);                                                                                \
+  }                                                                                               \
+  __attribute__((target("fma"))) void NAME##_fma(const ARGS<double>& a, int64_t b, int64_t e) {  \
+    NAME(a, b, e);                                                                                \
+  }
+CNNKIT_OPTIM_FMA_CLONE(adam_range, AdamArgs)
+CNNKIT_OPTIM_FMA_CLONE(rmsprop_range, RmspropArgs)
+CNNKIT_OPTIM_FMA_CLONE(adagrad_range, AdagradArgs)
+CNNKIT_OPTIM_FMA_CLONE(adadelta_range, AdadeltaArgs)
+#undef CNNKIT_OPTIM_FMA_CLONE
+#define CNNKIT_OPTIM_RUN(NAME, a, n)                  \
+  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { \
+    if (cpu_has_fma()) {                              \
+      NAME##_fma(a, b, e);                            \
+    } else {                                          \
+      NAME(a, b, e);                                  \
+    }                                                 \
+  })
+#else
+#define CNNKIT_OPTIM_RUN(NAME, a, n) parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { NAME(a, b, e); })
+#endif
+
+}  // namespace
+
+template <class scalar_t>
+void adam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq,
+               scalar_t* max_exp_avg_sq, int64_t n, const AdamParams& h) {
+  using T = scalar_t;
+  AdamArgs<T> a;
+  a.p = param;
+  a.g = grad;
+  a.m = exp_avg;
+  a.v = exp_avg_sq;
+  a.vmax = max_exp_avg_sq;
+  a.has_wd = h.weight_decay != 0.0;
+  a.decoupled = h.decoupled_weight_decay;
+  a.wd = static_cast<T>(h.weight_decay);
+  a.decay = static_cast<T>(1.0 - h.lr * h.weight_decay);
+  a.w1 = static_cast<T>(1.0 - h.beta1);
+  a.w1m1 = a.w1 - T(1);
+  a.w1_small = std::abs(a.w1) < T(0.5);
+  a.beta2 = static_cast<T>(h.beta2);
+  a.omb2 = static_cast<T>(1.0 - h.beta2);
+  // torch: bias corrections, step size and sqrt(bias_correction2) are Python floats (double).
+  const double bc1 = 1.0 - std::pow(h.beta1, h.step);
+  const double bc2 = 1.0 - std::pow(h.beta2, h.step);
+  a.bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+  a.neg_step_size = static_cast<T>(-(h.lr / bc1));
+  a.eps = static_cast<T>(h.eps);
+  a.amsgrad = h.amsgrad;
+  a.maximize = h.maximize;
+  CNNKIT_OPTIM_RUN(adam_range, a, n);
+}
+
+template <class scalar_t>
+void rmsprop_step(scalar_t* param, const scalar_t* grad, scalar_t* square_avg, scalar_t* grad_avg,
+                  scalar_t* momentum_buffer, int64_t n, const RmspropParams& h) {
+  using T = scalar_t;
+  RmspropArgs<T> a;
+  a.p = param;
+  a.g = grad;
+  a.sq = square_avg;
+  a.ga = grad_avg;
+  a.buf = momentum_buffer;
+  a.has_wd = h.weight_decay != 0.0;
+  a.wd = static_cast<T>(h.weight_decay);
+  a.alpha = static_cast<T>(h.alpha);
+  a.oma = static_cast<T>(1.0 - h.alpha);
+  a.oma_m1 = a.oma - T(1);
+  a.oma_small = std::abs(a.oma) < T(0.5);
+  a.eps = static_cast<T>(h.eps);
+  a.momentum = static_cast<T>(h.momentum);
+  a.neg_lr = static_cast<T>(-h.lr);
+  a.centered = h.centered;
+  a.has_momentum = h.momentum > 0.0;
+  a.maximize = h.maximize;
+  CNNKIT_OPTIM_RUN(rmsprop_range, a, n);
+}
+
+template <class scalar_t>
+void adagrad_step(scalar_t* param, const scalar_t* grad, scalar_t* sum, int64_t n, const AdagradParams& h) {
+  using T = scalar_t;
+  AdagradArgs<T> a;
+  a.p = param;
+  a.g = grad;
+  a.sum = sum;
+  a.has_wd = h.weight_decay != 0.0;
+  a.wd = static_cast<T>(h.weight_decay);
+  a.eps = static_cast<T>(h.eps);
+  a.neg_clr = static_cast<T>(-h.clr);
+  a.maximize = h.maximize;
+  CNNKIT_OPTIM_RUN(adagrad_range, a, n);
+}
+
+template <class scalar_t>
+void adadelta_step(scalar_t* param, const scalar_t* grad, scalar_t* square_avg, scalar_t* acc_delta, int64_t n,
+                   const AdadeltaParams& h) {
+  using T = scalar_t;
+  AdadeltaArgs<T> a;
+  a.p = param;
+  a.g = grad;
+  a.sq = square_avg;
+  a.acc = acc_delta;
+  a.has_wd = h.weight_decay != 0.0;
+  a.wd = static_cast<T>(h.weight_decay);
+  a.rho = static_cast<T>(h.rho);
+  a.omr = static_cast<T>(1.0 - h.rho);
+  a.eps = static_cast<T>(h.eps);
+  a.neg_lr = static_cast<T>(-h.lr);
+  a.maximize = h.maximize;
+  CNNKIT_OPTIM_RUN(adadelta_range, a, n);
+}
+#undef CNNKIT_OPTIM_RUN
+
+#define CNNKIT_OPTIM_INSTANTIATE(T)                                                                 \
+  template void adam_step<T>(T*, const T*, T*, T*, T*, int64_t, const AdamParams&);                \
+  template void rmsprop_step<T>(T*, const T*, T*, T*, T*, int64_t, const RmspropParams&);          \
+  template void adagrad_step<T>(T*, const T*, T*, int64_t, const AdagradParams&);                  \
+  template void adadelta_step<T>(T*, const T*, T*, T*, int64_t, const AdadeltaParams&);
+CNNKIT_OPTIM_INSTANTIATE(float)
+CNNKIT_OPTIM_INSTANTIATE(double)
+#undef CNNKIT_OPTIM_INSTANTIATE
 
 template void sgd_step<float>(float*, const float*, float*, int64_t, const SgdParams&);
 template void sgd_step<double>(double*, const double*, double*, int64_t, const SgdParams&);
