@@ -321,3 +321,59 @@ def test_adam_kernel_against_numpy(n, amsgrad, maximize, decoupled, wd):
                       0.01, 0.9, 0.999, 1e-8, wd, float(t), amsgrad, maximize, decoupled)
     np.testing.assert_allclose(p, ref_adam(p0, grads, 0.01, 0.9, 0.999, 1e-8, wd, amsgrad, maximize, decoupled),
                                rtol=1e-12, atol=1e-13)
+
+
+_KERNELS_SCRIPT = r"""
+import sys
+import numpy as np
+from cnnkit import _C
+out = {}
+for dt in (np.float32, np.float64):
+    rng = np.random.default_rng(7)
+    n = 1003  # full vectors and a scalar tail
+    P = lambda: rng.standard_normal(n).astype(dt)
+    Z = lambda: (np.abs(rng.standard_normal(n)) * 0.1).astype(dt)
+    f = _C.from_numpy
+    for cfg in range(2):
+        p, m, v, vm = P(), Z(), Z(), Z()
+        for t in range(1, 4):
+            _C.adam_step_(f(p), f(P()), f(m), f(v), f(vm), 0.01, 0.9, 0.999, 1e-8, 0.1 * cfg, float(t), bool(cfg),
+                          bool(cfg), not cfg)
+        out[f"adam{cfg}{dt.__name__}"] = np.concatenate([p, m, v, vm])
+        p, sq, ga, buf = P(), Z(), Z() * 0.1, Z()
+        for t in range(3):
+            _C.rmsprop_step_(f(p), f(P()), f(sq), f(ga), f(buf), 0.01, 0.99, 1e-8, 0.1 * cfg, 0.9 * cfg, bool(cfg),
+                             bool(cfg))
+        out[f"rms{cfg}{dt.__name__}"] = np.concatenate([p, sq, ga, buf])
+        p, s = P(), Z()
+        for t in range(3):
+            _C.adagrad_step_(f(p), f(P()), f(s), 0.01, 1e-10, 0.1 * cfg, bool(cfg))
+        out[f"adagrad{cfg}{dt.__name__}"] = np.concatenate([p, s])
+        p, sq, acc = P(), Z(), Z()
+        for t in range(3):
+            _C.adadelta_step_(f(p), f(P()), f(sq), f(acc), 1.0, 0.9, 1e-6, 0.1 * cfg, bool(cfg))
+        out[f"adadelta{cfg}{dt.__name__}"] = np.concatenate([p, sq, acc])
+        p, buf = P(), Z()
+        for t in range(3):
+            _C.sgd_step_(f(p), f(P()), f(buf), 0.01, 0.9, 0.1 * cfg, 0.01 * cfg, not cfg, bool(cfg), t == 0)
+        out[f"sgd{cfg}{dt.__name__}"] = np.concatenate([p, buf])
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_avx2_and_portable_paths_agree_bit_for_bit(tmp_path):
+    """The AVX2 loops and the portable reference loops (CNNKIT_SIMD=portable) give identical bits."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "k.py"
+    script.write_text(_KERNELS_SCRIPT)
+    results = []
+    for mode in ("auto", "portable"):
+        path = tmp_path / f"{mode}.npz"
+        env = dict(os.environ, CNNKIT_SIMD=mode)
+        subprocess.run([sys.executable, str(script), str(path)], env=env, check=True, timeout=120)
+        results.append(np.load(path))
+    for key in results[0].files:
+        np.testing.assert_array_equal(results[0][key], results[1][key], err_msg=key)

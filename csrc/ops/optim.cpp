@@ -26,6 +26,7 @@
 #include <cmath>
 
 #include "core/parallel.h"
+#include "ops/simd.h"
 
 namespace cnnkit {
 
@@ -72,6 +73,11 @@ bool cpu_has_fma() {
   return has;
 }
 #endif
+#if CNNKIT_HAVE_AVX2
+// The AVX2 SGD loop (vec::sgd_range_avx2, below with the other vector paths).
+void sgd_avx2(float* p, const float* g, float* buf, int64_t b, int64_t e, const SgdScalars<float>& s);
+void sgd_avx2(double* p, const double* g, double* buf, int64_t b, int64_t e, const SgdScalars<double>& s);
+#endif
 }  // namespace
 
 template <class scalar_t>
@@ -87,6 +93,12 @@ void sgd_step(scalar_t* param, const scalar_t* grad, scalar_t* buf, int64_t n, c
   s.maximize = h.maximize;
   s.first_step = h.first_step;
   parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+#if CNNKIT_HAVE_AVX2
+    if (simd_avx2()) {
+      sgd_avx2(param, grad, buf, b, e, s);
+      return;
+    }
+#endif
 #ifdef CNNKIT_SGD_FMA_CLONE
     if (cpu_has_fma()) {
       sgd_range_fma(param, grad, buf, b, e, s);
@@ -247,6 +259,229 @@ CNNKIT_ALWAYS_INLINE void adadelta_range(const AdadeltaArgs<scalar_t>& a, int64_
   }
 }
 
+// The AVX2 paths. The range functions above are the portable reference (they do not vectorise: a
+// loop with std::sqrt keeps its errno branch without -fno-math-errno). Below, each update is written
+// once as an element function over a generic type E (a scalar or a vector of 8 floats / 4 doubles)
+// and compiled for AVX2+FMA; the range loop runs it on full vectors and then on the scalar tail.
+// Vector add/sub/mul/div/sqrt are correctly rounded like the scalar ones and fma is fused in both, so
+// the vector and scalar lanes (and the portable path) give the same bits.
+#if CNNKIT_HAVE_AVX2
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace vec {
+
+struct F8 {
+  __m256 v;
+};
+struct D4 {
+  __m256d v;
+};
+template <class T>
+struct Of;
+template <>
+struct Of<float> {
+  using type = F8;
+  static constexpr int lanes = 8;
+};
+template <>
+struct Of<double> {
+  using type = D4;
+  static constexpr int lanes = 4;
+};
+
+inline F8 operator+(F8 a, F8 b) { return {_mm256_add_ps(a.v, b.v)}; }
+inline F8 operator-(F8 a, F8 b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline F8 operator*(F8 a, F8 b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline F8 operator/(F8 a, F8 b) { return {_mm256_div_ps(a.v, b.v)}; }
+inline F8 operator-(F8 a) { return {_mm256_xor_ps(a.v, _mm256_set1_ps(-0.0f))}; }
+inline F8 vfma(F8 a, F8 b, F8 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline F8 vsqrt(F8 a) { return {_mm256_sqrt_ps(a.v)}; }
+// (a < b) ? b : a, as std::max(a, b): max_ps returns its second operand when the compare is false
+inline F8 vmax(F8 a, F8 b) { return {_mm256_max_ps(b.v, a.v)}; }
+inline F8 loadv(F8*, const float* p) { return {_mm256_loadu_ps(p)}; }
+inline void store(float* p, F8 a) { _mm256_storeu_ps(p, a.v); }
+inline F8 bcast(F8*, float x) { return {_mm256_set1_ps(x)}; }
+
+inline D4 operator+(D4 a, D4 b) { return {_mm256_add_pd(a.v, b.v)}; }
+inline D4 operator-(D4 a, D4 b) { return {_mm256_sub_pd(a.v, b.v)}; }
+inline D4 operator*(D4 a, D4 b) { return {_mm256_mul_pd(a.v, b.v)}; }
+inline D4 operator/(D4 a, D4 b) { return {_mm256_div_pd(a.v, b.v)}; }
+inline D4 operator-(D4 a) { return {_mm256_xor_pd(a.v, _mm256_set1_pd(-0.0))}; }
+inline D4 vfma(D4 a, D4 b, D4 c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+inline D4 vsqrt(D4 a) { return {_mm256_sqrt_pd(a.v)}; }
+inline D4 vmax(D4 a, D4 b) { return {_mm256_max_pd(b.v, a.v)}; }
+inline D4 loadv(D4*, const double* p) { return {_mm256_loadu_pd(p)}; }
+inline void store(double* p, D4 a) { _mm256_storeu_pd(p, a.v); }
+inline D4 bcast(D4*, double x) { return {_mm256_set1_pd(x)}; }
+
+template <class T>
+inline T vfma(T a, T b, T c) {
+  return std::fma(a, b, c);
+}
+template <class T>
+inline T vsqrt(T a) {
+  return std::sqrt(a);
+}
+template <class T>
+inline T vmax(T a, T b) {
+  return std::max(a, b);
+}
+inline float loadv(float*, const float* p) { return *p; }
+inline double loadv(double*, const double* p) { return *p; }
+template <class E, class T>
+inline E ld(const T* p) {
+  return loadv(static_cast<E*>(nullptr), p);
+}
+template <class T>
+inline void store(T* p, T a) {
+  *p = a;
+}
+inline float bcast(float*, float x) { return x; }
+inline double bcast(double*, double x) { return x; }
+template <class E, class T>
+inline E bc(T x) {
+  return bcast(static_cast<E*>(nullptr), x);
+}
+
+template <class E>
+inline E lerp(E self, E end, E w, E w_minus_one, bool small) {
+  const E diff = end - self;
+  return small ? vfma(w, diff, self) : vfma(w_minus_one, diff, end);
+}
+
+// Element functions: the same expressions as the portable range functions above.
+template <class E, class T>
+inline void adam_elem(const AdamArgs<T>& a, int64_t i) {
+  E d = ld<E>(a.g + i);
+  if (a.maximize) d = -d;
+  E pi = ld<E>(a.p + i);
+  if (a.has_wd) {
+    if (a.decoupled) {
+      pi = pi * bc<E>(a.decay);
+    } else {
+      d = vfma(pi, bc<E>(a.wd), d);
+    }
+  }
+  const E mi = lerp(ld<E>(a.m + i), d, bc<E>(a.w1), bc<E>(a.w1m1), a.w1_small);
+  store(a.m + i, mi);
+  E vi = ld<E>(a.v + i) * bc<E>(a.beta2);
+  vi = vi + bc<E>(a.omb2) * d * d;
+  store(a.v + i, vi);
+  if (a.amsgrad) {
+    vi = vmax(ld<E>(a.vmax + i), vi);
+    store(a.vmax + i, vi);
+  }
+  const E denom = vsqrt(vi) / bc<E>(a.bc2_sqrt) + bc<E>(a.eps);
+  store(a.p + i, pi + bc<E>(a.neg_step_size) * mi / denom);
+}
+
+template <class E, class T>
+inline void rmsprop_elem(const RmspropArgs<T>& a, int64_t i) {
+  E d = ld<E>(a.g + i);
+  if (a.maximize) d = -d;
+  const E pi = ld<E>(a.p + i);
+  if (a.has_wd) d = vfma(pi, bc<E>(a.wd), d);
+  E s = ld<E>(a.sq + i) * bc<E>(a.alpha);
+  s = s + bc<E>(a.oma) * d * d;
+  store(a.sq + i, s);
+  E avg;
+  if (a.centered) {
+    const E gi = lerp(ld<E>(a.ga + i), d, bc<E>(a.oma), bc<E>(a.oma_m1), a.oma_small);
+    store(a.ga + i, gi);
+    avg = vsqrt(s + bc<E>(T(-1)) * gi * gi);
+  } else {
+    avg = vsqrt(s);
+  }
+  avg = avg + bc<E>(a.eps);
+  if (a.has_momentum) {
+    E bi = ld<E>(a.buf + i) * bc<E>(a.momentum);
+    bi = bi + d / avg;
+    store(a.buf + i, bi);
+    store(a.p + i, vfma(bi, bc<E>(a.neg_lr), pi));
+  } else {
+    store(a.p + i, pi + bc<E>(a.neg_lr) * d / avg);
+  }
+}
+
+template <class E, class T>
+inline void adagrad_elem(const AdagradArgs<T>& a, int64_t i) {
+  E d = ld<E>(a.g + i);
+  if (a.maximize) d = -d;
+  const E pi = ld<E>(a.p + i);
+  if (a.has_wd) d = vfma(pi, bc<E>(a.wd), d);
+  const E s = ld<E>(a.sum + i) + d * d;
+  store(a.sum + i, s);
+  const E std_ = vsqrt(s) + bc<E>(a.eps);
+  store(a.p + i, pi + bc<E>(a.neg_clr) * d / std_);
+}
+
+template <class E, class T>
+inline void adadelta_elem(const AdadeltaArgs<T>& a, int64_t i) {
+  E d = ld<E>(a.g + i);
+  if (a.maximize) d = -d;
+  const E pi = ld<E>(a.p + i);
+  if (a.has_wd) d = vfma(pi, bc<E>(a.wd), d);
+  E s = ld<E>(a.sq + i) * bc<E>(a.rho);
+  s = s + bc<E>(a.omr) * d * d;
+  store(a.sq + i, s);
+  const E std_ = vsqrt(s + bc<E>(a.eps));
+  const E acc = ld<E>(a.acc + i);
+  E delta = vsqrt(acc + bc<E>(a.eps));
+  delta = delta / std_;
+  delta = delta * d;
+  E ac = acc * bc<E>(a.rho);
+  ac = ac + bc<E>(a.omr) * delta * delta;
+  store(a.acc + i, ac);
+  store(a.p + i, vfma(delta, bc<E>(a.neg_lr), pi));
+}
+
+template <class E, class T>
+inline void sgd_elem(T* p, const T* g, T* buf, const SgdScalars<T>& s, int64_t i) {
+  E d = ld<E>(g + i);
+  if (s.maximize) d = -d;
+  const E pi = ld<E>(p + i);
+  if (s.has_wd) d = vfma(pi, bc<E>(s.wd), d);
+  if (s.has_momentum) {
+    const E v = s.first_step ? d : vfma(d, bc<E>(s.one_minus_damp), ld<E>(buf + i) * bc<E>(s.momentum));
+    store(buf + i, v);
+    d = s.nesterov ? vfma(v, bc<E>(s.momentum), d) : v;
+  }
+  store(p + i, vfma(d, bc<E>(s.neg_lr), pi));
+}
+
+template <class T>
+void sgd_range_avx2(T* p, const T* g, T* buf, int64_t b, int64_t e, const SgdScalars<T>& s) {
+  using V = typename Of<T>::type;
+  int64_t i = b;
+  for (; i + Of<T>::lanes <= e; i += Of<T>::lanes) sgd_elem<V, T>(p, g, buf, s, i);
+  for (; i < e; ++i) sgd_elem<T, T>(p, g, buf, s, i);
+}
+
+#define CNNKIT_OPTIM_AVX2_RANGE(NAME, ARGS)                                \
+  template <class T>                                                       \
+  void NAME##_range_avx2(const ARGS<T>& a, int64_t b, int64_t e) {         \
+    using V = typename Of<T>::type;                                        \
+    int64_t i = b;                                                         \
+    for (; i + Of<T>::lanes <= e; i += Of<T>::lanes) NAME##_elem<V, T>(a, i); \
+    for (; i < e; ++i) NAME##_elem<T, T>(a, i);                            \
+  }
+CNNKIT_OPTIM_AVX2_RANGE(adam, AdamArgs)
+CNNKIT_OPTIM_AVX2_RANGE(rmsprop, RmspropArgs)
+CNNKIT_OPTIM_AVX2_RANGE(adagrad, AdagradArgs)
+CNNKIT_OPTIM_AVX2_RANGE(adadelta, AdadeltaArgs)
+#undef CNNKIT_OPTIM_AVX2_RANGE
+
+}  // namespace vec
+
+void sgd_avx2(float* p, const float* g, float* buf, int64_t b, int64_t e, const SgdScalars<float>& s) {
+  vec::sgd_range_avx2(p, g, buf, b, e, s);
+}
+void sgd_avx2(double* p, const double* g, double* buf, int64_t b, int64_t e, const SgdScalars<double>& s) {
+  vec::sgd_range_avx2(p, g, buf, b, e, s);
+}
+#pragma GCC pop_options
+#endif  // CNNKIT_HAVE_AVX2
+
 // One FMA clone per (kernel, dtype), chosen at run time like sgd_range_fma above.
 #ifdef CNNKIT_SGD_FMA_CLONE
 #define CNNKIT_OPTIM_FMA_CLONE(NAME, ARGS)                                                            \
@@ -261,6 +496,18 @@ CNNKIT_OPTIM_FMA_CLONE(rmsprop_range, RmspropArgs)
 CNNKIT_OPTIM_FMA_CLONE(adagrad_range, AdagradArgs)
 CNNKIT_OPTIM_FMA_CLONE(adadelta_range, AdadeltaArgs)
 #undef CNNKIT_OPTIM_FMA_CLONE
+#if CNNKIT_HAVE_AVX2
+#define CNNKIT_OPTIM_RUN(NAME, a, n)                             \
+  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {         \
+    if (simd_avx2()) {                                           \
+      vec::NAME##_avx2(a, b, e);                                 \
+    } else if (cpu_has_fma()) {                                  \
+      NAME##_fma(a, b, e);                                       \
+    } else {                                                     \
+      NAME(a, b, e);                                             \
+    }                                                            \
+  })
+#else
 #define CNNKIT_OPTIM_RUN(NAME, a, n)                  \
   parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { \
     if (cpu_has_fma()) {                              \
@@ -269,6 +516,7 @@ CNNKIT_OPTIM_FMA_CLONE(adadelta_range, AdadeltaArgs)
       NAME(a, b, e);                                  \
     }                                                 \
   })
+#endif
 #else
 #define CNNKIT_OPTIM_RUN(NAME, a, n) parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { NAME(a, b, e); })
 #endif
