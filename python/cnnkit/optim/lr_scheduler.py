@@ -460,12 +460,13 @@ class SequentialLR(_ContainerStateMixin, LRScheduler):
         # Undo the initial steps the children took when they were built, then start the first one.
         for group in optimizer.param_groups:
             _set_group_value(group, "lr", group["initial_lr"])
-        self._undo_initial_steps(self)
+        self._undo_initial_steps()
         first = self._schedulers[bisect_right(self._milestones, 0)]
         first._initial_step()
         self._last_lr = first.get_last_lr()
 
-    def _undo_initial_steps(self, sched):
+    def _undo_initial_steps(self, sched=None):
+        sched = self if sched is None else sched
         if hasattr(sched, "_schedulers"):
             for s in sched._schedulers:
                 self._undo_initial_steps(s)
