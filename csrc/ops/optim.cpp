@@ -14,11 +14,11 @@
 // Threads: parallel_for over contiguous element ranges; every element is independent.
 //
 // Adam, RMSprop, Adagrad, Adadelta: one pass per element over param, grad and the state arrays,
-// each rounding placed as in torch's single-tensor path (see optim.h). std::sqrt must not set errno
-// for the loops to vectorise (sqrt of a negative can only come from a NaN/negative state anyway),
-// hence no-math-errno for this file.
+// each rounding placed as in torch's single-tensor path (see optim.h). fp-contract=off for this
+// file: a product and a sum that torch rounds separately (addcmul_, addcdiv_) must not be fused into
+// an FMA by the compiler inside the target("fma") clones; the fused ones are explicit std::fma.
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-math-errno", "fp-contract=off")
+#pragma GCC optimize("fp-contract=off")
 #endif
 #include "ops/optim.h"
 
