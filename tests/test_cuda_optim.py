@@ -1,7 +1,7 @@
-"""CUDA twins of adam_step_, rmsprop_step_, adagrad_step_, adadelta_step_ against the CPU kernels
-(which tests/test_optimizers.py checks against torch.optim) over several steps, every option, float32
-and float64, sizes around the block and grid boundaries. Both twins perform the same roundings in the
-same order, so they agree to the last bit or within a few ulps. Skipped without a GPU
+"""CUDA twins of adam_step_, rmsprop_step_, adagrad_step_, adadelta_step_, adamax_step_, nadam_step_,
+radam_step_ against the CPU kernels (which tests/test_optimizers.py checks against torch.optim) over
+several steps, every option, float32 and float64, sizes around the block and grid boundaries. Both
+twins perform the same roundings in the same order, so they agree to the last bit or within a few ulps. Skipped without a GPU
 (CNNKIT_CUDA_TESTS_ON_CPU=1 runs the test code with the CPU as the device)."""
 import numpy as np
 import pytest
@@ -88,3 +88,37 @@ def test_cuda_state_on_other_device_rejected():
     cpu_state = T(np.zeros(4, np.float32))
     with pytest.raises((ValueError, RuntimeError), match="adagrad_step_"):
         _C.adagrad_step_(p, g, cpu_state, 0.1, 1e-10, 0.0, False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("maximize,wd", [(False, 0.0), (True, 0.1)])
+def test_adamax_cuda_matches_cpu(n, dtype, maximize, wd):
+    def call(p, g, s, step):
+        _C.adamax_step_(p, g, s[0], s[1], 0.002, 0.9, 0.999, 1e-8, wd, float(step), maximize)
+
+    run_both(n, dtype, 2, call)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("maximize,decoupled,wd", [(False, False, 0.0), (True, False, 0.1), (False, True, 0.1)])
+def test_nadam_cuda_matches_cpu(n, dtype, maximize, decoupled, wd):
+    def call(p, g, s, step):
+        bc2 = 1 - 0.999 ** step
+        _C.nadam_step_(p, g, s[0], s[1], 0.002, 0.9, 0.999, 1e-8, wd, bc2, -0.002 / step, -0.003 / step, maximize,
+                       decoupled)
+
+    run_both(n, dtype, 2, call)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("maximize,decoupled,wd", [(False, False, 0.0), (True, False, 0.1), (False, True, 0.1)])
+def test_radam_cuda_matches_cpu(n, dtype, maximize, decoupled, wd):
+    def call(p, g, s, step):
+        bc2 = 1 - 0.999 ** step
+        _C.radam_step_(p, g, s[0], s[1], 0.001, 0.9, 0.999, 1e-8, wd, 1 - 0.9 ** step, bc2 ** 0.5, 0.5 + 0.1 * step,
+                       step > 2, maximize, decoupled)
+
+    run_both(n, dtype, 2, call)

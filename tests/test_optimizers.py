@@ -39,6 +39,14 @@ CASES = [
     ("Adadelta", {}),
     ("Adadelta", {"rho": 0.5, "weight_decay": 0.1}),
     ("Adadelta", {"maximize": True, "lr": 0.5, "eps": 1e-4}),
+    ("Adamax", {}),
+    ("Adamax", {"weight_decay": 0.1, "maximize": True, "betas": (0.7, 0.9)}),
+    ("NAdam", {}),
+    ("NAdam", {"weight_decay": 0.1, "momentum_decay": 0.01}),
+    ("NAdam", {"weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
+    ("RAdam", {}),
+    ("RAdam", {"weight_decay": 0.1, "betas": (0.9, 0.9)}),
+    ("RAdam", {"weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True, "lr": 0.01}),
 ]
 IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}" for n, kw in CASES]
 
@@ -67,7 +75,8 @@ def groups(params, lrs_from_kw):
 
 
 def default_lr(name):
-    return {"Adam": 1e-3, "AdamW": 1e-3, "RMSprop": 1e-2, "Adagrad": 1e-2, "Adadelta": 1.0}[name]
+    return {"Adam": 1e-3, "AdamW": 1e-3, "RMSprop": 1e-2, "Adagrad": 1e-2, "Adadelta": 1.0, "Adamax": 2e-3,
+            "NAdam": 2e-3, "RAdam": 1e-3}[name]
 
 
 def build(name, kw, tp, cp):
@@ -171,7 +180,7 @@ def test_load_torch_state_dict(name, kw):
     assert_params_close(tp, cp, dtype)
 
 
-@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"])
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam"])
 def test_defaults_and_repr_match_torch(name):
     t = getattr(torch.optim, name)([torch.zeros(3, requires_grad=True)])
     c = getattr(cnnkit.optim, name)([cnnkit.zeros(3, requires_grad=True)])
@@ -245,6 +254,9 @@ def test_lr_as_tensor_and_scalar_state_loading():
      "Invalid initial_accumulator_value value: -1.0"),
     (lambda ps: cnnkit.optim.Adadelta(ps, rho=1.5), "Invalid rho value: 1.5"),
     (lambda ps: cnnkit.optim.Adadelta(ps, weight_decay=-1.0), "Invalid weight_decay value: -1.0"),
+    (lambda ps: cnnkit.optim.Adamax(ps, betas=(0.9, 1.0)), "Invalid beta parameter at index 1: 1.0"),
+    (lambda ps: cnnkit.optim.NAdam(ps, momentum_decay=-1.0), "Invalid momentum_decay value: -1.0"),
+    (lambda ps: cnnkit.optim.RAdam(ps, eps=-1.0), "Invalid epsilon value: -1.0"),
 ])
 def test_invalid_arguments_match_torch(ctor, msg):
     with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)")):
@@ -357,6 +369,20 @@ for dt in (np.float32, np.float64):
         for t in range(3):
             _C.sgd_step_(f(p), f(P()), f(buf), 0.01, 0.9, 0.1 * cfg, 0.01 * cfg, not cfg, bool(cfg), t == 0)
         out[f"sgd{cfg}{dt.__name__}"] = np.concatenate([p, buf])
+        p, m, u = P(), Z(), Z()
+        for t in range(1, 4):
+            _C.adamax_step_(f(p), f(P()), f(m), f(u), 0.01, 0.9, 0.999, 1e-8, 0.1 * cfg, float(t), bool(cfg))
+        out[f"adamax{cfg}{dt.__name__}"] = np.concatenate([p, m, u])
+        p, m, v = P(), Z(), Z()
+        for t in range(1, 4):
+            _C.nadam_step_(f(p), f(P()), f(m), f(v), 0.01, 0.9, 0.999, 1e-8, 0.1, 0.5, -0.02, -0.03, bool(cfg),
+                           bool(cfg))
+        out[f"nadam{cfg}{dt.__name__}"] = np.concatenate([p, m, v])
+        p, m, v = P(), Z(), Z()
+        for t in range(1, 4):
+            _C.radam_step_(f(p), f(P()), f(m), f(v), 0.01, 0.9, 0.999, 1e-8, 0.1, 0.5, 0.7, 0.8, t > 1, bool(cfg),
+                           bool(cfg))
+        out[f"radam{cfg}{dt.__name__}"] = np.concatenate([p, m, v])
 np.savez(sys.argv[1], **out)
 """
 

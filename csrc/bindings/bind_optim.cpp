@@ -6,6 +6,11 @@
 //                 momentum, centered, maximize)
 //   adagrad_step_(param, grad, sum, clr, eps, weight_decay, maximize)
 //   adadelta_step_(param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay, maximize)
+//   adamax_step_(param, grad, exp_avg, exp_inf, lr, beta1, beta2, eps, weight_decay, step, maximize)
+//   nadam_step_(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, bias_correction2,
+//               coef_grad, coef_avg, maximize, decoupled_weight_decay)
+//   radam_step_(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, bias_correction1,
+//               bc2_sqrt, rect, rectified, maximize, decoupled_weight_decay)
 // State tensors are written: same shape, dtype and device as param, contiguous.
 // param and buf must be contiguous (they are written); grad may have any strides. All three on
 // one device: CPU tensors run ops/optim.cpp, CUDA tensors ops/optim.cu (built with CNNKIT_WITH_CUDA).
@@ -222,6 +227,106 @@ void adadelta_step_py(Tensor& param, const Tensor& grad_, Tensor& square_avg, Te
   });
 }
 
+void adamax_step_py(Tensor& param, const Tensor& grad_, Tensor& exp_avg, Tensor& exp_inf, double lr, double beta1,
+                    double beta2, double eps, double weight_decay, double step, bool maximize) {
+  const char* op = "adamax_step_";
+  const Tensor grad = check_param_grad(op, param, grad_);
+  check_state(op, "exp_avg", param, exp_avg);
+  check_state(op, "exp_inf", param, exp_inf);
+  CNNKIT_CHECK(step >= 1.0, ValueError, op, ": step must be >= 1 (the count after this step), got ", step);
+  AdamaxParams h;
+  h.lr = lr;
+  h.beta1 = beta1;
+  h.beta2 = beta2;
+  h.eps = eps;
+  h.weight_decay = weight_decay;
+  h.step = step;
+  h.maximize = maximize;
+  const Device dev = param.device();
+  CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
+    if (dev.is_cpu()) {
+      adamax_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
+                            exp_inf.data<scalar_t>(), param.numel(), h);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    adamax_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
+                               exp_inf.data<scalar_t>(), param.numel(), h, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
+  });
+}
+
+void nadam_step_py(Tensor& param, const Tensor& grad_, Tensor& exp_avg, Tensor& exp_avg_sq, double lr, double beta1,
+                   double beta2, double eps, double weight_decay, double bias_correction2, double coef_grad,
+                   double coef_avg, bool maximize, bool decoupled_weight_decay) {
+  const char* op = "nadam_step_";
+  const Tensor grad = check_param_grad(op, param, grad_);
+  check_state(op, "exp_avg", param, exp_avg);
+  check_state(op, "exp_avg_sq", param, exp_avg_sq);
+  NadamParams h;
+  h.lr = lr;
+  h.beta1 = beta1;
+  h.beta2 = beta2;
+  h.eps = eps;
+  h.weight_decay = weight_decay;
+  h.bias_correction2 = bias_correction2;
+  h.coef_grad = coef_grad;
+  h.coef_avg = coef_avg;
+  h.maximize = maximize;
+  h.decoupled_weight_decay = decoupled_weight_decay;
+  const Device dev = param.device();
+  CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
+    if (dev.is_cpu()) {
+      nadam_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
+                           exp_avg_sq.data<scalar_t>(), param.numel(), h);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    nadam_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
+                              exp_avg_sq.data<scalar_t>(), param.numel(), h, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
+  });
+}
+
+void radam_step_py(Tensor& param, const Tensor& grad_, Tensor& exp_avg, Tensor& exp_avg_sq, double lr, double beta1,
+                   double beta2, double eps, double weight_decay, double bias_correction1, double bc2_sqrt,
+                   double rect, bool rectified, bool maximize, bool decoupled_weight_decay) {
+  const char* op = "radam_step_";
+  const Tensor grad = check_param_grad(op, param, grad_);
+  check_state(op, "exp_avg", param, exp_avg);
+  check_state(op, "exp_avg_sq", param, exp_avg_sq);
+  RadamParams h;
+  h.lr = lr;
+  h.beta1 = beta1;
+  h.beta2 = beta2;
+  h.eps = eps;
+  h.weight_decay = weight_decay;
+  h.bias_correction1 = bias_correction1;
+  h.bc2_sqrt = bc2_sqrt;
+  h.rect = rect;
+  h.rectified = rectified;
+  h.maximize = maximize;
+  h.decoupled_weight_decay = decoupled_weight_decay;
+  const Device dev = param.device();
+  CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
+    if (dev.is_cpu()) {
+      radam_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
+                           exp_avg_sq.data<scalar_t>(), param.numel(), h);
+      return;
+    }
+#ifdef CNNKIT_WITH_CUDA
+    radam_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
+                              exp_avg_sq.data<scalar_t>(), param.numel(), h, dev.index);
+#else
+    throw_no_cuda(op);
+#endif
+  });
+}
+
 }  // namespace
 
 void bind_optim(py::module_& m) {
@@ -244,6 +349,17 @@ void bind_optim(py::module_& m) {
   m.def("adadelta_step_", &adadelta_step_py, py::arg("param"), py::arg("grad"), py::arg("square_avg"),
         py::arg("acc_delta"), py::arg("lr"), py::arg("rho"), py::arg("eps"), py::arg("weight_decay"),
         py::arg("maximize"), "one torch.optim.Adadelta update, in place on param and state");
+  m.def("adamax_step_", &adamax_step_py, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_inf"),
+        py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("step"),
+        py::arg("maximize"), "one torch.optim.Adamax update (step = count after this step), in place");
+  m.def("nadam_step_", &nadam_step_py, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
+        py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
+        py::arg("bias_correction2"), py::arg("coef_grad"), py::arg("coef_avg"), py::arg("maximize"),
+        py::arg("decoupled_weight_decay"), "one torch.optim.NAdam update with host-computed coefficients, in place");
+  m.def("radam_step_", &radam_step_py, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
+        py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
+        py::arg("bias_correction1"), py::arg("bc2_sqrt"), py::arg("rect"), py::arg("rectified"), py::arg("maximize"),
+        py::arg("decoupled_weight_decay"), "one torch.optim.RAdam update with host-computed coefficients, in place");
 }
 
 }  // namespace cnnkit

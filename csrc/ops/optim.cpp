@@ -13,7 +13,7 @@
 // rounded) values; the clone only makes it fast.
 // Threads: parallel_for over contiguous element ranges; every element is independent.
 //
-// Adam, RMSprop, Adagrad, Adadelta: one pass per element over param, grad and the state arrays,
+// Adam(W), RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam: one pass per element over param, grad and the state arrays,
 // each rounding placed as in torch's single-tensor path (see optim.h). fp-contract=off for this
 // file: a product and a sum that torch rounds separately (addcmul_, addcdiv_) must not be fused into
 // an FMA by the compiler inside the target("fma") clones; the fused ones are explicit std::fma.
@@ -259,6 +259,105 @@ CNNKIT_ALWAYS_INLINE void adadelta_range(const AdadeltaArgs<scalar_t>& a, int64_
   }
 }
 
+template <class scalar_t>
+struct AdamaxArgs {
+  scalar_t *p, *m, *u;
+  const scalar_t* g;
+  scalar_t wd, w1, w1m1, beta2, eps, neg_clr;
+  bool has_wd, w1_small, maximize;
+};
+
+template <class scalar_t>
+CNNKIT_ALWAYS_INLINE void adamax_range(const AdamaxArgs<scalar_t>& a, int64_t b, int64_t e) {
+  scalar_t* __restrict__ p = a.p;
+  scalar_t* __restrict__ m = a.m;
+  scalar_t* __restrict__ u = a.u;
+  const scalar_t* __restrict__ g = a.g;
+  for (int64_t i = b; i < e; ++i) {
+    scalar_t d = a.maximize ? -g[i] : g[i];
+    if (a.has_wd) d = std::fma(p[i], a.wd, d);
+    const scalar_t mi = lerp_scalar(m[i], d, a.w1, a.w1m1, a.w1_small);
+    m[i] = mi;
+    const scalar_t ui = std::max(u[i] * a.beta2, std::abs(d) + a.eps);
+    u[i] = ui;
+    p[i] = p[i] + a.neg_clr * mi / ui;
+  }
+}
+
+// NAdam and RAdam share the moment updates; `decay` is 1 - lr * weight_decay (decoupled decay).
+template <class scalar_t>
+struct NadamArgs {
+  scalar_t *p, *m, *v;
+  const scalar_t* g;
+  scalar_t wd, decay, w1, w1m1, beta2, omb2, eps, bc2, coef_grad, coef_avg;
+  bool has_wd, decoupled, w1_small, maximize;
+};
+
+template <class scalar_t>
+CNNKIT_ALWAYS_INLINE void nadam_range(const NadamArgs<scalar_t>& a, int64_t b, int64_t e) {
+  scalar_t* __restrict__ p = a.p;
+  scalar_t* __restrict__ m = a.m;
+  scalar_t* __restrict__ v = a.v;
+  const scalar_t* __restrict__ g = a.g;
+  for (int64_t i = b; i < e; ++i) {
+    scalar_t d = a.maximize ? -g[i] : g[i];
+    scalar_t pi = p[i];
+    if (a.has_wd) {
+      if (a.decoupled) {
+        pi = pi * a.decay;
+      } else {
+        d = std::fma(pi, a.wd, d);
+      }
+    }
+    const scalar_t mi = lerp_scalar(m[i], d, a.w1, a.w1m1, a.w1_small);
+    m[i] = mi;
+    scalar_t vi = v[i] * a.beta2;
+    vi = vi + a.omb2 * d * d;
+    v[i] = vi;
+    const scalar_t denom = std::sqrt(vi / a.bc2) + a.eps;
+    pi = pi + a.coef_grad * d / denom;
+    p[i] = pi + a.coef_avg * mi / denom;
+  }
+}
+
+template <class scalar_t>
+struct RadamArgs {
+  scalar_t *p, *m, *v;
+  const scalar_t* g;
+  scalar_t wd, decay, w1, w1m1, beta2, omb2, eps, bc1, bc2_sqrt, lr, rect;
+  bool has_wd, decoupled, w1_small, rectified, maximize;
+};
+
+template <class scalar_t>
+CNNKIT_ALWAYS_INLINE void radam_range(const RadamArgs<scalar_t>& a, int64_t b, int64_t e) {
+  scalar_t* __restrict__ p = a.p;
+  scalar_t* __restrict__ m = a.m;
+  scalar_t* __restrict__ v = a.v;
+  const scalar_t* __restrict__ g = a.g;
+  for (int64_t i = b; i < e; ++i) {
+    scalar_t d = a.maximize ? -g[i] : g[i];
+    scalar_t pi = p[i];
+    if (a.has_wd) {
+      if (a.decoupled) {
+        pi = pi * a.decay;
+      } else {
+        d = std::fma(pi, a.wd, d);
+      }
+    }
+    const scalar_t mi = lerp_scalar(m[i], d, a.w1, a.w1m1, a.w1_small);
+    m[i] = mi;
+    scalar_t vi = v[i] * a.beta2;
+    vi = vi + a.omb2 * d * d;
+    v[i] = vi;
+    scalar_t upd = mi / a.bc1 * a.lr;
+    if (a.rectified) {
+      const scalar_t adaptive = scalar_t(1) / (std::sqrt(vi) + a.eps) * a.bc2_sqrt;
+      upd = upd * adaptive * a.rect;
+    }
+    p[i] = pi - upd;
+  }
+}
+
 // The AVX2 paths. The range functions above are the portable reference (they do not vectorise: a
 // loop with std::sqrt keeps its errno branch without -fno-math-errno). Below, each update is written
 // once as an element function over a generic type E (a scalar or a vector of 8 floats / 4 doubles)
@@ -298,6 +397,7 @@ inline F8 vfma(F8 a, F8 b, F8 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline F8 vsqrt(F8 a) { return {_mm256_sqrt_ps(a.v)}; }
 // (a < b) ? b : a, as std::max(a, b): max_ps returns its second operand when the compare is false
 inline F8 vmax(F8 a, F8 b) { return {_mm256_max_ps(b.v, a.v)}; }
+inline F8 vabs(F8 a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
 inline F8 loadv(F8*, const float* p) { return {_mm256_loadu_ps(p)}; }
 inline void store(float* p, F8 a) { _mm256_storeu_ps(p, a.v); }
 inline F8 bcast(F8*, float x) { return {_mm256_set1_ps(x)}; }
@@ -310,6 +410,7 @@ inline D4 operator-(D4 a) { return {_mm256_xor_pd(a.v, _mm256_set1_pd(-0.0))}; }
 inline D4 vfma(D4 a, D4 b, D4 c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
 inline D4 vsqrt(D4 a) { return {_mm256_sqrt_pd(a.v)}; }
 inline D4 vmax(D4 a, D4 b) { return {_mm256_max_pd(b.v, a.v)}; }
+inline D4 vabs(D4 a) { return {_mm256_andnot_pd(_mm256_set1_pd(-0.0), a.v)}; }
 inline D4 loadv(D4*, const double* p) { return {_mm256_loadu_pd(p)}; }
 inline void store(double* p, D4 a) { _mm256_storeu_pd(p, a.v); }
 inline D4 bcast(D4*, double x) { return {_mm256_set1_pd(x)}; }
@@ -325,6 +426,10 @@ inline T vsqrt(T a) {
 template <class T>
 inline T vmax(T a, T b) {
   return std::max(a, b);
+}
+template <class T>
+inline T vabs(T a) {
+  return std::abs(a);
 }
 inline float loadv(float*, const float* p) { return *p; }
 inline double loadv(double*, const double* p) { return *p; }
@@ -436,6 +541,59 @@ inline void adadelta_elem(const AdadeltaArgs<T>& a, int64_t i) {
 }
 
 template <class E, class T>
+inline void adamax_elem(const AdamaxArgs<T>& a, int64_t i) {
+  E d = ld<E>(a.g + i);
+  if (a.maximize) d = -d;
+  const E pi = ld<E>(a.p + i);
+  if (a.has_wd) d = vfma(pi, bc<E>(a.wd), d);
+  const E mi = lerp(ld<E>(a.m + i), d, bc<E>(a.w1), bc<E>(a.w1m1), a.w1_small);
+  store(a.m + i, mi);
+  const E ui = vmax(ld<E>(a.u + i) * bc<E>(a.beta2), vabs(d) + bc<E>(a.eps));
+  store(a.u + i, ui);
+  store(a.p + i, pi + bc<E>(a.neg_clr) * mi / ui);
+}
+
+template <class E, class T, class Args>
+inline void adam_family_moments(const Args& a, int64_t i, E& pi, E& d, E& mi, E& vi) {
+  d = ld<E>(a.g + i);
+  if (a.maximize) d = -d;
+  pi = ld<E>(a.p + i);
+  if (a.has_wd) {
+    if (a.decoupled) {
+      pi = pi * bc<E>(a.decay);
+    } else {
+      d = vfma(pi, bc<E>(a.wd), d);
+    }
+  }
+  mi = lerp(ld<E>(a.m + i), d, bc<E>(a.w1), bc<E>(a.w1m1), a.w1_small);
+  store(a.m + i, mi);
+  vi = ld<E>(a.v + i) * bc<E>(a.beta2);
+  vi = vi + bc<E>(a.omb2) * d * d;
+  store(a.v + i, vi);
+}
+
+template <class E, class T>
+inline void nadam_elem(const NadamArgs<T>& a, int64_t i) {
+  E pi, d, mi, vi;
+  adam_family_moments<E, T>(a, i, pi, d, mi, vi);
+  const E denom = vsqrt(vi / bc<E>(a.bc2)) + bc<E>(a.eps);
+  pi = pi + bc<E>(a.coef_grad) * d / denom;
+  store(a.p + i, pi + bc<E>(a.coef_avg) * mi / denom);
+}
+
+template <class E, class T>
+inline void radam_elem(const RadamArgs<T>& a, int64_t i) {
+  E pi, d, mi, vi;
+  adam_family_moments<E, T>(a, i, pi, d, mi, vi);
+  E upd = mi / bc<E>(a.bc1) * bc<E>(a.lr);
+  if (a.rectified) {
+    const E adaptive = bc<E>(T(1)) / (vsqrt(vi) + bc<E>(a.eps)) * bc<E>(a.bc2_sqrt);
+    upd = upd * adaptive * bc<E>(a.rect);
+  }
+  store(a.p + i, pi - upd);
+}
+
+template <class E, class T>
 inline void sgd_elem(T* p, const T* g, T* buf, const SgdScalars<T>& s, int64_t i) {
   E d = ld<E>(g + i);
   if (s.maximize) d = -d;
@@ -469,6 +627,9 @@ CNNKIT_OPTIM_AVX2_RANGE(adam, AdamArgs)
 CNNKIT_OPTIM_AVX2_RANGE(rmsprop, RmspropArgs)
 CNNKIT_OPTIM_AVX2_RANGE(adagrad, AdagradArgs)
 CNNKIT_OPTIM_AVX2_RANGE(adadelta, AdadeltaArgs)
+CNNKIT_OPTIM_AVX2_RANGE(adamax, AdamaxArgs)
+CNNKIT_OPTIM_AVX2_RANGE(nadam, NadamArgs)
+CNNKIT_OPTIM_AVX2_RANGE(radam, RadamArgs)
 #undef CNNKIT_OPTIM_AVX2_RANGE
 
 }  // namespace vec
@@ -495,6 +656,9 @@ CNNKIT_OPTIM_FMA_CLONE(adam_range, AdamArgs)
 CNNKIT_OPTIM_FMA_CLONE(rmsprop_range, RmspropArgs)
 CNNKIT_OPTIM_FMA_CLONE(adagrad_range, AdagradArgs)
 CNNKIT_OPTIM_FMA_CLONE(adadelta_range, AdadeltaArgs)
+CNNKIT_OPTIM_FMA_CLONE(adamax_range, AdamaxArgs)
+CNNKIT_OPTIM_FMA_CLONE(nadam_range, NadamArgs)
+CNNKIT_OPTIM_FMA_CLONE(radam_range, RadamArgs)
 #undef CNNKIT_OPTIM_FMA_CLONE
 #if CNNKIT_HAVE_AVX2
 #define CNNKIT_OPTIM_RUN(NAME, a, n)                             \
@@ -611,13 +775,83 @@ void adadelta_step(scalar_t* param, const scalar_t* grad, scalar_t* square_avg, 
   a.maximize = h.maximize;
   CNNKIT_OPTIM_RUN(adadelta_range, a, n);
 }
+template <class scalar_t>
+void adamax_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_inf, int64_t n,
+                 const AdamaxParams& h) {
+  using T = scalar_t;
+  AdamaxArgs<T> a;
+  a.p = param;
+  a.g = grad;
+  a.m = exp_avg;
+  a.u = exp_inf;
+  a.has_wd = h.weight_decay != 0.0;
+  a.wd = static_cast<T>(h.weight_decay);
+  a.w1 = static_cast<T>(1.0 - h.beta1);
+  a.w1m1 = a.w1 - T(1);
+  a.w1_small = std::abs(a.w1) < T(0.5);
+  a.beta2 = static_cast<T>(h.beta2);
+  a.eps = static_cast<T>(h.eps);
+  a.neg_clr = static_cast<T>(-(h.lr / (1.0 - std::pow(h.beta1, h.step))));
+  a.maximize = h.maximize;
+  CNNKIT_OPTIM_RUN(adamax_range, a, n);
+}
+
+template <class scalar_t, class Args, class Params>
+void fill_adam_family(Args& a, scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq,
+                      const Params& h) {
+  using T = scalar_t;
+  a.p = param;
+  a.g = grad;
+  a.m = exp_avg;
+  a.v = exp_avg_sq;
+  a.has_wd = h.weight_decay != 0.0;
+  a.decoupled = h.decoupled_weight_decay;
+  a.wd = static_cast<T>(h.weight_decay);
+  a.decay = static_cast<T>(1.0 - h.lr * h.weight_decay);
+  a.w1 = static_cast<T>(1.0 - h.beta1);
+  a.w1m1 = a.w1 - T(1);
+  a.w1_small = std::abs(a.w1) < T(0.5);
+  a.beta2 = static_cast<T>(h.beta2);
+  a.omb2 = static_cast<T>(1.0 - h.beta2);
+  a.eps = static_cast<T>(h.eps);
+  a.maximize = h.maximize;
+}
+
+template <class scalar_t>
+void nadam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq, int64_t n,
+                const NadamParams& h) {
+  using T = scalar_t;
+  NadamArgs<T> a;
+  fill_adam_family(a, param, grad, exp_avg, exp_avg_sq, h);
+  a.bc2 = static_cast<T>(h.bias_correction2);
+  a.coef_grad = static_cast<T>(h.coef_grad);
+  a.coef_avg = static_cast<T>(h.coef_avg);
+  CNNKIT_OPTIM_RUN(nadam_range, a, n);
+}
+
+template <class scalar_t>
+void radam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq, int64_t n,
+                const RadamParams& h) {
+  using T = scalar_t;
+  RadamArgs<T> a;
+  fill_adam_family(a, param, grad, exp_avg, exp_avg_sq, h);
+  a.bc1 = static_cast<T>(h.bias_correction1);
+  a.bc2_sqrt = static_cast<T>(h.bc2_sqrt);
+  a.lr = static_cast<T>(h.lr);
+  a.rect = static_cast<T>(h.rect);
+  a.rectified = h.rectified;
+  CNNKIT_OPTIM_RUN(radam_range, a, n);
+}
 #undef CNNKIT_OPTIM_RUN
 
 #define CNNKIT_OPTIM_INSTANTIATE(T)                                                                 \
   template void adam_step<T>(T*, const T*, T*, T*, T*, int64_t, const AdamParams&);                \
   template void rmsprop_step<T>(T*, const T*, T*, T*, T*, int64_t, const RmspropParams&);          \
   template void adagrad_step<T>(T*, const T*, T*, int64_t, const AdagradParams&);                  \
-  template void adadelta_step<T>(T*, const T*, T*, T*, int64_t, const AdadeltaParams&);
+  template void adadelta_step<T>(T*, const T*, T*, T*, int64_t, const AdadeltaParams&);                \
+  template void adamax_step<T>(T*, const T*, T*, T*, int64_t, const AdamaxParams&);                    \
+  template void nadam_step<T>(T*, const T*, T*, T*, int64_t, const NadamParams&);                      \
+  template void radam_step<T>(T*, const T*, T*, T*, int64_t, const RadamParams&);
 CNNKIT_OPTIM_INSTANTIATE(float)
 CNNKIT_OPTIM_INSTANTIATE(double)
 #undef CNNKIT_OPTIM_INSTANTIATE

@@ -202,7 +202,152 @@ __global__ void adadelta_step_kernel(scalar_t* __restrict__ p, const scalar_t* _
   }
 }
 
+template <class scalar_t>
+struct AdamaxScalarsCuda {
+  scalar_t wd, w1, w1m1, beta2, eps, neg_clr;
+  bool has_wd, w1_small, maximize;
+};
+
+template <class scalar_t>
+__global__ void adamax_step_kernel(scalar_t* __restrict__ p, const scalar_t* __restrict__ g,
+                                   scalar_t* __restrict__ m, scalar_t* __restrict__ u, int64_t n,
+                                   AdamaxScalarsCuda<scalar_t> s) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    scalar_t d = s.maximize ? -g[i] : g[i];
+    if (s.has_wd) d = fma(p[i], s.wd, d);
+    const scalar_t mi = lerp_rn(m[i], d, s.w1, s.w1m1, s.w1_small);
+    m[i] = mi;
+    const scalar_t a = mul_rn(u[i], s.beta2);
+    const scalar_t b = add_rn(fabs(d), s.eps);
+    const scalar_t ui = a < b ? b : a;
+    u[i] = ui;
+    p[i] = add_rn(p[i], div_rn(mul_rn(s.neg_clr, mi), ui));
+  }
+}
+
+// NAdam and RAdam: the shared moment update (and weight decay) of one element.
+template <class scalar_t>
+struct AdamFamilyCuda {
+  scalar_t wd, decay, w1, w1m1, beta2, omb2, eps;
+  bool has_wd, decoupled, w1_small, maximize;
+};
+
+template <class scalar_t>
+__device__ __forceinline__ void adam_family_moments(scalar_t& pi, scalar_t& d, scalar_t& mi, scalar_t& vi,
+                                                    scalar_t* m, scalar_t* v, int64_t i,
+                                                    const AdamFamilyCuda<scalar_t>& s) {
+  if (s.maximize) d = -d;
+  if (s.has_wd) {
+    if (s.decoupled) {
+      pi = mul_rn(pi, s.decay);
+    } else {
+      d = fma(pi, s.wd, d);
+    }
+  }
+  mi = lerp_rn(m[i], d, s.w1, s.w1m1, s.w1_small);
+  m[i] = mi;
+  vi = add_rn(mul_rn(v[i], s.beta2), mul_rn(mul_rn(s.omb2, d), d));
+  v[i] = vi;
+}
+
+template <class scalar_t>
+__global__ void nadam_step_kernel(scalar_t* __restrict__ p, const scalar_t* __restrict__ g,
+                                  scalar_t* __restrict__ m, scalar_t* __restrict__ v, int64_t n,
+                                  AdamFamilyCuda<scalar_t> s, scalar_t bc2, scalar_t coef_grad, scalar_t coef_avg) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    scalar_t pi = p[i], d = g[i], mi, vi;
+    adam_family_moments(pi, d, mi, vi, m, v, i, s);
+    const scalar_t denom = add_rn(sqrt_rn(div_rn(vi, bc2)), s.eps);
+    pi = add_rn(pi, div_rn(mul_rn(coef_grad, d), denom));
+    p[i] = add_rn(pi, div_rn(mul_rn(coef_avg, mi), denom));
+  }
+}
+
+template <class scalar_t>
+__global__ void radam_step_kernel(scalar_t* __restrict__ p, const scalar_t* __restrict__ g,
+                                  scalar_t* __restrict__ m, scalar_t* __restrict__ v, int64_t n,
+                                  AdamFamilyCuda<scalar_t> s, scalar_t bc1, scalar_t bc2_sqrt, scalar_t lr,
+                                  scalar_t rect, bool rectified) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    scalar_t pi = p[i], d = g[i], mi, vi;
+    adam_family_moments(pi, d, mi, vi, m, v, i, s);
+    scalar_t upd = mul_rn(div_rn(mi, bc1), lr);
+    if (rectified) {
+      const scalar_t adaptive = mul_rn(div_rn(scalar_t(1), add_rn(sqrt_rn(vi), s.eps)), bc2_sqrt);
+      upd = mul_rn(mul_rn(upd, adaptive), rect);
+    }
+    p[i] = add_rn(pi, -upd);
+  }
+}
+
+template <class scalar_t, class Params>
+AdamFamilyCuda<scalar_t> adam_family_scalars(const Params& h) {
+  using T = scalar_t;
+  AdamFamilyCuda<T> s;
+  s.has_wd = h.weight_decay != 0.0;
+  s.decoupled = h.decoupled_weight_decay;
+  s.wd = static_cast<T>(h.weight_decay);
+  s.decay = static_cast<T>(1.0 - h.lr * h.weight_decay);
+  s.w1 = static_cast<T>(1.0 - h.beta1);
+  s.w1m1 = s.w1 - T(1);
+  s.w1_small = std::abs(s.w1) < T(0.5);
+  s.beta2 = static_cast<T>(h.beta2);
+  s.omb2 = static_cast<T>(1.0 - h.beta2);
+  s.eps = static_cast<T>(h.eps);
+  s.maximize = h.maximize;
+  return s;
+}
+
 }  // namespace
+
+template <class scalar_t>
+void adamax_step_cuda(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_inf, int64_t n,
+                      const AdamaxParams& h, int device) {
+  if (n <= 0) return;
+  using T = scalar_t;
+  AdamaxScalarsCuda<T> s;
+  s.has_wd = h.weight_decay != 0.0;
+  s.wd = static_cast<T>(h.weight_decay);
+  s.w1 = static_cast<T>(1.0 - h.beta1);
+  s.w1m1 = s.w1 - T(1);
+  s.w1_small = std::abs(s.w1) < T(0.5);
+  s.beta2 = static_cast<T>(h.beta2);
+  s.eps = static_cast<T>(h.eps);
+  s.neg_clr = static_cast<T>(-(h.lr / (1.0 - std::pow(h.beta1, h.step))));
+  s.maximize = h.maximize;
+  CudaDeviceGuard guard(device);
+  adamax_step_kernel<T><<<blocks_for(n), kThreadsPerBlock>>>(param, grad, exp_avg, exp_inf, n, s);
+  CNNKIT_CUDA_KERNEL_CHECK("adamax_step_");
+}
+
+template <class scalar_t>
+void nadam_step_cuda(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq, int64_t n,
+                     const NadamParams& h, int device) {
+  if (n <= 0) return;
+  using T = scalar_t;
+  const AdamFamilyCuda<T> s = adam_family_scalars<T>(h);
+  CudaDeviceGuard guard(device);
+  nadam_step_kernel<T><<<blocks_for(n), kThreadsPerBlock>>>(param, grad, exp_avg, exp_avg_sq, n, s,
+                                                           static_cast<T>(h.bias_correction2),
+                                                           static_cast<T>(h.coef_grad), static_cast<T>(h.coef_avg));
+  CNNKIT_CUDA_KERNEL_CHECK("nadam_step_");
+}
+
+template <class scalar_t>
+void radam_step_cuda(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq, int64_t n,
+                     const RadamParams& h, int device) {
+  if (n <= 0) return;
+  using T = scalar_t;
+  const AdamFamilyCuda<T> s = adam_family_scalars<T>(h);
+  CudaDeviceGuard guard(device);
+  radam_step_kernel<T><<<blocks_for(n), kThreadsPerBlock>>>(
+      param, grad, exp_avg, exp_avg_sq, n, s, static_cast<T>(h.bias_correction1), static_cast<T>(h.bc2_sqrt),
+      static_cast<T>(h.lr), static_cast<T>(h.rect), h.rectified);
+  CNNKIT_CUDA_KERNEL_CHECK("radam_step_");
+}
 
 template <class scalar_t>
 void adam_step_cuda(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq,
@@ -293,7 +438,10 @@ void adadelta_step_cuda(scalar_t* param, const scalar_t* grad, scalar_t* square_
   template void adam_step_cuda<T>(T*, const T*, T*, T*, T*, int64_t, const AdamParams&, int);             \
   template void rmsprop_step_cuda<T>(T*, const T*, T*, T*, T*, int64_t, const RmspropParams&, int);       \
   template void adagrad_step_cuda<T>(T*, const T*, T*, int64_t, const AdagradParams&, int);               \
-  template void adadelta_step_cuda<T>(T*, const T*, T*, T*, int64_t, const AdadeltaParams&, int);
+  template void adadelta_step_cuda<T>(T*, const T*, T*, T*, int64_t, const AdadeltaParams&, int);        \
+  template void adamax_step_cuda<T>(T*, const T*, T*, T*, int64_t, const AdamaxParams&, int);            \
+  template void nadam_step_cuda<T>(T*, const T*, T*, T*, int64_t, const NadamParams&, int);              \
+  template void radam_step_cuda<T>(T*, const T*, T*, T*, int64_t, const RadamParams&, int);
 CNNKIT_OPTIM_CUDA_INSTANTIATE(float)
 CNNKIT_OPTIM_CUDA_INSTANTIATE(double)
 #undef CNNKIT_OPTIM_CUDA_INSTANTIATE

@@ -79,4 +79,44 @@ template <class scalar_t>
 void adadelta_step(scalar_t* param, const scalar_t* grad, scalar_t* square_avg, scalar_t* acc_delta, int64_t n,
                    const AdadeltaParams& h);
 
+// Adamax. step as in AdamParams. Per element:
+//   g = maximize ? -grad : grad;  wd != 0: g = g + wd * param
+//   exp_avg = lerp(exp_avg, g, 1 - beta1);  exp_inf = max(exp_inf * beta2, |g| + eps)
+//   param += -(lr / (1 - beta1 ** step)) * exp_avg / exp_inf
+struct AdamaxParams {
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0, step = 1;
+  bool maximize = false;
+};
+template <class scalar_t>
+void adamax_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_inf, int64_t n,
+                 const AdamaxParams& h);
+
+// NAdam. The step-dependent scalars come from the host (torch computes them as Python floats from
+// step and the float32 mu_product state): bias_correction2 = 1 - beta2 ** step,
+// coef_grad = -lr (1 - mu) / (1 - mu_product), coef_avg = -lr mu_next / (1 - mu_product * mu_next).
+// Per element: g = maximize ? -grad : grad;  wd: decoupled ? param *= 1 - lr wd : g = g + wd param
+//   exp_avg = lerp(exp_avg, g, 1 - beta1);  exp_avg_sq = exp_avg_sq * beta2 + (1 - beta2) g g
+//   denom = sqrt(exp_avg_sq / bias_correction2) + eps
+//   param += coef_grad * g / denom;  param += coef_avg * exp_avg / denom
+struct NadamParams {
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0, bias_correction2 = 1, coef_grad = 0, coef_avg = 0;
+  bool maximize = false, decoupled_weight_decay = false;
+};
+template <class scalar_t>
+void nadam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq, int64_t n,
+                const NadamParams& h);
+
+// RAdam. Host scalars: bias_correction1, sqrt(bias_correction2) and the rectification term rect
+// (rectified = rho_t > 5). Per element (weight decay and moments as NAdam):
+//   m_hat = exp_avg / bias_correction1
+//   rectified: param -= m_hat * lr * (1 / (sqrt(exp_avg_sq) + eps) * sqrt(bc2)) * rect
+//   else:      param -= m_hat * lr
+struct RadamParams {
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0, bias_correction1 = 1, bc2_sqrt = 1, rect = 0;
+  bool rectified = false, maximize = false, decoupled_weight_decay = false;
+};
+template <class scalar_t>
+void radam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq, int64_t n,
+                const RadamParams& h);
+
 }  // namespace cnnkit

@@ -27,4 +27,14 @@ template <class scalar_t>
 void adadelta_step_cuda(scalar_t* param, const scalar_t* grad, scalar_t* square_avg, scalar_t* acc_delta, int64_t n,
                         const AdadeltaParams& h, int device);
 
+template <class scalar_t>
+void adamax_step_cuda(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_inf, int64_t n,
+                      const AdamaxParams& h, int device);
+template <class scalar_t>
+void nadam_step_cuda(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq, int64_t n,
+                     const NadamParams& h, int device);
+template <class scalar_t>
+void radam_step_cuda(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq, int64_t n,
+                     const RadamParams& h, int device);
+
 }  // namespace cnnkit
