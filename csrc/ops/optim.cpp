@@ -1,4 +1,4 @@
-// Optimizer update kernels, CPU. Updates param (and the momentum buffer) IN PLACE.
+// Optimizer update kernels, CPU. They update param and the optimizer state IN PLACE.
 //
 // Bit-exactness with PyTorch: torch.optim.SGD runs a sequence of tensor ops, each rounding to
 // scalar_t once, with its Python-float hyperparameters converted to scalar_t:
