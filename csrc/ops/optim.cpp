@@ -14,9 +14,10 @@
 // Threads: parallel_for over contiguous element ranges; every element is independent.
 //
 // Adam(W), RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam: one pass per element over param, grad
-// and the state arrays, each rounding placed as in torch's single-tensor path (see optim.h). fp-contract=off for this
-// file: a product and a sum that torch rounds separately (addcmul_, addcdiv_) must not be fused into
-// an FMA by the compiler inside the target("fma") clones; the fused ones are explicit std::fma.
+// and the state arrays, each rounding placed as in torch's single-tensor path (see optim.h).
+// fp-contract=off for this file: a product and a sum that torch rounds separately (addcmul_,
+// addcdiv_) must not be fused into an FMA by the compiler inside the target("fma") clones; the
+// fused ones are explicit std::fma.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")
 #endif
