@@ -16,6 +16,50 @@ from ..tensor import Tensor
 __all__ = ["Optimizer", "required"]
 
 
+def _is_foreign_tensor(value):
+    """A tensor of another library (a torch.Tensor from a torch optimizer's state_dict)."""
+    return (not isinstance(value, Tensor) and hasattr(value, "detach") and hasattr(value, "cpu")
+            and hasattr(value, "numpy") and hasattr(value, "dtype"))
+
+
+def _from_foreign(value):
+    import numpy as np
+
+    from ..tensor import tensor
+
+    return tensor(np.ascontiguousarray(value.detach().cpu().numpy()))
+
+
+def _new_step(value=0.0):
+    """The per-parameter step count: a 0-d float32 CPU tensor, as torch's non-capturable state."""
+    from .. import float32
+    from ..tensor import tensor
+
+    return tensor(float(value), dtype=float32)
+
+
+def _scalar(x):
+    """A hyper-parameter given as a float or a 1-element tensor, as a Python float."""
+    return float(x.item()) if isinstance(x, Tensor) else float(x)
+
+
+def _steps_as_tensors(optimizer):
+    """__setstate__ helper: a state whose "step" is a Python number (an old state_dict) gets a tensor."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            p_state = optimizer.state.get(p, None)
+            if p_state and "step" in p_state and not isinstance(p_state["step"], Tensor):
+                p_state["step"] = _new_step(float(p_state["step"]))
+
+
+def _check_fused_foreach(fused, foreach, differentiable):
+    if fused:
+        if differentiable:
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
 class _RequiredParameter:
     """Singleton marking a hyper-parameter a param group must specify."""
 
@@ -134,6 +178,23 @@ class Optimizer:
     def step(self, closure=None):
         raise NotImplementedError(f"{type(self).__name__} does not implement step()")
 
+    def _run_step(self, closure, update_group):
+        """step()'s frame shared by the optimizers: pre-hooks, the closure under enable_grad,
+        update_group(group) for each param group, post-hooks; returns the closure's loss."""
+        from ..autograd import enable_grad
+
+        for hook in list(self._optimizer_step_pre_hooks.values()):
+            hook(self, (), {})
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            update_group(group)
+        for hook in list(self._optimizer_step_post_hooks.values()):
+            hook(self, (), {})
+        return loss
+
     def register_step_pre_hook(self, hook):
         """``hook(optimizer, args, kwargs)`` runs before each step()."""
         handle = RemovableHandle(self._optimizer_step_pre_hooks)
@@ -166,7 +227,8 @@ class Optimizer:
     @staticmethod
     def _cast_state_value(param, value, key):
         if key == "step":
-            return value
+            # torch keeps a non-capturable step as a float32 CPU tensor: so do we.
+            return value if value.device.type == "cpu" else value.cpu()
         if param.is_floating_point():
             return value.to(dtype=param.dtype, device=param.device)
         return value.to(device=param.device)
@@ -185,6 +247,8 @@ class Optimizer:
                           chain.from_iterable(g["params"] for g in groups)))
 
         def cast(param, value, key=None):
+            if _is_foreign_tensor(value):
+                value = _from_foreign(value)
             if isinstance(value, Tensor):
                 return Optimizer._cast_state_value(param, value, key)
             if isinstance(value, dict):

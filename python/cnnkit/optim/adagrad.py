@@ -1,0 +1,88 @@
+"""optim.Adagrad: torch.optim.Adagrad's interface, validation, state and update rule (single-tensor
+path, dense gradients), one fused in-place kernel call per parameter (_C.adagrad_step_).
+
+Per parameter p with gradient g at step t (torch's formula and order):
+    g = -g if maximize;  g = g + weight_decay * p if weight_decay != 0
+    clr = lr / (1 + (t - 1) * lr_decay)            (a Python float, as in torch)
+    sum = sum + g * g;  p = p - clr * g / (sqrt(sum) + eps)
+As in torch, the state (step: 0-d float32 tensor, sum: filled with initial_accumulator_value) is
+created for every parameter in __init__ (and, unlike torch, lazily for groups added later).
+``foreach`` and ``fused`` are accepted and recorded; ``differentiable=True`` is not supported.
+"""
+from .. import _C
+from ..tensor import Tensor, full_like
+from .optimizer import Optimizer, _check_fused_foreach, _new_step, _scalar, _steps_as_tensors
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None):
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= lr_decay:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= initial_accumulator_value:
+            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if differentiable:
+            raise ValueError("Adagrad: differentiable=True is not supported by cnnkit")
+        defaults = {
+            "lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
+            "initial_accumulator_value": initial_accumulator_value, "foreach": foreach, "maximize": maximize,
+            "differentiable": differentiable, "fused": fused,
+        }
+        super().__init__(params, defaults)
+        _check_fused_foreach(fused, foreach, differentiable)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, group)
+
+    def _init_state(self, p, group):
+        state = self.state[p]
+        state["step"] = _new_step()
+        state["sum"] = full_like(p, float(group["initial_accumulator_value"]))
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("foreach", None)
+            group.setdefault("maximize", False)
+            group.setdefault("differentiable", False)
+            group.setdefault("fused", None)
+        _steps_as_tensors(self)
+
+    def share_memory(self):
+        """Calls share_memory_() on the state sums (a no-op where tensors cannot be shared)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                sum_ = self.state[p].get("sum")
+                if sum_ is not None and hasattr(sum_, "share_memory_"):
+                    sum_.share_memory_()
+
+    def _update_group(self, group):
+        lr = _scalar(group["lr"])
+        lr_decay = float(group["lr_decay"])
+        eps = float(group["eps"])
+        weight_decay = float(group["weight_decay"])
+        maximize = bool(group["maximize"])
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if "sum" not in state:
+                self._init_state(p, group)
+            step = float(state["step"].item()) + 1.0
+            state["step"].fill_(step)
+            clr = lr / (1 + (step - 1) * lr_decay)
+            _C.adagrad_step_(p._t, p.grad._t, state["sum"]._t, clr, eps, weight_decay, maximize)
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns closure's loss if given."""
+        return self._run_step(closure, self._update_group)
