@@ -64,6 +64,11 @@ def save(obj, f):
 
 def load(f, map_location=None, weights_only=True):
     """Loads what ``save`` wrote; tensors come back on the CPU (move them with ``.to(device)``)."""
+    from ._torch_format import _load_foreign  # torch zip checkpoints and .safetensors files
+
+    found, obj = _load_foreign(f, map_location)
+    if found:
+        return obj
     src = f if isinstance(f, (str, bytes)) or hasattr(f, "__fspath__") else io.BytesIO(f.read())
     with np.load(src, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
