@@ -64,6 +64,7 @@ from .tensor import (
 from ._ops import *  # noqa: F401,F403  (torch.* functional forms: add, exp, sum, max, matmul, ...)
 from . import autograd, cpu, cuda, nn, optim, testing, utils, vision  # noqa: E402
 from .serialization import load, save  # noqa: E402
+from . import hub  # noqa: E402
 
 __version__ = _C.__version__
 
