@@ -231,8 +231,12 @@ def load_torch(f, map_location=None):
             data = zf.read(pkl[0])
             try:
                 return _RestrictedUnpickler(io.BytesIO(data), reader).load()
-            except (EOFError, ValueError, struct.error) as e:
+            except pickle.UnpicklingError as e:
+                if str(e).startswith(f"{name}: "):
+                    raise  # ours: a refused global or a bad record, already explained
                 raise pickle.UnpicklingError(f"{name}: corrupt data.pkl record ({e})") from e
+            except (EOFError, ValueError, struct.error, IndexError, KeyError) as e:
+                raise pickle.UnpicklingError(f"{name}: corrupt data.pkl record ({type(e).__name__}: {e})") from e
     except zipfile.BadZipFile as e:
         raise RuntimeError(f"{name}: corrupt PyTorch checkpoint ({e})") from e
 
