@@ -181,11 +181,29 @@ def test_big_endian_checkpoint(tmp_path):
     np.testing.assert_array_equal(_np(out["b"]), src["b"].numpy())
 
 
-def test_legacy_format_gives_clear_error(tmp_path):
+def test_legacy_format(tmp_path):
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    src = OrderedDict(w=base, t=base.t(), row=base[1], h=torch.randn(5).half(), i=torch.arange(3),
+                      p=torch.nn.Parameter(torch.ones(2)), meta={"epoch": 3})
     p = tmp_path / "old.pth"
-    torch.save({"a": torch.ones(1)}, p, _use_new_zipfile_serialization=False)
-    with pytest.raises(RuntimeError, match="legacy .*torch < 1.6"):
-        cnnkit.load(str(p))
+    torch.save(src, p, _use_new_zipfile_serialization=False)
+    out = cnnkit.load(str(p))
+    for k in ("w", "t", "row", "i"):
+        np.testing.assert_array_equal(_np(out[k]), src[k].numpy())
+        assert out[k].stride() == src[k].stride()
+    np.testing.assert_array_equal(_np(out["h"]), src["h"].float().numpy())
+    assert isinstance(out["p"], cnnkit.nn.Parameter) and out["meta"] == {"epoch": 3}
+    out["w"][1, 2] = -1.0
+    assert float(out["t"][2, 1]) == -1.0 and float(out["row"][2]) == -1.0
+    with open(p, "rb") as fh:
+        assert float(cnnkit.load(fh, map_location="cpu")["w"].sum()) == 66.0
+    data = p.read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[:-20])
+    with pytest.raises(RuntimeError, match="truncated"):
+        cnnkit.load(str(tmp_path / "cut.pth"))
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "mod.pth", _use_new_zipfile_serialization=False)
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load global 'torch.nn.modules.linear.Linear'"):
+        cnnkit.load(str(tmp_path / "mod.pth"))
 
 
 def test_writer_is_read_by_torch_and_by_us(tmp_path):

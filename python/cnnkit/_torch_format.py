@@ -16,8 +16,13 @@ ours; any other global (``os.system``, ``builtins.eval``, a module class...) rai
 strided view of it, so tensors that shared storage in torch still share memory here.
 
 dtypes cnnkit lacks are widened when read: float16 and bfloat16 -> float32, int8/int16/int32 ->
-int64 (the values are exact); complex and quantized storages raise. The pre-1.6 (non-zip) format
-is not read: the error says how to re-save the file.
+int64 (the values are exact); complex and quantized storages raise.
+
+The legacy format (torch 0.4 - 1.5, still used by torchvision's older ImageNet files such as
+vgg16-397923af.pth and alexnet-owt-7be5be79.pth) is read too: five pickles in a row (magic number,
+protocol 1001, system info, the object, the storage keys), then per storage an int64 element count
+and the raw bytes; the same restricted unpickler resolves its globals. The pre-0.4 tar format and
+torch.hub's single-file zips are not read.
 
 Writing (``save_torch_state_dict``) emits the same layout (pickle opcodes written directly, data
 records 64-byte aligned like torch's), which ``torch.load(path, weights_only=True)`` reads.
@@ -175,7 +180,8 @@ class _Reader:
         size, stride = tuple(size), tuple(stride)
         if len(size) != len(stride) or any(not isinstance(v, int) or v < 0 for v in size + stride + (offset,)):
             raise RuntimeError(f"{self.name}: invalid tensor record (size {size}, stride {stride}, offset {offset})")
-        t = _wrap(storage._t.as_strided(list(size), list(stride), int(offset)))
+        # a legacy storage view is a 1-D view with its own offset into the root storage
+        t = _wrap(storage._t.as_strided(list(size), list(stride), storage.storage_offset() + int(offset)))
         if requires_grad:
             t.requires_grad_(True)
         return t
@@ -184,6 +190,111 @@ class _Reader:
         from .nn.parameter import Parameter
 
         return Parameter(data, requires_grad=bool(requires_grad))
+
+
+class _LegacyReader(_Reader):
+    """Pre-1.6 files: storages are announced in the main pickle and their bytes follow it. Each is
+    allocated (in cnnkit's dtype) when announced and filled in place once its bytes are read, so the
+    tensor views built meanwhile see the data."""
+
+    def __init__(self, name):
+        self.name = name
+        self.map_location = _map_location_fn(None)
+        self.storages = {}
+        self.pending = {}  # key -> (target array, stored dtype name, numel)
+
+    def storage(self, pid):
+        from .tensor import from_numpy
+
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"{self.name}: unsupported persistent id {pid!r:.80} (expected a "
+                                         "('storage', type, key, location, numel, view) record)")
+        _, stype, key, location, numel, view = pid
+        if not isinstance(stype, _StorageType):
+            raise pickle.UnpicklingError(f"{self.name}: storage record names {stype!r:.80}, not a torch storage type")
+        key = str(key)
+        if key not in self.storages:
+            if not isinstance(numel, int) or numel < 0:
+                raise pickle.UnpicklingError(f"{self.name}: storage {key} has an invalid size {numel!r}")
+            arr = np.zeros(numel, dtype=np.dtype(_STORAGE_TYPES[stype.name][1]).newbyteorder("="))
+            self.storages[key] = from_numpy(arr)
+            self.pending[key] = (arr, stype.name, numel)
+        root = self.storages[key]
+        if view is None:
+            return root
+        view_key, offset, view_size = view
+        if not (isinstance(offset, int) and isinstance(view_size, int) and 0 <= offset
+                and offset + view_size <= root.numel()):
+            raise pickle.UnpicklingError(f"{self.name}: storage view {view_key} is out of bounds")
+        return root.narrow(0, offset, view_size)
+
+    def fill(self, f, keys, little):
+        for key in keys:
+            key = str(key)
+            if key not in self.pending:
+                raise RuntimeError(f"{self.name}: data for unknown storage {key}")
+            arr, sname, numel = self.pending.pop(key)
+            head = f.read(8)
+            if len(head) < 8:
+                raise RuntimeError(f"{self.name}: file ends before the data of storage {key} (truncated)")
+            n = int.from_bytes(head, "little" if little else "big", signed=True)
+            dt = np.dtype(_STORAGE_TYPES[sname][0]).newbyteorder("<" if little else ">")
+            raw = f.read(n * dt.itemsize) if n >= 0 else b""
+            if n != numel or len(raw) != numel * dt.itemsize:
+                raise RuntimeError(f"{self.name}: storage {key} should hold {numel} elements, the file has "
+                                   f"{min(n, len(raw) // dt.itemsize)} (truncated or corrupt)")
+            src = np.frombuffer(raw, dtype=dt)
+            if sname == "BFloat16Storage":
+                src = (src.astype("<u4") << 16).view("<f4")
+            arr[...] = src
+        if self.pending:
+            raise RuntimeError(f"{self.name}: no data for storages {sorted(self.pending)[:5]} (truncated or corrupt)")
+
+
+def _apply_location(obj, fn):
+    """Applies ``map_location`` to every tensor of a loaded legacy object (location "cpu")."""
+    from .tensor import Tensor
+
+    if isinstance(obj, Tensor):
+        return fn(obj, "cpu")
+    if isinstance(obj, OrderedDict):
+        out = OrderedDict((k, _apply_location(v, fn)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):
+            out._metadata = obj._metadata
+        return out
+    if isinstance(obj, dict):
+        return {k: _apply_location(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_apply_location(v, fn) for v in obj)
+    return obj
+
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def _load_legacy(f, name, map_location):
+    reader = _LegacyReader(name)
+    try:
+        magic = _RestrictedUnpickler(f, reader).load()
+        version = _RestrictedUnpickler(f, reader).load()
+        if magic != _LEGACY_MAGIC or version != 1001:
+            raise RuntimeError(f"{name}: not a torch checkpoint (magic {magic!r:.40}, protocol {version!r:.40})")
+        sys_info = _RestrictedUnpickler(f, reader).load()
+        little = bool(sys_info.get("little_endian", True)) if isinstance(sys_info, dict) else True
+        result = _RestrictedUnpickler(f, reader).load()
+        keys = _RestrictedUnpickler(f, reader).load()
+    except pickle.UnpicklingError as e:
+        if str(e).startswith(f"{name}: "):
+            raise
+        raise pickle.UnpicklingError(f"{name}: corrupt legacy checkpoint ({e})") from e
+    except (EOFError, ValueError, struct.error, IndexError, KeyError, AttributeError) as e:
+        raise pickle.UnpicklingError(f"{name}: corrupt legacy checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(keys, list):
+        raise RuntimeError(f"{name}: corrupt legacy checkpoint (storage key list missing)")
+    reader.fill(f, keys, little)
+    if map_location is not None:
+        result = _apply_location(result, _map_location_fn(map_location))
+    return result
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -197,6 +308,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if module == "torch._utils":
             if name == "_rebuild_tensor_v2":
                 return self.reader.rebuild_tensor
+            if name == "_rebuild_tensor":  # torch < 0.4: (storage, offset, size, stride)
+                return lambda storage, offset, size, stride: self.reader.rebuild_tensor(storage, offset, size, stride)
             if name in ("_rebuild_parameter", "_rebuild_parameter_with_state"):
                 return self.reader.rebuild_parameter
         if module == "torch" and name in _STORAGE_TYPES:
@@ -218,8 +331,10 @@ def load_torch(f, map_location=None):
     name = os.fspath(f) if not hasattr(f, "read") else getattr(f, "name", "<file object>")
     if not is_torch_zip(f):
         if _is_legacy_torch(f):
-            raise RuntimeError(f"{name}: this is a legacy (torch < 1.6, non-zip) checkpoint, which cnnkit does "
-                               "not read; re-save it with a current torch: torch.save(torch.load(path), path)")
+            if hasattr(f, "read"):
+                return _load_legacy(f, name, map_location)
+            with open(f, "rb") as fh:
+                return _load_legacy(fh, name, map_location)
         raise RuntimeError(f"{name}: not a PyTorch zip checkpoint (no zip archive with a data.pkl record; "
                            "the file may be truncated or corrupt)")
     try:
