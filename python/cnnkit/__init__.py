@@ -65,6 +65,8 @@ from ._ops import *  # noqa: F401,F403  (torch.* functional forms: add, exp, sum
 from . import autograd, cpu, cuda, nn, optim, testing, utils, vision  # noqa: E402
 from . import accelerator, backends  # noqa: E402
 from .serialization import load, save  # noqa: E402
+from . import hub  # noqa: E402
+from ._torch_format import load_torch, save_torch_state_dict  # noqa: E402  (torch .pth without torch)
 
 __version__ = _C.__version__
 

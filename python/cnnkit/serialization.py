@@ -1,6 +1,9 @@
 """``cnnkit.save`` / ``cnnkit.load``: tensors, state dicts and (on request) whole pickled objects.
 
-Two kinds of file, both a NumPy ``.npz`` (zip) container:
+``load`` also reads PyTorch checkpoints (``.pt``/``.pth``, zip and legacy formats) without torch and
+without running code from them (``_torch_format.py``: a restricted unpickler that rebuilds only tensors
+and OrderedDicts) and ``*.safetensors`` files. cnnkit's own files come in two kinds, both a NumPy
+``.npz`` (zip) container:
 - the *safe* format, for a (possibly nested) dict/OrderedDict/list/tuple of tensors, numbers, strings
   and None (state dicts of modules, optimizers and schedulers): the structure is JSON next to the
   arrays, so loading never executes code from the file;
@@ -165,6 +168,11 @@ def _map_device(map_location):
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
     """Loads what ``save`` wrote (``torch.load``'s signature). Tensors come back on the CPU unless
     ``map_location`` names a device. A pickled object loads only with ``weights_only=False``."""
+    from ._torch_format import _load_foreign  # PyTorch checkpoints (no code run) and .safetensors files
+
+    found, obj = _load_foreign(f, map_location)
+    if found:
+        return obj
     name = repr(os.fspath(f)) if _is_path(f) else "the file object"
     src = f if _is_path(f) else io.BytesIO(f.read())
     try:

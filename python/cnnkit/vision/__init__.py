@@ -2,3 +2,6 @@
 from . import datasets, transforms
 
 __all__ = ["datasets", "transforms"]
+from . import models, utils  # noqa: E402
+
+__all__ += ["models", "utils"]
