@@ -182,3 +182,25 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     from .nn import functional as F
 
     return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def _functional(name):
+    """``cnnkit.<name>`` for the nn ops torch also exposes at the top level (``torch.conv_transpose2d``,
+    ``torch.layer_norm``, ``torch.dropout``, ...): the same function as ``cnnkit.nn.functional.<name>``."""
+
+    def fn(*args, **kwargs):
+        from .nn import functional as F
+
+        return getattr(F, name)(*args, **kwargs)
+
+    fn.__name__ = name
+    fn.__doc__ = f"``cnnkit.{name}(...)`` is ``cnnkit.nn.functional.{name}(...)``."
+    return fn
+
+
+_FUNCTIONAL = ("conv1d", "conv_transpose1d", "conv_transpose2d", "layer_norm", "group_norm", "batch_norm",
+               "instance_norm", "dropout", "alpha_dropout", "feature_alpha_dropout", "selu", "celu", "prelu",
+               "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "hardshrink")
+for _name in _FUNCTIONAL:
+    globals()[_name] = _functional(_name)
+__all__ += list(_FUNCTIONAL)
