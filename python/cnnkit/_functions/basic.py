@@ -10,7 +10,7 @@ import numpy as np
 from .. import _C
 from ..autograd import Function
 from ..tensor import Tensor, _wrap, tensor, where
-from .._dtype import bool_, int64
+from .._dtype import bool_, int8, int16, int64
 
 
 def _sum_to(g, shape):
@@ -192,6 +192,8 @@ class MaskedFill(Function):
 
 
 class Cast(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, dt):
         ctx.src = x.dtype
@@ -205,6 +207,8 @@ class Cast(Function):
 class ToDevice(Function):
     """A copy on another device; the gradient goes back to the source device."""
 
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, device):
         ctx.src = x._t.device
@@ -216,6 +220,8 @@ class ToDevice(Function):
 
 
 class Clone(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x):
         return _wrap(x._t.clone())
@@ -227,6 +233,8 @@ class Clone(Function):
 
 class CopyInto(Function):
     """out = a copy of `dst` with `src` broadcast into it (the graph of ``dst.copy_(src)``)."""
+
+    _half_native = True  # moves data only: half tensors pass through
 
     @staticmethod
     def forward(ctx, dst, src):
@@ -326,6 +334,8 @@ class MaxAll(Function):
 # views
 # ---------------------------------------------------------------------------------------------
 class View(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, shape, allow_copy):
         ctx.shape = x.shape
@@ -337,6 +347,8 @@ class View(Function):
 
 
 class Permute(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = [d % max(x.dim(), 1) for d in dims]
@@ -351,6 +363,8 @@ class Permute(Function):
 
 
 class Unsqueeze(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, d):
         ctx.d = d
@@ -362,6 +376,8 @@ class Unsqueeze(Function):
 
 
 class Expand(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = x.shape
@@ -406,6 +422,8 @@ class Gather(Function):
 
 
 class Cat(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, dim, *xs):
         ctx.dim = dim
@@ -427,6 +445,8 @@ class Cat(Function):
 
 class BasicIndex(Function):
     """x[ints, slices, None, ...] as a view; backward writes the gradient into the same view of zeros."""
+
+    _half_native = True  # moves data only: half tensors pass through
 
     @staticmethod
     def forward(ctx, x, spec):
@@ -475,7 +495,7 @@ def _normalize_index(x, idx):
                 for k in range(t.dim()):
                     expanded.append(("adv", nz.select(1, k).contiguous()))
                 continue
-            if t.dtype.is_floating_point:
+            if t.dtype.is_floating_point or t.dtype in (int16, int8):
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             expanded.append(("adv", t if t.dtype is int64 else t.long()))
         elif it is None:
@@ -617,6 +637,8 @@ def setitem(x, idx, value):
 
 
 class SetItem(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, value, idx):
         ctx.idx, ctx.vshape = idx, value.shape
