@@ -296,8 +296,30 @@ def test_unary_and_inplace_match_torch(n):
     y.masked_fill_(x > 0, 7)
     ty.masked_fill_(t > 0, 7)
     assert_same(y, ty)
-    with pytest.raises(RuntimeError, match="can't be cast"):
-        x.add_(cnnkit.ones(3, 5, dtype=cnnkit.float64))
+    # in place: computed in the promoted dtype, cast into self when torch.can_cast allows it
+    for other in [cnnkit.ones(3, 5, dtype=cnnkit.float64) / 3, cnnkit.ones(5, dtype=cnnkit.int64) * (2 ** 33 + 1), 1.5]:
+        tother = as_torch(other) if isinstance(other, cnnkit.Tensor) else other
+        y, ty = x.clone(), t.clone()
+        if n in HALF or not (isinstance(other, float) or other.is_floating_point()):
+            y += other
+            ty += tother
+            assert_same(y, ty)
+        else:
+            with pytest.raises(RuntimeError, match="result type (Float|Double) can't be cast to the desired output type"):
+                y += other
+            with pytest.raises(RuntimeError, match="result type (Float|Double) can't be cast to the desired output type"):
+                ty += tother
+    if n not in HALF:
+        with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type"):
+            x.div_(2)
+
+
+def test_can_cast_and_is_floating_point_match_torch():
+    for a, b in itertools.product(NAMES, NAMES):
+        assert cnnkit.can_cast(DT[a], DT[b]) == torch.can_cast(TDT[a], TDT[b]), (a, b)
+    for n in NAMES:
+        assert cnnkit.is_floating_point(cnnkit.zeros(1, dtype=DT[n])) == torch.is_floating_point(
+            torch.zeros(1, dtype=TDT[n]))
 
 
 @pytest.mark.parametrize("n", INTS[1:] + HALF)
@@ -400,6 +422,8 @@ def test_module_half_and_to():
     assert m[1].num_batches_tracked.dtype is cnnkit.int64  # integer buffers stay
     y = m(cnnkit.randn(5, 3).half())
     assert y.dtype is cnnkit.float16 and y.shape == (5, 2)
+    assert m[1].running_mean.dtype is cnnkit.float16 and m[1].running_var.dtype is cnnkit.float16
+    assert bool((m[1].running_mean != 0).any()) and bool((m[1].running_var != 1).any())  # updated in place
     y.float().sum().backward()
     assert m[0].weight.grad.dtype is cnnkit.float16
     m.to(cnnkit.bfloat16)
@@ -540,3 +564,38 @@ def test_errors():
         cnnkit.zeros(2, dtype=cnnkit.int8).masked_fill(cnnkit.tensor([True, False]), 300)
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         cnnkit.ones(2, dtype=cnnkit.int16) // cnnkit.zeros(2, dtype=cnnkit.int16)
+
+
+def test_half_scalar_operands_at_float32_precision_like_torch():
+    # torch's mul/div read a CPU scalar of half arithmetic as float32 (3 * 0.3f rounds to 0.8999, not
+    # 0.9004); add/sub round it to the half type first; number / t is t.reciprocal() * number.
+    for n in HALF:
+        t = torch.cat([torch.tensor([3.0, -7.0, 0.1, 1000.0]), torch.randn(2000) * 10]).to(TDT[n])
+        x = ck_from_torch(t)
+        for s in [0.3, 1.1, 1e-3, torch.tensor(0.3)]:
+            cs = cnnkit.tensor(0.3) if isinstance(s, torch.Tensor) else s
+            for f in [lambda a, b: a * b, lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a / b,
+                      lambda a, b: b * a, lambda a, b: b - a, lambda a, b: b / a]:
+                assert_same(f(x, cs), f(t, s))
+        assert_same(x > 0.3, t > 0.3)  # comparisons round the scalar to the half type, as torch
+        y, ty = x.clone(), t.clone()
+        y *= 0.3
+        ty *= 0.3
+        assert_same(y, ty)
+
+
+def test_sort_topk_half():
+    for n in HALF:
+        t = torch.tensor([[3.0, -1.0, 2.5, 0.0], [1.0, 7.0, -2.0, 7.0]], dtype=TDT[n])
+        x = ck_from_torch(t)
+        assert_same(x.sort(1)[0], t.sort(stable=True, dim=1)[0])
+        assert_same(x.sort(1)[1], t.sort(stable=True, dim=1)[1])
+        assert_same(x.topk(2)[0], t.topk(2)[0])
+
+
+def test_kernel_dtype_errors_name_the_op_and_the_fix():
+    h = cnnkit.ones(2, 3, dtype=cnnkit.float16)
+    with pytest.raises(TypeError, match=r"sgd_step_: .*float16.*\.float\(\)"):
+        cnnkit._C.sgd_step_(h._t, h._t, None, 0.1, 0.0, 0.0, 0.0, False, False, True)
+    with pytest.raises(TypeError, match=r"unary: unsupported dtype bfloat16.*\.float\(\)"):
+        cnnkit._C.unary("neg", h.bfloat16()._t)

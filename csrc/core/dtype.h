@@ -61,6 +61,11 @@ inline bool is_floating(DType t) { return t == DType::Float32 || t == DType::Flo
 inline bool is_half_type(DType t) { return t == DType::Float16 || t == DType::BFloat16; }
 inline bool is_floating_point_type(DType t) { return is_floating(t) || is_half_type(t); }
 
+// The end of a kernel's dtype error for a half-type tensor (which no kernel computes in).
+inline const char* half_hint(DType t) {
+  return is_half_type(t) ? " (float16/bfloat16 are storage types in cnnkit: convert with .float() first)" : "";
+}
+
 enum class DeviceType : int8_t { CPU = 0, CUDA = 1 };
 
 struct Device {
@@ -86,7 +91,7 @@ struct Device {
       case ::cnnkit::DType::Float64: { using scalar_t = double; return __VA_ARGS__(); }         \
       default:                                                                                  \
         throw ::cnnkit::TypeError(::cnnkit::str(NAME, ": expected a float32 or float64 tensor, got ", \
-                                                ::cnnkit::dtype_name(DT)));                     \
+                                                ::cnnkit::dtype_name(DT), ::cnnkit::half_hint(DT))); \
     }                                                                                           \
   }()
 
@@ -106,7 +111,7 @@ struct Device {
       default: break;                                                                           \
     }                                                                                           \
     throw ::cnnkit::TypeError(::cnnkit::str(NAME, ": unsupported dtype ", ::cnnkit::dtype_name(DT), \
-                                            " (float16/bfloat16 are storage types: compute in float32)")); \
+                                            ::cnnkit::half_hint(DT)));                          \
   }()
 
 // Every dtype including the 16-bit float storage types: copies with conversion, fill, item().

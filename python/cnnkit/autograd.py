@@ -173,6 +173,7 @@ class Function:
     ``_half_native = True`` and see half tensors directly."""
 
     _half_native = False
+    _half_inplace_args = ()  # positions of arguments forward() modifies in place (see _half_apply)
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -228,7 +229,12 @@ def _half_apply(cls, args):
     Tensor = _TENSOR or _tensor_cls()
     halves = {a._t.dtype for a in args if isinstance(a, Tensor) and a._t.is_half}
     target = _from_c(halves.pop()) if len(halves) == 1 else float32
-    out = cls.apply(*[Cast.apply(a, float32) if isinstance(a, Tensor) and a._t.is_half else a for a in args])
+    ups = [Cast.apply(a, float32) if isinstance(a, Tensor) and a._t.is_half else a for a in args]
+    out = cls.apply(*ups)
+    # Arguments the op updates in place (batch norm's running statistics) get the new values back.
+    for i in cls._half_inplace_args:
+        if ups[i] is not args[i]:
+            args[i]._t.copy_(ups[i]._t)
     if target is float32:
         return out
 

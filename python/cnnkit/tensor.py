@@ -506,18 +506,21 @@ class Tensor:
         return self
 
     def _inplace_binary(self, op, other):
+        """self = self op other in place: computed in the promoted dtype (torch's rule), which must be
+        castable to self's dtype (no float result into an integer tensor)."""
         self._check_inplace()
-        other_t = _as_operand(other, self.dtype)
+        if isinstance(other, (list, tuple, np.ndarray)):
+            other = tensor(other, device=self.device)
+        rt = _binary_dtype(op, self, other)
+        if not can_cast(rt, self.dtype):
+            raise RuntimeError(f"result type {_TORCH_SCALAR_NAMES[rt.name]} can't be cast to the desired output type "
+                               f"{_TORCH_SCALAR_NAMES[self.dtype.name]}")
         if _ag.is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             return self._rebase(_binary(op, self, other))
-        if isinstance(other, Tensor) and promote_types(self.dtype, other.dtype) is not self.dtype:
-            raise RuntimeError(
-                f"result type {promote_types(self.dtype, other.dtype)} can't be cast to the desired output type {self.dtype}"
-            )
-        if self._t.is_half:  # computed in float32 (as _binary does), rounded into self
+        if rt is not self.dtype or self._t.is_half:  # computed out of place (half types in float32), cast into self
             self._t.copy_(_binary(op, self, other)._t)
             return self
-        _C.binary_(op, self._t, other_t._t)
+        _C.binary_(op, self._t, _as_operand(other, self.dtype)._t)
         return self
 
     def add_(self, other, alpha=1):
@@ -588,6 +591,10 @@ class Tensor:
         return _binary("div", self, o)
 
     def __rtruediv__(self, o):
+        # torch's Tensor.__rdiv__: `number / t` is t.reciprocal() * number (it can differ from a true
+        # division in the last bit; half types round the reciprocal first)
+        if isinstance(o, (numbers.Number, np.generic)):
+            return self.reciprocal() * o
         return _binary("div", o, self)
 
     def __floordiv__(self, o):
@@ -1103,7 +1110,7 @@ class Tensor:
         from .return_types import topk as _topk
 
         dim = _C_wrap(dim, self.dim())
-        a = np.asarray(self.detach()._t.to_device("cpu"))
+        a = _host_array(self.detach()._t)
         order = np.argsort(-a if largest else a, axis=dim, kind="stable")
         idx = np.take(order, np.arange(k), axis=dim)
         index = from_numpy(np.ascontiguousarray(idx).astype(np.int64)).to(self.device)
@@ -1113,7 +1120,7 @@ class Tensor:
         from .return_types import sort as _sort
 
         dim = _C_wrap(dim, self.dim())
-        a = np.asarray(self.detach()._t.to_device("cpu"))
+        a = _host_array(self.detach()._t)
         idx = np.argsort(-a if descending else a, axis=dim, kind="stable")
         index = from_numpy(np.ascontiguousarray(idx).astype(np.int64)).to(self.device)
         return _sort(self.gather(dim, index), index)
@@ -1249,23 +1256,48 @@ def _binary(op, a, b):
         a = tensor(a, device=dev)
     if isinstance(b, (list, tuple, np.ndarray)):
         b = tensor(b, device=dev)
-    dt = bool_ if op in _LOGICAL else result_type(a, b)
-    if op in _FLOAT_OPS and not dt.is_floating_point and not (op == "pow" and dt._category == 1):
-        dt = get_default_dtype()
+    dt = _binary_dtype(op, a, b)
     if op in _OPMATH_SCALAR_OPS and (dt is float16 or dt is bfloat16):
-        # torch reads a CPU scalar operand of half arithmetic at float32 precision (its "opmath"
-        # type) instead of rounding it to the half type first: x16 * 0.3 uses 0.3f.
-        return _fn().Binary.apply(_half_operand(a, dt, dev), _half_operand(b, dt, dev), op)
+        # torch's mul and div read a CPU scalar operand of half arithmetic at float32 precision
+        # (its "opmath" type) instead of rounding it to the half type first: x16 * 0.3 uses 0.3f.
+        # add and sub round the scalar to the half type (measured against torch 2.x).
+        return _fn().Binary.apply(_half_operand(a, dt, dev, False), _half_operand(b, dt, dev, True), op)
     return _fn().Binary.apply(_as_operand(a, dt, dev), _as_operand(b, dt, dev), op)
 
 
-_OPMATH_SCALAR_OPS = {"add", "sub", "mul", "div"}
+_OPMATH_SCALAR_OPS = {"mul", "div"}
 
 
-def _half_operand(x, dt, dev):
-    """An operand of a half-type arithmetic op of result dtype dt: CPU scalars (Python numbers and
-    0-d CPU tensors of another dtype) as float32, everything else as dt."""
-    is_scalar = not isinstance(x, Tensor) or (x.dim() == 0 and not x.is_cuda and x.dtype is not dt)
+def _binary_dtype(op, a, b):
+    """The dtype `a op b` computes in and returns (before comparisons turn it into bool)."""
+    dt = bool_ if op in _LOGICAL else result_type(a, b)
+    if op in _FLOAT_OPS and not dt.is_floating_point and not (op == "pow" and dt._category == 1):
+        dt = get_default_dtype()
+    return dt
+
+
+def can_cast(from_, to):
+    """torch.can_cast: False only from floating to non-floating and from non-bool to bool."""
+    if from_.is_floating_point and not to.is_floating_point:
+        return False
+    return from_ is bool_ or to is not bool_
+
+
+def is_floating_point(input):
+    return input.is_floating_point()
+
+
+# c10's scalar type names, used in torch's messages.
+_TORCH_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
+                       "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                       "bool": "Bool"}
+
+
+def _half_operand(x, dt, dev, second):
+    """An operand of a half-type mul/div of result dtype dt: CPU scalars as float32, everything else
+    as dt. As in torch, a 0-d CPU tensor counts only as the second operand; a Python number always
+    does (a reflected `0.3 * x` is torch's x.mul(0.3))."""
+    is_scalar = not isinstance(x, Tensor) or (second and x.dim() == 0 and not x.is_cuda and x.dtype is not dt)
     return _as_operand(x, float32 if is_scalar else dt, dev)
 
 
