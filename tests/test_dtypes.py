@@ -30,6 +30,7 @@ def ck_from_torch(t):
 
 def as_torch(x):
     """torch tensor with the values of cnnkit tensor x (bit-exact)."""
+    x = x.detach()
     if x.dtype is cnnkit.bfloat16:
         return torch.from_numpy(x.view(cnnkit.int16).numpy().copy()).view(torch.bfloat16)
     return torch.from_numpy(x.numpy().copy())
@@ -599,3 +600,23 @@ def test_kernel_dtype_errors_name_the_op_and_the_fix():
         cnnkit._C.sgd_step_(h._t, h._t, None, 0.1, 0.0, 0.0, 0.0, False, False, True)
     with pytest.raises(TypeError, match=r"unary: unsupported dtype bfloat16.*\.float\(\)"):
         cnnkit._C.unary("neg", h.bfloat16()._t)
+
+
+def test_modules_built_in_half_dtypes_match_torch():
+    for n in HALF:
+        lin = nn.Linear(6, 3, dtype=DT[n])
+        conv = nn.Conv2d(2, 4, 3, padding=1, dtype=DT[n])
+        assert lin.weight.dtype is DT[n] and conv.bias.dtype is DT[n]
+        tl = torch.nn.Linear(6, 3)
+        tc = torch.nn.Conv2d(2, 4, 3, padding=1)
+        with torch.no_grad():
+            for ours, ref in [(lin.weight, tl.weight), (lin.bias, tl.bias), (conv.weight, tc.weight), (conv.bias, tc.bias)]:
+                ref.copy_(as_torch(ours.detach()).float())
+        x = torch.randn(5, 6).to(TDT[n])
+        assert_same(lin(ck_from_torch(x)), tl(x.float()).to(TDT[n]))  # computed in float32, rounded once
+        xi = torch.randn(1, 2, 5, 5).to(TDT[n])
+        assert_same(conv(ck_from_torch(xi)), tc(xi.float()).to(TDT[n]))
+        loss = F.cross_entropy(lin(ck_from_torch(x)), cnnkit.tensor([0, 1, 2, 0, 1]))
+        assert loss.dtype is DT[n]
+        loss.backward()
+        assert lin.weight.grad.dtype is DT[n]
