@@ -158,7 +158,7 @@ def test_conversion_methods_and_type_names():
         assert x.type(DT[name]).dtype is DT[name]
         assert y.element_size() == DT[name].itemsize == TDT[name].itemsize
         assert y.is_floating_point() == DT[name].is_floating_point == TDT[name].is_floating_point
-        assert DT[name].is_signed == TDT[name].is_signed
+        assert DT[name].is_signed == TDT[name].is_signed == y.is_signed() == getattr(tx, meth)().is_signed()
     with pytest.raises(ValueError, match="invalid type"):
         x.type("torch.NoSuchTensor")
     assert x.half().to(cnnkit.half) is not None and x.to(cnnkit.int32).dtype is cnnkit.int32
@@ -375,9 +375,17 @@ def test_where_masked_fill_cat_index(n):
 def test_index_dtype_rules():
     x = cnnkit.arange(12.0).reshape(3, 4)
     i32 = cnnkit.tensor([0, 2], dtype=cnnkit.int32)
-    out = x.clone().index_add_(0, i32, cnnkit.ones(2, 4)) if hasattr(x, "index_add_") else None
-    if out is not None:
-        assert out[0, 0].item() == 1.0
+    # int32 indices where torch takes them: index_add_ and scatter_add_ (kernels), not index_copy_
+    out = x.clone()
+    cnnkit._C.index_add_(out._t, 0, i32._t, cnnkit.ones(2, 4)._t)
+    ref = torch.arange(12.0).reshape(3, 4).index_add_(0, torch.tensor([0, 2], dtype=torch.int32), torch.ones(2, 4))
+    assert_same(out, ref)
+    out = x.clone()
+    si = cnnkit.tensor([[2, 0, 1, 0]], dtype=cnnkit.int32)
+    cnnkit._C.scatter_add_(out._t, 0, si._t, cnnkit.ones(1, 4)._t)
+    ref = torch.arange(12.0).reshape(3, 4).scatter_add_(0, torch.tensor([[2, 0, 1, 0]], dtype=torch.int32),
+                                                        torch.ones(1, 4))
+    assert_same(out, ref)
     with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool tensors"):
         x[cnnkit.tensor([0, 1], dtype=cnnkit.int16)]
     with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool tensors"):

@@ -177,6 +177,9 @@ class Tensor:
     def is_floating_point(self):
         return self.dtype.is_floating_point
 
+    def is_signed(self):
+        return self.dtype.is_signed
+
     def is_contiguous(self, memory_format=None):
         return self._t.is_contiguous()
 
