@@ -44,12 +44,20 @@ std::optional<Scalar> to_opt_scalar(const std::string& op, const char* name, con
 bool fits_int64(double d) { return std::isfinite(d) && d >= -9.2233720368547758e18 && d < 9.2233720368547758e18; }
 bool is_integral_value(const Scalar& s) { return s.is_int || (fits_int64(s.d) && std::floor(s.d) == s.d); }
 
-// A uint8 target takes only values in [0, 255].
+// A narrow integer target (uint8, int8, int16, int32) takes only values in its range (torch:
+// "value cannot be converted to type int8_t without overflow").
 void check_uint8_range(const std::string& op, const char* name, const Scalar& s, DType dt) {
-  if (dt != DType::UInt8) return;
+  double lo = 0, hi = 0;
+  switch (dt) {
+    case DType::UInt8: lo = 0, hi = 255; break;
+    case DType::Int8: lo = -128, hi = 127; break;
+    case DType::Int16: lo = -32768, hi = 32767; break;
+    case DType::Int32: lo = -2147483648.0, hi = 2147483647.0; break;
+    default: return;
+  }
   const double v = s.is_int ? static_cast<double>(s.i) : s.d;
-  CNNKIT_CHECK(v >= 0 && v < 256, RuntimeError, op, ": ", name, " cannot be converted to type uint8 without overflow, got ",
-               v);
+  CNNKIT_CHECK(v >= lo && v <= hi, RuntimeError, op, ": ", name, " cannot be converted to type ", dtype_name(dt),
+               " without overflow, got ", v);
 }
 
 // Integer tensors need integer-valued scalars (the Python layer promotes to float otherwise).

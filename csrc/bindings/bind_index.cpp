@@ -15,15 +15,22 @@
 namespace cnnkit {
 namespace {
 
-void check_index_tensor(const std::string& op, const Tensor& index) {
+// int64 indices everywhere; int32 too where torch takes them (index_select, index_add_, gather,
+// scatter_add_; not index_copy_).
+void check_index_tensor(const std::string& op, const Tensor& index, bool allow_int32 = true) {
   check_defined(op.c_str(), "index", index);
-  CNNKIT_CHECK(index.dtype() == DType::Int64, TypeError, op, ": expected index of dtype int64, got ",
-               dtype_name(index.dtype()));
+  if (allow_int32)
+    CNNKIT_CHECK(index.dtype() == DType::Int64 || index.dtype() == DType::Int32, TypeError, op,
+                 ": expected index of dtype int64 or int32, got ", dtype_name(index.dtype()));
+  else
+    CNNKIT_CHECK(index.dtype() == DType::Int64, TypeError, op, ": expected index of dtype int64, got ",
+                 dtype_name(index.dtype()));
 }
 
 // Contiguous copy of `index` (on index's device) with values wrapped into [0, size).
 Tensor normalize_index(const std::string& op, const Tensor& index, int64_t size, int64_t dim) {
-  if (!index.device().is_cpu()) CNNKIT_CUDA_OR_THROW(op.c_str(), return normalize_index_cuda(op, index, size, dim));
+  if (!index.device().is_cpu())
+    CNNKIT_CUDA_OR_THROW(op.c_str(), return normalize_index_cuda(op, index.to(DType::Int64), size, dim));
   Tensor out = Tensor::empty(index.shape(), DType::Int64);
   out.copy_(index);
   int64_t* p = out.data<int64_t>();
@@ -76,7 +83,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 Tensor index_update(const char* name, bool add, Tensor out, int64_t dim, const Tensor& index, Tensor src) {
   const std::string op = std::string(name) + "()";
   check_devices(op, {{"out", &out}, {"index", &index}, {"src", &src}});
-  check_index_tensor(op, index);
+  check_index_tensor(op, index, add);
   check_same_dtype(op.c_str(), "out", out, "src", src);
   CNNKIT_CHECK(!(add && out.dtype() == DType::Bool), TypeError, op, ": bool tensors are not supported");
   CNNKIT_CHECK(index.dim() <= 1, IndexError, op, ": Index is supposed to be a vector, got index of shape ",

@@ -22,6 +22,11 @@ const char* torch_dtype_name(DType dt) {
     case DType::Int64: return "Long";
     case DType::Bool: return "Bool";
     case DType::UInt8: return "Byte";
+    case DType::Int32: return "Int";
+    case DType::Int16: return "Short";
+    case DType::Int8: return "Char";
+    case DType::Float16: return "Half";
+    case DType::BFloat16: return "BFloat16";
   }
   return "?";
 }

@@ -20,11 +20,16 @@ DType dtype_from_numpy(const py::dtype& dt) {
   const auto size = dt.itemsize();
   if (kind == 'f' && size == 4) return DType::Float32;
   if (kind == 'f' && size == 8) return DType::Float64;
+  if (kind == 'f' && size == 2) return DType::Float16;
   if (kind == 'i' && size == 8) return DType::Int64;
+  if (kind == 'i' && size == 4) return DType::Int32;
+  if (kind == 'i' && size == 2) return DType::Int16;
+  if (kind == 'i' && size == 1) return DType::Int8;
   if (kind == 'b') return DType::Bool;
   if (kind == 'u' && size == 1) return DType::UInt8;
   throw TypeError(str("can't convert np.ndarray of type numpy.", std::string(py::str(dt)),
-                      ". The only supported types are: float64, float32, int64, uint8, and bool."));
+                      ". The only supported types are: float64, float32, float16, int64, int32, int16, int8, uint8, "
+                      "and bool."));
 }
 
 const char* numpy_format(DType dt) {
@@ -34,6 +39,11 @@ const char* numpy_format(DType dt) {
     case DType::Int64: return "q";
     case DType::Bool: return "?";
     case DType::UInt8: return "B";
+    case DType::Int32: return "i";
+    case DType::Int16: return "h";
+    case DType::Int8: return "b";
+    case DType::Float16: return "e";
+    case DType::BFloat16: break;  // NumPy has no bfloat16 (the buffer protocol refuses it)
   }
   return "";
 }
@@ -112,6 +122,11 @@ py::object item(const Tensor& t) {
     case DType::Int64: return py::int_(*c.data<int64_t>());
     case DType::Bool: return py::bool_(*c.data<bool>());
     case DType::UInt8: return py::int_(*c.data<uint8_t>());
+    case DType::Int32: return py::int_(*c.data<int32_t>());
+    case DType::Int16: return py::int_(*c.data<int16_t>());
+    case DType::Int8: return py::int_(*c.data<int8_t>());
+    case DType::Float16: return py::float_(static_cast<float>(*c.data<Half>()));
+    case DType::BFloat16: return py::float_(static_cast<float>(*c.data<BFloat16>()));
   }
   return py::none();
 }
@@ -146,11 +161,17 @@ PYBIND11_MODULE(_C, m) {
       .value("float64", DType::Float64)
       .value("int64", DType::Int64)
       .value("bool", DType::Bool)
-      .value("uint8", DType::UInt8);
+      .value("uint8", DType::UInt8)
+      .value("int32", DType::Int32)
+      .value("int16", DType::Int16)
+      .value("int8", DType::Int8)
+      .value("float16", DType::Float16)
+      .value("bfloat16", DType::BFloat16);
 
   py::class_<Tensor>(m, "Tensor", py::buffer_protocol())
       .def_buffer([](const Tensor& t) -> py::buffer_info {
         check_cpu("numpy", t);
+        CNNKIT_CHECK(t.dtype() != DType::BFloat16, TypeError, "Got unsupported ScalarType BFloat16");
         std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
         std::vector<py::ssize_t> strides;
         for (int64_t s : t.strides()) strides.push_back(s * static_cast<int64_t>(t.itemsize()));
@@ -163,6 +184,7 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("dtype", &Tensor::dtype)
       .def_property_readonly("device", [](const Tensor& t) { return t.device().str(); })
       .def_property_readonly("itemsize", &Tensor::itemsize)
+      .def_property_readonly("is_half", [](const Tensor& t) { return is_half_type(t.dtype()); })
       .def_property_readonly("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()); })
       .def_property_readonly("storage_ptr",
                              [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.storage()->ptr.get()); })
@@ -184,6 +206,7 @@ PYBIND11_MODULE(_C, m) {
       .def("contiguous", &Tensor::contiguous)
       .def("clone", &Tensor::clone)
       .def("to", &Tensor::to)
+      .def("view_dtype", &Tensor::view_dtype)
       .def("to_device", [](const Tensor& t, const std::string& d) { return t.to_device(parse_device(d)); })
       .def("copy_", &Tensor::copy_)
       .def("fill_", &Tensor::fill_)

@@ -30,7 +30,7 @@ inline void check_dtype(const char* op, const char* name, const Tensor& t, DType
 
 inline void check_floating(const char* op, const char* name, const Tensor& t) {
   CNNKIT_CHECK(is_floating(t.dtype()), TypeError, op, ": expected ", name, " to be float32 or float64, got ",
-               dtype_name(t.dtype()));
+               dtype_name(t.dtype()), half_hint(t.dtype()));
 }
 
 inline void check_same_dtype(const char* op, const char* na, const Tensor& a, const char* nb, const Tensor& b) {

@@ -70,9 +70,9 @@ void cuda_copy_strided(const Tensor& dst, const Tensor& src) {
   if (n == 0) return;
   const StridedIndex ix = make_index("copy_", dst, &src);
   CudaDeviceGuard guard(dst.device().index);
-  CNNKIT_DISPATCH_ALL(dst.dtype(), "copy_", [&] {
+  CNNKIT_DISPATCH_STORAGE(dst.dtype(), "copy_", [&] {
     using D = scalar_t;
-    CNNKIT_DISPATCH_ALL(src.dtype(), "copy_", [&] {
+    CNNKIT_DISPATCH_STORAGE(src.dtype(), "copy_", [&] {
       copy_kernel<D, scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(dst.data<D>(), src.data<scalar_t>(), ix, n);
       CNNKIT_CUDA_KERNEL_CHECK("copy_");
     });
@@ -84,7 +84,7 @@ void cuda_fill(const Tensor& t, double value) {
   if (n == 0) return;
   const StridedIndex ix = make_index("fill_", t, nullptr);
   CudaDeviceGuard guard(t.device().index);
-  CNNKIT_DISPATCH_ALL(t.dtype(), "fill_", [&] {
+  CNNKIT_DISPATCH_STORAGE(t.dtype(), "fill_", [&] {
     fill_kernel<scalar_t><<<blocks_for(n), kThreadsPerBlock>>>(t.data<scalar_t>(), static_cast<scalar_t>(value), ix, n);
     CNNKIT_CUDA_KERNEL_CHECK("fill_");
   });

@@ -350,6 +350,13 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   return Tensor(storage_, sh, st, offset_ + index * strides_[d], dtype_);
 }
 
+Tensor Tensor::view_dtype(DType dt) const {
+  CNNKIT_CHECK(dtype_size(dt) == itemsize(), RuntimeError, "view(dtype): cnnkit only reinterprets between dtypes of ",
+               "the same element size, got ", dtype_name(dtype_), " (", itemsize(), " bytes) and ", dtype_name(dt), " (",
+               dtype_size(dt), " bytes)");
+  return Tensor(storage_, shape_, strides_, offset_, dt);
+}
+
 // ---- copies -----------------------------------------------------------------------------------
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
@@ -376,7 +383,8 @@ Tensor Tensor::to(DType dt) const {
   return out;
 }
 
-// Strided copy with conversion: dst[i] = (D)src[i] over the N-d index space. Rows along the last
+// Strided copy with conversion: dst[i] = (D)src[i] over the N-d index space (every pair of dtypes;
+// Half/BFloat16 convert through float with round-to-nearest-even, core/half.h). Rows along the last
 // dim are the inner loop; rows are split across threads (each writes distinct dst rows).
 template <class D, class S>
 static void strided_copy(const Tensor& dst, const Tensor& src) {
@@ -431,9 +439,9 @@ void Tensor::copy_(const Tensor& src) {
     // A source that overlaps the destination in memory is copied out first, so no element is
     // read after it was overwritten.
     if (s.storage() == storage_) s = s.clone();
-    CNNKIT_DISPATCH_ALL(dtype_, "copy_", [&] {
+    CNNKIT_DISPATCH_STORAGE(dtype_, "copy_", [&] {
       using D = scalar_t;
-      CNNKIT_DISPATCH_ALL(s.dtype(), "copy_", [&] { strided_copy<D, scalar_t>(*this, s); });
+      CNNKIT_DISPATCH_STORAGE(s.dtype(), "copy_", [&] { strided_copy<D, scalar_t>(*this, s); });
     });
     return;
   }
@@ -488,7 +496,7 @@ void Tensor::fill_(double value) {
     throw RuntimeError("fill_: cnnkit was built without CUDA support");
 #endif
   }
-  CNNKIT_DISPATCH_ALL(dtype_, "fill_", [&] {
+  CNNKIT_DISPATCH_STORAGE(dtype_, "fill_", [&] {
     const scalar_t v = static_cast<scalar_t>(value);
     if (is_contiguous()) {
       scalar_t* p = data<scalar_t>();

@@ -73,6 +73,9 @@ class Tensor {
   Tensor expand(const Shape& shape) const;  // -1 keeps a size; broadcast dims get stride 0
   Tensor slice(int64_t dim, int64_t start, int64_t stop, int64_t step) const;  // Python slice rules
   Tensor select(int64_t dim, int64_t index) const;
+  // The same bytes read as another dtype of the same element size (torch's view(dtype) for equal
+  // sizes), e.g. bfloat16 as int16 to see its bits.
+  Tensor view_dtype(DType dtype) const;
 
   // ---- copies ----
   Tensor contiguous() const;

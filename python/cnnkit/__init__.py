@@ -7,8 +7,15 @@ with PyTorch's Python API for the subset a CNN course uses::
 from . import _C
 from ._dtype import bool_ as bool  # noqa: A001  (torch.bool)
 from ._dtype import (
+    bfloat16,
     device,
     dtype,
+    finfo,
+    float16,
+    iinfo,
+    int8,
+    int16,
+    int32,
     float32,
     float64,
     get_default_dtype,
@@ -42,6 +49,7 @@ from .tensor import (
     Tensor,
     arange,
     as_tensor,
+    can_cast,
     cat,
     concat,
     concatenate,
@@ -51,6 +59,7 @@ from .tensor import (
     from_numpy,
     full,
     full_like,
+    is_floating_point,
     linspace,
     ones,
     ones_like,
@@ -73,6 +82,9 @@ __version__ = _C.__version__
 float = float32  # noqa: A001
 double = float64
 long = int64
+half = float16
+int = int32  # noqa: A001  (torch.int)
+short = int16
 FloatTensor = DoubleTensor = LongTensor = Tensor
 
 
@@ -83,7 +95,9 @@ def get_num_threads():
 
 def set_num_threads(n):
     """Sets the number of OpenMP threads for the CPU kernels (results do not depend on it)."""
-    _C.set_num_threads(int(n))
+    import builtins
+
+    _C.set_num_threads(builtins.int(n))  # cnnkit.int is the dtype
 
 
 def is_tensor(obj):

@@ -36,7 +36,7 @@ class _Formatter:
         nonzero = np.abs(finite[finite != 0])
         self.int_mode = bool(np.all(finite == np.ceil(finite)))
         if self.int_mode:
-            if nonzero.size and nonzero.max() > 1e8:
+            if nonzero.size and (nonzero.max() / nonzero.min() > 1000.0 or nonzero.max() > 1e8):
                 self.sci_mode = True
         elif nonzero.size:
             hi, lo = nonzero.max(), nonzero.min()
@@ -92,7 +92,8 @@ def _format_array(a, fmt, indent, summarize):
     if a.ndim == 1:
         n = a.shape[0]
         if summarize and n > 2 * EDGEITEMS:
-            items = [fmt.format(v) for v in a[:EDGEITEMS]] + ["..."] + [fmt.format(v) for v in a[-EDGEITEMS:]]
+            # torch's 1-D ellipsis item is " ..." (rows of higher dims use "...")
+            items = [fmt.format(v) for v in a[:EDGEITEMS]] + [" ..."] + [fmt.format(v) for v in a[-EDGEITEMS:]]
         else:
             items = [fmt.format(v) for v in a]
         # Wrap rows at LINEWIDTH like torch: as many elements per line as fit.
@@ -111,7 +112,9 @@ def _format_array(a, fmt, indent, summarize):
 
 
 def tensor_repr(t, prefix="tensor("):
-    a = np.asarray(t.detach()._t.to_device("cpu"))
+    from .tensor import _host_array
+
+    a = _host_array(t.detach()._t)  # bfloat16 values as float32 (exact)
     indent = len(prefix)
     suffixes = []
     summarize = a.size > THRESHOLD
@@ -125,7 +128,12 @@ def tensor_repr(t, prefix="tensor("):
         body = _format_array(a, fmt, indent, summarize)
     if t.is_cuda:
         suffixes.append(f"device='{t._t.device}'")
-    if t.dtype.name not in ("float32", "int64", "bool"):
+    from ._dtype import bool_, get_default_dtype, int64
+
+    # torch names the dtype unless it is the default one, int64 or bool; an empty tensor shows
+    # every dtype but the default (nothing to infer it from).
+    shown = (get_default_dtype(),) if a.size == 0 else (get_default_dtype(), int64, bool_)
+    if t.dtype not in shown:
         suffixes.append(f"dtype={t.dtype!r}")
     if t.grad_fn is not None:
         suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")

@@ -164,7 +164,16 @@ class BackwardCFunction(Node):
 
 class Function:
     """Base class of differentiable ops: subclass with static ``forward(ctx, ...)`` and
-    ``backward(ctx, *grad_outputs)`` and call ``Sub.apply(...)``."""
+    ``backward(ctx, *grad_outputs)`` and call ``Sub.apply(...)``.
+
+    float16/bfloat16 are storage types: no kernel computes in them. ``apply`` is the one place that
+    handles them: when a tensor argument is a half type, the Function runs on float32 copies of its
+    half arguments (an exact widening) and its float32 outputs are rounded back to that half type,
+    both through differentiable casts (see _half_apply). Functions that only move or view data set
+    ``_half_native = True`` and see half tensors directly."""
+
+    _half_native = False
+    _half_inplace_args = ()  # positions of arguments forward() modifies in place (see _half_apply)
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -177,6 +186,10 @@ class Function:
     @classmethod
     def apply(cls, *args):
         Tensor = _TENSOR or _tensor_cls()
+        if not cls._half_native:
+            for a in args:
+                if isinstance(a, Tensor) and a._t.is_half:
+                    return _half_apply(cls, args)
         # requires_grad without the property call: a leaf's flag or a grad_fn (see Tensor.requires_grad)
         needs = tuple([isinstance(a, Tensor) and (a._requires_grad or a.grad_fn is not None) for a in args])
         state = _state
@@ -203,6 +216,32 @@ class Function:
 
 
 _TENSOR = None
+
+
+def _half_apply(cls, args):
+    """cls.apply on float32 widenings of the half-type tensor arguments; float32 outputs are rounded
+    (to nearest even) back to the arguments' half dtype, or stay float32 when float16 and bfloat16
+    are mixed. Results equal torch's half ops wherever torch computes in float32 too (the
+    elementwise and reduction ops do), and are within one rounding of them elsewhere."""
+    from ._dtype import _from_c, float32
+    from ._functions.basic import Cast
+
+    Tensor = _TENSOR or _tensor_cls()
+    halves = {a._t.dtype for a in args if isinstance(a, Tensor) and a._t.is_half}
+    target = _from_c(halves.pop()) if len(halves) == 1 else float32
+    ups = [Cast.apply(a, float32) if isinstance(a, Tensor) and a._t.is_half else a for a in args]
+    out = cls.apply(*ups)
+    # Arguments the op updates in place (batch norm's running statistics) get the new values back.
+    for i in cls._half_inplace_args:
+        if ups[i] is not args[i]:
+            args[i]._t.copy_(ups[i]._t)
+    if target is float32:
+        return out
+
+    def down(o):
+        return Cast.apply(o, target) if isinstance(o, Tensor) and o.dtype is float32 else o
+
+    return tuple(down(o) for o in out) if isinstance(out, tuple) else down(out)
 
 
 def _tensor_cls():

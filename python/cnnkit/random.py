@@ -80,7 +80,8 @@ def _gen(generator):
 
 def _c(arr, dtype):
     # np.asarray keeps 0-d results 0-d (ascontiguousarray would make them 1-d).
-    return _C.from_numpy(np.array(np.asarray(arr, dtype=dtype.numpy), order="C"))
+    t = _C.from_numpy(np.array(np.asarray(arr, dtype=dtype.numpy), order="C"))
+    return t if t.dtype == dtype._c else t.to(dtype._c)  # bfloat16: NumPy holds it as float32
 
 
 def _uniform_c(shape, a, b, generator=None, dtype=float64):

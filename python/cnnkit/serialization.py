@@ -27,6 +27,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ._dtype import bfloat16, int16
+
 __all__ = ["save", "load", "UnpicklingError"]
 
 _PICKLE_KEY = "__pickle__"
@@ -44,7 +46,11 @@ def _encode(obj, arrays):
 
     if isinstance(obj, Tensor):
         key = f"t{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(np.asarray(obj.detach()._t.to_device("cpu")))
+        ct = obj.detach()._t.to_device("cpu")
+        if obj.dtype is bfloat16:  # NumPy has no bfloat16: its bits as uint16, tagged in the meta
+            arrays[key] = np.ascontiguousarray(np.asarray(ct.view_dtype(int16._c))).view(np.uint16)
+            return {"__tensor__": key, "requires_grad": bool(obj.requires_grad and obj.is_leaf), "dtype": "bfloat16"}
+        arrays[key] = np.ascontiguousarray(np.asarray(ct))
         return {"__tensor__": key, "requires_grad": bool(obj.requires_grad and obj.is_leaf)}
     if isinstance(obj, OrderedDict):
         return {"__odict__": [[_encode(k, arrays), _encode(v, arrays)] for k, v in obj.items()]}
@@ -64,11 +70,15 @@ class _NotSafe(Exception):
 
 
 def _decode(obj, arrays):
-    from .tensor import tensor
+    from .tensor import _wrap, from_numpy, tensor
 
     if isinstance(obj, dict):
         if "__tensor__" in obj:
-            return tensor(arrays[obj["__tensor__"]], requires_grad=obj.get("requires_grad", False))
+            arr = arrays[obj["__tensor__"]]
+            if obj.get("dtype") == "bfloat16":
+                t = _wrap(from_numpy(np.ascontiguousarray(arr).view(np.int16))._t.clone().view_dtype(bfloat16._c))
+                return t.requires_grad_(True) if obj.get("requires_grad", False) else t
+            return tensor(arr, requires_grad=obj.get("requires_grad", False))
         if "__odict__" in obj:
             return OrderedDict((_decode(k, arrays), _decode(v, arrays)) for k, v in obj["__odict__"])
         if "__dict__" in obj:

@@ -14,16 +14,22 @@ import numpy as np
 from . import _C
 from . import autograd as _ag
 from ._dtype import (
+    _BY_NAME,
     _device_str,
     _from_c,
     _from_numpy_dtype,
     _scalar_dtype,
+    bfloat16,
     bool_,
     device,
     dtype,
+    float16,
     float32,
     float64,
     get_default_dtype,
+    int8,
+    int16,
+    int32,
     int64,
     promote_types,
     uint8,
@@ -190,6 +196,9 @@ class Tensor:
     def is_floating_point(self):
         return self.dtype.is_floating_point
 
+    def is_signed(self):
+        return self.dtype.is_signed
+
     def is_contiguous(self, memory_format=None):
         return self._t.is_contiguous()
 
@@ -296,6 +305,8 @@ class Tensor:
             )
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if self.dtype is bfloat16:
+            raise TypeError("Got unsupported ScalarType BFloat16")
         return np.asarray(self._t)
 
     def __array__(self, dtype=None, copy=None):
@@ -310,7 +321,7 @@ class Tensor:
         return self._t.item()
 
     def tolist(self):
-        return np.asarray(self._t.to_device("cpu")).tolist()
+        return _host_array(self._t).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -347,6 +358,9 @@ class Tensor:
         return object.__format__(self, spec)
 
     def __reduce_ex__(self, proto):
+        if self.dtype is bfloat16:  # NumPy has no bfloat16: pickle its bits (int16) and say so
+            bits = np.array(self._t.to_device("cpu").view_dtype(int16._c))
+            return (_rebuild, (bits, self.requires_grad, self._t.device, "bfloat16"))
         return (_rebuild, (np.array(self._t.to_device("cpu")), self.requires_grad, self._t.device))
 
     def __deepcopy__(self, memo):
@@ -390,10 +404,17 @@ class Tensor:
     def cuda(self, device=None, non_blocking=False):
         return self.to(device if device is not None else "cuda")
 
-    def type(self, dtype=None):
+    def type(self, dtype=None, non_blocking=False):
+        """The type name (``'cnnkit.IntTensor'``) without an argument; else a copy converted to
+        ``dtype`` (a dtype or a type name such as ``'torch.HalfTensor'``/``'cnnkit.HalfTensor'``)."""
         if dtype is None:
-            return {"float32": "cnnkit.FloatTensor", "float64": "cnnkit.DoubleTensor", "int64": "cnnkit.LongTensor",
-                    "bool": "cnnkit.BoolTensor", "uint8": "cnnkit.ByteTensor"}[self.dtype.name]
+            return "cnnkit." + _TYPE_NAMES[self.dtype.name]
+        if isinstance(dtype, str):
+            name = dtype.rsplit(".", 1)[-1]
+            match = [k for k, v in _TYPE_NAMES.items() if v == name]
+            if not match:
+                raise ValueError(f"invalid type: '{dtype}'")
+            dtype = _BY_NAME[match[0]]
         return self.to(dtype)
 
     def float(self):
@@ -402,11 +423,23 @@ class Tensor:
     def double(self):
         return self.to(float64)
 
+    def half(self):
+        return self.to(float16)
+
+    def bfloat16(self):
+        return self.to(bfloat16)
+
     def long(self):
         return self.to(int64)
 
     def int(self):
-        return self.to(int64)
+        return self.to(int32)
+
+    def short(self):
+        return self.to(int16)
+
+    def char(self):
+        return self.to(int8)
 
     def bool(self):
         return self.to(bool_)
@@ -488,19 +521,28 @@ class Tensor:
         self._check_inplace()
         if _ag.is_grad_enabled() and self.requires_grad:
             return self._rebase(self.masked_fill(mask, value))
+        if self._t.is_half:  # no kernel computes in half types: fill through float32
+            self._t.copy_(self.masked_fill(mask, value)._t)
+            return self
         _C.masked_fill_(self._t, mask._t, float(value))
         return self
 
     def _inplace_binary(self, op, other):
+        """self = self op other in place: computed in the promoted dtype (torch's rule), which must be
+        castable to self's dtype (no float result into an integer tensor)."""
         self._check_inplace()
-        other_t = _as_operand(other, self.dtype)
+        if isinstance(other, (list, tuple, np.ndarray)):
+            other = tensor(other, device=self.device)
+        rt = _binary_dtype(op, self, other)
+        if not can_cast(rt, self.dtype):
+            raise RuntimeError(f"result type {_TORCH_SCALAR_NAMES[rt.name]} can't be cast to the desired output type "
+                               f"{_TORCH_SCALAR_NAMES[self.dtype.name]}")
         if _ag.is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             return self._rebase(_binary(op, self, other))
-        if isinstance(other, Tensor) and promote_types(self.dtype, other.dtype) is not self.dtype:
-            raise RuntimeError(
-                f"result type {promote_types(self.dtype, other.dtype)} can't be cast to the desired output type {self.dtype}"
-            )
-        _C.binary_(op, self._t, other_t._t)
+        if rt is not self.dtype or self._t.is_half:  # computed out of place (half types in float32), cast into self
+            self._t.copy_(_binary(op, self, other)._t)
+            return self
+        _C.binary_(op, self._t, _as_operand(other, self.dtype)._t)
         return self
 
     def add_(self, other, alpha=1):
@@ -571,6 +613,10 @@ class Tensor:
         return _binary("div", self, o)
 
     def __rtruediv__(self, o):
+        # torch's Tensor.__rdiv__: `number / t` is t.reciprocal() * number (it can differ from a true
+        # division in the last bit; half types round the reciprocal first)
+        if isinstance(o, (numbers.Number, np.generic)):
+            return self.reciprocal() * o
         return _binary("div", o, self)
 
     def __floordiv__(self, o):
@@ -846,7 +892,9 @@ class Tensor:
     @_np_aliases
     def sum(self, dim=None, keepdim=False, dtype=None):
         x = self.to(dtype) if dtype is not None else self
-        return _fn().Sum.apply(x, _dim_list(dim, self.dim()), keepdim)
+        out = _fn().Sum.apply(x, _dim_list(dim, self.dim()), keepdim)
+        # integers sum in int64; an explicit dtype (sum(dtype=int32)) is the result's (wrapped) type
+        return out.to(dtype) if dtype is not None and out.dtype is not dtype else out
 
     @_np_aliases
     def mean(self, dim=None, keepdim=False, dtype=None):
@@ -927,11 +975,11 @@ class Tensor:
 
     @_np_aliases
     def argmax(self, dim=None, keepdim=False):
-        return _wrap(_C.argmax(self._t, dim, keepdim))
+        return _wrap(_C.argmax(_compute_t(self), dim, keepdim))
 
     @_np_aliases
     def argmin(self, dim=None, keepdim=False):
-        return _wrap(_C.argmin(self._t, dim, keepdim))
+        return _wrap(_C.argmin(_compute_t(self), dim, keepdim))
 
     @_np_aliases
     def all(self, dim=None, keepdim=False):
@@ -973,7 +1021,8 @@ class Tensor:
     # ------------------------------------------------------------------------------------------
     def view(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], dtype):
-            raise RuntimeError("cnnkit: view(dtype) reinterpretation is not supported")
+            # Reinterprets the bytes (equal element sizes only; not differentiable, like torch).
+            return _wrap(self._t.view_dtype(shape[0]._c))
         return _fn().View.apply(self, _shape_arg(shape), False)
 
     def view_as(self, other):
@@ -1099,7 +1148,7 @@ class Tensor:
         return _fn().Gather.apply(self, _C_wrap(dim, self.dim()), index)
 
     def nonzero(self, as_tuple=False):
-        nz = _wrap(_C.nonzero(self._t))
+        nz = _wrap(_C.nonzero(_compute_t(self)))
         return tuple(nz[:, i] for i in range(self.dim())) if as_tuple else nz
 
     def masked_select(self, mask):
@@ -1647,12 +1696,31 @@ def _dim_arg(op, dim, ndim, name="dim"):
     return _C_wrap(int(dim), ndim)
 
 
-def _rebuild(array, requires_grad, device="cpu"):
+def _rebuild(array, requires_grad, device="cpu", dtype_name=None):
     t = from_numpy(array)
+    if dtype_name is not None:
+        t = _wrap(t._t.contiguous().view_dtype(_BY_NAME[dtype_name]._c))
     if device != "cpu":
         t = _wrap(t._t.to_device(device))
     t.requires_grad = requires_grad
     return t
+
+
+# torch's legacy type names (Tensor.type()).
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "bfloat16": "BFloat16Tensor", "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+def _compute_t(t):
+    """t's _C tensor in a dtype kernels compute in: half types widen to float32 (exactly)."""
+    return t._t.to(float32._c) if t._t.is_half else t._t
+
+
+def _host_array(ct):
+    """A NumPy array of a _C tensor's values on the host (bfloat16 widened to float32)."""
+    ct = ct.to_device("cpu")
+    return np.asarray(ct.to(float32._c) if ct.dtype == bfloat16._c else ct)
 
 
 _BASIC = None
@@ -1735,10 +1803,49 @@ def _binary(op, a, b):
         a = tensor(a, device=dev)
     if isinstance(b, (list, tuple, np.ndarray)):
         b = tensor(b, device=dev)
-    dt = bool_ if op in _LOGICAL else result_type(a, b)
-    if op in _FLOAT_OPS and not dt.is_floating_point and not (op == "pow" and dt is int64):
-        dt = get_default_dtype()
+    dt = _binary_dtype(op, a, b)
+    if op in _OPMATH_SCALAR_OPS and (dt is float16 or dt is bfloat16):
+        # torch's mul and div read a CPU scalar operand of half arithmetic at float32 precision
+        # (its "opmath" type) instead of rounding it to the half type first: x16 * 0.3 uses 0.3f.
+        # add and sub round the scalar to the half type (measured against torch 2.x).
+        return _fn().Binary.apply(_half_operand(a, dt, dev, False), _half_operand(b, dt, dev, True), op)
     return _fn().Binary.apply(_as_operand(a, dt, dev), _as_operand(b, dt, dev), op)
+
+
+_OPMATH_SCALAR_OPS = {"mul", "div"}
+
+
+def _binary_dtype(op, a, b):
+    """The dtype `a op b` computes in and returns (before comparisons turn it into bool)."""
+    dt = bool_ if op in _LOGICAL else result_type(a, b)
+    if op in _FLOAT_OPS and not dt.is_floating_point and not (op == "pow" and dt._category == 1):
+        dt = get_default_dtype()
+    return dt
+
+
+def can_cast(from_, to):
+    """torch.can_cast: False only from floating to non-floating and from non-bool to bool."""
+    if from_.is_floating_point and not to.is_floating_point:
+        return False
+    return from_ is bool_ or to is not bool_
+
+
+def is_floating_point(input):
+    return input.is_floating_point()
+
+
+# c10's scalar type names, used in torch's messages.
+_TORCH_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
+                       "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                       "bool": "Bool"}
+
+
+def _half_operand(x, dt, dev, second):
+    """An operand of a half-type mul/div of result dtype dt: CPU scalars as float32, everything else
+    as dt. As in torch, a 0-d CPU tensor counts only as the second operand; a Python number always
+    does (a reflected `0.3 * x` is torch's x.mul(0.3))."""
+    is_scalar = not isinstance(x, Tensor) or (second and x.dim() == 0 and not x.is_cuda and x.dtype is not dt)
+    return _as_operand(x, float32 if is_scalar else dt, dev)
 
 
 _FLOAT_UNARY = {"exp", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "reciprocal"}
@@ -1773,23 +1880,30 @@ def _finish(t, dtype=None, device=None, requires_grad=False):
     return t
 
 
-def _infer_numpy(data):
-    """Nested Python data -> a NumPy array with torch's default dtypes."""
+_NATIVE_INTS = tuple(np.dtype(t) for t in (np.int64, np.int32, np.int16, np.int8, np.uint8))
+
+
+def _infer_numpy(data, keep_float64=False):
+    """Nested Python data -> a NumPy array with torch's default dtypes: Python floats -> the default
+    dtype (float64 kept when ``keep_float64``: an explicit dtype follows), ints -> int64; arrays
+    keep their dtype."""
     if isinstance(data, Tensor):
-        return np.array(data._t)
+        return _host_array(data._t)
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
         data = _to_plain(data)
     arr = np.array(data)
     if arr.dtype == object:
         raise ValueError("tensor(): could not infer a rectangular shape from ragged nested sequences")
-    if arr.dtype.kind == "f" and not isinstance(data, np.ndarray) and not isinstance(data, np.generic):
-        arr = arr.astype(get_default_dtype().numpy)
-    elif arr.dtype.kind in "iu" and arr.dtype != np.uint8:
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind == "f" and arr.dtype.itemsize == 2:
-        arr = arr.astype(np.float32)
-    elif arr.dtype.kind not in "fiub":
+    if arr.dtype.kind not in "fiub":
         raise TypeError(f"tensor(): can't convert data of type {arr.dtype} to a cnnkit tensor")
+    if arr.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)):
+        if keep_float64:
+            return arr
+        arr = arr.astype(get_default_dtype().numpy)
+    elif arr.dtype.kind in "iu" and arr.dtype.newbyteorder("=") not in _NATIVE_INTS:
+        arr = arr.astype(np.int64)  # uint16/uint32/uint64 have no cnnkit dtype
+    elif arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        arr = arr.astype(np.float64)
     return arr
 
 
@@ -1810,12 +1924,15 @@ def _to_plain(x):
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
-    """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy arrays, tensors)."""
-    arr = _infer_numpy(data)
-    if dtype is not None:
-        arr = arr.astype(dtype.numpy)
-    t = _wrap(_C.from_numpy(np.array(arr, copy=True, order="C")))
-    return _finish(t, None, device, requires_grad)
+    """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy arrays, tensors). A
+    ``dtype`` conversion happens in cnnkit's own casts (half types through float32, as torch)."""
+    if isinstance(data, Tensor):
+        ct = data.detach()._t.to_device("cpu").clone()
+    else:
+        ct = _C.from_numpy(np.array(_infer_numpy(data, keep_float64=dtype is not None), copy=True, order="C"))
+    if dtype is not None and ct.dtype != dtype._c:
+        ct = ct.to(dtype._c)
+    return _finish(_wrap(ct), None, device, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -1898,17 +2015,17 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     n = builtins.max(0, math.ceil((vals[1] - vals[0]) / vals[2]))
     arr = vals[0] + np.arange(n, dtype=np.float64) * vals[2] if dtype.is_floating_point else \
         np.arange(vals[0], vals[1], vals[2], dtype=np.int64)
-    return _finish(tensor(arr.astype(dtype.numpy)), None, device, requires_grad)
+    return _finish(tensor(arr, dtype=dtype), None, device, requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
-    arr = np.linspace(start, end, steps, dtype=np.float64).astype((dtype or get_default_dtype()).numpy)
-    return _finish(tensor(arr), None, device, requires_grad)
+    arr = np.linspace(start, end, steps, dtype=np.float64)
+    return _finish(tensor(arr, dtype=dtype or get_default_dtype()), None, device, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
-    arr = np.eye(n, m if m is not None else n, dtype=(dtype or get_default_dtype()).numpy)
-    return _finish(tensor(arr), None, device, requires_grad)
+    arr = np.eye(n, m if m is not None else n, dtype=np.float64)
+    return _finish(tensor(arr, dtype=dtype or get_default_dtype()), None, device, requires_grad)
 
 
 def cat(tensors, dim=0, out=None):

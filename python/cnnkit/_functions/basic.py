@@ -10,7 +10,7 @@ import numpy as np
 from .. import _C
 from ..autograd import Function
 from ..tensor import Tensor, _wrap, tensor, where
-from .._dtype import bool_, int64
+from .._dtype import bool_, int8, int16, int64
 
 
 def _sum_to(g, shape):
@@ -206,6 +206,8 @@ class MaskedFill(Function):
 
 
 class Cast(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, dt):
         ctx.src = x.dtype
@@ -219,6 +221,8 @@ class Cast(Function):
 class ToDevice(Function):
     """A copy on another device; the gradient goes back to the source device."""
 
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, device):
         ctx.src = x._t.device
@@ -230,6 +234,8 @@ class ToDevice(Function):
 
 
 class Clone(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x):
         return _wrap(x._t.clone())
@@ -241,6 +247,8 @@ class Clone(Function):
 
 class CopyInto(Function):
     """out = a copy of `dst` with `src` broadcast into it (the graph of ``dst.copy_(src)``)."""
+
+    _half_native = True  # moves data only: half tensors pass through
 
     @staticmethod
     def forward(ctx, dst, src):
@@ -340,6 +348,8 @@ class MaxAll(Function):
 # views
 # ---------------------------------------------------------------------------------------------
 class View(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, shape, allow_copy):
         ctx.shape = x.shape
@@ -351,6 +361,8 @@ class View(Function):
 
 
 class Permute(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = [d % max(x.dim(), 1) for d in dims]
@@ -365,6 +377,8 @@ class Permute(Function):
 
 
 class Unsqueeze(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, d):
         ctx.d = d
@@ -376,6 +390,8 @@ class Unsqueeze(Function):
 
 
 class Expand(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = x.shape
@@ -420,6 +436,8 @@ class Gather(Function):
 
 
 class Cat(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, dim, *xs):
         ctx.dim = dim
@@ -441,6 +459,8 @@ class Cat(Function):
 
 class BasicIndex(Function):
     """x[ints, slices, None, ...] as a view; backward writes the gradient into the same view of zeros."""
+
+    _half_native = True  # moves data only: half tensors pass through
 
     @staticmethod
     def forward(ctx, x, spec):
@@ -489,7 +509,7 @@ def _normalize_index(x, idx):
                 for k in range(t.dim()):
                     expanded.append(("adv", nz.select(1, k).contiguous()))
                 continue
-            if t.dtype.is_floating_point:
+            if t.dtype.is_floating_point or t.dtype in (int16, int8):
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             expanded.append(("adv", t if t.dtype is int64 else t.long()))
         elif it is None:
@@ -631,6 +651,8 @@ def setitem(x, idx, value):
 
 
 class SetItem(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
     @staticmethod
     def forward(ctx, x, value, idx):
         ctx.idx, ctx.vshape = idx, value.shape

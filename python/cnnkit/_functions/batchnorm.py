@@ -25,6 +25,8 @@ def _ct(t):
 class BatchNormFn(Function):
     """out = (x - mean) / sqrt(var + eps) * weight + bias over the channels (dim 1) of x."""
 
+    _half_inplace_args = (3, 4)  # running_mean, running_var (updated in place in training)
+
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         out, mean, invstd = _C.batch_norm_forward(x._t, _ct(weight), _ct(bias), _ct(running_mean),
