@@ -127,7 +127,9 @@ def test_to_tensor_hwc_uint8_to_chw_float():
 
 
 def test_to_tensor_matches_torchvision_when_installed():
-    tvt = pytest.importorskip("torchvision.transforms")
+    from torchvision_helper import import_torchvision
+
+    tvt = import_torchvision().transforms
     hwc = np.random.default_rng(1).integers(0, 256, size=(4, 6, 3), dtype=np.uint8)
     np.testing.assert_array_equal(_np(T.ToTensor()(hwc)), tvt.ToTensor()(hwc).numpy())
 

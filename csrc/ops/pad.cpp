@@ -93,6 +93,9 @@ CNNKIT_INSTANTIATE_PAD_FWD(double)
 CNNKIT_INSTANTIATE_PAD_FWD(int64_t)
 CNNKIT_INSTANTIATE_PAD_FWD(bool)
 CNNKIT_INSTANTIATE_PAD_FWD(uint8_t)
+CNNKIT_INSTANTIATE_PAD_FWD(int32_t)
+CNNKIT_INSTANTIATE_PAD_FWD(int16_t)
+CNNKIT_INSTANTIATE_PAD_FWD(int8_t)
 #undef CNNKIT_INSTANTIATE_PAD_FWD
 #define CNNKIT_INSTANTIATE_PAD_BWD(T)                                                                          \
   template void pad_backward<T>(T*, const T*, const PadParams&, const int64_t*, const int64_t*, const int64_t*, \

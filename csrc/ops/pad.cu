@@ -75,6 +75,9 @@ CNNKIT_INSTANTIATE_PAD_FWD_CUDA(double)
 CNNKIT_INSTANTIATE_PAD_FWD_CUDA(int64_t)
 CNNKIT_INSTANTIATE_PAD_FWD_CUDA(bool)
 CNNKIT_INSTANTIATE_PAD_FWD_CUDA(uint8_t)
+CNNKIT_INSTANTIATE_PAD_FWD_CUDA(int32_t)
+CNNKIT_INSTANTIATE_PAD_FWD_CUDA(int16_t)
+CNNKIT_INSTANTIATE_PAD_FWD_CUDA(int8_t)
 #undef CNNKIT_INSTANTIATE_PAD_FWD_CUDA
 #define CNNKIT_INSTANTIATE_PAD_BWD_CUDA(T)                                                                   \
   template void pad_backward_cuda<T>(int, T*, const T*, const PadParams&, const int64_t*, const int64_t*,    \

@@ -38,20 +38,21 @@ def _epoch_loss(model, loader, loss_fn):
     return total / n, correct / n
 
 
+class NeuralNetwork(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.linear_relu_stack = nn.Sequential(nn.Linear(28 * 28, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                                               nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.linear_relu_stack(self.flatten(x))
+
+
 def test_quickstart_mlp(tmp_path):
     device = torch.accelerator.current_accelerator().type if torch.accelerator.is_available() else "cpu"
     data = _images(256, 1, 28, 28, 10)
     train_dataloader = DataLoader(data, batch_size=64, shuffle=True)
-
-    class NeuralNetwork(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.flatten = nn.Flatten()
-            self.linear_relu_stack = nn.Sequential(nn.Linear(28 * 28, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                                                   nn.Linear(64, 10))
-
-        def forward(self, x):
-            return self.linear_relu_stack(self.flatten(x))
 
     model = NeuralNetwork().to(device)
     loss_fn = nn.CrossEntropyLoss()
@@ -209,6 +210,7 @@ def test_transfer_learning_lab():
     best_model_wts = copy.deepcopy(model_conv.state_dict())
     best_acc = 0.0
     frozen = model_conv.conv1.weight.detach().clone()
+    head = model_conv.fc.weight.detach().clone()
     for epoch in range(2):
         for phase in ["train", "val"]:
             model_conv.train() if phase == "train" else model_conv.eval()
@@ -232,6 +234,7 @@ def test_transfer_learning_lab():
                 best_model_wts = copy.deepcopy(model_conv.state_dict())
     model_conv.load_state_dict(best_model_wts)
     assert torch.equal(model_conv.conv1.weight, frozen)
-    assert model_conv.conv1.weight.grad is None and model_conv.fc.weight.grad is not None
+    assert model_conv.conv1.weight.grad is None  # frozen: never given a gradient
+    assert not torch.equal(model_conv.fc.weight, head)  # the new head was trained
     trainable = list(filter(lambda p: p.requires_grad, model_conv.parameters()))
     assert len(trainable) == 2

@@ -10,6 +10,7 @@ import numpy as np
 from .. import _C
 from ..autograd import Function
 from ..tensor import Tensor, _wrap, tensor, where
+from .. import _dtype
 from .._dtype import bool_, int8, int16, int64
 
 
@@ -704,10 +705,11 @@ def _unary_grad(op, g, x, out):
 # sorting and scans (kernels in ops/sort.*, ops/reduce.*)
 # ---------------------------------------------------------------------------------------------
 def sort_indices(x, dim, descending, k=None):
-    """(values, indices) _C tensors of x sorted along dim (k: topk's first k, largest = descending)."""
-    if k is None:
-        return _C.sort(x._t, dim, descending)
-    return _C.topk(x._t, k, dim, descending)
+    """(values, indices) _C tensors of x sorted along dim (k: topk's first k, largest = descending).
+    float16/bfloat16 sort their exact float32 widening (same order), values rounded back (exactly)."""
+    t = x._t.to(_dtype.float32._c) if x._t.is_half else x._t
+    values, indices = _C.sort(t, dim, descending) if k is None else _C.topk(t, k, dim, descending)
+    return (values.to(x._t.dtype) if x._t.is_half else values), indices
 
 
 class Cumsum(Function):
