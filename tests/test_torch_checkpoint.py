@@ -18,7 +18,7 @@ def _np(t):
     return t.detach().numpy()
 
 
-def test_dtypes_widened_exactly(tmp_path):
+def test_dtypes_kept_exactly(tmp_path):
     g = torch.Generator().manual_seed(0)
     src = {
         "f32": torch.randn(3, 5, generator=g), "f64": torch.randn(4, dtype=torch.float64, generator=g),
@@ -32,15 +32,22 @@ def test_dtypes_widened_exactly(tmp_path):
     p = tmp_path / "d.pth"
     torch.save(src, p)
     out = cnnkit.load(str(p))
-    expect = {"f32": cnnkit.float32, "f64": cnnkit.float64, "f16": cnnkit.float32, "bf16": cnnkit.float32,
-              "i64": cnnkit.int64, "i32": cnnkit.int64, "i16": cnnkit.int64, "i8": cnnkit.int64,
+    expect = {"f32": cnnkit.float32, "f64": cnnkit.float64, "f16": cnnkit.float16, "bf16": cnnkit.bfloat16,
+              "i64": cnnkit.int64, "i32": cnnkit.int32, "i16": cnnkit.int16, "i8": cnnkit.int8,
               "u8": cnnkit.uint8, "b": cnnkit.bool, "scalar": cnnkit.float32}
     assert type(out) is dict and list(out) == list(src)
     for k, v in src.items():
         assert out[k].dtype == expect[k], k
         assert tuple(out[k].shape) == tuple(v.shape)
-        ref = v.float().numpy() if v.dtype in (torch.float16, torch.bfloat16) else v.numpy()
-        np.testing.assert_array_equal(_np(out[k]), ref.astype(out[k].dtype.numpy))
+        if v.dtype is torch.bfloat16:  # compare the bit patterns (NumPy has no bfloat16)
+            np.testing.assert_array_equal(out[k].float().numpy(), v.float().numpy())
+        else:
+            np.testing.assert_array_equal(_np(out[k]), v.numpy())
+    back = tmp_path / "back.pth"  # and the writer keeps them: torch reads the same dtypes and values
+    cnnkit.save_torch_state_dict(out, str(back))
+    again = torch.load(str(back), weights_only=True)
+    for k, v in src.items():
+        assert again[k].dtype == v.dtype and torch.equal(again[k], v), k
 
 
 def test_strides_offsets_and_shared_storage(tmp_path):

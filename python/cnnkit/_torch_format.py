@@ -15,8 +15,8 @@ ours; any other global (``os.system``, ``builtins.eval``, a module class...) rai
 ``pickle.UnpicklingError`` naming it. Each storage becomes one 1-D cnnkit tensor and each tensor a
 strided view of it, so tensors that shared storage in torch still share memory here.
 
-dtypes cnnkit lacks are widened when read: float16 and bfloat16 -> float32, int8/int16/int32 ->
-int64 (the values are exact); complex and quantized storages raise.
+Every torch dtype cnnkit has is kept (float16 and bfloat16 included: bfloat16 storages are read as their
+16-bit patterns and reinterpreted); complex and quantized storages raise.
 
 The legacy format (torch 0.4 - 1.5, still used by torchvision's older ImageNet files such as
 vgg16-397923af.pth and alexnet-owt-7be5be79.pth) is read too: five pickles in a row (magic number,
@@ -44,18 +44,40 @@ __all__ = ["is_torch_zip", "load_torch", "save_torch_state_dict"]
 _STORAGE_TYPES = {
     "FloatStorage": ("f4", "f4"),
     "DoubleStorage": ("f8", "f8"),
-    "HalfStorage": ("f2", "f4"),
-    "BFloat16Storage": ("u2", "f4"),  # the high 16 bits of a float32
+    "HalfStorage": ("f2", "f2"),
+    "BFloat16Storage": ("u2", "u2"),  # the high 16 bits of a float32, reinterpreted by _bits_tensor
     "LongStorage": ("i8", "i8"),
-    "IntStorage": ("i4", "i8"),
-    "ShortStorage": ("i2", "i8"),
-    "CharStorage": ("i1", "i8"),
+    "IntStorage": ("i4", "i4"),
+    "ShortStorage": ("i2", "i2"),
+    "CharStorage": ("i1", "i1"),
     "ByteStorage": ("u1", "u1"),
     "BoolStorage": ("b1", "b1"),
 }
 # cnnkit dtype name -> torch storage class name used when writing
-_WRITE_TYPES = {"float32": "FloatStorage", "float64": "DoubleStorage", "int64": "LongStorage",
-                "uint8": "ByteStorage", "bool": "BoolStorage"}
+_WRITE_TYPES = {"float32": "FloatStorage", "float64": "DoubleStorage", "float16": "HalfStorage",
+                "bfloat16": "BFloat16Storage", "int64": "LongStorage", "int32": "IntStorage", "int16": "ShortStorage",
+                "int8": "CharStorage", "uint8": "ByteStorage", "bool": "BoolStorage"}
+
+
+def _storage_tensor(arr, storage_name):
+    """A cnnkit tensor sharing ``arr``'s memory: bfloat16 storages hold their bit patterns as uint16 and
+    are reinterpreted (NumPy has no bfloat16)."""
+    from ._dtype import bfloat16
+    from .tensor import _wrap, from_numpy
+
+    if storage_name == "BFloat16Storage":
+        return _wrap(from_numpy(arr.view(np.int16))._t.view_dtype(bfloat16._c))
+    return from_numpy(arr)
+
+
+def _numpy_bits(t):
+    """The host array ``save_torch_state_dict`` writes for tensor t (bfloat16 as its uint16 bits)."""
+    from ._dtype import bfloat16, int16
+
+    ct = t.detach().cpu()._t.contiguous()
+    if t.dtype is bfloat16:
+        return np.ascontiguousarray(np.asarray(ct.view_dtype(int16._c))).view(np.uint16)
+    return np.ascontiguousarray(np.asarray(ct))
 
 
 class _StorageType:
@@ -138,8 +160,6 @@ class _Reader:
 
     def storage(self, pid):
         """The persistent id ``("storage", <StorageType>, key, location, numel)`` -> a 1-D tensor."""
-        from .tensor import from_numpy
-
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
             raise pickle.UnpicklingError(f"{self.name}: unsupported persistent id {pid!r:.80} (expected a "
                                          "('storage', type, key, location, numel) record)")
@@ -162,12 +182,10 @@ class _Reader:
                                f"({numel * dt.itemsize if isinstance(numel, int) else '?'} bytes), "
                                f"the record has {len(raw)} bytes")
         arr = np.frombuffer(raw, dtype=dt, count=numel)
-        if stype.name == "BFloat16Storage":
-            arr = (arr.astype("<u4") << 16).view("<f4")
         arr = arr.astype(np.dtype(target).newbyteorder("="), copy=False)
         if not arr.flags.writeable:
             arr = arr.copy()
-        t = self.map_location(from_numpy(arr), str(location))
+        t = self.map_location(_storage_tensor(arr, stype.name), str(location))
         self.storages[key] = t
         return t
 
@@ -204,8 +222,6 @@ class _LegacyReader(_Reader):
         self.pending = {}  # key -> (target array, stored dtype name, numel)
 
     def storage(self, pid):
-        from .tensor import from_numpy
-
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
             raise pickle.UnpicklingError(f"{self.name}: unsupported persistent id {pid!r:.80} (expected a "
                                          "('storage', type, key, location, numel, view) record)")
@@ -217,7 +233,7 @@ class _LegacyReader(_Reader):
             if not isinstance(numel, int) or numel < 0:
                 raise pickle.UnpicklingError(f"{self.name}: storage {key} has an invalid size {numel!r}")
             arr = np.zeros(numel, dtype=np.dtype(_STORAGE_TYPES[stype.name][1]).newbyteorder("="))
-            self.storages[key] = from_numpy(arr)
+            self.storages[key] = _storage_tensor(arr, stype.name)
             self.pending[key] = (arr, stype.name, numel)
         root = self.storages[key]
         if view is None:
@@ -243,10 +259,7 @@ class _LegacyReader(_Reader):
             if n != numel or len(raw) != numel * dt.itemsize:
                 raise RuntimeError(f"{self.name}: storage {key} should hold {numel} elements, the file has "
                                    f"{min(n, len(raw) // dt.itemsize)} (truncated or corrupt)")
-            src = np.frombuffer(raw, dtype=dt)
-            if sname == "BFloat16Storage":
-                src = (src.astype("<u4") << 16).view("<f4")
-            arr[...] = src
+            arr[...] = np.frombuffer(raw, dtype=dt)
         if self.pending:
             raise RuntimeError(f"{self.name}: no data for storages {sorted(self.pending)[:5]} (truncated or corrupt)")
 
@@ -427,7 +440,7 @@ class _Emitter:
         key = self.tensor_keys.get(id(t))
         arr = None
         if key is None:
-            arr = np.ascontiguousarray(np.asarray(t.detach().cpu()))
+            arr = _numpy_bits(t)
             key = str(len(self.storages))
             self.tensor_keys[id(t)] = key
             self.storages.append((key, arr, t))  # keeps t alive so id(t) stays unique
