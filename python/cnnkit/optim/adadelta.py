@@ -10,8 +10,8 @@ State per parameter: step (0-d float32 tensor), square_avg, acc_delta.
 ``foreach`` and ``capturable`` are accepted and recorded; ``differentiable=True`` is not supported.
 """
 from .. import _C
-from ..tensor import Tensor, zeros_like
-from .optimizer import Optimizer, _new_step, _scalar, _steps_as_tensors
+from ..tensor import zeros_like
+from .optimizer import Optimizer, _check_lr, _check_nonnegative, _scalar
 
 __all__ = ["Adadelta"]
 
@@ -19,16 +19,11 @@ __all__ = ["Adadelta"]
 class Adadelta(Optimizer):
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,
                  maximize=False, differentiable=False):
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_lr(lr)
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"Invalid rho value: {rho}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_nonnegative("epsilon", eps)
+        _check_nonnegative("weight_decay", weight_decay)
         if differentiable:
             raise ValueError("Adadelta: differentiable=True is not supported by cnnkit")
         defaults = {
@@ -39,12 +34,12 @@ class Adadelta(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        _steps_as_tensors(self)
+        self._setstate_defaults({"foreach": None, "maximize": False, "differentiable": False, "capturable": False})
+
+    @staticmethod
+    def _init_state(p, state):
+        state["square_avg"] = zeros_like(p)
+        state["acc_delta"] = zeros_like(p)
 
     def _update_group(self, group):
         lr = _scalar(group["lr"])
@@ -52,15 +47,7 @@ class Adadelta(Optimizer):
         eps = float(group["eps"])
         weight_decay = float(group["weight_decay"])
         maximize = bool(group["maximize"])
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = _new_step()
-                state["square_avg"] = zeros_like(p)
-                state["acc_delta"] = zeros_like(p)
-            state["step"].fill_(float(state["step"].item()) + 1.0)
+        for p, state, _ in self._params_with_grad(group, self._init_state):
             _C.adadelta_step_(p._t, p.grad._t, state["square_avg"]._t, state["acc_delta"]._t, lr, rho, eps,
                               weight_decay, maximize)
 

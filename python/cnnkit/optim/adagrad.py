@@ -10,8 +10,8 @@ created for every parameter in __init__ (and, unlike torch, lazily for groups ad
 ``foreach`` and ``fused`` are accepted and recorded; ``differentiable=True`` is not supported.
 """
 from .. import _C
-from ..tensor import Tensor, full_like
-from .optimizer import Optimizer, _check_fused_foreach, _new_step, _scalar, _steps_as_tensors
+from ..tensor import full_like
+from .optimizer import Optimizer, _check_fused_foreach, _check_lr, _check_nonnegative, _new_step, _scalar
 
 __all__ = ["Adagrad"]
 
@@ -19,18 +19,11 @@ __all__ = ["Adagrad"]
 class Adagrad(Optimizer):
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
                  foreach=None, *, maximize=False, differentiable=False, fused=None):
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= lr_decay:
-            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= initial_accumulator_value:
-            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_lr(lr)
+        _check_nonnegative("lr_decay", lr_decay)
+        _check_nonnegative("weight_decay", weight_decay)
+        _check_nonnegative("initial_accumulator_value", initial_accumulator_value)
+        _check_nonnegative("epsilon", eps)
         if differentiable:
             raise ValueError("Adagrad: differentiable=True is not supported by cnnkit")
         defaults = {
@@ -42,21 +35,17 @@ class Adagrad(Optimizer):
         _check_fused_foreach(fused, foreach, differentiable)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p, group)
+                state = self.state[p]
+                state["step"] = _new_step()
+                self._init_sum(p, state, group)
 
-    def _init_state(self, p, group):
-        state = self.state[p]
-        state["step"] = _new_step()
+    @staticmethod
+    def _init_sum(p, state, group):
         state["sum"] = full_like(p, float(group["initial_accumulator_value"]))
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
-        _steps_as_tensors(self)
+        self._setstate_defaults({"foreach": None, "maximize": False, "differentiable": False, "fused": None})
 
     def share_memory(self):
         """Calls share_memory_() on the state sums (a no-op where tensors cannot be shared)."""
@@ -72,14 +61,8 @@ class Adagrad(Optimizer):
         eps = float(group["eps"])
         weight_decay = float(group["weight_decay"])
         maximize = bool(group["maximize"])
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if "sum" not in state:
-                self._init_state(p, group)
-            step = float(state["step"].item()) + 1.0
-            state["step"].fill_(step)
+        # A group added after __init__ gets its state on its first step.
+        for p, state, step in self._params_with_grad(group, lambda p, state: self._init_sum(p, state, group)):
             clr = lr / (1 + (step - 1) * lr_decay)
             _C.adagrad_step_(p._t, p.grad._t, state["sum"]._t, clr, eps, weight_decay, maximize)
 

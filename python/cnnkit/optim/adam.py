@@ -17,7 +17,8 @@ torch's implementation, not its result); cnnkit always runs its fused per-parame
 """
 from .. import _C
 from ..tensor import Tensor, zeros_like
-from .optimizer import Optimizer, _check_fused_foreach, _new_step, _scalar, _steps_as_tensors
+from ._adam_family import check_adam_like
+from .optimizer import Optimizer, _check_fused_foreach, _scalar
 
 __all__ = ["Adam"]
 
@@ -26,21 +27,9 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        if isinstance(lr, Tensor):
-            if foreach and not capturable:
-                raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
-            if lr.numel() != 1:
-                raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if isinstance(lr, Tensor) and foreach and not capturable:
+            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+        check_adam_like(lr, betas, eps, weight_decay)
         if not ((isinstance(betas[0], float) and isinstance(betas[1], float))
                 or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))):
             raise ValueError("betas must be either both floats or both Tensors")
@@ -64,15 +53,15 @@ class Adam(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("amsgrad", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("fused", None)
-        _steps_as_tensors(self)
+        self._setstate_defaults({
+            "amsgrad": False, "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+            "decoupled_weight_decay": False, "fused": None,
+        })
+
+    @staticmethod
+    def _init_state(p, state):
+        state["exp_avg"] = zeros_like(p)
+        state["exp_avg_sq"] = zeros_like(p)
 
     def _update_group(self, group):
         lr = _scalar(group["lr"])
@@ -82,21 +71,10 @@ class Adam(Optimizer):
         amsgrad = bool(group["amsgrad"])
         maximize = bool(group["maximize"])
         decoupled = bool(group.get("decoupled_weight_decay", False))
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = _new_step()
-                state["exp_avg"] = zeros_like(p)
-                state["exp_avg_sq"] = zeros_like(p)
-                if amsgrad:
-                    state["max_exp_avg_sq"] = zeros_like(p)
-            elif amsgrad and "max_exp_avg_sq" not in state:
+        for p, state, step in self._params_with_grad(group, self._init_state):
+            # Also for a state made with amsgrad=False (amsgrad switched on in a param group later).
+            if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = zeros_like(p)
-            step_t = state["step"]
-            step = float(step_t.item()) + 1.0
-            step_t.fill_(step)
             vmax = state["max_exp_avg_sq"]._t if amsgrad else None
             _C.adam_step_(p._t, p.grad._t, state["exp_avg"]._t, state["exp_avg_sq"]._t, vmax, lr, beta1, beta2,
                           eps, weight_decay, step, amsgrad, maximize, decoupled)

@@ -11,7 +11,7 @@ recorded; ``differentiable=True`` is not supported.
 from .. import _C
 from ..tensor import zeros_like
 from ._adam_family import check_adam_like
-from .optimizer import Optimizer, _new_step, _scalar, _steps_as_tensors
+from .optimizer import Optimizer, _scalar
 
 __all__ = ["Adamax"]
 
@@ -30,12 +30,12 @@ class Adamax(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        _steps_as_tensors(self)
+        self._setstate_defaults({"foreach": None, "maximize": False, "differentiable": False, "capturable": False})
+
+    @staticmethod
+    def _init_state(p, state):
+        state["exp_avg"] = zeros_like(p)
+        state["exp_inf"] = zeros_like(p)
 
     def _update_group(self, group):
         lr = _scalar(group["lr"])
@@ -43,16 +43,7 @@ class Adamax(Optimizer):
         eps = float(group["eps"])
         weight_decay = float(group["weight_decay"])
         maximize = bool(group["maximize"])
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = _new_step()
-                state["exp_avg"] = zeros_like(p)
-                state["exp_inf"] = zeros_like(p)
-            step = float(state["step"].item()) + 1.0
-            state["step"].fill_(step)
+        for p, state, step in self._params_with_grad(group, self._init_state):
             _C.adamax_step_(p._t, p.grad._t, state["exp_avg"]._t, state["exp_inf"]._t, lr, beta1, beta2, eps,
                             weight_decay, step, maximize)
 

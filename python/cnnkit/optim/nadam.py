@@ -14,7 +14,7 @@ import numpy as np
 from .. import _C
 from ..tensor import Tensor, zeros_like
 from ._adam_family import check_adam_like
-from .optimizer import Optimizer, _new_step, _scalar, _steps_as_tensors
+from .optimizer import Optimizer, _new_step, _scalar
 
 __all__ = ["NAdam"]
 
@@ -37,17 +37,21 @@ class NAdam(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        self._setstate_defaults({
+            "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+            "decoupled_weight_decay": False,
+        })
         for group in self.param_groups:
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
             for p in group["params"]:
                 p_state = self.state.get(p)
                 if p_state and "mu_product" in p_state and not isinstance(p_state["mu_product"], Tensor):
                     p_state["mu_product"] = _new_step(float(p_state["mu_product"]))
-        _steps_as_tensors(self)
+
+    @staticmethod
+    def _init_state(p, state):
+        state["mu_product"] = _new_step(1.0)
+        state["exp_avg"] = zeros_like(p)
+        state["exp_avg_sq"] = zeros_like(p)
 
     def _update_group(self, group):
         lr = _scalar(group["lr"])
@@ -57,17 +61,7 @@ class NAdam(Optimizer):
         momentum_decay = float(group["momentum_decay"])
         decoupled = bool(group["decoupled_weight_decay"])
         maximize = bool(group["maximize"])
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = _new_step()
-                state["mu_product"] = _new_step(1.0)
-                state["exp_avg"] = zeros_like(p)
-                state["exp_avg_sq"] = zeros_like(p)
-            step = float(state["step"].item()) + 1.0
-            state["step"].fill_(step)
+        for p, state, step in self._params_with_grad(group, self._init_state):
             bias_correction2 = 1 - beta2 ** step
             mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
             mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))

@@ -52,6 +52,20 @@ def _steps_as_tensors(optimizer):
                 p_state["step"] = _new_step(float(p_state["step"]))
 
 
+def _check_lr(lr):
+    """torch's learning-rate check: a tensor lr has one element, and lr >= 0 (NaN is rejected)."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def _check_nonnegative(name, value):
+    """torch's check of a hyper-parameter that must be >= 0 (NaN is rejected), with its message."""
+    if not 0.0 <= value:
+        raise ValueError(f"Invalid {name} value: {value}")
+
+
 def _check_fused_foreach(fused, foreach, differentiable):
     if fused:
         if differentiable:
@@ -174,6 +188,32 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         """Reset the gradients of all optimized parameters (to None by default, as torch 2.x)."""
         _zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
+
+    def _setstate_defaults(self, defaults, tensor_steps=True):
+        """__setstate__ helper: every param group gets the keys of ``defaults`` it lacks (a state
+        pickled by an older version) and, with ``tensor_steps``, a Python-number "step" becomes a
+        tensor (_steps_as_tensors)."""
+        for group in self.param_groups:
+            for key, value in defaults.items():
+                group.setdefault(key, value)
+        if tensor_steps:
+            _steps_as_tensors(self)
+
+    def _params_with_grad(self, group, init_state):
+        """The per-parameter loop of the optimizers that count steps: yields (p, state, step) for
+        each parameter of ``group`` that has a gradient. A new (empty) state first gets "step"
+        (a 0-d tensor) and then ``init_state(p, state)`` adds the optimizer's buffers; "step" is
+        then advanced, and ``step`` is the count after this step (a Python float), as in torch."""
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = _new_step()
+                init_state(p, state)
+            step = float(state["step"].item()) + 1.0
+            state["step"].fill_(step)
+            yield p, state, step
 
     def step(self, closure=None):
         raise NotImplementedError(f"{type(self).__name__} does not implement step()")

@@ -13,7 +13,7 @@ State: step (0-d float32 tensor), exp_avg, exp_avg_sq.
 from .. import _C
 from ..tensor import zeros_like
 from ._adam_family import check_adam_like
-from .optimizer import Optimizer, _new_step, _scalar, _steps_as_tensors
+from .optimizer import Optimizer, _scalar
 
 __all__ = ["RAdam"]
 
@@ -33,13 +33,15 @@ class RAdam(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("capturable", False)
-        _steps_as_tensors(self)
+        self._setstate_defaults({
+            "foreach": None, "maximize": False, "differentiable": False, "decoupled_weight_decay": False,
+            "capturable": False,
+        })
+
+    @staticmethod
+    def _init_state(p, state):
+        state["exp_avg"] = zeros_like(p)
+        state["exp_avg_sq"] = zeros_like(p)
 
     def _update_group(self, group):
         lr = _scalar(group["lr"])
@@ -48,16 +50,7 @@ class RAdam(Optimizer):
         weight_decay = float(group["weight_decay"])
         decoupled = bool(group["decoupled_weight_decay"])
         maximize = bool(group["maximize"])
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = _new_step()
-                state["exp_avg"] = zeros_like(p)
-                state["exp_avg_sq"] = zeros_like(p)
-            step = float(state["step"].item()) + 1.0
-            state["step"].fill_(step)
+        for p, state, step in self._params_with_grad(group, self._init_state):
             bias_correction1 = 1 - beta1 ** step
             bias_correction2 = 1 - beta2 ** step
             rho_inf = 2 / (1 - beta2) - 1

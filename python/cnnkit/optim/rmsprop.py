@@ -11,8 +11,8 @@ State per parameter: step (0-d float32 tensor), square_avg (+ momentum_buffer, g
 ``foreach`` and ``capturable`` are accepted and recorded; ``differentiable=True`` is not supported.
 """
 from .. import _C
-from ..tensor import Tensor, zeros_like
-from .optimizer import Optimizer, _new_step, _scalar, _steps_as_tensors
+from ..tensor import zeros_like
+from .optimizer import Optimizer, _check_lr, _check_nonnegative, _scalar
 
 __all__ = ["RMSprop"]
 
@@ -20,18 +20,11 @@ __all__ = ["RMSprop"]
 class RMSprop(Optimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
                  capturable=False, foreach=None, maximize=False, differentiable=False):
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= momentum:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= alpha:
-            raise ValueError(f"Invalid alpha value: {alpha}")
+        _check_lr(lr)
+        _check_nonnegative("epsilon", eps)
+        _check_nonnegative("momentum", momentum)
+        _check_nonnegative("weight_decay", weight_decay)
+        _check_nonnegative("alpha", alpha)
         if differentiable:
             raise ValueError("RMSprop: differentiable=True is not supported by cnnkit")
         defaults = {
@@ -43,14 +36,14 @@ class RMSprop(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("momentum", 0)
-            group.setdefault("centered", False)
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        _steps_as_tensors(self)
+        self._setstate_defaults({
+            "momentum": 0, "centered": False, "foreach": None, "maximize": False, "differentiable": False,
+            "capturable": False,
+        })
+
+    @staticmethod
+    def _init_state(p, state):
+        state["square_avg"] = zeros_like(p)
 
     def _update_group(self, group):
         lr = _scalar(group["lr"])
@@ -60,22 +53,12 @@ class RMSprop(Optimizer):
         momentum = float(group["momentum"])
         centered = bool(group["centered"])
         maximize = bool(group["maximize"])
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = _new_step()
-                state["square_avg"] = zeros_like(p)
-                if momentum > 0:
-                    state["momentum_buffer"] = zeros_like(p)
-                if centered:
-                    state["grad_avg"] = zeros_like(p)
+        for p, state, _ in self._params_with_grad(group, self._init_state):
+            # The optional buffers also appear when momentum / centered are switched on later.
             if momentum > 0 and "momentum_buffer" not in state:
                 state["momentum_buffer"] = zeros_like(p)
             if centered and "grad_avg" not in state:
                 state["grad_avg"] = zeros_like(p)
-            state["step"].fill_(float(state["step"].item()) + 1.0)
             grad_avg = state["grad_avg"]._t if centered else None
             buf = state["momentum_buffer"]._t if momentum > 0 else None
             _C.rmsprop_step_(p._t, p.grad._t, state["square_avg"]._t, grad_avg, buf, lr, alpha, eps,

@@ -42,49 +42,38 @@ class SGD(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
+        self._setstate_defaults({
+            "nesterov": False, "maximize": False, "foreach": None, "differentiable": False, "fused": None,
+        }, tensor_steps=False)
+
+    def _update_group(self, group):
+        lr = float(group["lr"])
+        momentum = float(group["momentum"])
+        dampening = float(group["dampening"])
+        weight_decay = float(group["weight_decay"])
+        nesterov = bool(group["nesterov"])
+        maximize = bool(group["maximize"])
+        # SGD keeps no step count (and no state at all without momentum): its own loop, not _params_with_grad.
+        for p in group["params"]:
+            grad = p.grad
+            # Frozen parameters (requires_grad=False) and parameters without a gradient are skipped.
+            if grad is None or not p.requires_grad:
+                continue
+            grad = grad.contiguous()
+            buf_t = None
+            first_step = False
+            if momentum != 0:
+                state = self.state[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    # The kernel writes buf = g on the first step: start from an empty buffer.
+                    buf = empty_like(p)
+                    state["momentum_buffer"] = buf
+                    first_step = True
+                buf_t = buf._t
+            _C.sgd_step_(p._t, grad._t, buf_t, lr, momentum, dampening, weight_decay, nesterov,
+                         maximize, first_step)
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns closure's loss if given."""
-        from ..autograd import enable_grad
-
-        for hook in list(self._optimizer_step_pre_hooks.values()):
-            hook(self, (), {})
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            momentum = float(group["momentum"])
-            dampening = float(group["dampening"])
-            weight_decay = float(group["weight_decay"])
-            nesterov = bool(group["nesterov"])
-            maximize = bool(group["maximize"])
-            for p in group["params"]:
-                grad = p.grad
-                # Frozen parameters (requires_grad=False) and parameters without a gradient are skipped.
-                if grad is None or not p.requires_grad:
-                    continue
-                grad = grad.contiguous()
-                buf_t = None
-                first_step = False
-                if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        # The kernel writes buf = g on the first step: start from an empty buffer.
-                        buf = empty_like(p)
-                        state["momentum_buffer"] = buf
-                        first_step = True
-                    buf_t = buf._t
-                _C.sgd_step_(p._t, grad._t, buf_t, lr, momentum, dampening, weight_decay, nesterov,
-                             maximize, first_step)
-        for hook in list(self._optimizer_step_post_hooks.values()):
-            hook(self, (), {})
-        return loss
+        return self._run_step(closure, self._update_group)
