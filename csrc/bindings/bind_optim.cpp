@@ -25,49 +25,6 @@
 namespace cnnkit {
 namespace {
 
-void sgd_step_py(Tensor& param, const Tensor& grad_, std::optional<Tensor> buf, double lr, double momentum,
-                 double dampening, double weight_decay, bool nesterov, bool maximize, bool first_step) {
-  const char* op = "sgd_step_";
-  check_defined(op, "param", param);
-  check_floating(op, "param", param);
-  check_contiguous(op, "param", param);
-  check_defined(op, "grad", grad_);
-  check_same_device(op, "param", param, "grad", grad_);
-  check_same_dtype(op, "param", param, "grad", grad_);
-  check_shape(op, "grad", grad_, param.shape());
-  const bool has_momentum = momentum != 0.0;
-  if (has_momentum) {
-    CNNKIT_CHECK(buf.has_value(), ValueError, op, ": a momentum buffer is required when momentum != 0");
-    check_defined(op, "momentum_buffer", *buf);
-    check_same_device(op, "param", param, "momentum_buffer", *buf);
-    check_same_dtype(op, "param", param, "momentum_buffer", *buf);
-    check_shape(op, "momentum_buffer", *buf, param.shape());
-    check_contiguous(op, "momentum_buffer", *buf);
-  }
-  const Tensor grad = grad_.contiguous();
-  SgdParams h;
-  h.lr = lr;
-  h.momentum = momentum;
-  h.dampening = dampening;
-  h.weight_decay = weight_decay;
-  h.nesterov = nesterov;
-  h.maximize = maximize;
-  h.first_step = first_step;
-  const Device dev = param.device();
-  CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
-    scalar_t* b = has_momentum ? buf->data<scalar_t>() : nullptr;
-    if (dev.is_cpu()) {
-      sgd_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), b, param.numel(), h);
-      return;
-    }
-#ifdef CNNKIT_WITH_CUDA
-    sgd_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), b, param.numel(), h, dev.index);
-#else
-    throw_no_cuda(op);
-#endif
-  });
-}
-
 // A state tensor the kernel writes: defined, param's dtype, device and shape, contiguous.
 void check_state(const char* op, const char* name, const Tensor& param, const Tensor& t) {
   check_defined(op, name, t);
@@ -89,9 +46,60 @@ Tensor check_param_grad(const char* op, Tensor& param, const Tensor& grad) {
   return grad.contiguous();
 }
 
+// An optional state tensor: when `used`, it must be given (`what` names it in the error, `when` the
+// option that needs it) and is checked as check_state does.
+void check_opt_state(const char* op, const char* name, const Tensor& param, const std::optional<Tensor>& t,
+                     bool used, const char* what, const char* when) {
+  if (!used) return;
+  CNNKIT_CHECK(t.has_value(), ValueError, op, ": ", what, " is required when ", when);
+  check_state(op, name, param, *t);
+}
+
 template <class scalar_t>
 scalar_t* opt_data(const std::optional<Tensor>& t, bool used) {
   return used ? t->data<scalar_t>() : nullptr;
+}
+
+// The device dispatch of every update: kernel(param, grad, state..., n, h) for a CPU param, else
+// its CUDA twin with the device index appended. CNNKIT_OPTIM_TWIN(kernel) names the twin of
+// kernel<scalar_t> (nullptr in a build without CUDA, where a CUDA param raises the no-CUDA error).
+#ifdef CNNKIT_WITH_CUDA
+#define CNNKIT_OPTIM_TWIN(kernel) &kernel##_cuda<scalar_t>
+#else
+#define CNNKIT_OPTIM_TWIN(kernel) nullptr
+#endif
+template <class scalar_t, class Cpu, class Cuda, class Params, class... State>
+void run_kernel(const char* op, Tensor& param, const Tensor& grad, Cpu cpu, Cuda cuda, const Params& h,
+                State*... state) {
+  scalar_t* p = param.data<scalar_t>();
+  const scalar_t* g = grad.data<scalar_t>();
+  const Device dev = param.device();
+  if (dev.is_cpu()) {
+    cpu(p, g, state..., param.numel(), h);
+    return;
+  }
+  (void)cuda;
+  CNNKIT_CUDA_OR_THROW(op, cuda(p, g, state..., param.numel(), h, dev.index));
+}
+
+void sgd_step_py(Tensor& param, const Tensor& grad_, std::optional<Tensor> buf, double lr, double momentum,
+                 double dampening, double weight_decay, bool nesterov, bool maximize, bool first_step) {
+  const char* op = "sgd_step_";
+  const Tensor grad = check_param_grad(op, param, grad_);
+  const bool has_momentum = momentum != 0.0;
+  check_opt_state(op, "momentum_buffer", param, buf, has_momentum, "a momentum buffer", "momentum != 0");
+  SgdParams h;
+  h.lr = lr;
+  h.momentum = momentum;
+  h.dampening = dampening;
+  h.weight_decay = weight_decay;
+  h.nesterov = nesterov;
+  h.maximize = maximize;
+  h.first_step = first_step;
+  CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
+    scalar_t* b = has_momentum ? buf->data<scalar_t>() : nullptr;
+    run_kernel<scalar_t>(op, param, grad, &sgd_step<scalar_t>, CNNKIT_OPTIM_TWIN(sgd_step), h, b);
+  });
 }
 
 void adam_step_py(Tensor& param, const Tensor& grad_, Tensor& exp_avg, Tensor& exp_avg_sq,
@@ -101,10 +109,7 @@ void adam_step_py(Tensor& param, const Tensor& grad_, Tensor& exp_avg, Tensor& e
   const Tensor grad = check_param_grad(op, param, grad_);
   check_state(op, "exp_avg", param, exp_avg);
   check_state(op, "exp_avg_sq", param, exp_avg_sq);
-  if (amsgrad) {
-    CNNKIT_CHECK(max_exp_avg_sq.has_value(), ValueError, op, ": max_exp_avg_sq is required when amsgrad=True");
-    check_state(op, "max_exp_avg_sq", param, *max_exp_avg_sq);
-  }
+  check_opt_state(op, "max_exp_avg_sq", param, max_exp_avg_sq, amsgrad, "max_exp_avg_sq", "amsgrad=True");
   CNNKIT_CHECK(step >= 1.0, ValueError, op, ": step must be >= 1 (the count after this step), got ", step);
   AdamParams h;
   h.lr = lr;
@@ -116,20 +121,10 @@ void adam_step_py(Tensor& param, const Tensor& grad_, Tensor& exp_avg, Tensor& e
   h.amsgrad = amsgrad;
   h.maximize = maximize;
   h.decoupled_weight_decay = decoupled_weight_decay;
-  const Device dev = param.device();
   CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
     scalar_t* vmax = opt_data<scalar_t>(max_exp_avg_sq, amsgrad);
-    if (dev.is_cpu()) {
-      adam_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
-                          exp_avg_sq.data<scalar_t>(), vmax, param.numel(), h);
-      return;
-    }
-#ifdef CNNKIT_WITH_CUDA
-    adam_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
-                             exp_avg_sq.data<scalar_t>(), vmax, param.numel(), h, dev.index);
-#else
-    throw_no_cuda(op);
-#endif
+    run_kernel<scalar_t>(op, param, grad, &adam_step<scalar_t>, CNNKIT_OPTIM_TWIN(adam_step), h,
+                         exp_avg.data<scalar_t>(), exp_avg_sq.data<scalar_t>(), vmax);
   });
 }
 
@@ -139,15 +134,9 @@ void rmsprop_step_py(Tensor& param, const Tensor& grad_, Tensor& square_avg, std
   const char* op = "rmsprop_step_";
   const Tensor grad = check_param_grad(op, param, grad_);
   check_state(op, "square_avg", param, square_avg);
-  if (centered) {
-    CNNKIT_CHECK(grad_avg.has_value(), ValueError, op, ": grad_avg is required when centered=True");
-    check_state(op, "grad_avg", param, *grad_avg);
-  }
+  check_opt_state(op, "grad_avg", param, grad_avg, centered, "grad_avg", "centered=True");
   const bool has_momentum = momentum > 0.0;
-  if (has_momentum) {
-    CNNKIT_CHECK(momentum_buffer.has_value(), ValueError, op, ": momentum_buffer is required when momentum > 0");
-    check_state(op, "momentum_buffer", param, *momentum_buffer);
-  }
+  check_opt_state(op, "momentum_buffer", param, momentum_buffer, has_momentum, "momentum_buffer", "momentum > 0");
   RmspropParams h;
   h.lr = lr;
   h.alpha = alpha;
@@ -156,21 +145,11 @@ void rmsprop_step_py(Tensor& param, const Tensor& grad_, Tensor& square_avg, std
   h.momentum = momentum;
   h.centered = centered;
   h.maximize = maximize;
-  const Device dev = param.device();
   CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
     scalar_t* ga = opt_data<scalar_t>(grad_avg, centered);
     scalar_t* buf = opt_data<scalar_t>(momentum_buffer, has_momentum);
-    if (dev.is_cpu()) {
-      rmsprop_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), square_avg.data<scalar_t>(), ga, buf,
-                             param.numel(), h);
-      return;
-    }
-#ifdef CNNKIT_WITH_CUDA
-    rmsprop_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), square_avg.data<scalar_t>(), ga, buf,
-                                param.numel(), h, dev.index);
-#else
-    throw_no_cuda(op);
-#endif
+    run_kernel<scalar_t>(op, param, grad, &rmsprop_step<scalar_t>, CNNKIT_OPTIM_TWIN(rmsprop_step), h,
+                         square_avg.data<scalar_t>(), ga, buf);
   });
 }
 
@@ -184,18 +163,9 @@ void adagrad_step_py(Tensor& param, const Tensor& grad_, Tensor& sum, double clr
   h.eps = eps;
   h.weight_decay = weight_decay;
   h.maximize = maximize;
-  const Device dev = param.device();
   CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
-    if (dev.is_cpu()) {
-      adagrad_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), sum.data<scalar_t>(), param.numel(), h);
-      return;
-    }
-#ifdef CNNKIT_WITH_CUDA
-    adagrad_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), sum.data<scalar_t>(), param.numel(),
-                                h, dev.index);
-#else
-    throw_no_cuda(op);
-#endif
+    run_kernel<scalar_t>(op, param, grad, &adagrad_step<scalar_t>, CNNKIT_OPTIM_TWIN(adagrad_step), h,
+                         sum.data<scalar_t>());
   });
 }
 
@@ -211,19 +181,9 @@ void adadelta_step_py(Tensor& param, const Tensor& grad_, Tensor& square_avg, Te
   h.eps = eps;
   h.weight_decay = weight_decay;
   h.maximize = maximize;
-  const Device dev = param.device();
   CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
-    if (dev.is_cpu()) {
-      adadelta_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), square_avg.data<scalar_t>(),
-                              acc_delta.data<scalar_t>(), param.numel(), h);
-      return;
-    }
-#ifdef CNNKIT_WITH_CUDA
-    adadelta_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), square_avg.data<scalar_t>(),
-                                 acc_delta.data<scalar_t>(), param.numel(), h, dev.index);
-#else
-    throw_no_cuda(op);
-#endif
+    run_kernel<scalar_t>(op, param, grad, &adadelta_step<scalar_t>, CNNKIT_OPTIM_TWIN(adadelta_step), h,
+                         square_avg.data<scalar_t>(), acc_delta.data<scalar_t>());
   });
 }
 
@@ -242,19 +202,9 @@ void adamax_step_py(Tensor& param, const Tensor& grad_, Tensor& exp_avg, Tensor&
   h.weight_decay = weight_decay;
   h.step = step;
   h.maximize = maximize;
-  const Device dev = param.device();
   CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
-    if (dev.is_cpu()) {
-      adamax_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
-                            exp_inf.data<scalar_t>(), param.numel(), h);
-      return;
-    }
-#ifdef CNNKIT_WITH_CUDA
-    adamax_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
-                               exp_inf.data<scalar_t>(), param.numel(), h, dev.index);
-#else
-    throw_no_cuda(op);
-#endif
+    run_kernel<scalar_t>(op, param, grad, &adamax_step<scalar_t>, CNNKIT_OPTIM_TWIN(adamax_step), h,
+                         exp_avg.data<scalar_t>(), exp_inf.data<scalar_t>());
   });
 }
 
@@ -276,19 +226,9 @@ void nadam_step_py(Tensor& param, const Tensor& grad_, Tensor& exp_avg, Tensor& 
   h.coef_avg = coef_avg;
   h.maximize = maximize;
   h.decoupled_weight_decay = decoupled_weight_decay;
-  const Device dev = param.device();
   CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
-    if (dev.is_cpu()) {
-      nadam_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
-                           exp_avg_sq.data<scalar_t>(), param.numel(), h);
-      return;
-    }
-#ifdef CNNKIT_WITH_CUDA
-    nadam_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
-                              exp_avg_sq.data<scalar_t>(), param.numel(), h, dev.index);
-#else
-    throw_no_cuda(op);
-#endif
+    run_kernel<scalar_t>(op, param, grad, &nadam_step<scalar_t>, CNNKIT_OPTIM_TWIN(nadam_step), h,
+                         exp_avg.data<scalar_t>(), exp_avg_sq.data<scalar_t>());
   });
 }
 
@@ -311,19 +251,9 @@ void radam_step_py(Tensor& param, const Tensor& grad_, Tensor& exp_avg, Tensor& 
   h.rectified = rectified;
   h.maximize = maximize;
   h.decoupled_weight_decay = decoupled_weight_decay;
-  const Device dev = param.device();
   CNNKIT_DISPATCH_FLOATING(param.dtype(), op, [&] {
-    if (dev.is_cpu()) {
-      radam_step<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
-                           exp_avg_sq.data<scalar_t>(), param.numel(), h);
-      return;
-    }
-#ifdef CNNKIT_WITH_CUDA
-    radam_step_cuda<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), exp_avg.data<scalar_t>(),
-                              exp_avg_sq.data<scalar_t>(), param.numel(), h, dev.index);
-#else
-    throw_no_cuda(op);
-#endif
+    run_kernel<scalar_t>(op, param, grad, &radam_step<scalar_t>, CNNKIT_OPTIM_TWIN(radam_step), h,
+                         exp_avg.data<scalar_t>(), exp_avg_sq.data<scalar_t>());
   });
 }
 
