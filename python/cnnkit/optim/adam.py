@@ -17,7 +17,7 @@ torch's implementation, not its result); cnnkit always runs its fused per-parame
 """
 from .. import _C
 from ..tensor import Tensor, zeros_like
-from ._adam_family import check_adam_like
+from ._adam_family import check_adam_like, init_moments
 from .optimizer import Optimizer, _check_fused_foreach, _scalar
 
 __all__ = ["Adam"]
@@ -58,11 +58,6 @@ class Adam(Optimizer):
             "decoupled_weight_decay": False, "fused": None,
         })
 
-    @staticmethod
-    def _init_state(p, state):
-        state["exp_avg"] = zeros_like(p)
-        state["exp_avg_sq"] = zeros_like(p)
-
     def _update_group(self, group):
         lr = _scalar(group["lr"])
         beta1, beta2 = (_scalar(b) for b in group["betas"])
@@ -71,7 +66,7 @@ class Adam(Optimizer):
         amsgrad = bool(group["amsgrad"])
         maximize = bool(group["maximize"])
         decoupled = bool(group.get("decoupled_weight_decay", False))
-        for p, state, step in self._params_with_grad(group, self._init_state):
+        for p, state, step in self._params_with_grad(group, init_moments):
             # Also for a state made with amsgrad=False (amsgrad switched on in a param group later).
             if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = zeros_like(p)

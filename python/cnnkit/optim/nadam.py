@@ -12,8 +12,8 @@ State: step, mu_product (0-d float32 tensors), exp_avg, exp_avg_sq.
 import numpy as np
 
 from .. import _C
-from ..tensor import Tensor, zeros_like
-from ._adam_family import check_adam_like
+from ..tensor import Tensor
+from ._adam_family import check_adam_like, init_moments
 from .optimizer import Optimizer, _new_step, _scalar
 
 __all__ = ["NAdam"]
@@ -50,8 +50,7 @@ class NAdam(Optimizer):
     @staticmethod
     def _init_state(p, state):
         state["mu_product"] = _new_step(1.0)
-        state["exp_avg"] = zeros_like(p)
-        state["exp_avg_sq"] = zeros_like(p)
+        init_moments(p, state)
 
     def _update_group(self, group):
         lr = _scalar(group["lr"])

@@ -11,8 +11,7 @@ State: step (0-d float32 tensor), exp_avg, exp_avg_sq.
 ``foreach`` and ``capturable`` are accepted and recorded; ``differentiable=True`` is not supported.
 """
 from .. import _C
-from ..tensor import zeros_like
-from ._adam_family import check_adam_like
+from ._adam_family import check_adam_like, init_moments
 from .optimizer import Optimizer, _scalar
 
 __all__ = ["RAdam"]
@@ -38,11 +37,6 @@ class RAdam(Optimizer):
             "capturable": False,
         })
 
-    @staticmethod
-    def _init_state(p, state):
-        state["exp_avg"] = zeros_like(p)
-        state["exp_avg_sq"] = zeros_like(p)
-
     def _update_group(self, group):
         lr = _scalar(group["lr"])
         beta1, beta2 = (float(b) for b in group["betas"])
@@ -50,7 +44,7 @@ class RAdam(Optimizer):
         weight_decay = float(group["weight_decay"])
         decoupled = bool(group["decoupled_weight_decay"])
         maximize = bool(group["maximize"])
-        for p, state, step in self._params_with_grad(group, self._init_state):
+        for p, state, step in self._params_with_grad(group, init_moments):
             bias_correction1 = 1 - beta1 ** step
             bias_correction2 = 1 - beta2 ** step
             rho_inf = 2 / (1 - beta2) - 1
