@@ -126,6 +126,27 @@ CNNKIT_ALWAYS_INLINE scalar_t lerp_scalar(scalar_t self, scalar_t end, scalar_t 
   return small ? std::fma(w, diff, self) : std::fma(w_minus_one, diff, end);
 }
 
+// Adam, NAdam and RAdam share the first half of an element's update: d = the (negated) gradient,
+// weight decay (L2 into d, or decoupled into pi = the decayed param), then both moments, stored.
+template <class scalar_t, class Args>
+CNNKIT_ALWAYS_INLINE void adam_moments(const Args& a, int64_t i, scalar_t& pi, scalar_t& d, scalar_t& mi,
+                                       scalar_t& vi) {
+  d = a.maximize ? -a.g[i] : a.g[i];
+  pi = a.p[i];
+  if (a.has_wd) {
+    if (a.decoupled) {
+      pi = pi * a.decay;
+    } else {
+      d = std::fma(pi, a.wd, d);
+    }
+  }
+  mi = lerp_scalar(a.m[i], d, a.w1, a.w1m1, a.w1_small);
+  a.m[i] = mi;
+  vi = a.v[i] * a.beta2;
+  vi = vi + a.omb2 * d * d;
+  a.v[i] = vi;
+}
+
 template <class scalar_t>
 struct AdamArgs {
   scalar_t *p, *m, *v, *vmax;
@@ -137,25 +158,10 @@ struct AdamArgs {
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void adam_range(const AdamArgs<scalar_t>& a, int64_t b, int64_t e) {
   scalar_t* __restrict__ p = a.p;
-  scalar_t* __restrict__ m = a.m;
-  scalar_t* __restrict__ v = a.v;
   scalar_t* __restrict__ vmax = a.vmax;
-  const scalar_t* __restrict__ g = a.g;
   for (int64_t i = b; i < e; ++i) {
-    scalar_t d = a.maximize ? -g[i] : g[i];
-    scalar_t pi = p[i];
-    if (a.has_wd) {
-      if (a.decoupled) {
-        pi = pi * a.decay;
-      } else {
-        d = std::fma(pi, a.wd, d);
-      }
-    }
-    const scalar_t mi = lerp_scalar(m[i], d, a.w1, a.w1m1, a.w1_small);
-    m[i] = mi;
-    scalar_t vi = v[i] * a.beta2;
-    vi = vi + a.omb2 * d * d;
-    v[i] = vi;
+    scalar_t pi, d, mi, vi;
+    adam_moments(a, i, pi, d, mi, vi);
     if (a.amsgrad) {
       vi = std::max(vmax[i], vi);
       vmax[i] = vi;
@@ -297,24 +303,9 @@ struct NadamArgs {
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void nadam_range(const NadamArgs<scalar_t>& a, int64_t b, int64_t e) {
   scalar_t* __restrict__ p = a.p;
-  scalar_t* __restrict__ m = a.m;
-  scalar_t* __restrict__ v = a.v;
-  const scalar_t* __restrict__ g = a.g;
   for (int64_t i = b; i < e; ++i) {
-    scalar_t d = a.maximize ? -g[i] : g[i];
-    scalar_t pi = p[i];
-    if (a.has_wd) {
-      if (a.decoupled) {
-        pi = pi * a.decay;
-      } else {
-        d = std::fma(pi, a.wd, d);
-      }
-    }
-    const scalar_t mi = lerp_scalar(m[i], d, a.w1, a.w1m1, a.w1_small);
-    m[i] = mi;
-    scalar_t vi = v[i] * a.beta2;
-    vi = vi + a.omb2 * d * d;
-    v[i] = vi;
+    scalar_t pi, d, mi, vi;
+    adam_moments(a, i, pi, d, mi, vi);
     const scalar_t denom = std::sqrt(vi / a.bc2) + a.eps;
     pi = pi + a.coef_grad * d / denom;
     p[i] = pi + a.coef_avg * mi / denom;
@@ -332,24 +323,9 @@ struct RadamArgs {
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void radam_range(const RadamArgs<scalar_t>& a, int64_t b, int64_t e) {
   scalar_t* __restrict__ p = a.p;
-  scalar_t* __restrict__ m = a.m;
-  scalar_t* __restrict__ v = a.v;
-  const scalar_t* __restrict__ g = a.g;
   for (int64_t i = b; i < e; ++i) {
-    scalar_t d = a.maximize ? -g[i] : g[i];
-    scalar_t pi = p[i];
-    if (a.has_wd) {
-      if (a.decoupled) {
-        pi = pi * a.decay;
-      } else {
-        d = std::fma(pi, a.wd, d);
-      }
-    }
-    const scalar_t mi = lerp_scalar(m[i], d, a.w1, a.w1m1, a.w1_small);
-    m[i] = mi;
-    scalar_t vi = v[i] * a.beta2;
-    vi = vi + a.omb2 * d * d;
-    v[i] = vi;
+    scalar_t pi, d, mi, vi;
+    adam_moments(a, i, pi, d, mi, vi);
     scalar_t upd = mi / a.bc1 * a.lr;
     if (a.rectified) {
       const scalar_t adaptive = scalar_t(1) / (std::sqrt(vi) + a.eps) * a.bc2_sqrt;
@@ -456,11 +432,12 @@ inline E lerp(E self, E end, E w, E w_minus_one, bool small) {
 }
 
 // Element functions: the same expressions as the portable range functions above.
-template <class E, class T>
-inline void adam_elem(const AdamArgs<T>& a, int64_t i) {
-  E d = ld<E>(a.g + i);
+// The first half of Adam, NAdam and RAdam, as adam_moments above.
+template <class E, class T, class Args>
+inline void adam_family_moments(const Args& a, int64_t i, E& pi, E& d, E& mi, E& vi) {
+  d = ld<E>(a.g + i);
   if (a.maximize) d = -d;
-  E pi = ld<E>(a.p + i);
+  pi = ld<E>(a.p + i);
   if (a.has_wd) {
     if (a.decoupled) {
       pi = pi * bc<E>(a.decay);
@@ -468,11 +445,17 @@ inline void adam_elem(const AdamArgs<T>& a, int64_t i) {
       d = vfma(pi, bc<E>(a.wd), d);
     }
   }
-  const E mi = lerp(ld<E>(a.m + i), d, bc<E>(a.w1), bc<E>(a.w1m1), a.w1_small);
+  mi = lerp(ld<E>(a.m + i), d, bc<E>(a.w1), bc<E>(a.w1m1), a.w1_small);
   store(a.m + i, mi);
-  E vi = ld<E>(a.v + i) * bc<E>(a.beta2);
+  vi = ld<E>(a.v + i) * bc<E>(a.beta2);
   vi = vi + bc<E>(a.omb2) * d * d;
   store(a.v + i, vi);
+}
+
+template <class E, class T>
+inline void adam_elem(const AdamArgs<T>& a, int64_t i) {
+  E pi, d, mi, vi;
+  adam_family_moments<E, T>(a, i, pi, d, mi, vi);
   if (a.amsgrad) {
     vi = vmax(ld<E>(a.vmax + i), vi);
     store(a.vmax + i, vi);
@@ -552,25 +535,6 @@ inline void adamax_elem(const AdamaxArgs<T>& a, int64_t i) {
   const E ui = vmax(ld<E>(a.u + i) * bc<E>(a.beta2), vabs(d) + bc<E>(a.eps));
   store(a.u + i, ui);
   store(a.p + i, pi + bc<E>(a.neg_clr) * mi / ui);
-}
-
-template <class E, class T, class Args>
-inline void adam_family_moments(const Args& a, int64_t i, E& pi, E& d, E& mi, E& vi) {
-  d = ld<E>(a.g + i);
-  if (a.maximize) d = -d;
-  pi = ld<E>(a.p + i);
-  if (a.has_wd) {
-    if (a.decoupled) {
-      pi = pi * bc<E>(a.decay);
-    } else {
-      d = vfma(pi, bc<E>(a.wd), d);
-    }
-  }
-  mi = lerp(ld<E>(a.m + i), d, bc<E>(a.w1), bc<E>(a.w1m1), a.w1_small);
-  store(a.m + i, mi);
-  vi = ld<E>(a.v + i) * bc<E>(a.beta2);
-  vi = vi + bc<E>(a.omb2) * d * d;
-  store(a.v + i, vi);
 }
 
 template <class E, class T>
@@ -688,16 +652,15 @@ CNNKIT_OPTIM_FMA_CLONE(radam_range, RadamArgs)
 
 }  // namespace
 
-template <class scalar_t>
-void adam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq,
-               scalar_t* max_exp_avg_sq, int64_t n, const AdamParams& h) {
+// The fields Adam, NAdam and RAdam have in common (pointers, weight decay, moment weights, eps).
+template <class scalar_t, class Args, class Params>
+void fill_adam_family(Args& a, scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq,
+                      const Params& h) {
   using T = scalar_t;
-  AdamArgs<T> a;
   a.p = param;
   a.g = grad;
   a.m = exp_avg;
   a.v = exp_avg_sq;
-  a.vmax = max_exp_avg_sq;
   a.has_wd = h.weight_decay != 0.0;
   a.decoupled = h.decoupled_weight_decay;
   a.wd = static_cast<T>(h.weight_decay);
@@ -707,14 +670,23 @@ void adam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_
   a.w1_small = std::abs(a.w1) < T(0.5);
   a.beta2 = static_cast<T>(h.beta2);
   a.omb2 = static_cast<T>(1.0 - h.beta2);
+  a.eps = static_cast<T>(h.eps);
+  a.maximize = h.maximize;
+}
+
+template <class scalar_t>
+void adam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq,
+               scalar_t* max_exp_avg_sq, int64_t n, const AdamParams& h) {
+  using T = scalar_t;
+  AdamArgs<T> a;
+  fill_adam_family(a, param, grad, exp_avg, exp_avg_sq, h);
+  a.vmax = max_exp_avg_sq;
   // torch: bias corrections, step size and sqrt(bias_correction2) are Python floats (double).
   const double bc1 = 1.0 - std::pow(h.beta1, h.step);
   const double bc2 = 1.0 - std::pow(h.beta2, h.step);
   a.bc2_sqrt = static_cast<T>(std::sqrt(bc2));
   a.neg_step_size = static_cast<T>(-(h.lr / bc1));
-  a.eps = static_cast<T>(h.eps);
   a.amsgrad = h.amsgrad;
-  a.maximize = h.maximize;
   CNNKIT_OPTIM_RUN(adam_range, a, n);
 }
 
@@ -795,27 +767,6 @@ void adamax_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scala
   a.neg_clr = static_cast<T>(-(h.lr / (1.0 - std::pow(h.beta1, h.step))));
   a.maximize = h.maximize;
   CNNKIT_OPTIM_RUN(adamax_range, a, n);
-}
-
-template <class scalar_t, class Args, class Params>
-void fill_adam_family(Args& a, scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq,
-                      const Params& h) {
-  using T = scalar_t;
-  a.p = param;
-  a.g = grad;
-  a.m = exp_avg;
-  a.v = exp_avg_sq;
-  a.has_wd = h.weight_decay != 0.0;
-  a.decoupled = h.decoupled_weight_decay;
-  a.wd = static_cast<T>(h.weight_decay);
-  a.decay = static_cast<T>(1.0 - h.lr * h.weight_decay);
-  a.w1 = static_cast<T>(1.0 - h.beta1);
-  a.w1m1 = a.w1 - T(1);
-  a.w1_small = std::abs(a.w1) < T(0.5);
-  a.beta2 = static_cast<T>(h.beta2);
-  a.omb2 = static_cast<T>(1.0 - h.beta2);
-  a.eps = static_cast<T>(h.eps);
-  a.maximize = h.maximize;
 }
 
 template <class scalar_t>
