@@ -34,83 +34,13 @@ namespace cnnkit {
 namespace {
 constexpr int64_t kGrain = 1 << 15;
 
-// Hyperparameters rounded to scalar_t, as PyTorch's kernels see them.
-template <class scalar_t>
-struct SgdScalars {
-  scalar_t neg_lr, momentum, one_minus_damp, wd;
-  bool has_wd, has_momentum, nesterov, maximize, first_step;
-};
-
-template <class scalar_t>
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-inline void sgd_range(scalar_t* p, const scalar_t* g, scalar_t* buf, int64_t b, int64_t e,
-                      const SgdScalars<scalar_t>& s) {
-  for (int64_t i = b; i < e; ++i) {
-    scalar_t d = s.maximize ? -g[i] : g[i];
-    if (s.has_wd) d = std::fma(p[i], s.wd, d);
-    if (s.has_momentum) {
-      const scalar_t v = s.first_step ? d : std::fma(d, s.one_minus_damp, buf[i] * s.momentum);
-      buf[i] = v;
-      d = s.nesterov ? std::fma(v, s.momentum, d) : v;
-    }
-    p[i] = std::fma(d, s.neg_lr, p[i]);
-  }
-}
-
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define CNNKIT_SGD_FMA_CLONE 1
-__attribute__((target("fma"))) void sgd_range_fma(float* p, const float* g, float* buf, int64_t b, int64_t e,
-                                                  const SgdScalars<float>& s) {
-  sgd_range(p, g, buf, b, e, s);
-}
-__attribute__((target("fma"))) void sgd_range_fma(double* p, const double* g, double* buf, int64_t b, int64_t e,
-                                                  const SgdScalars<double>& s) {
-  sgd_range(p, g, buf, b, e, s);
-}
+#define CNNKIT_OPTIM_FMA_CLONES 1
 bool cpu_has_fma() {
   static const bool has = __builtin_cpu_supports("fma");
   return has;
 }
 #endif
-#if CNNKIT_HAVE_AVX2
-// The AVX2 SGD loop (vec::sgd_range_avx2, below with the other vector paths).
-void sgd_avx2(float* p, const float* g, float* buf, int64_t b, int64_t e, const SgdScalars<float>& s);
-void sgd_avx2(double* p, const double* g, double* buf, int64_t b, int64_t e, const SgdScalars<double>& s);
-#endif
-}  // namespace
-
-template <class scalar_t>
-void sgd_step(scalar_t* param, const scalar_t* grad, scalar_t* buf, int64_t n, const SgdParams& h) {
-  SgdScalars<scalar_t> s;
-  s.neg_lr = static_cast<scalar_t>(-h.lr);
-  s.momentum = static_cast<scalar_t>(h.momentum);
-  s.one_minus_damp = static_cast<scalar_t>(1.0 - h.dampening);
-  s.wd = static_cast<scalar_t>(h.weight_decay);
-  s.has_wd = h.weight_decay != 0.0;
-  s.has_momentum = h.momentum != 0.0;
-  s.nesterov = h.nesterov;
-  s.maximize = h.maximize;
-  s.first_step = h.first_step;
-  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
-#if CNNKIT_HAVE_AVX2
-    if (simd_avx2()) {
-      sgd_avx2(param, grad, buf, b, e, s);
-      return;
-    }
-#endif
-#ifdef CNNKIT_SGD_FMA_CLONE
-    if (cpu_has_fma()) {
-      sgd_range_fma(param, grad, buf, b, e, s);
-      return;
-    }
-#endif
-    sgd_range(param, grad, buf, b, e, s);
-  });
-}
-
-namespace {
 
 #if defined(__GNUC__)
 #define CNNKIT_ALWAYS_INLINE __attribute__((always_inline)) inline
@@ -124,6 +54,32 @@ CNNKIT_ALWAYS_INLINE scalar_t lerp_scalar(scalar_t self, scalar_t end, scalar_t 
                                           bool small) {
   const scalar_t diff = end - self;
   return small ? std::fma(w, diff, self) : std::fma(w_minus_one, diff, end);
+}
+
+// SGD: param, grad, buf and the hyperparameters rounded to scalar_t, as PyTorch's kernels see them.
+template <class scalar_t>
+struct SgdArgs {
+  scalar_t *p, *buf;
+  const scalar_t* g;
+  scalar_t neg_lr, momentum, one_minus_damp, wd;
+  bool has_wd, has_momentum, nesterov, maximize, first_step;
+};
+
+template <class scalar_t>
+CNNKIT_ALWAYS_INLINE void sgd_range(const SgdArgs<scalar_t>& a, int64_t b, int64_t e) {
+  scalar_t* p = a.p;
+  scalar_t* buf = a.buf;
+  const scalar_t* g = a.g;
+  for (int64_t i = b; i < e; ++i) {
+    scalar_t d = a.maximize ? -g[i] : g[i];
+    if (a.has_wd) d = std::fma(p[i], a.wd, d);
+    if (a.has_momentum) {
+      const scalar_t v = a.first_step ? d : std::fma(d, a.one_minus_damp, buf[i] * a.momentum);
+      buf[i] = v;
+      d = a.nesterov ? std::fma(v, a.momentum, d) : v;
+    }
+    p[i] = std::fma(d, a.neg_lr, p[i]);
+  }
 }
 
 // Adam, NAdam and RAdam share the first half of an element's update: d = the (negated) gradient,
@@ -559,25 +515,17 @@ inline void radam_elem(const RadamArgs<T>& a, int64_t i) {
 }
 
 template <class E, class T>
-inline void sgd_elem(T* p, const T* g, T* buf, const SgdScalars<T>& s, int64_t i) {
-  E d = ld<E>(g + i);
-  if (s.maximize) d = -d;
-  const E pi = ld<E>(p + i);
-  if (s.has_wd) d = vfma(pi, bc<E>(s.wd), d);
-  if (s.has_momentum) {
-    const E v = s.first_step ? d : vfma(d, bc<E>(s.one_minus_damp), ld<E>(buf + i) * bc<E>(s.momentum));
-    store(buf + i, v);
-    d = s.nesterov ? vfma(v, bc<E>(s.momentum), d) : v;
+inline void sgd_elem(const SgdArgs<T>& a, int64_t i) {
+  E d = ld<E>(a.g + i);
+  if (a.maximize) d = -d;
+  const E pi = ld<E>(a.p + i);
+  if (a.has_wd) d = vfma(pi, bc<E>(a.wd), d);
+  if (a.has_momentum) {
+    const E v = a.first_step ? d : vfma(d, bc<E>(a.one_minus_damp), ld<E>(a.buf + i) * bc<E>(a.momentum));
+    store(a.buf + i, v);
+    d = a.nesterov ? vfma(v, bc<E>(a.momentum), d) : v;
   }
-  store(p + i, vfma(d, bc<E>(s.neg_lr), pi));
-}
-
-template <class T>
-void sgd_range_avx2(T* p, const T* g, T* buf, int64_t b, int64_t e, const SgdScalars<T>& s) {
-  using V = typename Of<T>::type;
-  int64_t i = b;
-  for (; i + Of<T>::lanes <= e; i += Of<T>::lanes) sgd_elem<V, T>(p, g, buf, s, i);
-  for (; i < e; ++i) sgd_elem<T, T>(p, g, buf, s, i);
+  store(a.p + i, vfma(d, bc<E>(a.neg_lr), pi));
 }
 
 #define CNNKIT_OPTIM_AVX2_RANGE(NAME, ARGS)                                \
@@ -588,6 +536,7 @@ void sgd_range_avx2(T* p, const T* g, T* buf, int64_t b, int64_t e, const SgdSca
     for (; i + Of<T>::lanes <= e; i += Of<T>::lanes) NAME##_elem<V, T>(a, i); \
     for (; i < e; ++i) NAME##_elem<T, T>(a, i);                            \
   }
+CNNKIT_OPTIM_AVX2_RANGE(sgd, SgdArgs)
 CNNKIT_OPTIM_AVX2_RANGE(adam, AdamArgs)
 CNNKIT_OPTIM_AVX2_RANGE(rmsprop, RmspropArgs)
 CNNKIT_OPTIM_AVX2_RANGE(adagrad, AdagradArgs)
@@ -598,18 +547,11 @@ CNNKIT_OPTIM_AVX2_RANGE(radam, RadamArgs)
 #undef CNNKIT_OPTIM_AVX2_RANGE
 
 }  // namespace vec
-
-void sgd_avx2(float* p, const float* g, float* buf, int64_t b, int64_t e, const SgdScalars<float>& s) {
-  vec::sgd_range_avx2(p, g, buf, b, e, s);
-}
-void sgd_avx2(double* p, const double* g, double* buf, int64_t b, int64_t e, const SgdScalars<double>& s) {
-  vec::sgd_range_avx2(p, g, buf, b, e, s);
-}
 #pragma GCC pop_options
 #endif  // CNNKIT_HAVE_AVX2
 
-// One FMA clone per (kernel, dtype), chosen at run time like sgd_range_fma above.
-#ifdef CNNKIT_SGD_FMA_CLONE
+// One FMA clone per (kernel, dtype), chosen at run time (see the file comment).
+#ifdef CNNKIT_OPTIM_FMA_CLONES
 #define CNNKIT_OPTIM_FMA_CLONE(NAME, ARGS)                                                            \
   __attribute__((target("fma"))) void NAME##_fma(const ARGS<float>& a, int64_t b, int64_t e) {   \
     NAME(a, b, e);                                                                                \
@@ -617,6 +559,7 @@ void sgd_avx2(double* p, const double* g, double* buf, int64_t b, int64_t e, con
   __attribute__((target("fma"))) void NAME##_fma(const ARGS<double>& a, int64_t b, int64_t e) {  \
     NAME(a, b, e);                                                                                \
   }
+CNNKIT_OPTIM_FMA_CLONE(sgd_range, SgdArgs)
 CNNKIT_OPTIM_FMA_CLONE(adam_range, AdamArgs)
 CNNKIT_OPTIM_FMA_CLONE(rmsprop_range, RmspropArgs)
 CNNKIT_OPTIM_FMA_CLONE(adagrad_range, AdagradArgs)
@@ -651,6 +594,24 @@ CNNKIT_OPTIM_FMA_CLONE(radam_range, RadamArgs)
 #endif
 
 }  // namespace
+
+template <class scalar_t>
+void sgd_step(scalar_t* param, const scalar_t* grad, scalar_t* buf, int64_t n, const SgdParams& h) {
+  SgdArgs<scalar_t> a;
+  a.p = param;
+  a.g = grad;
+  a.buf = buf;
+  a.neg_lr = static_cast<scalar_t>(-h.lr);
+  a.momentum = static_cast<scalar_t>(h.momentum);
+  a.one_minus_damp = static_cast<scalar_t>(1.0 - h.dampening);
+  a.wd = static_cast<scalar_t>(h.weight_decay);
+  a.has_wd = h.weight_decay != 0.0;
+  a.has_momentum = h.momentum != 0.0;
+  a.nesterov = h.nesterov;
+  a.maximize = h.maximize;
+  a.first_step = h.first_step;
+  CNNKIT_OPTIM_RUN(sgd_range, a, n);
+}
 
 // The fields Adam, NAdam and RAdam have in common (pointers, weight decay, moment weights, eps).
 template <class scalar_t, class Args, class Params>
