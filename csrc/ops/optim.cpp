@@ -15,6 +15,8 @@
 //
 // Adam(W), RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam: one pass per element over param, grad
 // and the state arrays, each rounding placed as in torch's single-tensor path (see optim.h).
+// Every update's arguments (arrays + hyperparameters rounded to scalar_t) come from ops/optim_args.h,
+// shared with the CUDA twins.
 // fp-contract=off for this file: a product and a sum that torch rounds separately (addcmul_,
 // addcdiv_) must not be fused into an FMA by the compiler inside the target("fma") clones; the
 // fused ones are explicit std::fma.
@@ -27,6 +29,7 @@
 #include <cmath>
 
 #include "core/parallel.h"
+#include "ops/optim_args.h"
 #include "ops/simd.h"
 
 namespace cnnkit {
@@ -55,15 +58,6 @@ CNNKIT_ALWAYS_INLINE scalar_t lerp_scalar(scalar_t self, scalar_t end, scalar_t 
   const scalar_t diff = end - self;
   return small ? std::fma(w, diff, self) : std::fma(w_minus_one, diff, end);
 }
-
-// SGD: param, grad, buf and the hyperparameters rounded to scalar_t, as PyTorch's kernels see them.
-template <class scalar_t>
-struct SgdArgs {
-  scalar_t *p, *buf;
-  const scalar_t* g;
-  scalar_t neg_lr, momentum, one_minus_damp, wd;
-  bool has_wd, has_momentum, nesterov, maximize, first_step;
-};
 
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void sgd_range(const SgdArgs<scalar_t>& a, int64_t b, int64_t e) {
@@ -103,13 +97,6 @@ CNNKIT_ALWAYS_INLINE void adam_moments(const Args& a, int64_t i, scalar_t& pi, s
   a.v[i] = vi;
 }
 
-template <class scalar_t>
-struct AdamArgs {
-  scalar_t *p, *m, *v, *vmax;
-  const scalar_t* g;
-  scalar_t wd, decay, w1, w1m1, beta2, omb2, bc2_sqrt, eps, neg_step_size;
-  bool has_wd, decoupled, w1_small, amsgrad, maximize;
-};
 
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void adam_range(const AdamArgs<scalar_t>& a, int64_t b, int64_t e) {
@@ -127,13 +114,6 @@ CNNKIT_ALWAYS_INLINE void adam_range(const AdamArgs<scalar_t>& a, int64_t b, int
   }
 }
 
-template <class scalar_t>
-struct RmspropArgs {
-  scalar_t *p, *sq, *ga, *buf;
-  const scalar_t* g;
-  scalar_t wd, alpha, oma, oma_m1, eps, momentum, neg_lr;
-  bool has_wd, centered, oma_small, has_momentum, maximize;
-};
 
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void rmsprop_range(const RmspropArgs<scalar_t>& a, int64_t b, int64_t e) {
@@ -168,13 +148,6 @@ CNNKIT_ALWAYS_INLINE void rmsprop_range(const RmspropArgs<scalar_t>& a, int64_t 
   }
 }
 
-template <class scalar_t>
-struct AdagradArgs {
-  scalar_t *p, *sum;
-  const scalar_t* g;
-  scalar_t wd, eps, neg_clr;
-  bool has_wd, maximize;
-};
 
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void adagrad_range(const AdagradArgs<scalar_t>& a, int64_t b, int64_t e) {
@@ -191,13 +164,6 @@ CNNKIT_ALWAYS_INLINE void adagrad_range(const AdagradArgs<scalar_t>& a, int64_t 
   }
 }
 
-template <class scalar_t>
-struct AdadeltaArgs {
-  scalar_t *p, *sq, *acc;
-  const scalar_t* g;
-  scalar_t wd, rho, omr, eps, neg_lr;
-  bool has_wd, maximize;
-};
 
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void adadelta_range(const AdadeltaArgs<scalar_t>& a, int64_t b, int64_t e) {
@@ -222,13 +188,6 @@ CNNKIT_ALWAYS_INLINE void adadelta_range(const AdadeltaArgs<scalar_t>& a, int64_
   }
 }
 
-template <class scalar_t>
-struct AdamaxArgs {
-  scalar_t *p, *m, *u;
-  const scalar_t* g;
-  scalar_t wd, w1, w1m1, beta2, eps, neg_clr;
-  bool has_wd, w1_small, maximize;
-};
 
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void adamax_range(const AdamaxArgs<scalar_t>& a, int64_t b, int64_t e) {
@@ -247,14 +206,6 @@ CNNKIT_ALWAYS_INLINE void adamax_range(const AdamaxArgs<scalar_t>& a, int64_t b,
   }
 }
 
-// NAdam and RAdam share the moment updates; `decay` is 1 - lr * weight_decay (decoupled decay).
-template <class scalar_t>
-struct NadamArgs {
-  scalar_t *p, *m, *v;
-  const scalar_t* g;
-  scalar_t wd, decay, w1, w1m1, beta2, omb2, eps, bc2, coef_grad, coef_avg;
-  bool has_wd, decoupled, w1_small, maximize;
-};
 
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void nadam_range(const NadamArgs<scalar_t>& a, int64_t b, int64_t e) {
@@ -268,13 +219,6 @@ CNNKIT_ALWAYS_INLINE void nadam_range(const NadamArgs<scalar_t>& a, int64_t b, i
   }
 }
 
-template <class scalar_t>
-struct RadamArgs {
-  scalar_t *p, *m, *v;
-  const scalar_t* g;
-  scalar_t wd, decay, w1, w1m1, beta2, omb2, eps, bc1, bc2_sqrt, lr, rect;
-  bool has_wd, decoupled, w1_small, rectified, maximize;
-};
 
 template <class scalar_t>
 CNNKIT_ALWAYS_INLINE void radam_range(const RadamArgs<scalar_t>& a, int64_t b, int64_t e) {
@@ -597,162 +541,55 @@ CNNKIT_OPTIM_FMA_CLONE(radam_range, RadamArgs)
 
 template <class scalar_t>
 void sgd_step(scalar_t* param, const scalar_t* grad, scalar_t* buf, int64_t n, const SgdParams& h) {
-  SgdArgs<scalar_t> a;
-  a.p = param;
-  a.g = grad;
-  a.buf = buf;
-  a.neg_lr = static_cast<scalar_t>(-h.lr);
-  a.momentum = static_cast<scalar_t>(h.momentum);
-  a.one_minus_damp = static_cast<scalar_t>(1.0 - h.dampening);
-  a.wd = static_cast<scalar_t>(h.weight_decay);
-  a.has_wd = h.weight_decay != 0.0;
-  a.has_momentum = h.momentum != 0.0;
-  a.nesterov = h.nesterov;
-  a.maximize = h.maximize;
-  a.first_step = h.first_step;
+  const SgdArgs<scalar_t> a = sgd_args(param, grad, buf, h);
   CNNKIT_OPTIM_RUN(sgd_range, a, n);
-}
-
-// The fields Adam, NAdam and RAdam have in common (pointers, weight decay, moment weights, eps).
-template <class scalar_t, class Args, class Params>
-void fill_adam_family(Args& a, scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq,
-                      const Params& h) {
-  using T = scalar_t;
-  a.p = param;
-  a.g = grad;
-  a.m = exp_avg;
-  a.v = exp_avg_sq;
-  a.has_wd = h.weight_decay != 0.0;
-  a.decoupled = h.decoupled_weight_decay;
-  a.wd = static_cast<T>(h.weight_decay);
-  a.decay = static_cast<T>(1.0 - h.lr * h.weight_decay);
-  a.w1 = static_cast<T>(1.0 - h.beta1);
-  a.w1m1 = a.w1 - T(1);
-  a.w1_small = std::abs(a.w1) < T(0.5);
-  a.beta2 = static_cast<T>(h.beta2);
-  a.omb2 = static_cast<T>(1.0 - h.beta2);
-  a.eps = static_cast<T>(h.eps);
-  a.maximize = h.maximize;
 }
 
 template <class scalar_t>
 void adam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq,
                scalar_t* max_exp_avg_sq, int64_t n, const AdamParams& h) {
-  using T = scalar_t;
-  AdamArgs<T> a;
-  fill_adam_family(a, param, grad, exp_avg, exp_avg_sq, h);
-  a.vmax = max_exp_avg_sq;
-  // torch: bias corrections, step size and sqrt(bias_correction2) are Python floats (double).
-  const double bc1 = 1.0 - std::pow(h.beta1, h.step);
-  const double bc2 = 1.0 - std::pow(h.beta2, h.step);
-  a.bc2_sqrt = static_cast<T>(std::sqrt(bc2));
-  a.neg_step_size = static_cast<T>(-(h.lr / bc1));
-  a.amsgrad = h.amsgrad;
+  const AdamArgs<scalar_t> a = adam_args(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, h);
   CNNKIT_OPTIM_RUN(adam_range, a, n);
 }
 
 template <class scalar_t>
 void rmsprop_step(scalar_t* param, const scalar_t* grad, scalar_t* square_avg, scalar_t* grad_avg,
                   scalar_t* momentum_buffer, int64_t n, const RmspropParams& h) {
-  using T = scalar_t;
-  RmspropArgs<T> a;
-  a.p = param;
-  a.g = grad;
-  a.sq = square_avg;
-  a.ga = grad_avg;
-  a.buf = momentum_buffer;
-  a.has_wd = h.weight_decay != 0.0;
-  a.wd = static_cast<T>(h.weight_decay);
-  a.alpha = static_cast<T>(h.alpha);
-  a.oma = static_cast<T>(1.0 - h.alpha);
-  a.oma_m1 = a.oma - T(1);
-  a.oma_small = std::abs(a.oma) < T(0.5);
-  a.eps = static_cast<T>(h.eps);
-  a.momentum = static_cast<T>(h.momentum);
-  a.neg_lr = static_cast<T>(-h.lr);
-  a.centered = h.centered;
-  a.has_momentum = h.momentum > 0.0;
-  a.maximize = h.maximize;
+  const RmspropArgs<scalar_t> a = rmsprop_args(param, grad, square_avg, grad_avg, momentum_buffer, h);
   CNNKIT_OPTIM_RUN(rmsprop_range, a, n);
 }
 
 template <class scalar_t>
 void adagrad_step(scalar_t* param, const scalar_t* grad, scalar_t* sum, int64_t n, const AdagradParams& h) {
-  using T = scalar_t;
-  AdagradArgs<T> a;
-  a.p = param;
-  a.g = grad;
-  a.sum = sum;
-  a.has_wd = h.weight_decay != 0.0;
-  a.wd = static_cast<T>(h.weight_decay);
-  a.eps = static_cast<T>(h.eps);
-  a.neg_clr = static_cast<T>(-h.clr);
-  a.maximize = h.maximize;
+  const AdagradArgs<scalar_t> a = adagrad_args(param, grad, sum, h);
   CNNKIT_OPTIM_RUN(adagrad_range, a, n);
 }
 
 template <class scalar_t>
 void adadelta_step(scalar_t* param, const scalar_t* grad, scalar_t* square_avg, scalar_t* acc_delta, int64_t n,
                    const AdadeltaParams& h) {
-  using T = scalar_t;
-  AdadeltaArgs<T> a;
-  a.p = param;
-  a.g = grad;
-  a.sq = square_avg;
-  a.acc = acc_delta;
-  a.has_wd = h.weight_decay != 0.0;
-  a.wd = static_cast<T>(h.weight_decay);
-  a.rho = static_cast<T>(h.rho);
-  a.omr = static_cast<T>(1.0 - h.rho);
-  a.eps = static_cast<T>(h.eps);
-  a.neg_lr = static_cast<T>(-h.lr);
-  a.maximize = h.maximize;
+  const AdadeltaArgs<scalar_t> a = adadelta_args(param, grad, square_avg, acc_delta, h);
   CNNKIT_OPTIM_RUN(adadelta_range, a, n);
 }
+
 template <class scalar_t>
 void adamax_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_inf, int64_t n,
                  const AdamaxParams& h) {
-  using T = scalar_t;
-  AdamaxArgs<T> a;
-  a.p = param;
-  a.g = grad;
-  a.m = exp_avg;
-  a.u = exp_inf;
-  a.has_wd = h.weight_decay != 0.0;
-  a.wd = static_cast<T>(h.weight_decay);
-  a.w1 = static_cast<T>(1.0 - h.beta1);
-  a.w1m1 = a.w1 - T(1);
-  a.w1_small = std::abs(a.w1) < T(0.5);
-  a.beta2 = static_cast<T>(h.beta2);
-  a.eps = static_cast<T>(h.eps);
-  a.neg_clr = static_cast<T>(-(h.lr / (1.0 - std::pow(h.beta1, h.step))));
-  a.maximize = h.maximize;
+  const AdamaxArgs<scalar_t> a = adamax_args(param, grad, exp_avg, exp_inf, h);
   CNNKIT_OPTIM_RUN(adamax_range, a, n);
 }
 
 template <class scalar_t>
 void nadam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq, int64_t n,
                 const NadamParams& h) {
-  using T = scalar_t;
-  NadamArgs<T> a;
-  fill_adam_family(a, param, grad, exp_avg, exp_avg_sq, h);
-  a.bc2 = static_cast<T>(h.bias_correction2);
-  a.coef_grad = static_cast<T>(h.coef_grad);
-  a.coef_avg = static_cast<T>(h.coef_avg);
+  const NadamArgs<scalar_t> a = nadam_args(param, grad, exp_avg, exp_avg_sq, h);
   CNNKIT_OPTIM_RUN(nadam_range, a, n);
 }
 
 template <class scalar_t>
 void radam_step(scalar_t* param, const scalar_t* grad, scalar_t* exp_avg, scalar_t* exp_avg_sq, int64_t n,
                 const RadamParams& h) {
-  using T = scalar_t;
-  RadamArgs<T> a;
-  fill_adam_family(a, param, grad, exp_avg, exp_avg_sq, h);
-  a.bc1 = static_cast<T>(h.bias_correction1);
-  a.bc2_sqrt = static_cast<T>(h.bc2_sqrt);
-  a.lr = static_cast<T>(h.lr);
-  a.rect = static_cast<T>(h.rect);
-  a.rectified = h.rectified;
+  const RadamArgs<scalar_t> a = radam_args(param, grad, exp_avg, exp_avg_sq, h);
   CNNKIT_OPTIM_RUN(radam_range, a, n);
 }
 #undef CNNKIT_OPTIM_RUN
