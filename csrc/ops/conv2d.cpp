@@ -40,7 +40,6 @@
 // independent of the number of threads.
 #include "ops/conv2d.h"
 
-#include <cmath>
 #include <algorithm>
 #include <vector>
 
@@ -360,17 +359,20 @@ void backward_chunk(T* dinp, T* dw, T dw_beta, const T* dout, const T* inp, cons
 }
 
 // dbias[o] = sum over images and positions of dout[n, o] (dout (N, OC, OHW)); one channel per
-// iteration, accumulated in double (float32 sums over N*OH*OW terms otherwise lose digits).
+// iteration, accumulated in double in 8 lanes (float32 sums over N*OH*OW terms otherwise lose digits).
 template <class T>
 void channel_sums(T* dbias, const T* dout, int64_t N, int64_t OC, int64_t OHW) {
   parallel_for(0, OC, grain_rows(N * OHW), [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o) {
-      double acc = 0;
-      for (int64_t n = 0; n < N; ++n) {
+      double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // position i of every plane adds to lane i % 8: independent
+      for (int64_t n = 0; n < N; ++n) {          // chains the compiler vectorises, in a fixed order
         const T* s = dout + (n * OC + o) * OHW;
-        for (int64_t i = 0; i < OHW; ++i) acc += s[i];
+        int64_t i = 0;
+        for (; i + 8 <= OHW; i += 8)
+          for (int j = 0; j < 8; ++j) lane[j] += static_cast<double>(s[i + j]);
+        for (int j = 0; i + j < OHW; ++j) lane[j] += static_cast<double>(s[i + j]);
       }
-      dbias[o] = static_cast<T>(acc);
+      dbias[o] = static_cast<T>(((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7])));
     }
   });
 }
@@ -518,6 +520,7 @@ struct DwGeom {
                                        // multiple of kDwV), S*Wq, columns copied, padded gradient row
   std::vector<int64_t> y0, y1, x0, x1, col;  // valid output rows per kh, columns per kw; col[kw] = phase * Wq
                                              // + slot offset
+  std::vector<int64_t> qbeg, qkw, qoff;  // taps by phase: qkw[qbeg[q] .. qbeg[q+1]), at slot offsets qoff
   explicit DwGeom(const Conv2dParams& p) : y0(p.KH), y1(p.KH), x0(p.KW), x1(p.KW), col(p.KW) {
     S = p.SW;
     OWr = (p.OW + kDwV - 1) / kDwV * kDwV;
@@ -531,6 +534,15 @@ struct DwGeom {
       tap_range(p.W, p.OW, p.SW, kw * p.DW - p.PW, x0[kw], x1[kw]);
       col[kw] = (kw * p.DW) % S * Wq + (kw * p.DW) / S;
     }
+    for (int64_t q = 0; q < S; ++q) {
+      qbeg.push_back(static_cast<int64_t>(qkw.size()));
+      for (int64_t kw = 0; kw < p.KW; ++kw)
+        if ((kw * p.DW) % S == q) {
+          qkw.push_back(kw);
+          qoff.push_back((kw * p.DW) / S);
+        }
+    }
+    qbeg.push_back(static_cast<int64_t>(qkw.size()));
   }
 };
 
@@ -569,6 +581,26 @@ CNNKIT_DW_INLINE void dw_split_plane(T* __restrict__ buf, const T* __restrict__ 
   }
 }
 
+// out[0, B*kDwV) = bias + sum over taps of w[kh, kw] * the split plane buf at the tap's offset, for
+// output row y: B chunks held in registers across all taps (B independent FMA chains; an
+// accumulator row in memory would chain every tap through a store and a load).
+template <int B, class T>
+CNNKIT_DW_INLINE void dw_forward_block(T* __restrict__ out, const T* __restrict__ buf, const T* w, T bias, int64_t y,
+                                       const Conv2dParams& p, const DwGeom& g) {
+  T v[B * kDwV];
+  for (int j = 0; j < B * kDwV; ++j) v[j] = bias;
+  for (int64_t kh = 0; kh < p.KH; ++kh) {
+    if (y < g.y0[kh] || y >= g.y1[kh]) continue;
+    const T* srow = buf + (y * p.SH + kh * p.DH - p.PH) * g.row;
+    for (int64_t kw = 0; kw < p.KW; ++kw) {
+      const T wv = w[kh * p.KW + kw];
+      const T* __restrict__ s = srow + g.col[kw];
+      for (int j = 0; j < B * kDwV; ++j) v[j] += wv * s[j];
+    }
+  }
+  for (int j = 0; j < B * kDwV; ++j) out[j] = v[j];
+}
+
 // dst (OH, OW) = bias + sum over taps of w[kh, kw] * the split plane at the tap's offset. exact
 // (a weight is not finite): each tap runs over its valid columns only, so no w * 0 (NaN for inf)
 // from the padding reaches an output; otherwise the taps run over whole chunks.
@@ -576,6 +608,16 @@ template <class T>
 CNNKIT_DW_INLINE void dw_forward_plane_body(T* __restrict__ dst, const T* __restrict__ buf, const T* w, T bias,
                                             T* __restrict__ acc, bool exact, const Conv2dParams& p,
                                             const DwGeom& g) {
+  if (!exact) {
+    for (int64_t y = 0; y < p.OH; ++y) {
+      int64_t x = 0;
+      for (; x + 2 * kDwV <= g.OWr; x += 2 * kDwV) dw_forward_block<2>(acc + x, buf + x, w, bias, y, p, g);
+      if (x < g.OWr) dw_forward_block<1>(acc + x, buf + x, w, bias, y, p, g);
+      T* __restrict__ d = dst + y * p.OW;
+      for (int64_t x = 0; x < p.OW; ++x) d[x] = acc[x];
+    }
+    return;
+  }
   for (int64_t y = 0; y < p.OH; ++y) {
     for (int64_t x = 0; x < g.OWr; ++x) acc[x] = bias;
     for (int64_t kh = 0; kh < p.KH; ++kh) {
@@ -584,12 +626,7 @@ CNNKIT_DW_INLINE void dw_forward_plane_body(T* __restrict__ dst, const T* __rest
       for (int64_t kw = 0; kw < p.KW; ++kw) {
         const T wv = w[kh * p.KW + kw];
         const T* __restrict__ s = srow + g.col[kw];
-        if (exact) {
-          for (int64_t x = g.x0[kw]; x < g.x1[kw]; ++x) acc[x] += wv * s[x];
-          continue;
-        }
-        for (int64_t x = 0; x < g.OWr; x += kDwV)
-          for (int64_t j = 0; j < kDwV; ++j) acc[x + j] += wv * s[x + j];
+        for (int64_t x = g.x0[kw]; x < g.x1[kw]; ++x) acc[x] += wv * s[x];
       }
     }
     T* __restrict__ d = dst + y * p.OW;
@@ -653,29 +690,56 @@ CNNKIT_DW_INLINE void dw_merge_plane(T* __restrict__ dst, const T* __restrict__ 
 }
 
 // The gather form of dinp (finite weights): gbuf (M, OH, GW) holds the plane's M gradient planes
-// with L zero columns in front and zeros past OW; each input row ih is summed in one split-layout
-// row acc (S*Wq) over m, the tap rows kh that reach it, and kw, in that order (every tap adds
-// w * a zero where it reaches no output; the accumulator keeps one alignment: no partial
-// store-to-load forwarding as in a scatter), then interleaved into dst.
+// with L zero columns in front and zeros past OW. Input row ih is built in the split layout, phase
+// by phase: slots [xb, xb + B*kDwV) of phase q sum over m, the tap rows kh that reach row ih, and
+// the taps kw of phase q, in that order, in registers (every tap adds w * a zero where it reaches no
+// output); then the row is interleaved into dst.
+// nr tap rows reach row ih: tap row khs[r] from gradient row ys[r]; phase q has the nq taps kws[i]
+// at slot offsets offs[i].
+template <int B, class T>
+CNNKIT_DW_INLINE void dw_gather_block(T* __restrict__ out, const T* __restrict__ gbuf, const T* w, int64_t M,
+                                      int64_t nr, const int64_t* khs, const int64_t* ys, int64_t nq,
+                                      const int64_t* kws, const int64_t* offs, const Conv2dParams& p,
+                                      const DwGeom& g) {
+  T v[B * kDwV];
+  for (int j = 0; j < B * kDwV; ++j) v[j] = T(0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t r = 0; r < nr; ++r) {
+      const T* grow = gbuf + (m * p.OH + ys[r]) * g.GW + g.L;
+      const T* wr = w + (m * p.KH + khs[r]) * p.KW;
+      for (int64_t i = 0; i < nq; ++i) {
+        const T wv = wr[kws[i]];
+        const T* __restrict__ src = grow - offs[i];
+        for (int j = 0; j < B * kDwV; ++j) v[j] += wv * src[j];
+      }
+    }
+  for (int j = 0; j < B * kDwV; ++j) out[j] = v[j];
+}
+
 template <class T>
 CNNKIT_DW_INLINE void dw_dinp_gather_body(T* __restrict__ dst, const T* __restrict__ gbuf, const T* w, int64_t M,
                                           T* __restrict__ acc, const Conv2dParams& p, const DwGeom& g) {
+  // slots of a phase that dw_merge_row reads: (ix + PW) / S for ix < Wc
+  const int64_t need = g.Wc > 0 ? (g.Wc - 1 + p.PW) / g.S + 1 : 0;
+  const int64_t Wn = (need + kDwV - 1) / kDwV * kDwV;  // <= Wq
+  const int64_t* kws = g.qkw.data();
+  const int64_t* offs = g.qoff.data();
   for (int64_t ih = 0; ih < p.H; ++ih) {
-    for (int64_t t = 0; t < g.row; ++t) acc[t] = T(0);
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t kh = 0; kh < p.KH; ++kh) {
-        const int64_t t = ih + p.PH - kh * p.DH;
-        if (t < 0 || t % p.SH != 0 || t / p.SH >= p.OH) continue;
-        const T* grow = gbuf + (m * p.OH + t / p.SH) * g.GW + g.L;
-        for (int64_t kw = 0; kw < p.KW; ++kw) {
-          const T wv = w[(m * p.KH + kh) * p.KW + kw];
-          const int64_t q = (kw * p.DW) % g.S, off = (kw * p.DW) / g.S;
-          T* __restrict__ a = acc + q * g.Wq;
-          const T* __restrict__ src = grow - off;
-          for (int64_t x = 0; x < g.Wq; x += kDwV)
-            for (int64_t j = 0; j < kDwV; ++j) a[x + j] += wv * src[x + j];
-        }
-      }
+    int64_t khs[16], ys[16], nr = 0;  // KH <= 16 here (the caller checks)
+    for (int64_t kh = 0; kh < p.KH; ++kh) {
+      const int64_t t = ih + p.PH - kh * p.DH;
+      if (t < 0 || t % p.SH != 0 || t / p.SH >= p.OH) continue;
+      khs[nr] = kh;
+      ys[nr++] = t / p.SH;
+    }
+    for (int64_t q = 0; q < g.S; ++q) {
+      T* a = acc + q * g.Wq;
+      const int64_t i0 = g.qbeg[q], nq = g.qbeg[q + 1] - i0;
+      int64_t x = 0;
+      for (; x + 2 * kDwV <= Wn; x += 2 * kDwV)
+        dw_gather_block<2>(a + x, gbuf + x, w, M, nr, khs, ys, nq, kws + i0, offs + i0, p, g);
+      if (x < Wn) dw_gather_block<1>(a + x, gbuf + x, w, M, nr, khs, ys, nq, kws + i0, offs + i0, p, g);
+    }
     dw_merge_row(dst + ih * p.W, acc, p, g);
   }
 }
@@ -689,13 +753,20 @@ CNNKIT_DW_INLINE void dw_pad_grad(T* __restrict__ gbuf, const T* __restrict__ gp
 }
 
 // rows (KH*KW, OWr) += per tap, g (OH, OW) times the split plane at the tap's offset, summed over y.
-// exact (g is not finite): each tap runs over its valid columns only (g * a padding 0 would be NaN).
+// A row of g that is not finite runs each tap over its valid columns only (g * a padding 0 would
+// be NaN); the test rides on the row's copy (v - v is 0 for finite v, NaN for inf and NaN).
 template <class T>
 CNNKIT_DW_INLINE void dw_dweight_plane_body(T* __restrict__ rows, const T* __restrict__ gplane,
-                                            const T* __restrict__ buf, T* __restrict__ gp, bool exact,
-                                            const Conv2dParams& p, const DwGeom& g) {
+                                            const T* __restrict__ buf, T* __restrict__ gp, const Conv2dParams& p,
+                                            const DwGeom& g) {
   for (int64_t y = 0; y < p.OH; ++y) {
-    for (int64_t x = 0; x < p.OW; ++x) gp[x] = gplane[y * p.OW + x];
+    int finite = 1;
+    for (int64_t x = 0; x < p.OW; ++x) {
+      const T v = gplane[y * p.OW + x];
+      gp[x] = v;
+      finite &= (v - v) == T(0);
+    }
+    const bool exact = finite == 0;
     for (int64_t kh = 0; kh < p.KH; ++kh) {
       if (y < g.y0[kh] || y >= g.y1[kh]) continue;
       const T* srow = buf + (y * p.SH + kh * p.DH - p.PH) * g.row;
@@ -723,9 +794,8 @@ void dw_dinp_plane(T* acc, const T* gplane, const T* w, T* gp, bool exact, const
   dw_dinp_plane_body(acc, gplane, w, gp, exact, p, g);
 }
 template <class T>
-void dw_dweight_plane(T* rows, const T* gplane, const T* buf, T* gp, bool exact, const Conv2dParams& p,
-                      const DwGeom& g) {
-  dw_dweight_plane_body(rows, gplane, buf, gp, exact, p, g);
+void dw_dweight_plane(T* rows, const T* gplane, const T* buf, T* gp, const Conv2dParams& p, const DwGeom& g) {
+  dw_dweight_plane_body(rows, gplane, buf, gp, p, g);
 }
 template <class T>
 void dw_split(T* buf, const T* src, const Conv2dParams& p, const DwGeom& g) {
@@ -753,9 +823,9 @@ CNNKIT_AVX2 void dw_dinp_plane_avx2(T* acc, const T* gplane, const T* w, T* gp, 
   dw_dinp_plane_body(acc, gplane, w, gp, exact, p, g);
 }
 template <class T>
-CNNKIT_AVX2 void dw_dweight_plane_avx2(T* rows, const T* gplane, const T* buf, T* gp, bool exact,
-                                       const Conv2dParams& p, const DwGeom& g) {
-  dw_dweight_plane_body(rows, gplane, buf, gp, exact, p, g);
+CNNKIT_AVX2 void dw_dweight_plane_avx2(T* rows, const T* gplane, const T* buf, T* gp, const Conv2dParams& p,
+                                       const DwGeom& g) {
+  dw_dweight_plane_body(rows, gplane, buf, gp, p, g);
 }
 template <class T>
 CNNKIT_AVX2 void dw_split_avx2(T* buf, const T* src, const Conv2dParams& p, const DwGeom& g) {
@@ -773,11 +843,12 @@ CNNKIT_AVX2 void dw_dinp_gather_avx2(T* dst, T* gbuf, const T* gplanes, const T*
 }
 #endif
 
+// v - v is 0 for a finite v, NaN for inf and NaN (a form that vectorises, unlike std::isfinite).
 template <class T>
 bool all_finite(const T* v, int64_t n) {
-  bool ok = true;
-  for (int64_t i = 0; i < n; ++i) ok &= static_cast<bool>(std::isfinite(v[i]));
-  return ok;
+  int ok = 1;
+  for (int64_t i = 0; i < n; ++i) ok &= (v[i] - v[i]) == T(0);
+  return ok != 0;
 }
 }  // namespace
 
@@ -819,78 +890,98 @@ void conv2d_depthwise_backward(T* dinp, T* dweight, T* dbias, const T* dout, con
   const bool avx2 = simd_avx2();
 #endif
   if (dbias != nullptr) channel_sums(dbias, dout, p.N, p.OC, OHW);
-  if (dinp != nullptr) {
-    parallel_for(0, p.N * p.C, 1, [&](int64_t i0, int64_t i1) {
-      std::vector<T> acc, gp, gbuf(static_cast<size_t>(M * p.OH * g.GW), T(0)), arow(static_cast<size_t>(g.row));
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t c = i % p.C, n = i / p.C;
-        const T* wc = weight + c * M * KK;  // the M filters of channel c
-        const bool finite = all_finite(wc, M * KK);
-        if (finite && p.SH == 1 && p.SW == 1) {  // at stride 2 the scatter does less work (no Wq > OWr slack)
-          const T* gplanes = dout + (n * p.OC + c * M) * OHW;
-#if CNNKIT_HAVE_AVX2
-          if (avx2) {
-            dw_dinp_gather_avx2(dinp + i * HW, gbuf.data(), gplanes, wc, M, arow.data(), p, g);
-            continue;
-          }
-#endif
-          dw_dinp_gather(dinp + i * HW, gbuf.data(), gplanes, wc, M, arow.data(), p, g);
-          continue;
-        }
-        // stride > 1, or a non-finite weight: the scatter (exact ranges when a weight is not finite)
-        acc.resize(static_cast<size_t>(p.H * g.row));
-        gp.resize(static_cast<size_t>(g.OWr));
-        std::fill(acc.begin(), acc.end(), T(0));
-        std::fill(gp.begin(), gp.end(), T(0));
-        for (int64_t m = 0; m < M; ++m) {
-          const int64_t o = c * M + m;
-          const T* gplane = dout + (n * p.OC + o) * OHW;
-#if CNNKIT_HAVE_AVX2
-          if (avx2) {
-            dw_dinp_plane_avx2(acc.data(), gplane, weight + o * KK, gp.data(), !finite, p, g);
-            continue;
-          }
-#endif
-          dw_dinp_plane(acc.data(), gplane, weight + o * KK, gp.data(), !finite, p, g);
-        }
-#if CNNKIT_HAVE_AVX2
-        if (avx2) {
-          dw_merge_avx2(dinp + i * HW, acc.data(), p, g);
-          continue;
-        }
-#endif
-        dw_merge(dinp + i * HW, acc.data(), p, g);
+  // dinp of input plane i = (n, c), with per-thread scratch
+  struct Scratch {
+    std::vector<T> acc, gp, gbuf, arow;
+  };
+  auto dinp_plane = [&](int64_t i, Scratch& sc) {
+    const int64_t c = i % p.C, n = i / p.C;
+    const T* wc = weight + c * M * KK;  // the M filters of channel c
+    const bool finite = all_finite(wc, M * KK);
+    // the gather at stride 1 (9 taps per row in registers); at stride 2 a row has few taps per phase,
+    // and the scatter (below) measured faster
+    if (finite && p.KH <= 16 && p.SH == 1 && p.SW == 1) {
+      if (sc.gbuf.empty()) {
+        sc.gbuf.assign(static_cast<size_t>(M * p.OH * g.GW), T(0));
+        sc.arow.resize(static_cast<size_t>(g.row));
       }
-    });
-  }
-  if (dweight != nullptr) {
-    parallel_for(0, p.OC, 1, [&](int64_t o0, int64_t o1) {
-      std::vector<T> rows(static_cast<size_t>(KK * g.OWr)), buf(static_cast<size_t>(p.H * g.row), T(0)),
-          gp(static_cast<size_t>(g.OWr), T(0));
-      for (int64_t o = o0; o < o1; ++o) {
-        std::fill(rows.begin(), rows.end(), T(0));
-        for (int64_t n = 0; n < p.N; ++n) {
-          const T* src = inp + (n * p.C + o / M) * HW;
-          const T* gplane = dout + (n * p.OC + o) * OHW;
-          const bool exact = !all_finite(gplane, OHW);
+      const T* gplanes = dout + (n * p.OC + c * M) * OHW;
 #if CNNKIT_HAVE_AVX2
-          if (avx2) {
-            dw_split_avx2(buf.data(), src, p, g);
-            dw_dweight_plane_avx2(rows.data(), gplane, buf.data(), gp.data(), exact, p, g);
-            continue;
-          }
+      if (avx2) {
+        dw_dinp_gather_avx2(dinp + i * HW, sc.gbuf.data(), gplanes, wc, M, sc.arow.data(), p, g);
+        return;
+      }
+#endif
+      dw_dinp_gather(dinp + i * HW, sc.gbuf.data(), gplanes, wc, M, sc.arow.data(), p, g);
+      return;
+    }
+    // the scatter (a non-finite weight: each tap over its valid columns only)
+    sc.acc.resize(static_cast<size_t>(p.H * g.row));
+    std::fill(sc.acc.begin(), sc.acc.end(), T(0));
+    if (sc.gp.empty()) sc.gp.assign(static_cast<size_t>(g.OWr), T(0));
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t o = c * M + m;
+      const T* gplane = dout + (n * p.OC + o) * OHW;
+#if CNNKIT_HAVE_AVX2
+      if (avx2) {
+        dw_dinp_plane_avx2(sc.acc.data(), gplane, weight + o * KK, sc.gp.data(), !finite, p, g);
+        continue;
+      }
+#endif
+      dw_dinp_plane(sc.acc.data(), gplane, weight + o * KK, sc.gp.data(), !finite, p, g);
+    }
+#if CNNKIT_HAVE_AVX2
+    if (avx2) {
+      dw_merge_avx2(dinp + i * HW, sc.acc.data(), p, g);
+      return;
+    }
+#endif
+    dw_merge(dinp + i * HW, sc.acc.data(), p, g);
+  };
+  if (dweight == nullptr) {
+    if (dinp == nullptr) return;
+    parallel_for(0, p.N * p.C, 1, [&](int64_t i0, int64_t i1) {
+      Scratch sc;
+      for (int64_t i = i0; i < i1; ++i) dinp_plane(i, sc);
+    });
+    return;
+  }
+  // dweight (and dinp, fused: each image's gradient planes are read while they are in cache): threads
+  // split the input channels c; channel c owns the filters o = c*M + m and the dinp planes (n, c).
+  parallel_for(0, p.C, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<T> rows(static_cast<size_t>(M * KK * g.OWr)), buf(static_cast<size_t>(p.H * g.row), T(0)),
+        gp(static_cast<size_t>(g.OWr), T(0));
+    Scratch sc;
+    for (int64_t c = c0; c < c1; ++c) {
+      std::fill(rows.begin(), rows.end(), T(0));
+      for (int64_t n = 0; n < p.N; ++n) {
+        const T* src = inp + (n * p.C + c) * HW;
+#if CNNKIT_HAVE_AVX2
+        if (avx2)
+          dw_split_avx2(buf.data(), src, p, g);
+        else
 #endif
           dw_split(buf.data(), src, p, g);
-          dw_dweight_plane(rows.data(), gplane, buf.data(), gp.data(), exact, p, g);
+        for (int64_t m = 0; m < M; ++m) {
+          const T* gplane = dout + (n * p.OC + c * M + m) * OHW;
+          T* r = rows.data() + m * KK * g.OWr;
+#if CNNKIT_HAVE_AVX2
+          if (avx2) {
+            dw_dweight_plane_avx2(r, gplane, buf.data(), gp.data(), p, g);
+            continue;
+          }
+#endif
+          dw_dweight_plane(r, gplane, buf.data(), gp.data(), p, g);
         }
-        for (int64_t k = 0; k < KK; ++k) {
-          double sum = 0;
-          for (int64_t x = 0; x < p.OW; ++x) sum += rows[k * g.OWr + x];
-          dweight[o * KK + k] = static_cast<T>(sum);
-        }
+        if (dinp != nullptr) dinp_plane(n * p.C + c, sc);
       }
-    });
-  }
+      for (int64_t k = 0; k < M * KK; ++k) {
+        double sum = 0;
+        for (int64_t x = 0; x < p.OW; ++x) sum += rows[k * g.OWr + x];
+        dweight[c * M * KK + k] = static_cast<T>(sum);
+      }
+    }
+  });
 }
 
 template <class T>
