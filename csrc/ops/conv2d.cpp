@@ -372,7 +372,8 @@ void channel_sums(T* dbias, const T* dout, int64_t N, int64_t OC, int64_t OHW) {
           for (int j = 0; j < 8; ++j) lane[j] += static_cast<double>(s[i + j]);
         for (int j = 0; i + j < OHW; ++j) lane[j] += static_cast<double>(s[i + j]);
       }
-      dbias[o] = static_cast<T>(((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7])));
+      const double s04 = lane[0] + lane[4], s15 = lane[1] + lane[5], s26 = lane[2] + lane[6], s37 = lane[3] + lane[7];
+      dbias[o] = static_cast<T>((s04 + s15) + (s26 + s37));
     }
   });
 }
@@ -492,17 +493,23 @@ void conv2d_backward_im2col(T* dinp, T* dweight, T* dbias, const T* dout, const 
 // and no per-tap column range (out-of-image columns read the zero padding). Rows outside the image
 // are skipped per tap row (y ranges, computed once per call). The x loops run over OWr = OW rounded
 // up to kDwV (fixed-width chunks the compiler turns into whole vectors); the extra columns are
-// scratch, masked off where they would reach a result. The per-plane functions are compiled twice,
-// for baseline x86-64 and (CNNKIT_AVX2, chosen at run time by simd_avx2()) for AVX2+FMA, from one
-// always-inlined body.
-//   forward   threads split the (n, o) output planes; a plane is computed row by row (the output row
-//             stays in L1 while its KH*KW taps are added: bias, then taps in (kh, kw) order).
-//   dinp      threads split the (n, c) input planes; a plane sums its M output planes' taps into a
-//             split-layout accumulator (serial within the plane, output row by output row, taps in
-//             (kh, kw) order), then interleaves it back (no other thread writes it: no atomics).
-//   dweight   threads split the output channels o; tap (kh, kw) keeps a row of OW partial sums
-//             (vectorised multiply-adds over x), accumulated over images and rows, then summed in
-//             double. The order of every sum is fixed, so results do not depend on the thread count.
+// scratch, never reaching a result. Where a weight (or, for dweight, a gradient row) is not finite,
+// the loops fall back to each tap's valid columns, so no inf * 0 from the padding turns into NaN.
+// The per-plane functions are compiled twice, for baseline x86-64 and (CNNKIT_AVX2, chosen at run
+// time by simd_avx2()) for AVX2+FMA, from one always-inlined body.
+//   forward   threads split the (n, o) output planes; an output row is computed in blocks of one or
+//             two chunks held in registers across its KH*KW taps (bias, then taps in (kh, kw) order).
+//   dinp      per input plane (n, c), serial within the plane (no other thread writes it: no atomics).
+//             Stride 1: a gather, input row by input row, in register blocks over the M gradient
+//             planes (zero-padded copies), the tap rows reaching the row and the taps (m, kh, kw
+//             order); else a scatter of the M planes' taps into a split-layout accumulator (y, kh,
+//             kw order), interleaved back at the end.
+//   dweight   tap (kh, kw) keeps a row of OW partial sums (vectorised multiply-adds over x),
+//             accumulated over images and rows, then summed in double. With dinp it runs fused: threads
+//             split the input channels c, and image by image a channel's filters' partial sums and its
+//             dinp plane are computed while the image's gradient planes are in cache (dinp alone:
+//             threads split the (n, c) planes).
+// The order of every sum is fixed, so results do not depend on the thread count.
 
 namespace {
 constexpr int64_t kDwV = 8;  // x-chunk width: one AVX register of float, two of double
@@ -639,7 +646,8 @@ CNNKIT_DW_INLINE void dw_forward_plane_body(T* __restrict__ dst, const T* __rest
 // runs over its valid columns only (the tail's w * 0 would be NaN for inf).
 template <class T>
 CNNKIT_DW_INLINE void dw_dinp_plane_body(T* __restrict__ acc, const T* __restrict__ gplane, const T* w,
-                                         T* __restrict__ gp, bool exact, const Conv2dParams& p, const DwGeom& g) {  for (int64_t y = 0; y < p.OH; ++y) {
+                                         T* __restrict__ gp, bool exact, const Conv2dParams& p, const DwGeom& g) {
+  for (int64_t y = 0; y < p.OH; ++y) {
     for (int64_t x = 0; x < p.OW; ++x) gp[x] = gplane[y * p.OW + x];
     for (int64_t kh = 0; kh < p.KH; ++kh) {
       if (y < g.y0[kh] || y >= g.y1[kh]) continue;
