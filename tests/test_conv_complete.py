@@ -321,9 +321,11 @@ def test_depthwise_non_finite_like_naive(case):
         np.testing.assert_allclose(np.array(a), np.array(r), rtol=1e-4, atol=1e-4)
 
 
-def test_depthwise_independent_of_thread_count():
-    x, w, b, s, p, d, C = dw_arrays(DEPTHWISE[6], np.float32)
-    g = rng_for("threads").standard_normal((4, 8, 7, 7)).astype(np.float32)
+@pytest.mark.parametrize("case", [DEPTHWISE[6], DEPTHWISE[8]])  # stride 2 (scatter) and 1 (gather)
+def test_depthwise_independent_of_thread_count(case):
+    x, w, b, s, p, d, C = dw_arrays(case, np.float32)
+    shape = np.array(_C.conv2d_forward(T(x), T(w), T(b), s, p, d, C)).shape
+    g = rng_for("threads").standard_normal(shape).astype(np.float32)
     old = cnnkit.get_num_threads()
     results = []
     try:
