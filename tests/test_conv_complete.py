@@ -230,6 +230,7 @@ DEPTHWISE = [  # (N, C, multiplier, H, W, kernel, stride, padding, dilation)
     (1, 7, 1, 1, 1, 3, 1, 1, 1),          # 1x1 image
     (4, 8, 1, 14, 14, 3, 2, 1, 1),        # MobileNet-like, stride 2
     (2, 3, 1, 6, 33, 3, (1, 3), 2, (1, 2)),
+    (2, 3, 2, 6, 10, 3, 1, (1, 2), (1, 2)),  # stride 1 with a multiplier: the gather input gradient
 ]
 
 
@@ -302,9 +303,29 @@ def test_depthwise_gradcheck(case):
     assert gradcheck(lambda a, ww, bb: F.conv2d(a, ww, bb, s, p, d, C), (xt, wt, bt))
 
 
-def test_depthwise_independent_of_thread_count():
-    x, w, b, s, p, d, C = dw_arrays(DEPTHWISE[6], np.float32)
-    g = rng_for("threads").standard_normal((4, 8, 7, 7)).astype(np.float32)
+@pytest.mark.parametrize("case", [DEPTHWISE[0], DEPTHWISE[6], DEPTHWISE[3]])
+def test_depthwise_non_finite_like_naive(case):
+    # the fast loops run over padded, rounded-up columns; an inf weight or gradient must still only
+    # reach the positions its taps reach (no inf * 0 = NaN from the padding)
+    x, w, b, s, p, d, C = dw_arrays(case, np.float32)
+    w[1, 0, 0, 0] = np.inf
+    w[0, 0, -1, -1] = -np.inf
+    out = np.array(_C.conv2d_forward(T(x), T(w), T(b), s, p, d, C))
+    np.testing.assert_allclose(out, np.array(_C.conv2d_naive(T(x), T(w), T(b), s, p, d, C)), rtol=1e-4, atol=1e-4)
+    assert np.isfinite(out[:, 2:]).all() and not np.isnan(out).all()
+    g = rng_for("g", case).standard_normal(out.shape).astype(np.float32)
+    g[0, 1, 0, 0] = np.inf
+    got = _C.conv2d_backward(T(g), T(x), T(w), s, p, d, C)
+    ref = _C.conv2d_backward_naive(T(g), T(x), T(w), s, p, d, C)
+    for a, r in zip(got, ref):
+        np.testing.assert_allclose(np.array(a), np.array(r), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", [DEPTHWISE[6], DEPTHWISE[8]])  # stride 2 (scatter) and 1 (gather)
+def test_depthwise_independent_of_thread_count(case):
+    x, w, b, s, p, d, C = dw_arrays(case, np.float32)
+    shape = np.array(_C.conv2d_forward(T(x), T(w), T(b), s, p, d, C)).shape
+    g = rng_for("threads").standard_normal(shape).astype(np.float32)
     old = cnnkit.get_num_threads()
     results = []
     try:

@@ -359,17 +359,21 @@ void backward_chunk(T* dinp, T* dw, T dw_beta, const T* dout, const T* inp, cons
 }
 
 // dbias[o] = sum over images and positions of dout[n, o] (dout (N, OC, OHW)); one channel per
-// iteration, accumulated in double (float32 sums over N*OH*OW terms otherwise lose digits).
+// iteration, accumulated in double in 8 lanes (float32 sums over N*OH*OW terms otherwise lose digits).
 template <class T>
 void channel_sums(T* dbias, const T* dout, int64_t N, int64_t OC, int64_t OHW) {
   parallel_for(0, OC, grain_rows(N * OHW), [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o) {
-      double acc = 0;
-      for (int64_t n = 0; n < N; ++n) {
+      double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // position i of every plane adds to lane i % 8: independent
+      for (int64_t n = 0; n < N; ++n) {          // chains the compiler vectorises, in a fixed order
         const T* s = dout + (n * OC + o) * OHW;
-        for (int64_t i = 0; i < OHW; ++i) acc += s[i];
+        int64_t i = 0;
+        for (; i + 8 <= OHW; i += 8)
+          for (int j = 0; j < 8; ++j) lane[j] += static_cast<double>(s[i + j]);
+        for (int j = 0; i + j < OHW; ++j) lane[j] += static_cast<double>(s[i + j]);
       }
-      dbias[o] = static_cast<T>(acc);
+      const double s04 = lane[0] + lane[4], s15 = lane[1] + lane[5], s26 = lane[2] + lane[6], s37 = lane[3] + lane[7];
+      dbias[o] = static_cast<T>((s04 + s15) + (s26 + s37));
     }
   });
 }
@@ -482,20 +486,34 @@ void conv2d_backward_im2col(T* dinp, T* dweight, T* dbias, const T* dout, const 
 // groups == C: output channel o reads only input channel c = o / M (M = OC / C, the channel
 // multiplier), with a KH x KW filter. im2col + GEMM would run C GEMMs with K = KH*KW (9), far too
 // thin for the micro-kernel; direct loops do the same multiply-adds without the column matrix.
-// For each tap (kh, kw) the output columns x whose input column x*SW - PW + kw*DW lies inside the
-// image form one range [x0, x1) (tap_range, computed once per call), so the inner loops over x have
-// no bounds tests: at stride 1 they are contiguous multiply-adds over a row, which the compiler
-// vectorises. The per-plane functions are compiled twice, for baseline x86-64 and (CNNKIT_AVX2,
-// chosen at run time by simd_avx2()) for AVX2+FMA, from one always-inlined body.
-//   forward   threads split the (n, o) output planes; a plane is computed row by row (the output row
-//             stays in L1 while its KH*KW taps are added: bias, then taps in (kh, kw) order).
-//   dinp      threads split the (n, c) input planes; a plane sums its M output planes' taps by a serial
-//             scatter within the plane, output row by output row (no other thread writes it: no atomics).
-//   dweight   threads split the output channels o; tap (kh, kw) keeps a row of OW partial sums
-//             (vectorised multiply-adds over x), accumulated over images and rows, then summed in
-//             double. The order of every sum is fixed, so results do not depend on the thread count.
+// Column layout ("split plane"): an input plane is copied once, row by row, into a zero-padded,
+// phase-split buffer: padded column i = ix + PW of a row goes to phase i % SW, slot i / SW. Output
+// column x of tap kw then reads phase (kw*DW) % SW at slot x + (kw*DW) / SW: contiguous at every
+// stride (stride 2: the even and odd columns deinterleaved once instead of strided loads per tap),
+// and no per-tap column range (out-of-image columns read the zero padding). Rows outside the image
+// are skipped per tap row (y ranges, computed once per call). The x loops run over OWr = OW rounded
+// up to kDwV (fixed-width chunks the compiler turns into whole vectors); the extra columns are
+// scratch, never reaching a result. Where a weight (or, for dweight, a gradient row) is not finite,
+// the loops fall back to each tap's valid columns, so no inf * 0 from the padding turns into NaN.
+// The per-plane functions are compiled twice, for baseline x86-64 and (CNNKIT_AVX2, chosen at run
+// time by simd_avx2()) for AVX2+FMA, from one always-inlined body.
+//   forward   threads split the (n, o) output planes; an output row is computed in blocks of one or
+//             two chunks held in registers across its KH*KW taps (bias, then taps in (kh, kw) order).
+//   dinp      per input plane (n, c), serial within the plane (no other thread writes it: no atomics).
+//             Stride 1: a gather, input row by input row, in register blocks over the M gradient
+//             planes (zero-padded copies), the tap rows reaching the row and the taps (m, kh, kw
+//             order); else a scatter of the M planes' taps into a split-layout accumulator (y, kh,
+//             kw order), interleaved back at the end.
+//   dweight   tap (kh, kw) keeps a row of OW partial sums (vectorised multiply-adds over x),
+//             accumulated over images and rows, then summed in double. With dinp it runs fused: threads
+//             split the input channels c, and image by image a channel's filters' partial sums and its
+//             dinp plane are computed while the image's gradient planes are in cache (dinp alone:
+//             threads split the (n, c) planes).
+// The order of every sum is fixed, so results do not depend on the thread count.
 
 namespace {
+constexpr int64_t kDwV = 8;  // x-chunk width: one AVX register of float, two of double
+
 // Output indices j in [0, out) with 0 <= j*S + off < in form [j0, j1).
 void tap_range(int64_t in, int64_t out, int64_t S, int64_t off, int64_t& j0, int64_t& j1) {
   j0 = off >= 0 ? 0 : (-off + S - 1) / S;
@@ -503,13 +521,35 @@ void tap_range(int64_t in, int64_t out, int64_t S, int64_t off, int64_t& j0, int
   if (j1 < j0) j1 = j0;
 }
 
-// The valid output ranges of every tap row (kh) and column (kw).
-struct TapRanges {
-  std::vector<int64_t> y0, y1, x0, x1;
-  explicit TapRanges(const Conv2dParams& p)
-      : y0(p.KH), y1(p.KH), x0(p.KW), x1(p.KW) {
+// Per-call geometry: valid output rows per tap row, split-layout sizes and per-tap column offsets.
+struct DwGeom {
+  int64_t S, OWr, L, Wq, row, Wc, GW;  // stride, rounded OW, largest slot offset, slots per phase (a
+                                       // multiple of kDwV), S*Wq, columns copied, padded gradient row
+  std::vector<int64_t> y0, y1, x0, x1, col;  // valid output rows per kh, columns per kw; col[kw] = phase * Wq
+                                             // + slot offset
+  std::vector<int64_t> qbeg, qkw, qoff;  // taps by phase: qkw[qbeg[q] .. qbeg[q+1]), at slot offsets qoff
+  explicit DwGeom(const Conv2dParams& p) : y0(p.KH), y1(p.KH), x0(p.KW), x1(p.KW), col(p.KW) {
+    S = p.SW;
+    OWr = (p.OW + kDwV - 1) / kDwV * kDwV;
+    L = (p.KW - 1) * p.DW / S;
+    Wq = (OWr + L + kDwV - 1) / kDwV * kDwV;
+    GW = L + Wq;
+    row = S * Wq;
+    Wc = std::max<int64_t>(0, std::min(p.W, row - p.PW));  // input columns with a slot (the rest are never read)
     for (int64_t kh = 0; kh < p.KH; ++kh) tap_range(p.H, p.OH, p.SH, kh * p.DH - p.PH, y0[kh], y1[kh]);
-    for (int64_t kw = 0; kw < p.KW; ++kw) tap_range(p.W, p.OW, p.SW, kw * p.DW - p.PW, x0[kw], x1[kw]);
+    for (int64_t kw = 0; kw < p.KW; ++kw) {
+      tap_range(p.W, p.OW, p.SW, kw * p.DW - p.PW, x0[kw], x1[kw]);
+      col[kw] = (kw * p.DW) % S * Wq + (kw * p.DW) / S;
+    }
+    for (int64_t q = 0; q < S; ++q) {
+      qbeg.push_back(static_cast<int64_t>(qkw.size()));
+      for (int64_t kw = 0; kw < p.KW; ++kw)
+        if ((kw * p.DW) % S == q) {
+          qkw.push_back(kw);
+          qoff.push_back((kw * p.DW) / S);
+        }
+    }
+    qbeg.push_back(static_cast<int64_t>(qkw.size()));
   }
 };
 
@@ -519,122 +559,332 @@ struct TapRanges {
 #define CNNKIT_DW_INLINE inline
 #endif
 
-// dst (OH, OW) = bias + sum over taps of w[kh, kw] * src (H, W) at the tap's offset.
+// Copy plane src (H, W) into the split layout buf (H, S, Wq). The padding slots are never written:
+// buf is zeroed once when allocated.
 template <class T>
-CNNKIT_DW_INLINE void dw_forward_plane_body(T* __restrict__ dst, const T* __restrict__ src, const T* w, T bias,
-                                            const Conv2dParams& p, const TapRanges& r) {
+CNNKIT_DW_INLINE void dw_split_plane(T* __restrict__ buf, const T* __restrict__ src, const Conv2dParams& p,
+                                     const DwGeom& g) {
+  for (int64_t ih = 0; ih < p.H; ++ih) {
+    const T* __restrict__ s = src + ih * p.W;
+    T* __restrict__ b = buf + ih * g.row;
+    if (g.S == 1) {
+      for (int64_t ix = 0; ix < g.Wc; ++ix) b[p.PW + ix] = s[ix];
+    } else if (g.S == 2) {
+      // column ix -> padded i = ix + PW: even i to phase 0, odd i to phase 1, slot i / 2
+      T* __restrict__ e = b + (p.PW % 2 == 0 ? 0 : g.Wq) + p.PW / 2;               // receives s[2t]
+      T* __restrict__ f = b + (p.PW % 2 == 0 ? g.Wq : 0) + (p.PW + 1) / 2;         // receives s[2t + 1]
+      const int64_t pairs = g.Wc / 2;
+      for (int64_t t = 0; t < pairs; ++t) {
+        e[t] = s[2 * t];
+        f[t] = s[2 * t + 1];
+      }
+      if (g.Wc % 2) e[pairs] = s[2 * pairs];
+    } else {
+      for (int64_t ix = 0; ix < g.Wc; ++ix) {
+        const int64_t i = ix + p.PW;
+        b[i % g.S * g.Wq + i / g.S] = s[ix];
+      }
+    }
+  }
+}
+
+// out[0, B*kDwV) = bias + sum over taps of w[kh, kw] * the split plane buf at the tap's offset, for
+// output row y: B chunks held in registers across all taps (B independent FMA chains; an
+// accumulator row in memory would chain every tap through a store and a load).
+template <int B, class T>
+CNNKIT_DW_INLINE void dw_forward_block(T* __restrict__ out, const T* __restrict__ buf, const T* w, T bias, int64_t y,
+                                       const Conv2dParams& p, const DwGeom& g) {
+  T v[B * kDwV];
+  for (int j = 0; j < B * kDwV; ++j) v[j] = bias;
+  for (int64_t kh = 0; kh < p.KH; ++kh) {
+    if (y < g.y0[kh] || y >= g.y1[kh]) continue;
+    const T* srow = buf + (y * p.SH + kh * p.DH - p.PH) * g.row;
+    for (int64_t kw = 0; kw < p.KW; ++kw) {
+      const T wv = w[kh * p.KW + kw];
+      const T* __restrict__ s = srow + g.col[kw];
+      for (int j = 0; j < B * kDwV; ++j) v[j] += wv * s[j];
+    }
+  }
+  for (int j = 0; j < B * kDwV; ++j) out[j] = v[j];
+}
+
+// dst (OH, OW) = bias + sum over taps of w[kh, kw] * the split plane at the tap's offset. exact
+// (a weight is not finite): each tap runs over its valid columns only, so no w * 0 (NaN for inf)
+// from the padding reaches an output; otherwise the taps run over whole chunks.
+template <class T>
+CNNKIT_DW_INLINE void dw_forward_plane_body(T* __restrict__ dst, const T* __restrict__ buf, const T* w, T bias,
+                                            T* __restrict__ acc, bool exact, const Conv2dParams& p,
+                                            const DwGeom& g) {
+  if (!exact) {
+    for (int64_t y = 0; y < p.OH; ++y) {
+      int64_t x = 0;
+      for (; x + 2 * kDwV <= g.OWr; x += 2 * kDwV) dw_forward_block<2>(acc + x, buf + x, w, bias, y, p, g);
+      if (x < g.OWr) dw_forward_block<1>(acc + x, buf + x, w, bias, y, p, g);
+      T* __restrict__ d = dst + y * p.OW;
+      for (int64_t x = 0; x < p.OW; ++x) d[x] = acc[x];
+    }
+    return;
+  }
   for (int64_t y = 0; y < p.OH; ++y) {
+    for (int64_t x = 0; x < g.OWr; ++x) acc[x] = bias;
+    for (int64_t kh = 0; kh < p.KH; ++kh) {
+      if (y < g.y0[kh] || y >= g.y1[kh]) continue;
+      const T* srow = buf + (y * p.SH + kh * p.DH - p.PH) * g.row;
+      for (int64_t kw = 0; kw < p.KW; ++kw) {
+        const T wv = w[kh * p.KW + kw];
+        const T* __restrict__ s = srow + g.col[kw];
+        for (int64_t x = g.x0[kw]; x < g.x1[kw]; ++x) acc[x] += wv * s[x];
+      }
+    }
     T* __restrict__ d = dst + y * p.OW;
-    for (int64_t x = 0; x < p.OW; ++x) d[x] = bias;
+    for (int64_t x = 0; x < p.OW; ++x) d[x] = acc[x];
+  }
+}
+
+// acc (H, S, Wq) += sum over taps of w[kh, kw] * g (OH, OW) scattered to the tap's split positions.
+// gp: one row of OWr scratch whose tail [OW, OWr) is zero. exact (a weight is not finite): each tap
+// runs over its valid columns only (the tail's w * 0 would be NaN for inf).
+template <class T>
+CNNKIT_DW_INLINE void dw_dinp_plane_body(T* __restrict__ acc, const T* __restrict__ gplane, const T* w,
+                                         T* __restrict__ gp, bool exact, const Conv2dParams& p, const DwGeom& g) {
+  for (int64_t y = 0; y < p.OH; ++y) {
+    for (int64_t x = 0; x < p.OW; ++x) gp[x] = gplane[y * p.OW + x];
     for (int64_t kh = 0; kh < p.KH; ++kh) {
-      if (y < r.y0[kh] || y >= r.y1[kh]) continue;
-      const T* srow = src + (y * p.SH + kh * p.DH - p.PH) * p.W;
+      if (y < g.y0[kh] || y >= g.y1[kh]) continue;
+      T* arow = acc + (y * p.SH + kh * p.DH - p.PH) * g.row;
       for (int64_t kw = 0; kw < p.KW; ++kw) {
         const T wv = w[kh * p.KW + kw];
-        const T* __restrict__ s = srow + kw * p.DW - p.PW;
-        const int64_t x0 = r.x0[kw], x1 = r.x1[kw];
-        if (p.SW == 1)
-          for (int64_t x = x0; x < x1; ++x) d[x] += wv * s[x];
-        else
-          for (int64_t x = x0; x < x1; ++x) d[x] += wv * s[x * p.SW];
+        T* __restrict__ d = arow + g.col[kw];
+        if (exact) {
+          for (int64_t x = g.x0[kw]; x < g.x1[kw]; ++x) d[x] += wv * gp[x];
+          continue;
+        }
+        for (int64_t x = 0; x < g.OWr; x += kDwV)  // columns past OW add wv * 0 = 0
+          for (int64_t j = 0; j < kDwV; ++j) d[x + j] += wv * gp[x + j];
       }
     }
   }
 }
 
-// dst (H, W) += sum over taps of w[kh, kw] * g (OH, OW) scattered to the tap's input positions.
+// Interleave the split accumulator acc (H, S, Wq) back into dst (H, W).
 template <class T>
-CNNKIT_DW_INLINE void dw_dinp_plane_body(T* __restrict__ dst, const T* __restrict__ g, const T* w,
-                                         const Conv2dParams& p, const TapRanges& r) {
-  for (int64_t y = 0; y < p.OH; ++y) {
-    const T* __restrict__ gs = g + y * p.OW;
+CNNKIT_DW_INLINE void dw_merge_row(T* __restrict__ d, const T* __restrict__ b, const Conv2dParams& p,
+                                   const DwGeom& g) {
+  {
+    if (g.S == 1) {
+      for (int64_t ix = 0; ix < g.Wc; ++ix) d[ix] = b[p.PW + ix];
+    } else if (g.S == 2) {
+      const T* __restrict__ e = b + (p.PW % 2 == 0 ? 0 : g.Wq) + p.PW / 2;
+      const T* __restrict__ f = b + (p.PW % 2 == 0 ? g.Wq : 0) + (p.PW + 1) / 2;
+      const int64_t pairs = g.Wc / 2;
+      for (int64_t t = 0; t < pairs; ++t) {
+        d[2 * t] = e[t];
+        d[2 * t + 1] = f[t];
+      }
+      if (g.Wc % 2) d[2 * pairs] = e[pairs];
+    } else {
+      for (int64_t ix = 0; ix < g.Wc; ++ix) {
+        const int64_t i = ix + p.PW;
+        d[ix] = b[i % g.S * g.Wq + i / g.S];
+      }
+    }
+    for (int64_t ix = g.Wc; ix < p.W; ++ix) d[ix] = T(0);  // columns no output reaches
+  }
+}
+template <class T>
+CNNKIT_DW_INLINE void dw_merge_plane(T* __restrict__ dst, const T* __restrict__ acc, const Conv2dParams& p,
+                                     const DwGeom& g) {
+  for (int64_t ih = 0; ih < p.H; ++ih) dw_merge_row(dst + ih * p.W, acc + ih * g.row, p, g);
+}
+
+// The gather form of dinp (finite weights): gbuf (M, OH, GW) holds the plane's M gradient planes
+// with L zero columns in front and zeros past OW. Input row ih is built in the split layout, phase
+// by phase: slots [xb, xb + B*kDwV) of phase q sum over m, the tap rows kh that reach row ih, and
+// the taps kw of phase q, in that order, in registers (every tap adds w * a zero where it reaches no
+// output); then the row is interleaved into dst.
+// nr tap rows reach row ih: tap row khs[r] from gradient row ys[r]; phase q has the nq taps kws[i]
+// at slot offsets offs[i].
+template <int B, class T>
+CNNKIT_DW_INLINE void dw_gather_block(T* __restrict__ out, const T* __restrict__ gbuf, const T* w, int64_t M,
+                                      int64_t nr, const int64_t* khs, const int64_t* ys, int64_t nq,
+                                      const int64_t* kws, const int64_t* offs, const Conv2dParams& p,
+                                      const DwGeom& g) {
+  T v[B * kDwV];
+  for (int j = 0; j < B * kDwV; ++j) v[j] = T(0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t r = 0; r < nr; ++r) {
+      const T* grow = gbuf + (m * p.OH + ys[r]) * g.GW + g.L;
+      const T* wr = w + (m * p.KH + khs[r]) * p.KW;
+      for (int64_t i = 0; i < nq; ++i) {
+        const T wv = wr[kws[i]];
+        const T* __restrict__ src = grow - offs[i];
+        for (int j = 0; j < B * kDwV; ++j) v[j] += wv * src[j];
+      }
+    }
+  for (int j = 0; j < B * kDwV; ++j) out[j] = v[j];
+}
+
+template <class T>
+CNNKIT_DW_INLINE void dw_dinp_gather_body(T* __restrict__ dst, const T* __restrict__ gbuf, const T* w, int64_t M,
+                                          T* __restrict__ acc, const Conv2dParams& p, const DwGeom& g) {
+  // slots of a phase that dw_merge_row reads: (ix + PW) / S for ix < Wc
+  const int64_t need = g.Wc > 0 ? (g.Wc - 1 + p.PW) / g.S + 1 : 0;
+  const int64_t Wn = (need + kDwV - 1) / kDwV * kDwV;  // <= Wq
+  const int64_t* kws = g.qkw.data();
+  const int64_t* offs = g.qoff.data();
+  for (int64_t ih = 0; ih < p.H; ++ih) {
+    int64_t khs[16], ys[16], nr = 0;  // KH <= 16 here (the caller checks)
     for (int64_t kh = 0; kh < p.KH; ++kh) {
-      if (y < r.y0[kh] || y >= r.y1[kh]) continue;
-      T* drow = dst + (y * p.SH + kh * p.DH - p.PH) * p.W;
-      for (int64_t kw = 0; kw < p.KW; ++kw) {
-        const T wv = w[kh * p.KW + kw];
-        T* __restrict__ d = drow + kw * p.DW - p.PW;
-        const int64_t x0 = r.x0[kw], x1 = r.x1[kw];
-        if (p.SW == 1)
-          for (int64_t x = x0; x < x1; ++x) d[x] += wv * gs[x];
-        else
-          for (int64_t x = x0; x < x1; ++x) d[x * p.SW] += wv * gs[x];
-      }
+      const int64_t t = ih + p.PH - kh * p.DH;
+      if (t < 0 || t % p.SH != 0 || t / p.SH >= p.OH) continue;
+      khs[nr] = kh;
+      ys[nr++] = t / p.SH;
     }
+    for (int64_t q = 0; q < g.S; ++q) {
+      T* a = acc + q * g.Wq;
+      const int64_t i0 = g.qbeg[q], nq = g.qbeg[q + 1] - i0;
+      int64_t x = 0;
+      for (; x + 2 * kDwV <= Wn; x += 2 * kDwV)
+        dw_gather_block<2>(a + x, gbuf + x, w, M, nr, khs, ys, nq, kws + i0, offs + i0, p, g);
+      if (x < Wn) dw_gather_block<1>(a + x, gbuf + x, w, M, nr, khs, ys, nq, kws + i0, offs + i0, p, g);
+    }
+    dw_merge_row(dst + ih * p.W, acc, p, g);
   }
 }
 
-// rows (KH*KW, OW) += per tap, g (OH, OW) times src (H, W) at the tap's offset, summed over y.
+// gbuf (M, OH, GW) <- the M gradient planes gplanes (M, OH, OW) at column offset L (the rest stays zero).
 template <class T>
-CNNKIT_DW_INLINE void dw_dweight_plane_body(T* __restrict__ rows, const T* __restrict__ g,
-                                            const T* __restrict__ src, const Conv2dParams& p, const TapRanges& r) {
+CNNKIT_DW_INLINE void dw_pad_grad(T* __restrict__ gbuf, const T* __restrict__ gplanes, int64_t M,
+                                  const Conv2dParams& p, const DwGeom& g) {
+  for (int64_t r = 0; r < M * p.OH; ++r)
+    for (int64_t x = 0; x < p.OW; ++x) gbuf[r * g.GW + g.L + x] = gplanes[r * p.OW + x];
+}
+
+// rows (KH*KW, OWr) += per tap, g (OH, OW) times the split plane at the tap's offset, summed over y.
+// A row of g that is not finite runs each tap over its valid columns only (g * a padding 0 would
+// be NaN); the test rides on the row's copy (v - v is 0 for finite v, NaN for inf and NaN).
+template <class T>
+CNNKIT_DW_INLINE void dw_dweight_plane_body(T* __restrict__ rows, const T* __restrict__ gplane,
+                                            const T* __restrict__ buf, T* __restrict__ gp, const Conv2dParams& p,
+                                            const DwGeom& g) {
   for (int64_t y = 0; y < p.OH; ++y) {
-    const T* __restrict__ gs = g + y * p.OW;
+    int finite = 1;
+    for (int64_t x = 0; x < p.OW; ++x) {
+      const T v = gplane[y * p.OW + x];
+      gp[x] = v;
+      finite &= (v - v) == T(0);
+    }
+    const bool exact = finite == 0;
     for (int64_t kh = 0; kh < p.KH; ++kh) {
-      if (y < r.y0[kh] || y >= r.y1[kh]) continue;
-      const T* srow = src + (y * p.SH + kh * p.DH - p.PH) * p.W;
+      if (y < g.y0[kh] || y >= g.y1[kh]) continue;
+      const T* srow = buf + (y * p.SH + kh * p.DH - p.PH) * g.row;
       for (int64_t kw = 0; kw < p.KW; ++kw) {
-        T* __restrict__ acc = rows + (kh * p.KW + kw) * p.OW;
-        const T* __restrict__ s = srow + kw * p.DW - p.PW;
-        const int64_t x0 = r.x0[kw], x1 = r.x1[kw];
-        if (p.SW == 1)
-          for (int64_t x = x0; x < x1; ++x) acc[x] += gs[x] * s[x];
-        else
-          for (int64_t x = x0; x < x1; ++x) acc[x] += gs[x] * s[x * p.SW];
+        T* __restrict__ acc = rows + (kh * p.KW + kw) * g.OWr;
+        const T* __restrict__ s = srow + g.col[kw];
+        if (exact) {
+          for (int64_t x = g.x0[kw]; x < g.x1[kw]; ++x) acc[x] += gp[x] * s[x];
+          continue;
+        }
+        for (int64_t x = 0; x < g.OWr; x += kDwV)  // columns past OW: scratch, never summed
+          for (int64_t j = 0; j < kDwV; ++j) acc[x + j] += gp[x + j] * s[x + j];
       }
     }
   }
 }
 
 template <class T>
-void dw_forward_plane(T* dst, const T* src, const T* w, T bias, const Conv2dParams& p, const TapRanges& r) {
-  dw_forward_plane_body(dst, src, w, bias, p, r);
+void dw_forward_plane(T* dst, const T* buf, const T* w, T bias, T* acc, bool exact, const Conv2dParams& p,
+                      const DwGeom& g) {
+  dw_forward_plane_body(dst, buf, w, bias, acc, exact, p, g);
 }
 template <class T>
-void dw_dinp_plane(T* dst, const T* g, const T* w, const Conv2dParams& p, const TapRanges& r) {
-  dw_dinp_plane_body(dst, g, w, p, r);
+void dw_dinp_plane(T* acc, const T* gplane, const T* w, T* gp, bool exact, const Conv2dParams& p, const DwGeom& g) {
+  dw_dinp_plane_body(acc, gplane, w, gp, exact, p, g);
 }
 template <class T>
-void dw_dweight_plane(T* rows, const T* g, const T* src, const Conv2dParams& p, const TapRanges& r) {
-  dw_dweight_plane_body(rows, g, src, p, r);
+void dw_dweight_plane(T* rows, const T* gplane, const T* buf, T* gp, const Conv2dParams& p, const DwGeom& g) {
+  dw_dweight_plane_body(rows, gplane, buf, gp, p, g);
+}
+template <class T>
+void dw_split(T* buf, const T* src, const Conv2dParams& p, const DwGeom& g) {
+  dw_split_plane(buf, src, p, g);
+}
+template <class T>
+void dw_merge(T* dst, const T* acc, const Conv2dParams& p, const DwGeom& g) {
+  dw_merge_plane(dst, acc, p, g);
+}
+template <class T>
+void dw_dinp_gather(T* dst, T* gbuf, const T* gplanes, const T* w, int64_t M, T* acc, const Conv2dParams& p,
+                    const DwGeom& g) {
+  dw_pad_grad(gbuf, gplanes, M, p, g);
+  dw_dinp_gather_body(dst, gbuf, w, M, acc, p, g);
 }
 #if CNNKIT_HAVE_AVX2
 template <class T>
-CNNKIT_AVX2 void dw_forward_plane_avx2(T* dst, const T* src, const T* w, T bias, const Conv2dParams& p,
-                                       const TapRanges& r) {
-  dw_forward_plane_body(dst, src, w, bias, p, r);
+CNNKIT_AVX2 void dw_forward_plane_avx2(T* dst, const T* buf, const T* w, T bias, T* acc, bool exact,
+                                       const Conv2dParams& p, const DwGeom& g) {
+  dw_forward_plane_body(dst, buf, w, bias, acc, exact, p, g);
 }
 template <class T>
-CNNKIT_AVX2 void dw_dinp_plane_avx2(T* dst, const T* g, const T* w, const Conv2dParams& p, const TapRanges& r) {
-  dw_dinp_plane_body(dst, g, w, p, r);
+CNNKIT_AVX2 void dw_dinp_plane_avx2(T* acc, const T* gplane, const T* w, T* gp, bool exact,
+                                    const Conv2dParams& p, const DwGeom& g) {
+  dw_dinp_plane_body(acc, gplane, w, gp, exact, p, g);
 }
 template <class T>
-CNNKIT_AVX2 void dw_dweight_plane_avx2(T* rows, const T* g, const T* src, const Conv2dParams& p,
-                                       const TapRanges& r) {
-  dw_dweight_plane_body(rows, g, src, p, r);
+CNNKIT_AVX2 void dw_dweight_plane_avx2(T* rows, const T* gplane, const T* buf, T* gp, const Conv2dParams& p,
+                                       const DwGeom& g) {
+  dw_dweight_plane_body(rows, gplane, buf, gp, p, g);
+}
+template <class T>
+CNNKIT_AVX2 void dw_split_avx2(T* buf, const T* src, const Conv2dParams& p, const DwGeom& g) {
+  dw_split_plane(buf, src, p, g);
+}
+template <class T>
+CNNKIT_AVX2 void dw_merge_avx2(T* dst, const T* acc, const Conv2dParams& p, const DwGeom& g) {
+  dw_merge_plane(dst, acc, p, g);
+}
+template <class T>
+CNNKIT_AVX2 void dw_dinp_gather_avx2(T* dst, T* gbuf, const T* gplanes, const T* w, int64_t M, T* acc,
+                                     const Conv2dParams& p, const DwGeom& g) {
+  dw_pad_grad(gbuf, gplanes, M, p, g);
+  dw_dinp_gather_body(dst, gbuf, w, M, acc, p, g);
 }
 #endif
+
+// v - v is 0 for a finite v, NaN for inf and NaN (a form that vectorises, unlike std::isfinite).
+template <class T>
+bool all_finite(const T* v, int64_t n) {
+  int ok = 1;
+  for (int64_t i = 0; i < n; ++i) ok &= (v[i] - v[i]) == T(0);
+  return ok != 0;
+}
 }  // namespace
 
 template <class T>
 void conv2d_depthwise_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
   const int64_t M = p.OC / p.C, HW = p.H * p.W, OHW = p.OH * p.OW, KK = p.KH * p.KW;
-  const TapRanges r(p);
+  const DwGeom g(p);
 #if CNNKIT_HAVE_AVX2
   const bool avx2 = simd_avx2();
 #endif
   parallel_for(0, p.N * p.OC, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<T> buf(static_cast<size_t>(p.H * g.row), T(0)), acc(static_cast<size_t>(g.OWr));
+    int64_t split = -1;  // the input plane now in buf
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t o = i % p.OC, n = i / p.OC;
-      const T* src = inp + (n * p.C + o / M) * HW;
+      const int64_t o = i % p.OC, n = i / p.OC, plane = n * p.C + o / M;
       const T b = bias != nullptr ? bias[o] : T(0);
+      const bool exact = !all_finite(weight + o * KK, KK);
 #if CNNKIT_HAVE_AVX2
       if (avx2) {
-        dw_forward_plane_avx2(out + i * OHW, src, weight + o * KK, b, p, r);
+        if (plane != split) dw_split_avx2(buf.data(), inp + plane * HW, p, g);
+        split = plane;
+        dw_forward_plane_avx2(out + i * OHW, buf.data(), weight + o * KK, b, acc.data(), exact, p, g);
         continue;
       }
 #endif
-      dw_forward_plane(out + i * OHW, src, weight + o * KK, b, p, r);
+      if (plane != split) dw_split(buf.data(), inp + plane * HW, p, g);
+      split = plane;
+      dw_forward_plane(out + i * OHW, buf.data(), weight + o * KK, b, acc.data(), exact, p, g);
     }
   });
 }
@@ -643,55 +893,103 @@ template <class T>
 void conv2d_depthwise_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                                const Conv2dParams& p) {
   const int64_t M = p.OC / p.C, HW = p.H * p.W, OHW = p.OH * p.OW, KK = p.KH * p.KW;
-  const TapRanges r(p);
+  const DwGeom g(p);
 #if CNNKIT_HAVE_AVX2
   const bool avx2 = simd_avx2();
 #endif
   if (dbias != nullptr) channel_sums(dbias, dout, p.N, p.OC, OHW);
-  if (dinp != nullptr) {
+  // dinp of input plane i = (n, c), with per-thread scratch
+  struct Scratch {
+    std::vector<T> acc, gp, gbuf, arow;
+  };
+  auto dinp_plane = [&](int64_t i, Scratch& sc) {
+    const int64_t c = i % p.C, n = i / p.C;
+    const T* wc = weight + c * M * KK;  // the M filters of channel c
+    const bool finite = all_finite(wc, M * KK);
+    // the gather at stride 1 (9 taps per row in registers); at stride 2 a row has few taps per phase,
+    // and the scatter (below) measured faster
+    if (finite && p.KH <= 16 && p.SH == 1 && p.SW == 1) {
+      if (sc.gbuf.empty()) {
+        sc.gbuf.assign(static_cast<size_t>(M * p.OH * g.GW), T(0));
+        sc.arow.resize(static_cast<size_t>(g.row));
+      }
+      const T* gplanes = dout + (n * p.OC + c * M) * OHW;
+#if CNNKIT_HAVE_AVX2
+      if (avx2) {
+        dw_dinp_gather_avx2(dinp + i * HW, sc.gbuf.data(), gplanes, wc, M, sc.arow.data(), p, g);
+        return;
+      }
+#endif
+      dw_dinp_gather(dinp + i * HW, sc.gbuf.data(), gplanes, wc, M, sc.arow.data(), p, g);
+      return;
+    }
+    // the scatter (a non-finite weight: each tap over its valid columns only)
+    sc.acc.resize(static_cast<size_t>(p.H * g.row));
+    std::fill(sc.acc.begin(), sc.acc.end(), T(0));
+    if (sc.gp.empty()) sc.gp.assign(static_cast<size_t>(g.OWr), T(0));
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t o = c * M + m;
+      const T* gplane = dout + (n * p.OC + o) * OHW;
+#if CNNKIT_HAVE_AVX2
+      if (avx2) {
+        dw_dinp_plane_avx2(sc.acc.data(), gplane, weight + o * KK, sc.gp.data(), !finite, p, g);
+        continue;
+      }
+#endif
+      dw_dinp_plane(sc.acc.data(), gplane, weight + o * KK, sc.gp.data(), !finite, p, g);
+    }
+#if CNNKIT_HAVE_AVX2
+    if (avx2) {
+      dw_merge_avx2(dinp + i * HW, sc.acc.data(), p, g);
+      return;
+    }
+#endif
+    dw_merge(dinp + i * HW, sc.acc.data(), p, g);
+  };
+  if (dweight == nullptr) {
+    if (dinp == nullptr) return;
     parallel_for(0, p.N * p.C, 1, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t c = i % p.C, n = i / p.C;
-        T* dst = dinp + i * HW;
-        std::fill(dst, dst + HW, T(0));
+      Scratch sc;
+      for (int64_t i = i0; i < i1; ++i) dinp_plane(i, sc);
+    });
+    return;
+  }
+  // dweight (and dinp, fused: each image's gradient planes are read while they are in cache): threads
+  // split the input channels c; channel c owns the filters o = c*M + m and the dinp planes (n, c).
+  parallel_for(0, p.C, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<T> rows(static_cast<size_t>(M * KK * g.OWr)), buf(static_cast<size_t>(p.H * g.row), T(0)),
+        gp(static_cast<size_t>(g.OWr), T(0));
+    Scratch sc;
+    for (int64_t c = c0; c < c1; ++c) {
+      std::fill(rows.begin(), rows.end(), T(0));
+      for (int64_t n = 0; n < p.N; ++n) {
+        const T* src = inp + (n * p.C + c) * HW;
+#if CNNKIT_HAVE_AVX2
+        if (avx2)
+          dw_split_avx2(buf.data(), src, p, g);
+        else
+#endif
+          dw_split(buf.data(), src, p, g);
         for (int64_t m = 0; m < M; ++m) {
-          const int64_t o = c * M + m;
-          const T* g = dout + (n * p.OC + o) * OHW;
+          const T* gplane = dout + (n * p.OC + c * M + m) * OHW;
+          T* r = rows.data() + m * KK * g.OWr;
 #if CNNKIT_HAVE_AVX2
           if (avx2) {
-            dw_dinp_plane_avx2(dst, g, weight + o * KK, p, r);
+            dw_dweight_plane_avx2(r, gplane, buf.data(), gp.data(), p, g);
             continue;
           }
 #endif
-          dw_dinp_plane(dst, g, weight + o * KK, p, r);
+          dw_dweight_plane(r, gplane, buf.data(), gp.data(), p, g);
         }
+        if (dinp != nullptr) dinp_plane(n * p.C + c, sc);
       }
-    });
-  }
-  if (dweight != nullptr) {
-    parallel_for(0, p.OC, 1, [&](int64_t o0, int64_t o1) {
-      std::vector<T> rows(static_cast<size_t>(KK * p.OW));
-      for (int64_t o = o0; o < o1; ++o) {
-        std::fill(rows.begin(), rows.end(), T(0));
-        for (int64_t n = 0; n < p.N; ++n) {
-          const T* src = inp + (n * p.C + o / M) * HW;
-          const T* g = dout + (n * p.OC + o) * OHW;
-#if CNNKIT_HAVE_AVX2
-          if (avx2) {
-            dw_dweight_plane_avx2(rows.data(), g, src, p, r);
-            continue;
-          }
-#endif
-          dw_dweight_plane(rows.data(), g, src, p, r);
-        }
-        for (int64_t k = 0; k < KK; ++k) {
-          double sum = 0;
-          for (int64_t x = 0; x < p.OW; ++x) sum += rows[k * p.OW + x];
-          dweight[o * KK + k] = static_cast<T>(sum);
-        }
+      for (int64_t k = 0; k < M * KK; ++k) {
+        double sum = 0;
+        for (int64_t x = 0; x < p.OW; ++x) sum += rows[k * g.OWr + x];
+        dweight[c * M * KK + k] = static_cast<T>(sum);
       }
-    });
-  }
+    }
+  });
 }
 
 template <class T>
