@@ -42,6 +42,21 @@ def _check_args(name, **tensors):
             raise TypeError(f"{name}(): argument '{what}' must be Tensor, not {type(t).__name__}")
 
 
+def _save_for_norm_backward(ctx, x, weight, bias, mean, rstd):
+    """What every ``_C.*_norm_backward`` needs: the input, the weight, the per-row mean and 1/std."""
+    ctx.has_bias = bias is not None
+    ctx.save_for_backward(x, weight, mean, rstd)
+
+
+def _norm_backward(ctx, backward_op, dout, nx, nw, nb, *args):
+    """Runs ``backward_op(dout, x, *args, weight, mean, rstd, mask)`` (``args``: the op's own
+    arguments, e.g. num_groups) and returns the optional (dx, dweight, dbias)."""
+    x, weight, mean, rstd = ctx.saved_tensors
+    dx, dw, db = backward_op(dout._t, x._t, *args, _ct(weight), mean._t, rstd._t,
+                             (nx, nw and weight is not None, nb and ctx.has_bias))
+    return _opt(dx), _opt(dw), _opt(db)
+
+
 class GroupNormFn(Function):
     """out = (x - mean) * rstd * weight[c] + bias[c], statistics over each (sample, group)."""
 
@@ -49,17 +64,14 @@ class GroupNormFn(Function):
     def forward(ctx, x, num_groups, weight, bias, eps):
         out, mean, rstd = _C.group_norm_forward(x._t, num_groups, _ct(weight), _ct(bias), eps)
         ctx.num_groups = num_groups
-        ctx.has_bias = bias is not None
-        ctx.save_for_backward(x, weight, _wrap(mean), _wrap(rstd))
+        _save_for_norm_backward(ctx, x, weight, bias, _wrap(mean), _wrap(rstd))
         return _wrap(out)
 
     @staticmethod
     def backward(ctx, dout):
-        x, weight, mean, rstd = ctx.saved_tensors
         nx, _, nw, nb, _ = ctx.needs_input_grad
-        dx, dw, db = _C.group_norm_backward(dout._t, x._t, ctx.num_groups, _ct(weight), mean._t, rstd._t,
-                                            (nx, nw and weight is not None, nb and ctx.has_bias))
-        return _opt(dx), None, _opt(dw), _opt(db), None
+        dx, dw, db = _norm_backward(ctx, _C.group_norm_backward, dout, nx, nw, nb, ctx.num_groups)
+        return dx, None, dw, db, None
 
 
 class LayerNormFn(Function):
@@ -69,17 +81,14 @@ class LayerNormFn(Function):
     def forward(ctx, x, normalized_shape, weight, bias, eps):
         out, mean, rstd = _C.layer_norm_forward(x._t, normalized_shape, _ct(weight), _ct(bias), eps)
         ctx.normalized_shape = normalized_shape
-        ctx.has_bias = bias is not None
-        ctx.save_for_backward(x, weight, _wrap(mean), _wrap(rstd))
+        _save_for_norm_backward(ctx, x, weight, bias, _wrap(mean), _wrap(rstd))
         return _wrap(out)
 
     @staticmethod
     def backward(ctx, dout):
-        x, weight, mean, rstd = ctx.saved_tensors
         nx, _, nw, nb, _ = ctx.needs_input_grad
-        dx, dw, db = _C.layer_norm_backward(dout._t, x._t, ctx.normalized_shape, _ct(weight), mean._t, rstd._t,
-                                            (nx, nw and weight is not None, nb and ctx.has_bias))
-        return _opt(dx), None, _opt(dw), _opt(db), None
+        dx, dw, db = _norm_backward(ctx, _C.layer_norm_backward, dout, nx, nw, nb, ctx.normalized_shape)
+        return dx, None, dw, db, None
 
 
 class InstanceNormFn(Function):
@@ -90,18 +99,15 @@ class InstanceNormFn(Function):
     def forward(ctx, x, weight, bias, eps):
         out, mean, rstd, var = _C.instance_norm_forward(x._t, _ct(weight), _ct(bias), eps)
         mean, var = _wrap(mean), _wrap(var)
-        ctx.has_bias = bias is not None
-        ctx.save_for_backward(x, weight, mean, _wrap(rstd))
+        _save_for_norm_backward(ctx, x, weight, bias, mean, _wrap(rstd))
         ctx.mark_non_differentiable(mean, var)
         return _wrap(out), mean, var
 
     @staticmethod
     def backward(ctx, dout, _dmean, _dvar):
-        x, weight, mean, rstd = ctx.saved_tensors
         nx, nw, nb, _ = ctx.needs_input_grad
-        dx, dw, db = _C.instance_norm_backward(dout._t, x._t, _ct(weight), mean._t, rstd._t,
-                                               (nx, nw and weight is not None, nb and ctx.has_bias))
-        return _opt(dx), _opt(dw), _opt(db), None
+        dx, dw, db = _norm_backward(ctx, _C.instance_norm_backward, dout, nx, nw, nb)
+        return dx, dw, db, None
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
