@@ -132,36 +132,56 @@ void gather_cpu(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& i
   });
 }
 
-void scatter_add_cpu(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
-  if (index.numel() == 0) return;
-  const bool scalar = index.dim() == 0;
+namespace {
+
+// The scatter "lines" of an index: one per coordinate tuple without `dim` (a plan over out /
+// index / src with `dim` dropped), each `len` long with strides os / is / ss along `dim`.
+struct ScatterLines {
+  int64_t len, os, is, ss;
+  StridedPlan<3> plan;
+};
+ScatterLines scatter_lines(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
+  const bool scalar = index.dim() == 0;  // a 0-d index is one line of length 1
   const int64_t len = scalar ? 1 : index.shape()[dim];
   const int64_t os = scalar ? 0 : out.strides()[dim];
   const int64_t is = scalar ? 0 : index.strides()[dim];
   const int64_t ss = scalar ? 0 : src.strides()[dim];
-  // One "line" per coordinate tuple without `dim`; a line's destinations are disjoint from every
-  // other line's, so lines run in parallel and each applies its duplicates in order.
-  const StridedPlan<3> p = make_plan<3>(
-      drop_dim(index.shape(), dim),
-      {drop_dim(out.strides(), dim), drop_dim(index.strides(), dim), drop_dim(src.strides(), dim)}, true);
+  return {len, os, is, ss,
+          make_plan<3>(drop_dim(index.shape(), dim),
+                       {drop_dim(out.strides(), dim), drop_dim(index.strides(), dim), drop_dim(src.strides(), dim)},
+                       true)};
+}
+
+// A line's destinations are disjoint from every other line's, so lines run in parallel and each
+// applies its duplicates in order: update(out[line, index[line, j]], src[line, j]) for j = 0, 1, ...
+template <class S, class Update>
+void walk_scatter_lines(const ScatterLines& L, S* o, const int64_t* ix, const S* s, const Update& update) {
+  const StridedPlan<3>& p = L.plan;
+  const int64_t len = L.len, os = L.os, is = L.is, ss = L.ss;
+  parallel_for(0, p.numel, std::max<int64_t>(1, kWorkGrain / len), [&](int64_t b, int64_t e) {
+    for_each_run(p, b, e, [&](const int64_t* off, int64_t n, const int64_t* st) {
+      for (int64_t i = 0; i < n; ++i) {
+        S* ob = o + off[0] + i * st[0];
+        const int64_t* ib = ix + off[1] + i * st[1];
+        const S* sb = s + off[2] + i * st[2];
+        for (int64_t j = 0; j < len; ++j) update(ob[ib[j * is] * os], sb[j * ss]);
+      }
+    });
+  });
+}
+
+}  // namespace
+
+void scatter_add_cpu(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
+  if (index.numel() == 0) return;
+  const ScatterLines lines = scatter_lines(out, dim, index, src);
   const int64_t* ix = index.data<int64_t>();
   CNNKIT_DISPATCH_ALL(out.dtype(), "scatter_add_", [&] {
     using S = scalar_t;
     if constexpr (std::is_same_v<S, bool>) {
       throw TypeError("scatter_add_: bool tensors are not supported");
     } else {
-      S* o = out.data<S>();
-      const S* s = src.data<S>();
-      parallel_for(0, p.numel, std::max<int64_t>(1, kWorkGrain / len), [&](int64_t b, int64_t e) {
-        for_each_run(p, b, e, [&](const int64_t* off, int64_t n, const int64_t* st) {
-          for (int64_t i = 0; i < n; ++i) {
-            S* ob = o + off[0] + i * st[0];
-            const int64_t* ib = ix + off[1] + i * st[1];
-            const S* sb = s + off[2] + i * st[2];
-            for (int64_t j = 0; j < len; ++j) ob[ib[j * is] * os] = add_wrap(ob[ib[j * is] * os], sb[j * ss]);
-          }
-        });
-      });
+      walk_scatter_lines(lines, out.data<S>(), ix, src.data<S>(), [](S& d, S v) { d = add_wrap(d, v); });
     }
   });
 }
@@ -169,38 +189,19 @@ void scatter_add_cpu(const Tensor& out, int64_t dim, const Tensor& index, const 
 // The scatter_add_ line walk with the update chosen by `reduce` (one instantiation per mode).
 void scatter_cpu(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce reduce) {
   if (index.numel() == 0) return;
-  const bool scalar = index.dim() == 0;
-  const int64_t len = scalar ? 1 : index.shape()[dim];
-  const int64_t os = scalar ? 0 : out.strides()[dim];
-  const int64_t is = scalar ? 0 : index.strides()[dim];
-  const int64_t ss = scalar ? 0 : src.strides()[dim];
-  const StridedPlan<3> p = make_plan<3>(
-      drop_dim(index.shape(), dim),
-      {drop_dim(out.strides(), dim), drop_dim(index.strides(), dim), drop_dim(src.strides(), dim)}, true);
+  const ScatterLines lines = scatter_lines(out, dim, index, src);
   const int64_t* ix = index.data<int64_t>();
   CNNKIT_DISPATCH_ALL(out.dtype(), "scatter_", [&] {
     using S = scalar_t;
     S* o = out.data<S>();
     const S* s = src.data<S>();
-    auto walk = [&](auto update) {
-      parallel_for(0, p.numel, std::max<int64_t>(1, kWorkGrain / len), [&](int64_t b, int64_t e) {
-        for_each_run(p, b, e, [&](const int64_t* off, int64_t n, const int64_t* st) {
-          for (int64_t i = 0; i < n; ++i) {
-            S* ob = o + off[0] + i * st[0];
-            const int64_t* ib = ix + off[1] + i * st[1];
-            const S* sb = s + off[2] + i * st[2];
-            for (int64_t j = 0; j < len; ++j) update(ob[ib[j * is] * os], sb[j * ss]);
-          }
-        });
-      });
-    };
-    if (reduce == ScatterReduce::None) return walk([](S& d, S v) { d = v; });
+    if (reduce == ScatterReduce::None) return walk_scatter_lines(lines, o, ix, s, [](S& d, S v) { d = v; });
     if constexpr (std::is_same_v<S, bool>) {
       throw TypeError("scatter_: reduce is not supported on bool tensors");
     } else if (reduce == ScatterReduce::Add) {
-      walk([](S& d, S v) { d = add_wrap(d, v); });
+      walk_scatter_lines(lines, o, ix, s, [](S& d, S v) { d = add_wrap(d, v); });
     } else {
-      walk([](S& d, S v) { d = mul_wrap(d, v); });
+      walk_scatter_lines(lines, o, ix, s, [](S& d, S v) { d = mul_wrap(d, v); });
     }
   });
 }

@@ -115,30 +115,9 @@ __global__ void gather_kernel(DeviceIndexer<3> ix, int64_t n, U* out, const int6
   }
 }
 
-// One thread per line (all coordinates of index but dim): for j in order,
-// out[line, index[line, j]] += src[line, j].
-template <class S>
-__global__ void scatter_add_kernel(DeviceIndexer<3> ix, int64_t lines, int64_t len, S* out, int64_t os,
-                                   const int64_t* idx, int64_t is, const S* src, int64_t ss) {
-  CNNKIT_GRID_STRIDE(l, lines) {
-    int64_t off[3];
-    ix.offsets(l, off);
-    S* ob = out + off[0];
-    const int64_t* ib = idx + off[1];
-    const S* sb = src + off[2];
-    for (int64_t j = 0; j < len; ++j) {
-      S* o = ob + ib[j * is] * os;
-      const S v = sb[j * ss];
-      if constexpr (std::is_integral<S>::value)
-        *o = static_cast<S>(static_cast<uint64_t>(*o) + static_cast<uint64_t>(v));
-      else
-        *o = *o + v;
-    }
-  }
-}
-
-// scatter_ (reduce None / Add / Multiply): the scatter_add_ line walk with the mode as a runtime
-// switch (uniform across a launch, so no divergence).
+// scatter_ (reduce None / Add / Multiply) and scatter_add_ (mode 1): one thread per line (all
+// coordinates of index but dim): for j in order, out[line, index[line, j]] (=, +=, *=) src[line, j].
+// The mode is a runtime switch (uniform across a launch, so no divergence).
 template <class S>
 __global__ void scatter_kernel(DeviceIndexer<3> ix, int64_t lines, int64_t len, S* out, int64_t os,
                                const int64_t* idx, int64_t is, const S* src, int64_t ss, int mode) {
@@ -207,14 +186,6 @@ void by_itemsize(const char* op, size_t itemsize, const F& f) {
     case 8: return f(uint64_t{});
     default: throw RuntimeError(str(op, ": unsupported element size ", itemsize));
   }
-}
-
-template <class S>
-void launch_scatter_add(const DeviceIndexer<3>& ix, int64_t lines, int64_t len, const Tensor& out, int64_t os,
-                        const int64_t* idx, int64_t is, const Tensor& src, int64_t ss) {
-  scatter_add_kernel<S><<<blocks_for(lines), kThreadsPerBlock>>>(ix, lines, len, out.data<S>(), os, idx, is,
-                                                                  src.data<S>(), ss);
-  CNNKIT_CUDA_KERNEL_CHECK("scatter_add_");
 }
 
 template <class S, bool Add>
@@ -340,46 +311,62 @@ void gather_cuda(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& 
   });
 }
 
-void scatter_add_cuda(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
-  if (index.numel() == 0) return;
-  CudaDeviceGuard guard(out.device().index);
-  const bool scalar = index.dim() == 0;
+namespace {
+
+// The scatter "lines" of an index: one per coordinate tuple without `dim` (a plan over out /
+// index / src with `dim` dropped), each `len` long with strides os / is / ss along `dim`.
+struct ScatterLines {
+  int64_t len, os, is, ss;
+  StridedPlan<3> plan;
+};
+ScatterLines scatter_lines(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
+  const bool scalar = index.dim() == 0;  // a 0-d index is one line of length 1
   const int64_t len = scalar ? 1 : index.shape()[dim];
   const int64_t os = scalar ? 0 : out.strides()[dim];
   const int64_t is = scalar ? 0 : index.strides()[dim];
   const int64_t ss = scalar ? 0 : src.strides()[dim];
-  const StridedPlan<3> p = make_plan<3>(
-      drop_dim(index.shape(), dim),
-      {drop_dim(out.strides(), dim), drop_dim(index.strides(), dim), drop_dim(src.strides(), dim)}, true);
-  const DeviceIndexer<3> ix = make_device_indexer<3>("scatter_add_()", p);
+  return {len, os, is, ss,
+          make_plan<3>(drop_dim(index.shape(), dim),
+                       {drop_dim(out.strides(), dim), drop_dim(index.strides(), dim), drop_dim(src.strides(), dim)},
+                       true)};
+}
+
+// One scatter_kernel launch over the lines (mode: 0 =, 1 +=, 2 *=).
+template <class S>
+void launch_scatter(const char* op, const ScatterLines& lines, const Tensor& out, const Tensor& index,
+                    const Tensor& src, int mode) {
+  const DeviceIndexer<3> ix = make_device_indexer<3>(op, lines.plan);
+  const int64_t n = lines.plan.numel;
+  scatter_kernel<S><<<blocks_for(n), kThreadsPerBlock>>>(ix, n, lines.len, out.data<S>(), lines.os,
+                                                          index.data<int64_t>(), lines.is, src.data<S>(), lines.ss,
+                                                          mode);
+  CNNKIT_CUDA_KERNEL_CHECK(op);
+}
+
+}  // namespace
+
+void scatter_add_cuda(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
+  if (index.numel() == 0) return;
+  CudaDeviceGuard guard(out.device().index);
+  const ScatterLines lines = scatter_lines(out, dim, index, src);
   CNNKIT_DISPATCH_ALL(out.dtype(), "scatter_add_", [&] {
     using S = scalar_t;
     if constexpr (std::is_same<S, bool>::value)
       throw TypeError("scatter_add_: bool tensors are not supported");
     else
-      launch_scatter_add<S>(ix, p.numel, len, out, os, index.data<int64_t>(), is, src, ss);
+      launch_scatter<S>("scatter_add_()", lines, out, index, src, 1);
   });
 }
 
 void scatter_cuda(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce reduce) {
   if (index.numel() == 0) return;
   CudaDeviceGuard guard(out.device().index);
-  const bool scalar = index.dim() == 0;
-  const int64_t len = scalar ? 1 : index.shape()[dim];
-  const int64_t os = scalar ? 0 : out.strides()[dim];
-  const int64_t is = scalar ? 0 : index.strides()[dim];
-  const int64_t ss = scalar ? 0 : src.strides()[dim];
-  const StridedPlan<3> p = make_plan<3>(
-      drop_dim(index.shape(), dim),
-      {drop_dim(out.strides(), dim), drop_dim(index.strides(), dim), drop_dim(src.strides(), dim)}, true);
-  const DeviceIndexer<3> ix = make_device_indexer<3>("scatter_()", p);
+  const ScatterLines lines = scatter_lines(out, dim, index, src);
   const int mode = reduce == ScatterReduce::None ? 0 : (reduce == ScatterReduce::Add ? 1 : 2);
   CNNKIT_DISPATCH_ALL(out.dtype(), "scatter_", [&] {
     using S = scalar_t;
     if (std::is_same<S, bool>::value && mode != 0) throw TypeError("scatter_: reduce is not supported on bool tensors");
-    scatter_kernel<S><<<blocks_for(p.numel), kThreadsPerBlock>>>(ix, p.numel, len, out.data<S>(), os,
-                                                                  index.data<int64_t>(), is, src.data<S>(), ss, mode);
-    CNNKIT_CUDA_KERNEL_CHECK("scatter_()");
+    launch_scatter<S>("scatter_()", lines, out, index, src, mode);
   });
 }
 
