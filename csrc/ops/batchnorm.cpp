@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "ops/moments.h"
 
 namespace cnnkit {
 
@@ -36,34 +37,6 @@ int64_t channel_grain(const BatchNormDims& d) {
 }
 
 int64_t plane_grain(const BatchNormDims& d) { return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, d.S)); }
-
-// s1 += sum(x[i] - K), s2 += sum((x[i] - K)^2) over n contiguous values.
-template <class T>
-inline void shifted_moments(const T* x, int64_t n, double K, double& s1, double& s2) {
-  double a = 0.0, b = 0.0;
-#pragma omp simd reduction(+ : a, b)
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = static_cast<double>(x[i]) - K;
-    a += v;
-    b += v * v;
-  }
-  s1 += a;
-  s2 += b;
-}
-
-// sg += sum(g[i]), sgx += sum(g[i] * (x[i] - mean)) over n contiguous values.
-template <class T>
-inline void grad_moments(const T* g, const T* x, int64_t n, double mean, double& sg, double& sgx) {
-  double a = 0.0, b = 0.0;
-#pragma omp simd reduction(+ : a, b)
-  for (int64_t i = 0; i < n; ++i) {
-    const double gv = static_cast<double>(g[i]);
-    a += gv;
-    b += gv * (static_cast<double>(x[i]) - mean);
-  }
-  sg += a;
-  sgx += b;
-}
 
 // out = (x - mean[c]) * alpha[c] + beta[c] for every plane, in memory order.
 template <class T>

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "ops/moments.h"
 
 namespace cnnkit {
 
@@ -32,19 +33,6 @@ namespace {
 constexpr int64_t kGrainElems = 1 << 15;
 
 int64_t row_grain(const RowNormDims& d) { return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, d.D())); }
-
-template <class T>
-inline void shifted_moments(const T* x, int64_t n, double K, double& s1, double& s2) {
-  double a = 0.0, b = 0.0;
-#pragma omp simd reduction(+ : a, b)
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = static_cast<double>(x[i]) - K;
-    a += v;
-    b += v * v;
-  }
-  s1 += a;
-  s2 += b;
-}
 }  // namespace
 
 template <class T>
@@ -136,12 +124,7 @@ void row_norm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* in
           const T* gs = g + cc * d.S;
           const T* xs = x + cc * d.S;
           double a = 0.0, b = 0.0;
-#pragma omp simd reduction(+ : a, b)
-          for (int64_t s = 0; s < d.S; ++s) {
-            const double gv = static_cast<double>(gs[s]);
-            a += gv;
-            b += gv * (static_cast<double>(xs[s]) - m);
-          }
+          grad_moments(gs, xs, d.S, m, a, b);
           A += a * w;
           B += b * w;
         }
@@ -188,12 +171,7 @@ void row_norm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* in
         const T* gs = dout + off;
         const T* xs = inp + off;
         double a = 0.0, b = 0.0;
-#pragma omp simd reduction(+ : a, b)
-        for (int64_t s = 0; s < d.S; ++s) {
-          const double gv = static_cast<double>(gs[s]);
-          a += gv;
-          b += gv * (static_cast<double>(xs[s]) - m);
-        }
+        grad_moments(gs, xs, d.S, m, a, b);
         sb[c - c0] += a;
         sw[c - c0] += b * rs;
       }
