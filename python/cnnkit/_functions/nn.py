@@ -393,6 +393,16 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
     return _dropout_impl(input, p, training, inplace, feature=2 if d == 3 else 1)
 
 
+def _warn_deprecated_rank(n, d):
+    """PyTorch's warning when dropout{n}d gets a d-D input that is neither the unbatched nor the
+    batched rank (n+1 or n+2); stacklevel 3 names the caller of dropout{n}d."""
+    warnings.warn(f"dropout{n}d: Received a {d}-D input to dropout{n}d, which is deprecated and will result in an "
+                  f"error in a future release. To retain the behavior and silence this warning, please use "
+                  f"dropout instead. Note that dropout{n}d exists to provide channel-wise dropout on inputs with {n} "
+                  f"spatial dimensions, a channel dimension, and an optional batch dimension (i.e. {n + 1}D or "
+                  f"{n + 2}D inputs).", stacklevel=3)
+
+
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zeroes whole channels of (N, C, H, W) input (``torch.nn.functional.dropout2d``). As PyTorch, a
     3-D input is taken as (N, C, L) with a warning, other ranks warn and use dims 0, 1 as (N, C)."""
@@ -400,11 +410,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     _check_tensor("dropout2d", input)
     d = input.dim()
     if d not in (3, 4):
-        warnings.warn(f"dropout2d: Received a {d}-D input to dropout2d, which is deprecated and will result in an "
-                      "error in a future release. To retain the behavior and silence this warning, please use "
-                      "dropout instead. Note that dropout2d exists to provide channel-wise dropout on inputs with 2 "
-                      "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D "
-                      "inputs).", stacklevel=2)
+        _warn_deprecated_rank(2, d)
     if d == 3:
         warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
                       "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
@@ -421,9 +427,5 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     _check_tensor("dropout3d", input)
     d = input.dim()
     if d not in (4, 5):
-        warnings.warn(f"dropout3d: Received a {d}-D input to dropout3d, which is deprecated and will result in an "
-                      "error in a future release. To retain the behavior and silence this warning, please use "
-                      "dropout instead. Note that dropout3d exists to provide channel-wise dropout on inputs with 3 "
-                      "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 4D or 5D "
-                      "inputs).", stacklevel=2)
+        _warn_deprecated_rank(3, d)
     return _dropout_impl(input, p, training, inplace, feature=2 if d == 5 else 1)
