@@ -45,6 +45,29 @@ std::array<bool, 3> needs_arg(const char* op, const std::vector<bool>& needs) {
   return {needs[0], needs[1], needs[2]};
 }
 
+// A backward's grad_output must be on the input's device, of its dtype and of the forward's output shape.
+void check_grad_output(const char* op, const Tensor& x, const Tensor& dout, const Shape& out_shape) {
+  check_same_device(op, "input", x, "grad_output", dout);
+  check_same_dtype(op, "input", x, "grad_output", dout);
+  check_shape(op, "grad_output", dout, out_shape);
+}
+
+// Fresh buffers for the requested gradients (needs: input, weight, bias), shaped like x, w and a
+// bias of `bias_size` values; the others stay undefined (returned as None).
+void empty_grads(const std::array<bool, 3>& needs, const Tensor& x, const Tensor& w, int64_t bias_size, Tensor& dx,
+                 Tensor& dw, Tensor& db) {
+  const Device dev = x.device();
+  if (needs[0]) dx = Tensor::empty(x.shape(), x.dtype(), dev);
+  if (needs[1]) dw = Tensor::empty(w.shape(), w.dtype(), dev);
+  if (needs[2]) db = Tensor::empty({bias_size}, x.dtype(), dev);
+}
+
+// A gradient's pointer for the kernels: null when it is not requested or empty.
+template <class T>
+T* grad_ptr(const Tensor& t) {
+  return t.defined() && t.numel() ? t.data<T>() : nullptr;
+}
+
 // Validates conv2d's input and weight (and the window arguments) and computes the output size.
 Conv2dParams conv2d_params(const char* op, const Tensor& x, const Tensor& w, const py::object& stride,
                            const py::object& padding, const py::object& dilation, int64_t groups) {
@@ -148,20 +171,16 @@ py::tuple conv2d_backward_entry(const Tensor& dout_, const Tensor& x_, const Ten
   const Conv2dParams p = conv2d_params(op, x_, w_, stride, padding, dilation, groups);
   const ConvAlgo algo = algo_arg(op, algo_, p);
   const auto needs = needs_arg(op, needs_);
-  check_same_device(op, "input", x_, "grad_output", dout_);
-  check_same_dtype(op, "input", x_, "grad_output", dout_);
-  check_shape(op, "grad_output", dout_, Shape{p.N, p.OC, p.OH, p.OW});
+  check_grad_output(op, x_, dout_, Shape{p.N, p.OC, p.OH, p.OW});
   const Tensor dout = dout_.contiguous(), x = x_.contiguous(), w = w_.contiguous();
   const Device dev = x.device();
   Tensor dx, dw, db;
-  if (needs[0]) dx = Tensor::empty(x.shape(), x.dtype(), dev);
-  if (needs[1]) dw = Tensor::empty(w.shape(), w.dtype(), dev);
-  if (needs[2]) db = Tensor::empty({p.OC}, x.dtype(), dev);
+  empty_grads(needs, x, w, p.OC, dx, dw, db);
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
     using T = scalar_t;
-    T* pdx = dx.defined() && dx.numel() ? dx.data<T>() : nullptr;
-    T* pdw = dw.defined() && dw.numel() ? dw.data<T>() : nullptr;
-    T* pdb = db.defined() && db.numel() ? db.data<T>() : nullptr;
+    T* pdx = grad_ptr<T>(dx);
+    T* pdw = grad_ptr<T>(dw);
+    T* pdb = grad_ptr<T>(db);
     if (dev.is_cpu()) {
       if (kNaive)
         conv2d_backward_naive<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
@@ -266,20 +285,16 @@ py::tuple conv_transpose2d_backward_entry(const Tensor& dout_, const Tensor& x_,
   const char* op = "conv_transpose2d_backward";
   const Conv2dParams p = conv_transpose2d_params(op, x_, w_, stride, padding, output_padding, dilation, groups);
   const auto needs = needs_arg(op, needs_);
-  check_same_device(op, "input", x_, "grad_output", dout_);
-  check_same_dtype(op, "input", x_, "grad_output", dout_);
-  check_shape(op, "grad_output", dout_, Shape{p.N, p.C, p.H, p.W});
+  check_grad_output(op, x_, dout_, Shape{p.N, p.C, p.H, p.W});
   const Tensor dout = dout_.contiguous(), x = x_.contiguous(), w = w_.contiguous();
   const Device dev = x.device();
   Tensor dx, dw, db;
-  if (needs[0]) dx = Tensor::empty(x.shape(), x.dtype(), dev);
-  if (needs[1]) dw = Tensor::empty(w.shape(), w.dtype(), dev);
-  if (needs[2]) db = Tensor::empty({p.C}, x.dtype(), dev);
+  empty_grads(needs, x, w, p.C, dx, dw, db);
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
     using T = scalar_t;
-    T* pdx = dx.defined() && dx.numel() ? dx.data<T>() : nullptr;
-    T* pdw = dw.defined() && dw.numel() ? dw.data<T>() : nullptr;
-    T* pdb = db.defined() && db.numel() ? db.data<T>() : nullptr;
+    T* pdx = grad_ptr<T>(dx);
+    T* pdw = grad_ptr<T>(dw);
+    T* pdb = grad_ptr<T>(db);
     if (dev.is_cpu()) {
       conv_transpose2d_backward<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), p);
     } else {
@@ -400,20 +415,16 @@ py::tuple linear_backward_entry(const Tensor& dout_, const Tensor& x_, const Ten
   check_linear(op, x_, w_);
   const auto needs = needs_arg(op, needs_);
   const int64_t N = x_.size(0), IN = x_.size(1), OUT = w_.size(0);
-  check_same_device(op, "input", x_, "grad_output", dout_);
-  check_same_dtype(op, "input", x_, "grad_output", dout_);
-  check_shape(op, "grad_output", dout_, Shape{N, OUT});
+  check_grad_output(op, x_, dout_, Shape{N, OUT});
   const Tensor dout = dout_.contiguous(), x = x_.contiguous(), w = w_.contiguous();
   const Device dev = x.device();
   Tensor dx, dw, db;
-  if (needs[0]) dx = Tensor::empty({N, IN}, x.dtype(), dev);
-  if (needs[1]) dw = Tensor::empty({OUT, IN}, x.dtype(), dev);
-  if (needs[2]) db = Tensor::empty({OUT}, x.dtype(), dev);
+  empty_grads(needs, x, w, OUT, dx, dw, db);  // x is (N, IN), w is (OUT, IN)
   CNNKIT_DISPATCH_FLOATING(x.dtype(), op, [&] {
     using T = scalar_t;
-    T* pdx = dx.defined() && dx.numel() ? dx.data<T>() : nullptr;
-    T* pdw = dw.defined() && dw.numel() ? dw.data<T>() : nullptr;
-    T* pdb = db.defined() && db.numel() ? db.data<T>() : nullptr;
+    T* pdx = grad_ptr<T>(dx);
+    T* pdw = grad_ptr<T>(dw);
+    T* pdb = grad_ptr<T>(db);
     if (dev.is_cpu()) {
       linear_backward<T>(pdx, pdw, pdb, dout.data<T>(), x.data<T>(), w.data<T>(), N, IN, OUT);
     } else {
