@@ -451,30 +451,47 @@ void bce_range_check(const Tensor& input, const Tensor& target) {
   CNNKIT_CHECK(bad != 2, RuntimeError, "all elements of target should be between 0 and 1");
 }
 
-Tensor pointwise_loss_forward_py(const std::string& op_name, const Tensor& input_, const Tensor& target_,
-                                 const std::optional<Tensor>& weight_, const std::optional<Tensor>& pos_weight_,
-                                 const std::string& reduction, double param) {
-  const char* op = "pointwise_loss";
+// The validated operands of a pointwise loss (every entry point checks them in this order).
+struct PointwiseArgs {
+  PointwiseLoss kind;
+  Tensor input, target;
+  std::optional<Tensor> weight, pos_weight;
+  Reduction r;
+};
+PointwiseArgs pointwise_args(const char* op, const std::string& op_name, const Tensor& input_, const Tensor& target_,
+                             const std::optional<Tensor>& weight_, const std::optional<Tensor>& pos_weight_,
+                             const std::string& reduction, double param, bool cpu_only = false) {
   const PointwiseLoss kind = pointwise_op(op_name, param);
   const Tensor input = float_input(op, "input", input_);
+  if (cpu_only) {
+    CNNKIT_CHECK(input.device().is_cpu(), RuntimeError, op, ": the naive reference runs on the CPU only");
+  }
   const Tensor target = pointwise_operand(op, "target", input, target_);
   const auto weight = pointwise_optional(op, "weight", input, weight_);
   const auto pos_weight = pointwise_optional(op, "pos_weight", input, pos_weight_);
   const Reduction r = reduction_arg(op, reduction);
-  if (kind == PointwiseLoss::BCE) bce_range_check(input, target);
-  const Device dev = input.device();
-  Tensor out = loss_output(r, input.shape(), input.dtype(), dev);
-  CNNKIT_DISPATCH_FLOATING(input.dtype(), op, [&] {
+  return {kind, input, target, weight, pos_weight, r};
+}
+
+Tensor pointwise_loss_forward_py(const std::string& op_name, const Tensor& input_, const Tensor& target_,
+                                 const std::optional<Tensor>& weight_, const std::optional<Tensor>& pos_weight_,
+                                 const std::string& reduction, double param) {
+  const char* op = "pointwise_loss";
+  const PointwiseArgs a = pointwise_args(op, op_name, input_, target_, weight_, pos_weight_, reduction, param);
+  if (a.kind == PointwiseLoss::BCE) bce_range_check(a.input, a.target);
+  const Device dev = a.input.device();
+  Tensor out = loss_output(a.r, a.input.shape(), a.input.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(a.input.dtype(), op, [&] {
     if (dev.is_cpu()) {
-      pointwise_loss_forward<scalar_t>(out.data<scalar_t>(), input.data<scalar_t>(), target.data<scalar_t>(),
-                                       ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(pos_weight),
-                                       input.numel(), kind, param, r);
+      pointwise_loss_forward<scalar_t>(out.data<scalar_t>(), a.input.data<scalar_t>(), a.target.data<scalar_t>(),
+                                       ptr_or_null<scalar_t>(a.weight), ptr_or_null<scalar_t>(a.pos_weight),
+                                       a.input.numel(), a.kind, param, a.r);
       return;
     }
 #ifdef CNNKIT_WITH_CUDA
-    pointwise_loss_forward_cuda<scalar_t>(out.data<scalar_t>(), input.data<scalar_t>(), target.data<scalar_t>(),
-                                          ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(pos_weight),
-                                          input.numel(), kind, param, r, dev.index);
+    pointwise_loss_forward_cuda<scalar_t>(out.data<scalar_t>(), a.input.data<scalar_t>(), a.target.data<scalar_t>(),
+                                          ptr_or_null<scalar_t>(a.weight), ptr_or_null<scalar_t>(a.pos_weight),
+                                          a.input.numel(), a.kind, param, a.r, dev.index);
 #else
     throw_no_cuda(op);
 #endif
@@ -486,18 +503,12 @@ Tensor pointwise_loss_forward_naive_py(const std::string& op_name, const Tensor&
                                        const std::optional<Tensor>& weight_, const std::optional<Tensor>& pos_weight_,
                                        const std::string& reduction, double param) {
   const char* op = "pointwise_loss_naive";
-  const PointwiseLoss kind = pointwise_op(op_name, param);
-  const Tensor input = float_input(op, "input", input_);
-  CNNKIT_CHECK(input.device().is_cpu(), RuntimeError, op, ": the naive reference runs on the CPU only");
-  const Tensor target = pointwise_operand(op, "target", input, target_);
-  const auto weight = pointwise_optional(op, "weight", input, weight_);
-  const auto pos_weight = pointwise_optional(op, "pos_weight", input, pos_weight_);
-  const Reduction r = reduction_arg(op, reduction);
-  Tensor out = loss_output(r, input.shape(), input.dtype(), input.device());
-  CNNKIT_DISPATCH_FLOATING(input.dtype(), op, [&] {
-    pointwise_loss_forward_naive<scalar_t>(out.data<scalar_t>(), input.data<scalar_t>(), target.data<scalar_t>(),
-                                           ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(pos_weight),
-                                           input.numel(), kind, param, r);
+  const PointwiseArgs a = pointwise_args(op, op_name, input_, target_, weight_, pos_weight_, reduction, param, true);
+  Tensor out = loss_output(a.r, a.input.shape(), a.input.dtype(), a.input.device());
+  CNNKIT_DISPATCH_FLOATING(a.input.dtype(), op, [&] {
+    pointwise_loss_forward_naive<scalar_t>(out.data<scalar_t>(), a.input.data<scalar_t>(), a.target.data<scalar_t>(),
+                                           ptr_or_null<scalar_t>(a.weight), ptr_or_null<scalar_t>(a.pos_weight),
+                                           a.input.numel(), a.kind, param, a.r);
   });
   return out;
 }
@@ -507,30 +518,25 @@ py::tuple pointwise_loss_backward_py(const std::string& op_name, const Tensor& d
                                      const std::optional<Tensor>& pos_weight_, const std::string& reduction,
                                      double param, bool needs_target) {
   const char* op = "pointwise_loss_backward";
-  const PointwiseLoss kind = pointwise_op(op_name, param);
-  const Tensor input = float_input(op, "input", input_);
-  const Tensor target = pointwise_operand(op, "target", input, target_);
-  const auto weight = pointwise_optional(op, "weight", input, weight_);
-  const auto pos_weight = pointwise_optional(op, "pos_weight", input, pos_weight_);
-  const Reduction r = reduction_arg(op, reduction);
-  const Tensor dloss = dloss_arg(op, dloss_, r, input.shape(), input.dtype(), "input", input);
-  const Device dev = input.device();
-  Tensor dinput = Tensor::empty(input.shape(), input.dtype(), dev);
+  const PointwiseArgs a = pointwise_args(op, op_name, input_, target_, weight_, pos_weight_, reduction, param);
+  const Tensor dloss = dloss_arg(op, dloss_, a.r, a.input.shape(), a.input.dtype(), "input", a.input);
+  const Device dev = a.input.device();
+  Tensor dinput = Tensor::empty(a.input.shape(), a.input.dtype(), dev);
   std::optional<Tensor> dtarget;
-  if (needs_target) dtarget = Tensor::empty(input.shape(), input.dtype(), dev);
-  CNNKIT_DISPATCH_FLOATING(input.dtype(), op, [&] {
+  if (needs_target) dtarget = Tensor::empty(a.input.shape(), a.input.dtype(), dev);
+  CNNKIT_DISPATCH_FLOATING(a.input.dtype(), op, [&] {
     scalar_t* dt = dtarget ? dtarget->data<scalar_t>() : nullptr;
     if (dev.is_cpu()) {
-      pointwise_loss_backward<scalar_t>(dinput.data<scalar_t>(), dt, dloss.data<scalar_t>(), input.data<scalar_t>(),
-                                        target.data<scalar_t>(), ptr_or_null<scalar_t>(weight),
-                                        ptr_or_null<scalar_t>(pos_weight), input.numel(), kind, param, r);
+      pointwise_loss_backward<scalar_t>(dinput.data<scalar_t>(), dt, dloss.data<scalar_t>(), a.input.data<scalar_t>(),
+                                        a.target.data<scalar_t>(), ptr_or_null<scalar_t>(a.weight),
+                                        ptr_or_null<scalar_t>(a.pos_weight), a.input.numel(), a.kind, param, a.r);
       return;
     }
 #ifdef CNNKIT_WITH_CUDA
     pointwise_loss_backward_cuda<scalar_t>(dinput.data<scalar_t>(), dt, dloss.data<scalar_t>(),
-                                           input.data<scalar_t>(), target.data<scalar_t>(),
-                                           ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(pos_weight),
-                                           input.numel(), kind, param, r, dev.index);
+                                           a.input.data<scalar_t>(), a.target.data<scalar_t>(),
+                                           ptr_or_null<scalar_t>(a.weight), ptr_or_null<scalar_t>(a.pos_weight),
+                                           a.input.numel(), a.kind, param, a.r, dev.index);
 #else
     throw_no_cuda(op);
 #endif
