@@ -13,6 +13,7 @@
 
 #include "core/parallel.h"
 #include "ops/elementwise.h"
+#include "ops/index_lines.h"
 
 namespace cnnkit {
 namespace {
@@ -44,12 +45,6 @@ S mul_wrap(S a, S b) {
   if constexpr (std::is_same_v<S, bool>) return a && b;
   else if constexpr (std::is_integral_v<S>) return static_cast<S>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
   else return a * b;
-}
-
-Shape drop_dim(const Shape& s, int64_t dim) {
-  Shape r = s;
-  if (!r.empty()) r.erase(r.begin() + dim);
-  return r;
 }
 
 // index_add_ / index_copy_: tasks are (outer row, block of kCols inner elements); each walks the
@@ -134,26 +129,8 @@ void gather_cpu(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& i
 
 namespace {
 
-// The scatter "lines" of an index: one per coordinate tuple without `dim` (a plan over out /
-// index / src with `dim` dropped), each `len` long with strides os / is / ss along `dim`.
-struct ScatterLines {
-  int64_t len, os, is, ss;
-  StridedPlan<3> plan;
-};
-ScatterLines scatter_lines(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
-  const bool scalar = index.dim() == 0;  // a 0-d index is one line of length 1
-  const int64_t len = scalar ? 1 : index.shape()[dim];
-  const int64_t os = scalar ? 0 : out.strides()[dim];
-  const int64_t is = scalar ? 0 : index.strides()[dim];
-  const int64_t ss = scalar ? 0 : src.strides()[dim];
-  return {len, os, is, ss,
-          make_plan<3>(drop_dim(index.shape(), dim),
-                       {drop_dim(out.strides(), dim), drop_dim(index.strides(), dim), drop_dim(src.strides(), dim)},
-                       true)};
-}
-
-// A line's destinations are disjoint from every other line's, so lines run in parallel and each
-// applies its duplicates in order: update(out[line, index[line, j]], src[line, j]) for j = 0, 1, ...
+// update(out[line, index[line, j]], src[line, j]) for j = 0, 1, ... of every line, parallel over
+// the lines (disjoint destinations, see index_lines.h), so duplicates apply in index order.
 template <class S, class Update>
 void walk_scatter_lines(const ScatterLines& L, S* o, const int64_t* ix, const S* s, const Update& update) {
   const StridedPlan<3>& p = L.plan;

@@ -26,6 +26,7 @@
 #include "core/cuda_utils.cuh"
 #include "ops/elementwise_cuda.h"
 #include "ops/index_cuda.h"
+#include "ops/index_lines.h"
 
 namespace cnnkit {
 namespace {
@@ -41,12 +42,6 @@ OuterInner split_at(const Shape& s, int64_t dim) {
   for (int64_t d = 0; d < dim; ++d) r.outer *= s[d];
   r.n = s[dim];
   for (size_t d = dim + 1; d < s.size(); ++d) r.inner *= s[d];
-  return r;
-}
-
-Shape drop_dim(const Shape& s, int64_t dim) {
-  Shape r = s;
-  if (!r.empty()) r.erase(r.begin() + dim);
   return r;
 }
 
@@ -312,24 +307,6 @@ void gather_cuda(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& 
 }
 
 namespace {
-
-// The scatter "lines" of an index: one per coordinate tuple without `dim` (a plan over out /
-// index / src with `dim` dropped), each `len` long with strides os / is / ss along `dim`.
-struct ScatterLines {
-  int64_t len, os, is, ss;
-  StridedPlan<3> plan;
-};
-ScatterLines scatter_lines(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
-  const bool scalar = index.dim() == 0;  // a 0-d index is one line of length 1
-  const int64_t len = scalar ? 1 : index.shape()[dim];
-  const int64_t os = scalar ? 0 : out.strides()[dim];
-  const int64_t is = scalar ? 0 : index.strides()[dim];
-  const int64_t ss = scalar ? 0 : src.strides()[dim];
-  return {len, os, is, ss,
-          make_plan<3>(drop_dim(index.shape(), dim),
-                       {drop_dim(out.strides(), dim), drop_dim(index.strides(), dim), drop_dim(src.strides(), dim)},
-                       true)};
-}
 
 // One scatter_kernel launch over the lines (mode: 0 =, 1 +=, 2 *=).
 template <class S>
