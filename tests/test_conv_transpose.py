@@ -273,3 +273,40 @@ def test_bias_and_type_errors():
         _C.conv_transpose2d_backward(T(np.zeros((2, 2, 5, 5), np.float32)), T(x), T(w), 1, 0, 0, 1, 3)
     with pytest.raises(TypeError, match=r"conv_transpose2d: expected input and weight to have the same dtype"):
         _C.conv_transpose2d_forward(T(x), T(w.astype(np.float64)), None)
+
+
+# Small inputs (<= 256 pixels, batch >= 2) run as whole-batch GEMMs, G images side by side; the
+# second case's column matrix (C_out*KK rows x 256 columns per image, float64) caps G at 8 of 20
+# images, so the batch goes in chunks 8, 8, 4 with dweight accumulated across them.
+@pytest.mark.parametrize("xs,cout,kw", [
+    ((6, 64, 8, 8), 32, dict(stride=2, padding=1)),
+    ((20, 16, 16, 16), 128, dict(stride=2, padding=1)),
+    ((5, 6, 7, 9), 4, dict(stride=2, padding=1, output_padding=1, groups=2, dilation=2)),
+])
+def test_whole_batch_path_vs_torch_and_thread_count(xs, cout, kw):
+    torch = pytest.importorskip("torch")
+    case = (xs, cout, 4, kw)
+    x, w, b = case_arrays(case, np.float64)
+    kw = full_kwargs(kw)
+    args = (kw["stride"], kw["padding"], kw["output_padding"], kw["dilation"], kw["groups"])
+    before = _C.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            _C.set_num_threads(threads)
+            out = np.asarray(_C.conv_transpose2d_forward(T(x), T(w), T(b), *args))
+            g = rng_for("g", case).standard_normal(out.shape)
+            grads = [np.asarray(a) for a in _C.conv_transpose2d_backward(T(g), T(x), T(w), *args, (True, True, True))]
+            results.append([out] + grads)
+    finally:
+        _C.set_num_threads(before)
+    for a, c in zip(*results):
+        np.testing.assert_array_equal(a, c)
+    s, p, op, d, gr = (pair(kw[k]) if k != "groups" else kw[k]
+                       for k in ("stride", "padding", "output_padding", "dilation", "groups"))
+    xt, wt, bt, gt = (torch.from_numpy(a) for a in (x, w, b, g))
+    ref = [torch.ops.aten.convolution(xt, wt, bt, list(s), list(p), list(d), True, list(op), gr)]
+    ref += list(torch.ops.aten.convolution_backward(gt, xt, wt, [cout], list(s), list(p), list(d), True, list(op), gr,
+                                                    [True, True, True]))
+    for a, r in zip(results[1], ref):
+        np.testing.assert_allclose(a, r.numpy(), rtol=1e-11, atol=1e-11)

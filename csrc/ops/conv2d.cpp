@@ -1010,11 +1010,91 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
 }
 
 // ---- Transposed convolution: the conv2d kernels with the roles of input and output exchanged -----
+// p describes the conv2d whose input gradient is the transposed convolution: its input (N, C, H, W)
+// is the tconv output, its output (N, OC, OH, OW) the tconv input.
+//
+// Small tconv inputs (OH*OW <= kTconvMaxInputs, N >= 2, not depthwise, shapes that conv2d runs in
+// its chunk schedule; every other shape keeps the conv2d paths): the batch goes through whole-
+// batch GEMMs, G images side by side (G = N unless the column matrix would pass kTconvMaxColsBytes):
+//   forward   dcols (CKK, G*OHW) = W^T @ x_chunk (OC, G*OHW), then col2im of each image
+//   backward  cols (CKK, G*OHW) = im2col of dout, each image once, shared by
+//             dinp_chunk (OC, G*OHW) = W @ cols, scattered to (N, OC, OH, OW), and
+//             dweight (OC, CKK) += x_chunk (OC, G*OHW) @ cols^T (chunk after chunk, beta = 1).
+// im2col / col2im run one image per iteration, threads splitting the images (one image's 64-column
+// rows fall under im2col's fork threshold, so the conv2d paths ran them on one thread), and the
+// conv2d-based backward computed the same im2col twice (once for dinp, once for dweight). Measured
+// (benchmarks/bench_conv_extra.py, batch 32, 2 threads, AVX2), 64 -> 32 k4 s2 at 8x8: forward
+// 2.1-2.6 -> 1.9 ms, backward 7.2-9.6 -> 3.7-3.9 ms; at 16x16 backward 18-22 -> 14-15 ms.
+// G depends only on the shapes and each kernel's result is independent of its split among threads,
+// so the results are independent of the number of threads.
+namespace {
+
+constexpr int64_t kTconvMaxInputs = 256;
+constexpr int64_t kTconvMaxColsBytes = int64_t(32) << 20;
+
+template <class T>
+int64_t tconv_batch_images(const Conv2dParams& p) {  // 0: use the conv2d paths
+  const int64_t OHW = p.OH * p.OW, CKK = p.C * p.KH * p.KW;
+  if (p.N < 2 || OHW > kTconvMaxInputs || conv2d_is_depthwise(p) || make_plan(p, sizeof(T)).batch) return 0;
+  const int64_t per_image = std::max<int64_t>(1, CKK * OHW * static_cast<int64_t>(sizeof(T)));
+  return std::max<int64_t>(1, std::min(p.N, kTconvMaxColsBytes / per_image));
+}
+
+template <class T>
+void tconv_forward_batched(T* out, const T* inp, const T* weight, const Conv2dParams& p, int64_t G) {
+  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W;
+  const int64_t OCg = p.OC / p.groups, CgKK = p.C / p.groups * p.KH * p.KW;
+  const Im2colGeometry geo = geometry(p);
+  ScratchBuffer<T> xch(static_cast<size_t>(p.OC * G * OHW)), dcols(static_cast<size_t>(geo.rows() * G * OHW));
+  for (int64_t n0 = 0; n0 < p.N; n0 += G) {
+    const int64_t gc = std::min(G, p.N - n0), ncols = gc * OHW;
+    gather_chunk(xch.data(), inp + n0 * p.OC * OHW, gc, p.OC, OHW);
+    for (int64_t gi = 0; gi < p.groups; ++gi)
+      gemm<T>(true, false, CgKK, ncols, OCg, T(1), weight + gi * OCg * CgKK, CgKK, xch.data() + gi * OCg * ncols,
+              ncols, T(0), dcols.data() + gi * CgKK * ncols, ncols);
+    parallel_for(0, gc, 1, [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g) col2im(out + (n0 + g) * p.C * HW, dcols.data() + g * OHW, ncols, geo);
+    });
+  }
+}
+
+template <class T>
+void tconv_backward_batched(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const Conv2dParams& p,
+                            int64_t G) {
+  const int64_t OHW = p.OH * p.OW, HW = p.H * p.W;
+  const int64_t OCg = p.OC / p.groups, CgKK = p.C / p.groups * p.KH * p.KW;
+  const Im2colGeometry geo = geometry(p);
+  ScratchBuffer<T> cols(static_cast<size_t>(geo.rows() * G * OHW)), ch(static_cast<size_t>(p.OC * G * OHW));
+  for (int64_t n0 = 0; n0 < p.N; n0 += G) {
+    const int64_t gc = std::min(G, p.N - n0), ncols = gc * OHW;
+    parallel_for(0, gc, 1, [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g) im2col(cols.data() + g * OHW, ncols, dout + (n0 + g) * p.C * HW, geo);
+    });
+    if (dinp != nullptr) {
+      for (int64_t gi = 0; gi < p.groups; ++gi)
+        gemm<T>(false, false, OCg, ncols, CgKK, T(1), weight + gi * OCg * CgKK, CgKK, cols.data() + gi * CgKK * ncols,
+                ncols, T(0), ch.data() + gi * OCg * ncols, ncols);
+      scatter_chunk(dinp + n0 * p.OC * OHW, ch.data(), gc, p.OC, OHW, static_cast<const T*>(nullptr));
+    }
+    if (dweight != nullptr) {
+      gather_chunk(ch.data(), inp + n0 * p.OC * OHW, gc, p.OC, OHW);
+      for (int64_t gi = 0; gi < p.groups; ++gi)
+        gemm<T>(false, true, OCg, CgKK, ncols, T(1), ch.data() + gi * OCg * ncols, ncols,
+                cols.data() + gi * CgKK * ncols, ncols, n0 == 0 ? T(0) : T(1), dweight + gi * OCg * CgKK, CgKK);
+    }
+  }
+}
+
+}  // namespace
+
 template <class T>
 void conv_transpose2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
   const int64_t HW = p.H * p.W;
-  conv2d_backward(out, static_cast<T*>(nullptr), static_cast<T*>(nullptr), inp, static_cast<const T*>(nullptr),
-                  weight, p);
+  if (const int64_t G = tconv_batch_images<T>(p); G > 0)
+    tconv_forward_batched(out, inp, weight, p, G);
+  else
+    conv2d_backward(out, static_cast<T*>(nullptr), static_cast<T*>(nullptr), inp, static_cast<const T*>(nullptr),
+                    weight, p);
   if (bias == nullptr) return;
   parallel_for(0, p.N * p.C, grain_rows(HW), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -1029,6 +1109,11 @@ template <class T>
 void conv_transpose2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                                const Conv2dParams& p) {
   if (dbias != nullptr) channel_sums(dbias, dout, p.N, p.C, p.H * p.W);
+  if (dinp == nullptr && dweight == nullptr) return;
+  if (const int64_t G = tconv_batch_images<T>(p); G > 0) {
+    tconv_backward_batched(dinp, dweight, dout, inp, weight, p, G);
+    return;
+  }
   if (dinp != nullptr) conv2d_forward(dinp, dout, weight, static_cast<const T*>(nullptr), p);
   if (dweight != nullptr)
     conv2d_backward(static_cast<T*>(nullptr), dweight, static_cast<T*>(nullptr), inp, dout, weight, p);
