@@ -145,34 +145,20 @@ _REFUSED = (
 )
 
 
-def _map(obj, device):
-    """Moves every tensor in a nested container (or a loaded module) to ``device``."""
+def _apply_map_location(obj, map_location):
+    """``map_location`` (None, a device or string, a dict, or a callable; torch's kinds, implemented once
+    in _torch_format) applied to every tensor of a loaded object. cnnkit's files store every tensor
+    from the CPU, so the location each tensor is mapped from is "cpu". A pickled module is mapped
+    parameter by parameter through ``Module._apply``."""
+    from ._torch_format import _apply_location, _map_location_fn
     from .nn.module import Module
-    from .tensor import Tensor
 
-    if device is None:
+    if map_location is None:
         return obj
-    if isinstance(obj, Tensor):
-        return obj.to(device)
+    fn = _map_location_fn(map_location)
     if isinstance(obj, Module):
-        return obj.to(device)
-    if isinstance(obj, OrderedDict):
-        return OrderedDict((k, _map(v, device)) for k, v in obj.items())
-    if isinstance(obj, dict):
-        return {k: _map(v, device) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_map(v, device) for v in obj]
-    if isinstance(obj, tuple) and type(obj) is tuple:
-        return tuple(_map(v, device) for v in obj)
-    return obj
-
-
-def _map_device(map_location):
-    if map_location is None or callable(map_location) and not isinstance(map_location, str):
-        return None
-    if isinstance(map_location, dict):
-        return map_location.get("cuda:0", map_location.get("cuda", None))
-    return str(map_location)
+        return obj._apply(lambda t: fn(t, "cpu"))
+    return _apply_location(obj, fn)
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
@@ -202,16 +188,15 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         meta = json.loads(bytes(arrays.pop(_META_KEY)).decode())
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise UnpicklingError(f"cnnkit.load: {name} has an unreadable '__meta__' entry ({e})") from None
-    device = _map_device(map_location)
     if isinstance(meta, dict) and meta.get("format") == "cnnkit-pickle":
         if weights_only is not False:
             raise UnpicklingError(_REFUSED.format(name=name, what="saved from an object that is not a tensor "
                                                   "or a container of tensors"))
         obj = (pickle_module or pickle).loads(bytes(arrays[_PICKLE_KEY]))
-        return _map(obj, device)
+        return _apply_map_location(obj, map_location)
     root = meta["root"] if isinstance(meta, dict) and meta.get("format") == "cnnkit-safe" else meta
     try:
         obj = _decode(root, arrays)
     except KeyError as e:
         raise UnpicklingError(f"cnnkit.load: {name} refers to a missing array entry {e}") from None
-    return _map(obj, device)
+    return _apply_map_location(obj, map_location)
