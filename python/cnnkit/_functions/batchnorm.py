@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor, _wrap
+from ..tensor import _wrap
+from ._checks import check_tensor_args
 from .conv import _opt
 
 __all__ = ["batch_norm"]
@@ -61,10 +62,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ``running_mean`` / ``running_var`` in place: ``r = (1 - momentum) * r + momentum * batch_stat``
     with the unbiased variance. ``training=False`` uses ``running_mean`` / ``running_var``.
     """
-    for name, t in (("input", input), ("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        if not (isinstance(t, Tensor) or (t is None and name != "input")):
-            raise TypeError(f"batch_norm(): argument '{name}' must be Tensor, not {type(t).__name__}")
+    check_tensor_args("batch_norm", input=input, running_mean=running_mean, running_var=running_var, weight=weight,
+                      bias=bias)
     if input.dim() < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, *) with at least 2 dims, got {input.dim()}-D "
                          f"with shape {list(input.shape)}")

@@ -21,7 +21,8 @@ import warnings
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor, _wrap, where
+from ..tensor import _wrap, where
+from ._checks import check_tensor
 
 __all__ = [
     "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
@@ -39,9 +40,7 @@ def _tname(dtype):
     return _TORCH_DTYPE.get(dtype.name, dtype.name)
 
 
-def _check_tensor(name, x, what="input"):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}(): argument '{what}' must be Tensor, not {type(x).__name__}")
+_check_tensor = check_tensor
 
 
 def _legacy_reduction(size_average, reduce, emit_warning=True):

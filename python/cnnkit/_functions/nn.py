@@ -14,7 +14,8 @@ import warnings
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor, _wrap
+from ..tensor import _wrap
+from ._checks import check_tensor
 
 __all__ = [
     "max_pool2d", "max_pool2d_with_indices", "avg_pool2d",
@@ -26,9 +27,7 @@ __all__ = [
 ]
 
 
-def _check_tensor(name, x, what="input"):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}(): argument '{what}' must be Tensor, not {type(x).__name__}")
+_check_tensor = check_tensor
 
 
 def _pair(name, what, v):

@@ -25,7 +25,8 @@ import numbers
 
 from .. import _C
 from ..autograd import Function, no_grad
-from ..tensor import Tensor, _wrap
+from ..tensor import _wrap
+from ._checks import check_tensor_args
 from .batchnorm import BatchNormFn, _verify_batch_size
 from .conv import _opt
 
@@ -36,10 +37,7 @@ def _ct(t):
     return None if t is None else t._t
 
 
-def _check_args(name, **tensors):
-    for what, t in tensors.items():
-        if not (isinstance(t, Tensor) or (t is None and what != "input")):
-            raise TypeError(f"{name}(): argument '{what}' must be Tensor, not {type(t).__name__}")
+_check_args = check_tensor_args
 
 
 def _save_for_norm_backward(ctx, x, weight, bias, mean, rstd):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor, _wrap
+from ..tensor import _wrap
+from ._checks import check_tensor
 
 __all__ = ["max_unpool2d"]
 
@@ -62,9 +63,8 @@ def _unpool_output_size(input, kernel_size, stride, padding, output_size):
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """Inverse of 2-D max pooling: zeros except the pooled values at their ``indices``
     (``torch.nn.functional.max_unpool2d``); (N, C, H, W) or (C, H, W) input."""
-    for what, t in (("input", input), ("indices", indices)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"max_unpool2d(): argument '{what}' must be Tensor, not {type(t).__name__}")
+    check_tensor("max_unpool2d", input)
+    check_tensor("max_unpool2d", indices, "indices")
     kernel_size = _pair(kernel_size)
     _stride = _pair(stride) if stride is not None else kernel_size
     padding = _pair(padding)
