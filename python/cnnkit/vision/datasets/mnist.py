@@ -170,9 +170,8 @@ class MNIST(VisionDataset):
         return from_numpy(images), from_numpy(labels)
 
     def download(self):
-        """Downloads and extracts the files that are missing (trying each mirror in turn)."""
-        if self._check_exists():
-            return
+        """Downloads and extracts the files that are missing (trying each mirror in turn); a .gz that is
+        already there with the official MD5 is only extracted."""
         os.makedirs(self.raw_folder, exist_ok=True)
         for filename, md5 in self.resources:
             extracted = os.path.join(self.raw_folder, os.path.splitext(filename)[0])

@@ -13,6 +13,7 @@ that would land outside the target folder.
 import bz2
 import gzip
 import hashlib
+import http.client
 import lzma
 import os
 import pathlib
@@ -158,7 +159,7 @@ def download_url(url, root, filename=None, md5=None, max_redirect_hops=3):
         return
     try:
         _urlretrieve(url, fpath, max_redirect_hops)
-    except (urllib.error.URLError, OSError, ValueError) as e:  # HTTPError is a URLError
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:  # HTTPError: URLError
         reason = f"HTTP Error {e.code}: {e.reason}" if isinstance(e, urllib.error.HTTPError) \
             else getattr(e, "reason", None) or e
         raise RuntimeError(f"download_url: could not download {url} ({reason}). If this machine is offline, "
