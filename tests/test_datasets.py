@@ -136,6 +136,31 @@ def test_emnist_splits(tmp_path, split, n_classes):
     assert repr(ds) == repr(theirs)
 
 
+def test_mnist_items_follow_data_changes(tmp_path):
+    _, arrays = make_mnist_raw(tmp_path)
+    ds = datasets.MNIST(tmp_path)
+    assert np.asarray(ds[-1][0]).tolist() == arrays["train"][0][-1].tolist()
+    ds.data[1] = 0  # in-place change of the tensor shows in the items
+    assert not np.asarray(ds[1][0]).any()
+    ds.data, ds.targets = ds.data[4:], ds.targets[4:] + 100  # replaced attributes are used
+    assert len(ds) == 3 and ds[0][1] == arrays["train"][1][4] + 100
+    np.testing.assert_array_equal(np.asarray(ds[0][0]), arrays["train"][0][4])
+
+
+def test_mnist_with_totensor_and_dataloader(tmp_path):
+    from cnnkit.utils.data import DataLoader
+    from cnnkit.vision import transforms
+
+    _, arrays = make_mnist_raw(tmp_path)
+    ds = datasets.MNIST(tmp_path, transform=transforms.Compose([transforms.ToTensor(),
+                                                                transforms.Normalize((0.5,), (0.5,))]))
+    images, labels = next(iter(DataLoader(ds, batch_size=4)))
+    assert tuple(images.shape) == (4, 1, 28, 28) and labels.dtype == cnnkit.int64
+    np.testing.assert_allclose(images.numpy()[:, 0], (arrays["train"][0][:4] / 255.0 - 0.5) / 0.5, atol=1e-6)
+    np.testing.assert_array_equal(labels.numpy(), arrays["train"][1][:4])
+    assert "StandardTransform\nTransform: Compose(" in repr(ds)
+
+
 def test_emnist_gz_and_bad_split(tmp_path):
     arrays = _make_emnist(tmp_path, "balanced", compress=True)
     ds = datasets.EMNIST(tmp_path, "balanced")

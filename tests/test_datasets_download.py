@@ -2,7 +2,7 @@
 
 A ThreadingHTTPServer on 127.0.0.1 serves generated files: some routes honour Range requests, one
 ignores them (answers 200), one closes the connection half-way, one redirects, others are 404.
-Nothing here touches the internet; failing networks are simulated by replacing ``utils._urlopen``.
+Nothing here touches the internet; a failing network is simulated by replacing ``utils._urlopen``.
 """
 import gzip
 import hashlib
@@ -93,25 +93,11 @@ def server():
     s.close()
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Any network access fails (and is counted)."""
-    calls = []
-
-    def fail(request, *a, **k):
-        calls.append(request.full_url)
-        raise urllib.error.URLError("network is unreachable (test)")
-
-    monkeypatch.setattr(utils, "_urlopen", fail)
-    return calls
-
-
 # ----------------------------------------------------------------------------------------------
 # download_url
 
 
-def test_download_url_fetches_verifies_and_skips_existing(server, tmp_path, offline, monkeypatch):
-    monkeypatch.undo()  # network on for the first call
+def test_download_url_fetches_verifies_and_skips_existing(server, tmp_path, monkeypatch):
     url = server.add("/data/file.bin", BODY, ranges=True)
     utils.download_url(url, str(tmp_path / "sub"), md5=BODY_MD5)
     path = tmp_path / "sub" / "file.bin"
