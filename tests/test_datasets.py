@@ -207,6 +207,7 @@ def test_idx_reader_dtypes_against_numpy_and_torchvision(tmp_path):
     (lambda b: b[:3] + b"\x09" + b[4:], "9 dimensions"),
     (lambda b: b[:3] + b"\x02" + b[4:], "needs"),  # 2-D header over a 3-D payload: size mismatch
     (lambda b: b[:10], "header is truncated"),
+    (lambda b: b[:3] + b"\x04" + b"\xff" * 16 + b[16:], "needs 340282366604025813516997721482669850625 data"),
 ])
 def test_corrupt_idx_files(tmp_path, mutate, message):
     raw, _ = make_mnist_raw(tmp_path)

@@ -11,6 +11,7 @@ equals the product of the dimensions *before* reading the payload, so a truncate
 raises RuntimeError naming the file instead of allocating or mis-shaping anything.
 """
 import gzip
+import math
 import os
 import shutil
 import string
@@ -32,6 +33,19 @@ _MAX_DIMS = 4
 
 def _open_idx(path):
     return gzip.open(path, "rb") if os.fspath(path).endswith(".gz") else open(path, "rb")
+
+
+def _read_at_most(f, nbytes, chunk=1 << 24):
+    """Reads up to ``nbytes`` in chunks, so a header claiming more than the (compressed) file holds
+    costs memory only for the bytes really there."""
+    parts, have = [], 0
+    while have < nbytes:
+        block = f.read(min(chunk, nbytes - have))
+        if not block:
+            break
+        parts.append(block)
+        have += len(block)
+    return b"".join(parts)
 
 
 def read_sn3_pascalvincent_tensor(path, strict=True):
@@ -60,14 +74,14 @@ def read_sn3_pascalvincent_tensor(path, strict=True):
                 raise bad(f"the header is truncated ({4 + len(dims_raw)} of {4 + 4 * ndim} bytes)")
             shape = tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4"))
             dtype = np.dtype(SN3_PASCALVINCENT_TYPEMAP[type_code])
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on absurd headers
             # Compare with the file size before reading (raw files); .gz payloads are read with a cap.
             if not os.fspath(path).endswith(".gz"):
                 have = os.path.getsize(path) - 4 - 4 * ndim
                 if have != nbytes:
                     raise bad(f"shape {shape} of {dtype.name} needs {nbytes} data bytes, the file has {have} "
                               f"({'truncated' if have < nbytes else 'trailing bytes'})")
-            payload = f.read(nbytes)
+            payload = _read_at_most(f, nbytes)
             if len(payload) != nbytes:
                 raise bad(f"shape {shape} of {dtype.name} needs {nbytes} data bytes, got {len(payload)} "
                           "(truncated)")
