@@ -445,3 +445,13 @@ def test_py2_style_pickle_is_what_the_originals_look_like():
     assert b"cnumpy.core.multiarray\n_reconstruct\n" in raw and b"_codecs" not in raw
     assert set(pickle.loads(raw, encoding="bytes")) == {b"data", b"labels"}
     assert idx_bytes(np.zeros((2, 3), np.uint8))[:4] == b"\x00\x00\x08\x02"
+
+
+def test_importing_datasets_loads_no_optional_dependency():
+    import subprocess
+
+    code = ("import sys, cnnkit, cnnkit.vision.datasets\n"
+            "bad = [m for m in ('PIL', 'scipy', 'tqdm', 'matplotlib', 'torch', 'torchvision') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
