@@ -52,7 +52,7 @@ class _Server:
                 body, start, status = route["body"], 0, 200
                 rng = self.headers.get("Range")
                 if rng and route.get("ranges"):
-                    start = int(rng.split("=")[1].split("-")[0])
+                    start = int(rng.split("=")[1].split("-")[0]) + route.get("range_skew", 0)
                     if start >= len(body):
                         self.send_response(416)
                         self.send_header("Content-Range", f"bytes */{len(body)}")
@@ -128,6 +128,14 @@ def test_restart_when_server_ignores_range(server, tmp_path):
     utils.download_url(url, str(tmp_path), md5=BODY_MD5)
     assert server.log == [("/norange.bin", "bytes=5000-")]
     assert (tmp_path / "norange.bin").read_bytes() == BODY
+
+
+def test_restart_when_server_answers_another_range(server, tmp_path):
+    url = server.add("/skew.bin", BODY, ranges=True, range_skew=7)  # 206 for bytes N+7-: unusable
+    (tmp_path / "skew.bin.part").write_bytes(BODY[:3000])
+    utils.download_url(url, str(tmp_path), md5=BODY_MD5)
+    assert server.log == [("/skew.bin", "bytes=3000-"), ("/skew.bin", None)]
+    assert (tmp_path / "skew.bin").read_bytes() == BODY
 
 
 def test_restart_after_416(server, tmp_path):
