@@ -313,12 +313,19 @@ def test_cifar_against_generated_and_torchvision(tmp_path, monkeypatch, cifar100
         assert repr(ours) == repr(theirs)
 
 
-def test_cifar_official_md5s_are_torchvision_s():
+def test_official_urls_md5s_and_classes_are_torchvision_s():
     tv = import_torchvision()
     for name in ("CIFAR10", "CIFAR100"):
         ours, theirs = getattr(datasets, name), getattr(tv.datasets, name)
         assert ours.train_list == theirs.train_list and ours.test_list == theirs.test_list
         assert ours.meta == theirs.meta and ours.filename == theirs.filename
+    for name in ("MNIST", "FashionMNIST", "KMNIST"):
+        ours, theirs = getattr(datasets, name), getattr(tv.datasets, name)
+        assert (ours.mirrors, ours.resources, ours.classes) == (theirs.mirrors, theirs.resources, theirs.classes)
+    assert (datasets.EMNIST.url, datasets.EMNIST.md5, datasets.EMNIST.splits) == \
+        (tv.datasets.EMNIST.url, tv.datasets.EMNIST.md5, tv.datasets.EMNIST.splits)
+    assert datasets.EMNIST.classes_split_dict == tv.datasets.EMNIST.classes_split_dict
+    assert datasets.SVHN.split_list == tv.datasets.SVHN.split_list
 
 
 def test_cifar_missing_and_corrupted(tmp_path, monkeypatch):
