@@ -38,7 +38,7 @@ def _png_size(path):
 def _history():
     return {"loss": [1.0, 0.6, 0.4, 0.3], "val_loss": [1.1, 0.7, 0.5, 0.45],
             "accuracy": [0.5, 0.7, 0.8, 0.85], "val_accuracy": [0.45, 0.65, 0.75, 0.8],
-            "lr": [0.1, 0.1, 0.01, 0.01]}
+            "lr": [0.1, 0.1, 0.01, 0.01], "time": [1.5, 1.4, 1.4, 1.3]}
 
 
 # ----------------------------------------------------------------------------- optional dependency
@@ -78,7 +78,7 @@ def test_plot_history_panels_series_and_png(tmp_path, wrap):
     fig = cplot.plot_history(wrap(h), path=path, figsize=(8, 3), dpi=50)
     assert _png_size(path) == (400, 150)
     titles = [a.get_title() for a in fig.axes]
-    assert titles == ["loss", "accuracy"]  # 'lr' only when asked
+    assert titles == ["loss", "accuracy"]  # 'lr' and 'time' only when asked
     for ax, m in zip(fig.axes, ["loss", "accuracy"]):
         lines = ax.get_lines()
         assert [ln.get_label() for ln in lines] == ["train", "val"]
@@ -87,6 +87,14 @@ def test_plot_history_panels_series_and_png(tmp_path, wrap):
         np.testing.assert_allclose(lines[1].get_ydata(), h["val_" + m])
         assert ax.get_xlabel() == "epoch"
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "val"]
+
+
+def test_plot_history_with_cnnkit_train_history():
+    train = pytest.importorskip("cnnkit.train")  # the training loop lives on another branch until merged
+    h = _history()
+    fig = cplot.plot_history(train.History(history=h, epoch=list(range(4))))
+    assert [a.get_title() for a in fig.axes] == ["loss", "accuracy"]
+    np.testing.assert_allclose(fig.axes[1].get_lines()[1].get_ydata(), h["val_accuracy"])
 
 
 def test_plot_history_metrics_lr_log_scale_gaps_and_ax():
@@ -160,16 +168,18 @@ def test_confusion_matrix_normalize_matches_numpy(mode):
 
 
 def test_confusion_matrix_object_attribute_and_large_c():
-    class Metric:
+    class Metric:  # like cnnkit.train.evaluate's EvalResult
         confusion_matrix = _cm()
+        classes = ["x", "y", "z"]
 
     class MetricFn:
         def confusion_matrix(self):
             return _cm()
 
-    for obj in (Metric(), MetricFn()):
+    for obj, names in ((Metric(), ["x", "y", "z"]), (MetricFn(), ["0", "1", "2"])):
         ax = cplot.plot_confusion_matrix(obj).axes[0]
         assert [t.get_text() for t in ax.texts][:2] == ["5", "1"]
+        assert [t.get_text() for t in ax.get_xticklabels()] == names
     big = np.random.default_rng(0).integers(0, 9, (21, 21))
     assert len(cplot.plot_confusion_matrix(big).axes[0].texts) == 0  # too many cells to annotate
     assert len(cplot.plot_confusion_matrix(_cm(), annotate=False).axes[0].texts) == 0
