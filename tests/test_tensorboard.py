@@ -386,3 +386,61 @@ def test_same_events_as_torch_summary_writer(tmp_path):
         assert (a.width, a.height, a.step) == (b.width, b.height, b.step)
         np.testing.assert_array_equal(_pixels(a), _pixels(b))
     assert ours.Tensors("t/text_summary")[0].tensor_proto == theirs.Tensors("t/text_summary")[0].tensor_proto
+
+
+# ----------------------------------------------------------------------------- embeddings
+def _read(p):
+    with open(p, "rb") as f:
+        return f.read()
+
+
+def test_add_embedding_files(tmp_path):
+    rng = np.random.default_rng(6)
+    mat = rng.standard_normal((5, 3)).astype(np.float32)
+    thumbs = rng.random((5, 3, 4, 4)).astype(np.float32)
+    with SummaryWriter(tmp_path) as w:
+        w.add_embedding(cnnkit.from_numpy(mat), metadata=list("abcde"), label_img=cnnkit.from_numpy(thumbs),
+                        global_step=3, tag="feat/x")
+        w.add_embedding(mat, metadata=[[1, "a"], [2, "b"], [3, "c"], [4, "d"], [5, "e"]],
+                        metadata_header=["id", "name"])
+        with pytest.raises(ValueError, match="mat must be 2-D"):
+            w.add_embedding(mat[0])
+        with pytest.raises(ValueError, match="4 metadata entries for 5 points"):
+            w.add_embedding(mat, metadata=list("abcd"), tag="bad")
+    d = tmp_path / "00003" / "feat%2fx"
+    rows = [[float(v) for v in ln.split("\t")] for ln in _read(d / "tensors.tsv").decode().splitlines()]
+    np.testing.assert_array_equal(np.array(rows, np.float32), mat)
+    assert _read(d / "metadata.tsv") == b"a\nb\nc\nd\ne\n"
+    assert _read(tmp_path / "00000" / "default" / "metadata.tsv") == b"id\tname\n1\ta\n2\tb\n3\tc\n4\td\n5\te\n"
+    with Image.open(d / "sprite.png") as im:
+        sprite = np.asarray(im)
+    assert sprite.shape == (12, 12, 3)  # 3 x 3 thumbnails of 4 x 4
+    np.testing.assert_array_equal(sprite[4:8, 0:4], np.uint8(thumbs[3].transpose(1, 2, 0) * 255))
+    assert not sprite[8:, 8:].any()
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    cfg = text_format.Parse(_read(tmp_path / "projector_config.pbtxt").decode(), ProjectorConfig())
+    assert [e.tensor_name for e in cfg.embeddings] == ["feat/x:00003", "default:00000"]
+    assert cfg.embeddings[0].sprite.image_path == "00003/feat%2fx/sprite.png"
+    assert list(cfg.embeddings[0].sprite.single_image_dim) == [4, 4]
+
+
+def test_add_embedding_same_files_as_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    try:
+        from torch.utils.tensorboard import SummaryWriter as TorchWriter
+    except Exception as e:
+        pytest.skip(f"torch.utils.tensorboard unusable: {e}")
+    rng = np.random.default_rng(7)
+    mat = rng.standard_normal((7, 4)).astype(np.float32)
+    thumbs = rng.random((7, 3, 5, 5)).astype(np.float32)
+    meta = [f"p{i}" for i in range(7)]
+    with SummaryWriter(tmp_path / "ours") as w:
+        w.add_embedding(cnnkit.from_numpy(mat), metadata=meta, label_img=cnnkit.from_numpy(thumbs), tag="e")
+    with TorchWriter(tmp_path / "torch") as w:
+        w.add_embedding(torch.from_numpy(mat), metadata=meta, label_img=torch.from_numpy(thumbs), tag="e")
+    for rel in ("projector_config.pbtxt", "00000/e/tensors.tsv", "00000/e/metadata.tsv"):
+        assert _read(tmp_path / "ours" / rel) == _read(tmp_path / "torch" / rel), rel
+    with Image.open(tmp_path / "ours/00000/e/sprite.png") as a, Image.open(tmp_path / "torch/00000/e/sprite.png") as b:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
