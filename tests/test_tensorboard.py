@@ -367,6 +367,10 @@ def test_same_events_as_torch_summary_writer(tmp_path):
         log(w, torch.from_numpy)
         torch_bins = w.default_bins
     assert SummaryWriter(tmp_path / "bins").default_bins == torch_bins
+    # the main event files hold the same Events, byte for byte, after the file_version header
+    ev_ours, ev_theirs = _events(tmp_path / "ours"), _events(tmp_path / "torch")
+    assert ev_ours[0].file_version == ev_theirs[0].file_version == "brain.Event:2"
+    assert [e.SerializeToString() for e in ev_ours[1:]] == [e.SerializeToString() for e in ev_theirs[1:]]
     ours, theirs = _acc(tmp_path / "ours"), _acc(tmp_path / "torch")
     for kind in ("scalars", "images", "histograms", "tensors"):
         assert ours.Tags()[kind] == theirs.Tags()[kind]
