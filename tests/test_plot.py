@@ -433,3 +433,16 @@ def test_plot_images_errors():
         cplot.plot_images(cnnkit.rand(2, 5, 4, 4))
     with pytest.raises(ValueError, match="no images"):
         cplot.plot_images([])
+
+
+@pytest.mark.skipif(not cnnkit.cuda.is_available(), reason="needs a CUDA GPU")
+def test_plots_with_a_cuda_model():
+    net = _net().to("cuda")
+    x = cnnkit.randn(3, 7, 7)  # a host image goes to the model's device
+    fig = cplot.plot_feature_maps(net, "1", x)
+    with cnnkit.no_grad():
+        ref = net.eval()[1](net[0](x.unsqueeze(0).to("cuda"))).cpu().numpy()[0]
+    np.testing.assert_allclose(np.asarray(fig.axes[0].images[0].get_array()), ref[0], rtol=1e-5, atol=1e-5)
+    assert len(cplot.plot_filters(net).axes) >= 6
+    ds = TensorDataset(cnnkit.rand(8, 3, 7, 7), cnnkit.randint(0, 5, (8,)))
+    cplot.plot_misclassified(net, ds, n=3)

@@ -448,3 +448,17 @@ def test_add_embedding_same_files_as_torch(tmp_path):
         assert _read(tmp_path / "ours" / rel) == _read(tmp_path / "torch" / rel), rel
     with Image.open(tmp_path / "ours/00000/e/sprite.png") as a, Image.open(tmp_path / "torch/00000/e/sprite.png") as b:
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.skipif(not cnnkit.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_tensors_are_logged(tmp_path):
+    x = cnnkit.rand(3, 4, 5).to("cuda")
+    with SummaryWriter(tmp_path) as w:
+        w.add_scalar("s", x.sum(), 0)
+        w.add_image("i", x, 0)
+        w.add_histogram("h", x, 0)
+    ea = _acc(tmp_path)
+    assert ea.Scalars("s")[0].value == pytest.approx(float(x.sum().item()), rel=1e-6)
+    np.testing.assert_array_equal(_pixels(ea.Images("i")[0]),
+                                  np.clip(x.cpu().numpy() * 255, 0, 255).astype(np.uint8).transpose(1, 2, 0))
+    assert ea.Histograms("h")[0].histogram_value.num == 60
