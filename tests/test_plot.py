@@ -389,9 +389,9 @@ def test_plot_misclassified_none_wrong_and_errors():
         cplot.plot_misclassified(_FirstPixels(3), ds, n=0)
     with pytest.raises(TypeError, match="expected a Dataset or a DataLoader"):
         cplot.plot_misclassified(_FirstPixels(3), 5)
+    wrong = TensorDataset(cnnkit.from_numpy(x), cnnkit.zeros(30, dtype=cnnkit.int64) + 2)
     with pytest.raises(ValueError, match="mean must have 1 or 3"):
-        cplot.plot_misclassified(_FirstPixels(3), TensorDataset(cnnkit.from_numpy(x), cnnkit.zeros(30, dtype=cnnkit.int64) + 2),
-                                 mean=[0.1, 0.2])
+        cplot.plot_misclassified(_FirstPixels(3), wrong, mean=[0.1, 0.2])
 
 
 # ----------------------------------------------------------------------------- plot_images

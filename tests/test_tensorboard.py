@@ -217,7 +217,10 @@ def _trimmed_reference(values, edges):
                 break
     nz = [b for b, c in enumerate(counts) if c]
     lo, hi = nz[0], nz[-1]
-    limits = [edges[b + 1] for b in range(lo - 1, hi + 1)] if lo > 0 else [edges[0]] + [edges[b + 1] for b in range(hi + 1)]
+    if lo > 0:
+        limits = [edges[b + 1] for b in range(lo - 1, hi + 1)]
+    else:
+        limits = [edges[0]] + [edges[b + 1] for b in range(hi + 1)]
     cnt = [counts[b] for b in range(lo - 1, hi + 1)] if lo > 0 else [0] + counts[:hi + 1]
     return limits, cnt
 
@@ -275,7 +278,8 @@ def test_text_tensor_audio(tmp_path):
     ea = _acc(tmp_path)
     t = ea.Tensors("notes/text_summary")[0]
     assert t.step == 2 and t.tensor_proto.string_val[0].decode() == "**bold** é"
-    np.testing.assert_array_equal(tensor_util.make_ndarray(ea.Tensors("i64")[0].tensor_proto), np.arange(6).reshape(2, 3))
+    i64 = tensor_util.make_ndarray(ea.Tensors("i64")[0].tensor_proto)
+    np.testing.assert_array_equal(i64, np.arange(6).reshape(2, 3))
     np.testing.assert_array_equal(tensor_util.make_ndarray(ea.Tensors("f16")[0].tensor_proto),
                                   np.array([0.5, -2.0], np.float16))
     bf = ea.Tensors("bf16")[0].tensor_proto

@@ -117,9 +117,9 @@ def plot_confusion_matrix(cm, class_names=None, normalize=False, path=None, *, a
 
     ``cm``: a C x C NumPy array / tensor / nested list of counts, or an object with a
     ``.confusion_matrix`` attribute (or method), such as ``cnnkit.train.evaluate``'s result, whose
-    ``.classes`` then name the classes unless ``class_names`` is given. ``normalize``: False (counts), True or 'true' (each
-    row sums to 1: per-class recall), 'pred' (each column), 'all' (the whole matrix), as in
-    scikit-learn; empty rows/columns stay 0. ``annotate`` (default: when C <= 20) writes the count
+    ``.classes`` then name the classes unless ``class_names`` is given. ``normalize``: False (counts),
+    True or 'true' (each row sums to 1: per-class recall), 'pred' (each column), 'all' (the whole
+    matrix), as in scikit-learn; empty rows/columns stay 0. ``annotate`` (default: when C <= 20) writes the count
     or percentage in each cell. Returns the Figure; ``path`` saves it as PNG at ``dpi``."""
     src = getattr(cm, "confusion_matrix", None)
     if src is not None and not isinstance(cm, np.ndarray):
