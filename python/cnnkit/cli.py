@@ -391,7 +391,7 @@ def _cmd_summary(args):
         raise UsageError(f"unknown --model {args.model!r}; choose from: {', '.join(models.list_models())}")
     model = models.get_model(args.model, **kwargs).to(device)
     try:
-        summary(model, tuple(args.input), device=device, timing=args.timing)
+        summary(model, tuple(args.input), device=device, timing=args.timing, file=sys.stdout)
     except (RuntimeError, ValueError) as err:
         raise UsageError(f"--input {','.join(map(str, args.input))} does not fit {args.model}: {err}") from None
     return 0
