@@ -296,3 +296,39 @@ def test_bad_arguments():
         fit(model, DataLoader(ds.tensors[0], 16), loss, opt, 1, verbose=0)
     h = fit(model, loader, loss, opt, 0)
     assert h.epoch == []
+
+
+def test_import_is_light():
+    """import cnnkit.train pulls in no optional dependency (tqdm is imported only when a bar is shown)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, cnnkit.train, cnnkit.cli; bad = [m for m in ('tqdm', 'matplotlib', 'PIL', 'tensorboard', "
+            "'scipy') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(cnnkit.__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not cnnkit.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fit_and_evaluate_on_cuda():
+    """device='cuda' moves the model and every batch; the losses follow the CPU run within float32 rounding."""
+    from cnnkit.train import evaluate
+
+    ds = data()
+    losses = {}
+    for dev in ("cpu", "cuda"):
+        model = nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 4))
+        cnnkit.manual_seed(0)
+        for p in model.parameters():
+            nn.init.normal_(p, std=0.3)
+        opt = cnnkit.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        h = fit(model, DataLoader(ds, 16), nn.CrossEntropyLoss(), opt, 2, val_loader=DataLoader(ds, 48),
+                device=dev, verbose=0)
+        assert next(model.parameters()).device.type == dev
+        res = evaluate(model, DataLoader(ds, 16), nn.CrossEntropyLoss())
+        losses[dev] = (h.history["loss"], res.loss)
+    np.testing.assert_allclose(losses["cuda"][0], losses["cpu"][0], rtol=1e-4)
+    assert losses["cuda"][1] == pytest.approx(losses["cpu"][1], rel=1e-4)
