@@ -3,6 +3,7 @@ digits and on tiny synthetic CIFAR-10 / MNIST / fake datasets, summary, info, an
 import json
 import os
 
+import numpy as np
 import pytest
 
 import cnnkit
@@ -140,3 +141,21 @@ def test_python_m_cnnkit_exit_status():
     bad = subprocess.run([sys.executable, "-m", "cnnkit", "train", "--model", "nonet"], capture_output=True,
                          text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "unknown --model 'nonet'" in bad.stderr
+
+
+def test_train_eval_imagefolder(tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("val", 2)):
+        for cls in ("cat", "dog"):
+            d = tmp_path / split / cls
+            d.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (40, 36, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    ck = tmp_path / "ck"
+    assert main(["train", "--model", "lenet5", "--dataset", "imagefolder", "--data-dir", str(tmp_path),
+                 "--epochs", "1", "--batch-size", "3", "--augment", "--checkpoint", str(ck)]) == 0
+    assert "on imagefolder (6 train / 4 test images, 2 classes, 3x32x32)" in capsys.readouterr().out
+    assert main(["eval", "--checkpoint", str(ck)]) == 0
+    out = capsys.readouterr().out
+    assert "samples: 4    classes: 2" in out and "\ncat " in out and "\ndog " in out
