@@ -242,10 +242,11 @@ def test_tqdm_bar_on_a_tty(monkeypatch):
     pytest.importorskip("tqdm")
     fake = _TTY()
     monkeypatch.setattr("sys.stdout", fake)
+    monkeypatch.setattr(progress_mod, "_fixed_width", lambda stream: 200)  # a wide terminal
     _fit_quiet(1)
     text = fake.getvalue()
     assert "Epoch 1/2" in text and "Epoch 2/2" in text and "img/s" in text and "3/3" in text
-    assert "val_loss" in text
+    assert "val_loss" in text and "val_acc=" in text
     # without tqdm the same call prints plain lines
     monkeypatch.setattr(progress_mod, "_tqdm", lambda: None)
     fake2 = _TTY()
@@ -255,6 +256,7 @@ def test_tqdm_bar_on_a_tty(monkeypatch):
 
 
 def test_progress_mode_rules():
+    assert progress_mod._fixed_width(io.StringIO()) == 80  # no terminal to ask: a fixed width
     assert progress_mod.progress_mode(0, _TTY()) is None
     assert progress_mod.progress_mode(2, _TTY()) == "lines"
     assert progress_mod.progress_mode(True, io.StringIO()) == "lines"
