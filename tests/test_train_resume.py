@@ -175,3 +175,15 @@ def test_early_stopping_state_survives_resume(tmp_path):
     fit(model2, loader2, nn.CrossEntropyLoss(), opt2, 2, val_loader=val2, callbacks=[es2], resume=tmp_path,
         verbose=0)
     assert es2.best == es.best and es2.best_epoch == es.best_epoch and es2.wait == es.wait
+
+
+def test_checkpoint_written_after_every_callback(tmp_path):
+    """ModelCheckpoint listed before EarlyStopping still saves EarlyStopping's state of that epoch."""
+    model, opt, sched, loader, val = make_run(0)
+    es = EarlyStopping(monitor="val_loss", patience=50)
+    ckpt = ModelCheckpoint(tmp_path, filename="e{epoch}.ckpt")
+    fit(model, loader, nn.CrossEntropyLoss(), opt, 2, val_loader=val, callbacks=[ckpt, es], verbose=0)
+    saved = load_checkpoint(tmp_path / "e2.ckpt")["callbacks"]
+    assert [c["class"] for c in saved] == ["ModelCheckpoint", "EarlyStopping"]
+    assert saved[1]["state"]["best"] == es.best and saved[1]["state"]["best_epoch"] == es.best_epoch
+    assert saved[1]["state"]["wait"] == es.wait

@@ -335,7 +335,7 @@ def _cmd_train(args):
         last = {k: v[-1] for k, v in history.history.items()}
         acc = last.get("val_accuracy", last.get("accuracy"))
         which = "test" if "val_accuracy" in last else "train"
-        print(f"final {which} accuracy: {acc:.2%} after {len(history.epoch)} epochs "
+        print(f"final {which} accuracy: {acc:.2%} after {len(history.epoch)} epoch{'s' if len(history.epoch) != 1 else ''} "
               f"({sum(t for t in history.history['time'] if t):.1f} s)"
               + (f"; checkpoints in {args.checkpoint}" if args.checkpoint else ""))
     return 0
