@@ -132,7 +132,8 @@ def test_metrics_against_numpy_and_torch():
         float(np.mean(seg.argmax(1) == segt)))
     torch = pytest.importorskip("torch")
     ts, tt = torch.from_numpy(scores), torch.from_numpy(targets)
-    assert top_k_accuracy(out, tgt, 3) == pytest.approx((ts.topk(3, 1).indices == tt[:, None]).any(1).float().mean().item())
+    ref = (ts.topk(3, 1).indices == tt[:, None]).any(1).float().mean().item()
+    assert top_k_accuracy(out, tgt, 3) == pytest.approx(ref)
 
 
 def test_metric_errors_and_names():

@@ -335,7 +335,8 @@ def _cmd_train(args):
         last = {k: v[-1] for k, v in history.history.items()}
         acc = last.get("val_accuracy", last.get("accuracy"))
         which = "test" if "val_accuracy" in last else "train"
-        print(f"final {which} accuracy: {acc:.2%} after {len(history.epoch)} epoch{'s' if len(history.epoch) != 1 else ''} "
+        n = len(history.epoch)
+        print(f"final {which} accuracy: {acc:.2%} after {n} epoch{'s' if n != 1 else ''} "
               f"({sum(t for t in history.history['time'] if t):.1f} s)"
               + (f"; checkpoints in {args.checkpoint}" if args.checkpoint else ""))
     return 0
