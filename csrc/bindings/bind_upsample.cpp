@@ -108,7 +108,9 @@ DevTable upload(const SepTable<T>& t, DType dt, Device dev) {
 
 // The separable resize (see ops/upsample.h): forward = horizontal pass then vertical pass;
 // backward = the transposed vertical pass then the transposed horizontal pass. A dim that
-// sep_dim_identity skips is not touched; when both are skipped the result is a copy.
+// sep_dim_identity skips is not touched; when both are skipped the result is a copy. A table's
+// device tensors may be freed right after its pass is queued: all cnnkit CUDA work runs on the
+// legacy default stream, so their memory is reused only by work queued behind the pass.
 template <class T>
 Tensor sep_run(const char* op, const Tensor& src, const UpsampleParams& p, bool backward, const Shape& in_shape) {
   const Device dev = src.device();

@@ -5,8 +5,9 @@
 // (A = the tensor's type: float32 tensors compute weights in float, as PyTorch's opmath does);
 // sep_table stacks them into CSR rows once per call and sep_transpose builds the backward's
 // gather lists. Passes (both parallel over disjoint output rows, each output written once):
-//  - sep_pass_w: one output row per task, each output column a short dot product of one input row
-//    with its taps (contiguous for the antialias filters, clamped repeats for bicubic);
+//  - sep_pass_w: blocks of 8 rows per task, each output column a short dot product of an input row
+//    with its taps (contiguous for the antialias filters, clamped repeats for bicubic), the 8 rows'
+//    sums interleaved;
 //  - sep_pass_h: one (plane, output row) per task: the row is the weighted sum of the tapped input
 //    rows, accumulated column-vectorised in tap order (PyTorch's order of the H sum).
 #include <algorithm>
@@ -128,16 +129,31 @@ SepTable<T> sep_transpose(const SepTable<T>& t, int64_t cols) {
 template <class T>
 void sep_pass_w(T* dst, const T* src, const int64_t* ptr, const int64_t* idx, const T* w, int64_t rows,
                 int64_t in_cols, int64_t out_cols) {
-  const int64_t grain = std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, out_cols));
-  parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* s = src + r * in_cols;
-      T* d = dst + r * out_cols;
+  // Rows are taken kRowBlock at a time: the same taps serve every row, and kRowBlock independent
+  // sums per output column hide the add latency of one sequential (in tap order, like PyTorch's)
+  // sum per output; the order of each output's own sum is unchanged.
+  constexpr int64_t kRowBlock = 8;
+  const int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
+  const int64_t grain = std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, out_cols * kRowBlock));
+  parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r0 = b * kRowBlock, nr = std::min(kRowBlock, rows - r0);
+      const T* s = src + r0 * in_cols;
+      T* d = dst + r0 * out_cols;
       for (int64_t o = 0; o < out_cols; ++o) {
         const int64_t e0 = ptr[o], e1 = ptr[o + 1];
-        T acc = e1 > e0 ? w[e0] * s[idx[e0]] : T(0);
-        for (int64_t e = e0 + 1; e < e1; ++e) acc += w[e] * s[idx[e]];
-        d[o] = acc;
+        T acc[kRowBlock];
+        if (e1 == e0) {
+          for (int64_t q = 0; q < nr; ++q) d[q * out_cols + o] = T(0);
+          continue;
+        }
+        for (int64_t q = 0; q < nr; ++q) acc[q] = w[e0] * s[q * in_cols + idx[e0]];
+        for (int64_t e = e0 + 1; e < e1; ++e) {
+          const T we = w[e];
+          const T* se = s + idx[e];
+          for (int64_t q = 0; q < nr; ++q) acc[q] += we * se[q * in_cols];
+        }
+        for (int64_t q = 0; q < nr; ++q) d[q * out_cols + o] = acc[q];
       }
     }
   });
