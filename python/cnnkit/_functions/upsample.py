@@ -3,8 +3,9 @@
 
 Modes 'nearest', 'nearest-exact', 'linear' (3-D input) / 'bilinear' (4-D input) and 'bicubic'
 (4-D), and ``antialias=True`` for 'bilinear' / 'bicubic', run the ``_C.upsample_forward`` /
-``_C.upsample_backward`` kernels (csrc/ops/upsample*.*), whose source-index rules are PyTorch's: when ``scale_factor`` is given and ``recompute_scale_factor`` is not True, the
-output size is floor(input_size * scale_factor) and the coordinate map uses 1/scale_factor (not
+``_C.upsample_backward`` kernels (csrc/ops/upsample*.*), whose source-index rules are PyTorch's:
+when ``scale_factor`` is given and ``recompute_scale_factor`` is not True, the output size is
+floor(input_size * scale_factor) and the coordinate map uses 1/scale_factor (not
 input_size/output_size); with ``size`` (or ``recompute_scale_factor=True``) it uses
 input_size/output_size. 'area' is adaptive average pooling (as in torch). The backward *writes* a
 fresh input gradient, gathering each input's share of the output gradient.
@@ -54,8 +55,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     'bilinear' and 'bicubic' (4-D; Keys cubic with a = -0.75, border pixels repeated), 'area'.
     ``antialias=True`` (4-D 'bilinear' / 'bicubic', as torchvision's Resize uses) applies PIL's
     separable filters: when downsampling, the triangle / cubic (a = -0.5) filter is stretched by the
-    scale so every input pixel contributes; upsampling equals the plain mode for 'bilinear' (bicubic
-    keeps a = -0.5). All of these have autograd. 'trilinear', 'lanczos' and 5-D input are not
+    scale so every input pixel contributes; upsampling with align_corners=False equals plain
+    'bilinear' ('bicubic' keeps a = -0.5). All of these have autograd. 'trilinear', 'lanczos' and 5-D input are not
     supported by cnnkit (ValueError)."""
     if not isinstance(input, Tensor):
         raise TypeError(f"interpolate(): argument 'input' must be Tensor, not {type(input).__name__}")
