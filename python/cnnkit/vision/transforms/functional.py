@@ -163,7 +163,7 @@ def to_pil_image(pic, mode=None):
     if _is_tensor(pic):
         if pic.ndim == 3:
             pic = pic.permute((1, 2, 0))
-        pic = pic.numpy(force=True)
+        pic = pic.detach().cpu().numpy()  # torch: numpy(force=True), which also copies off the GPU
     elif not isinstance(pic, np.ndarray):
         raise TypeError(f"pic should be Tensor or ndarray. Got {type(pic)}.")
     if pic.ndim == 2:
