@@ -229,6 +229,8 @@ def test_tensor_resize_bicubic_and_antialias_match_torchvision():
             ours = F.resize(c, size, InterpolationMode(mode))
             theirs = TF.resize(t, size, TF.InterpolationMode(mode))
             np.testing.assert_allclose(_np(ours).astype(float), theirs.numpy().astype(float), atol=atol, rtol=1e-4)
+        ours, theirs = F.resized_crop(c, 1, 2, 8, 9, [5, 4]), TF.resized_crop(t, 1, 2, 8, 9, [5, 4])
+        np.testing.assert_allclose(_np(ours).astype(float), theirs.numpy().astype(float), atol=atol, rtol=1e-4)
 
 
 @pytest.mark.parametrize("mode", ["nearest", "bilinear"])
