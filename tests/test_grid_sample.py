@@ -302,3 +302,176 @@ def test_affine_grid_errors_and_warnings():
             fn()
     with pytest.warns(UserWarning, match="affine_grid behavior has changed for unit-size grids"):
         F.affine_grid(th, [2, 3, 1, 5], align_corners=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# backward
+# ---------------------------------------------------------------------------------------------
+def ref_input_grad(x_shape, grid, dout, mode, pm, ac):
+    """The adjoint of ref_forward: each location's dout scattered into the pixels it read."""
+    N, C, H, W = x_shape
+    dx = np.zeros(x_shape)
+    for n in range(N):
+        for h in range(grid.shape[1]):
+            for w in range(grid.shape[2]):
+                for py, px, wt in ref_taps(float(grid[n, h, w, 0]), float(grid[n, h, w, 1]), H, W, mode, pm, ac):
+                    dx[n, :, py, px] += wt * dout[n, :, h, w]
+    return dx
+
+
+def off_kink_grid(rng, N, OH, OW, H, W, ac):
+    """Grid points whose unnormalised coordinates lie between -2.4 and size + 1.4, at least 0.1 away
+    from every integer and half-integer: the kinks of floor, nearest rounding, clipping and
+    reflection are all there, so central differences see a smooth function."""
+    def coords(size):
+        base = rng.integers(-3, size + 1, (N, OH, OW)).astype(np.float64)
+        frac = rng.uniform(0.1, 0.4, (N, OH, OW)) + 0.5 * rng.integers(0, 2, (N, OH, OW))
+        u = base + frac
+        if ac:
+            return 2 * u / (size - 1) - 1 if size > 1 else np.zeros_like(u)
+        return (2 * u + 1) / size - 1
+
+    return np.stack([coords(W), coords(H)], axis=-1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode,pm,ac", COMBOS)
+def test_input_grad_matches_reference(mode, pm, ac, dtype):
+    rng = np.random.default_rng(5)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for xs, (OH, OW) in SHAPES:
+        x = rng.standard_normal(xs).astype(dtype)
+        g = random_grid(rng, xs[0], OH, OW, dtype=dtype)
+        go = rng.standard_normal((xs[0], xs[1], OH, OW)).astype(dtype)
+        dx, dg = _C.grid_sample_backward(T(go), T(x), T(g), mode, pm, ac, (True, True))
+        np.testing.assert_allclose(np.asarray(dx), ref_input_grad(xs, g, go, mode, pm, ac), **tol)
+        assert np.asarray(dg).shape == g.shape and np.asarray(dx).dtype == dtype
+        if mode == "nearest":
+            assert not np.asarray(dg).any()
+        only_x = _C.grid_sample_backward(T(go), T(x), T(g), mode, pm, ac, (True, False))
+        only_g = _C.grid_sample_backward(T(go), T(x), T(g), mode, pm, ac, (False, True))
+        assert only_x[1] is None and only_g[0] is None
+        np.testing.assert_array_equal(np.asarray(only_x[0]), np.asarray(dx))
+        np.testing.assert_array_equal(np.asarray(only_g[1]), np.asarray(dg))
+
+
+@pytest.mark.parametrize("mode,pm,ac", COMBOS)
+def test_grads_match_torch(mode, pm, ac):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(6)
+    for dtype, tol in [(np.float32, dict(rtol=1e-3, atol=1e-4)), (np.float64, dict(rtol=1e-9, atol=1e-10))]:
+        for xs, (OH, OW) in SHAPES[:3] + [((2, 3, 9, 8), (7, 11))]:
+            x = rng.standard_normal(xs).astype(dtype)
+            g = random_grid(rng, xs[0], OH, OW, -2.0, 2.0, dtype=dtype)
+            go = rng.standard_normal((xs[0], xs[1], OH, OW)).astype(dtype)
+            xc, gc = ck.tensor(x, requires_grad=True), ck.tensor(g, requires_grad=True)
+            F.grid_sample(xc, gc, mode=mode, padding_mode=pm, align_corners=ac).backward(ck.tensor(go))
+            xt, gt = torch.tensor(x, requires_grad=True), torch.tensor(g, requires_grad=True)
+            torch.nn.functional.grid_sample(xt, gt, mode=mode, padding_mode=pm,
+                                            align_corners=ac).backward(torch.tensor(go))
+            np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), **tol)
+            np.testing.assert_allclose(gc.grad.numpy(), gt.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("mode,pm,ac", COMBOS)
+def test_gradcheck(mode, pm, ac):
+    from cnnkit.testing import gradcheck
+
+    rng = np.random.default_rng(7)
+    for (N, C, H, W), (OH, OW) in [((1, 2, 3, 4), (2, 3)), ((2, 1, 4, 1), (3, 1))]:
+        x = ck.tensor(rng.standard_normal((N, C, H, W)), requires_grad=True)
+        g = ck.tensor(off_kink_grid(rng, N, OH, OW, H, W, ac), requires_grad=mode != "nearest")
+
+        def fn(x, g):
+            return F.grid_sample(x, g, mode=mode, padding_mode=pm, align_corners=ac)
+
+        assert gradcheck(fn, (x, g), eps=1e-6, atol=1e-6, rtol=1e-4)
+    if mode == "nearest":
+        g.requires_grad_(True)
+        F.grid_sample(x, g, mode=mode, padding_mode=pm, align_corners=ac).sum().backward()
+        assert g.grad is not None and not g.grad.numpy().any()
+
+
+def test_input_grad_is_deterministic():
+    """Many grid points reading the same few pixels: the input gradient is bitwise identical for one
+    or two threads and for the whole-image and the channel-split task layouts (N = 1 vs N = 6)."""
+    rng = np.random.default_rng(8)
+    prev = ck.get_num_threads()
+    try:
+        for N in (1, 6):
+            x = rng.standard_normal((N, 5, 3, 4)).astype(np.float32)
+            g = rng.uniform(-0.3, 0.3, (N, 40, 30, 2)).astype(np.float32)
+            go = rng.standard_normal((N, 5, 40, 30)).astype(np.float32)
+            results = []
+            for threads in (1, 2, 1):
+                ck.set_num_threads(threads)
+                for mode in MODES:
+                    results.append(np.asarray(_C.grid_sample_backward(T(go), T(x), T(g), mode, "border", False,
+                                                                      (True, False))[0]))
+            k = len(MODES)
+            for i in range(k):
+                np.testing.assert_array_equal(results[i], results[k + i])
+                np.testing.assert_array_equal(results[i], results[2 * k + i])
+            np.testing.assert_allclose(results[0], ref_input_grad(x.shape, g, go, "bilinear", "border", False),
+                                       rtol=1e-4, atol=1e-4)
+    finally:
+        ck.set_num_threads(prev)
+
+
+def test_backward_empty_and_errors():
+    x, g = ck.randn(2, 0, 4, 5, requires_grad=True), ck.rand(2, 3, 2, 2, requires_grad=True)
+    F.grid_sample(x, g, align_corners=False).sum().backward()
+    assert tuple(x.grad.shape) == (2, 0, 4, 5) and not g.grad.numpy().any()
+    x, g = ck.randn(2, 3, 4, 5, requires_grad=True), ck.rand(2, 0, 2, 2, requires_grad=True)
+    F.grid_sample(x, g, align_corners=False).sum().backward()
+    assert not x.grad.numpy().any() and tuple(g.grad.shape) == (2, 0, 2, 2)
+    with pytest.raises(ValueError, match=r"grid_sample_backward: expected grad_output of shape \[2, 3, 0, 2\]"):
+        _C.grid_sample_backward(ck.zeros(2, 3, 1, 2)._t, x._t, g._t, "bilinear", "zeros", False, (True, True))
+    with pytest.raises(TypeError, match=r"grid_sample_backward: expected grad_output and input to have the same"):
+        _C.grid_sample_backward(ck.zeros(2, 3, 0, 2).double()._t, x._t, g._t, "bilinear", "zeros", False,
+                                (True, True))
+
+
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+def test_half_storage_types(half):
+    """float16 / bfloat16 run in float32 (the autograd hook) and round back, like torch's CPU kernel."""
+    torch = torch_or_skip()
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    g = random_grid(rng, 2, 4, 3, dtype=np.float32)
+    xc = ck.tensor(x).to(getattr(ck, half)).requires_grad_()
+    gc = ck.tensor(g).to(getattr(ck, half)).requires_grad_()
+    out = F.grid_sample(xc, gc, align_corners=False)
+    assert out.dtype == getattr(ck, half)
+    out.float().sum().backward()
+    assert xc.grad.dtype == getattr(ck, half) and gc.grad.dtype == getattr(ck, half)
+    xt = torch.tensor(x).to(getattr(torch, half))
+    gt = torch.tensor(g).to(getattr(torch, half))
+    ref = torch.nn.functional.grid_sample(xt.float(), gt.float(), align_corners=False)
+    tol = 1e-2 if half == "float16" else 5e-2
+    np.testing.assert_allclose(out.detach().float().numpy(), ref.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("ac", [False, True])
+def test_affine_grid_backward(ac):
+    """d theta of affine_grid alone (gradcheck and torch) and of a rotation sampled by grid_sample."""
+    from cnnkit.testing import gradcheck
+
+    rng = np.random.default_rng(10)
+    for size in ([2, 1, 3, 4], [1, 1, 2, 3, 2]):
+        k = len(size) - 2
+        th = ck.tensor(rng.standard_normal((size[0], k, k + 1)), requires_grad=True)
+        assert gradcheck(lambda t: F.affine_grid(t, size, align_corners=ac), (th,), eps=1e-6, atol=1e-7)
+    torch = torch_or_skip()
+    x = rng.standard_normal((2, 3, 9, 7))
+    theta = np.stack([[[math.cos(a), -math.sin(a), 0.1], [math.sin(a), math.cos(a), -0.2]] for a in (0.4, -1.1)])
+    go = rng.standard_normal((2, 3, 8, 6))
+    xc, tc = ck.tensor(x, requires_grad=True), ck.tensor(theta, requires_grad=True)
+    F.grid_sample(xc, F.affine_grid(tc, [2, 3, 8, 6], align_corners=ac), mode="bilinear",
+                  padding_mode="reflection", align_corners=ac).backward(ck.tensor(go))
+    xt, tt = torch.tensor(x, requires_grad=True), torch.tensor(theta, requires_grad=True)
+    torch.nn.functional.grid_sample(xt, torch.nn.functional.affine_grid(tt, [2, 3, 8, 6], align_corners=ac),
+                                    mode="bilinear", padding_mode="reflection",
+                                    align_corners=ac).backward(torch.tensor(go))
+    np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(tc.grad.numpy(), tt.grad.numpy(), rtol=1e-9, atol=1e-10)
