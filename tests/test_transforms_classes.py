@@ -225,8 +225,6 @@ def test_random_erasing_and_blur_use_their_draws():
 
 
 def test_rotation_and_affine_classes_use_their_draws():
-    import cnnkit.nn.functional as nnf
-
     img = _pil(h=15, w=17)
     cnnkit.manual_seed(2)
     out = T.RandomRotation(40, fill=5)(img)
@@ -239,10 +237,15 @@ def test_rotation_and_affine_classes_use_their_draws():
     cnnkit.manual_seed(6)
     p = T.RandomAffine.get_params(t.degrees, t.translate, t.scale, t.shear, [17, 15])
     np.testing.assert_array_equal(np.asarray(out), np.asarray(F.affine(img, *p)))
-    if hasattr(nnf, "grid_sample"):
-        x = _img(h=9, w=9)
-        assert tuple(T.RandomRotation(90, expand=True)(x).shape)[0] == 3
-        assert tuple(T.RandomAffine(10, fill=(1, 2, 3))(x).shape) == (3, 9, 9)
+    x = _img(h=9, w=7)
+    cnnkit.manual_seed(8)
+    out = T.RandomRotation((90, 90), expand=True)(x)
+    np.testing.assert_allclose(_np(out), np.rot90(_np(x), 1, axes=(1, 2)), atol=1e-6)
+    cnnkit.manual_seed(8)
+    out = T.RandomAffine(10, fill=(1, 2, 3))(x)
+    cnnkit.manual_seed(8)
+    p = T.RandomAffine.get_params([-10.0, 10.0], None, None, None, [7, 9])
+    np.testing.assert_array_equal(_np(out), _np(F.affine(x, *p, fill=[1.0, 2.0, 3.0])))
 
 
 def test_random_choice_weights_and_order():
@@ -333,3 +336,36 @@ def test_call_errors():
     with pytest.raises(TypeError, match="Input tensor should be a float tensor"):
         T.Normalize((0.5,), (0.5,))(cnnkit.zeros(1, 2, 2, dtype=cnnkit.uint8))
     assert math.isclose(T.Normalize((0.5,), (0.5,))(cnnkit.ones(1, 2, 2))[0, 0, 0].item(), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# optional dependency and ndarray inputs
+# ---------------------------------------------------------------------------------------------
+def test_pillow_is_lazy_and_named_when_missing():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, cnnkit, cnnkit.vision.transforms as T; import numpy as np; "
+            "assert 'PIL' not in sys.modules; "
+            "T.Compose([T.RandomCrop(3, padding=1), T.RandomHorizontalFlip(), T.ColorJitter(0.2)])"
+            "(T.ToTensor()(np.zeros((4, 4, 3), np.uint8))); assert 'PIL' not in sys.modules")
+    env = dict(os.environ)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    code = ("import sys, cnnkit; sys.modules['PIL'] = None; import cnnkit.vision.transforms as T\n"
+            "try:\n    T.ToPILImage()(cnnkit.zeros(3, 2, 2))\nexcept ImportError as e:\n"
+            "    assert \"pip install 'cnnkit[vision]'\" in str(e), e\nelse:\n    raise SystemExit('no ImportError')")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_ndarray_images_through_classes():
+    hwc = np.random.default_rng(3).integers(0, 256, (12, 14, 3), dtype=np.uint8)
+    pipe = T.Compose([T.RandomCrop(8, padding=2, padding_mode="reflect"), T.RandomHorizontalFlip(1.0),
+                      T.ColorJitter(0.3, 0.3, 0.3, 0.1), T.RandomRotation(10, fill=3), T.GaussianBlur(3)])
+    cnnkit.manual_seed(1)
+    out = pipe(hwc)
+    assert isinstance(out, np.ndarray) and out.shape == (8, 8, 3) and out.dtype == np.uint8
+    cnnkit.manual_seed(1)
+    t = cnnkit.from_numpy(np.ascontiguousarray(hwc.transpose(2, 0, 1)))
+    np.testing.assert_array_equal(out, _np(pipe(t)).transpose(1, 2, 0))  # same draws, same pixels
+    assert T.ToTensor()(out).shape == (3, 8, 8)
