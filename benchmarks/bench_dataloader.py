@@ -116,6 +116,7 @@ def queue_transfer_ms(make_batch, share=False, reps=20):
 
 
 def _producer(q_in, q_out, make_batch, share):
+    cnnkit.set_num_threads(1)  # as in a DataLoader worker: libgomp's threads do not survive fork
     if share:
         from cnnkit.utils.data import _shared
 
