@@ -265,6 +265,8 @@ def test_persistent_workers_are_reused_across_epochs():
     next(it)
     assert sorted(int(i) for b in loader for i in _np(b[0])) == list(range(12))
     assert len(multiprocessing.active_children()) == 2
+    it._shutdown_workers()  # e.g. after a dead worker: the next epoch starts fresh workers
+    assert sorted(int(i) for b in loader for i in _np(b[0])) == list(range(12))
     del loader, it
     gc.collect()
     assert multiprocessing.active_children() == []
