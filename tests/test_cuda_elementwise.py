@@ -116,6 +116,17 @@ def test_binary_large_grid_stride():
         check(H(_C.binary(op, G(a), G(b))), N(_C.binary(op, T(a), T(b))))
 
 
+@pytest.mark.skipif(ON_CPU, reason="a GPU grid limit: 2 GB of arrays for nothing on the CPU")
+def test_binary_second_grid_stride_pass():
+    # blocks_for caps the grid at 65,535 * 8 blocks of 256 threads = 134,215,680 elements: one more than that
+    # makes the first threads take a second trip round the grid-stride loop (the case above fits in one).
+    n = 65535 * 8 * 256 + 1001
+    a = np.random.default_rng(3).standard_normal(n, dtype=np.float32)
+    b = rand((1,), np.float32, nonzero=True)
+    got = H(_C.binary("mul", G(a), G(b).expand([n])))
+    np.testing.assert_array_equal(got, a * b[0])  # one multiply per element: exact
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 def test_binary_inplace(dtype):
     for op in ARITH:
