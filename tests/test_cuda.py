@@ -1,6 +1,12 @@
 """CUDA device infrastructure: device moves, copies, the caching allocator, cnnkit.cuda's API, and
 end-to-end training on the GPU against the CPU. GPU cases skip without a usable GPU; the first
 block checks what a CPU-only machine must answer."""
+import io
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -10,6 +16,8 @@ import cnnkit.nn.functional as F
 import cnnkit.optim as optim
 
 gpu = pytest.mark.skipif(not ck.cuda.is_available(), reason="needs an NVIDIA GPU")
+caching = pytest.mark.skipif(os.environ.get("CNNKIT_CUDA_CACHING") == "0",
+                             reason="checks the caching allocator; CNNKIT_CUDA_CACHING=0 turns it off")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -34,6 +42,18 @@ def test_cuda_api_answers_without_a_gpu():
 def test_cuda_request_without_gpu_is_a_clear_error(make):
     with pytest.raises(RuntimeError, match="(no NVIDIA driver|without CUDA)"):
         make()
+
+
+@pytest.mark.skipif(ck.cuda.is_available() or not ck.cuda.is_built(),
+                    reason="a CUDA build on a machine without a usable GPU")
+def test_show_config_says_why_no_gpu_is_usable():
+    # "no driver" and "driver older than the runtime" both read as 0 devices; show_config names the error
+    # so that a GPU run in which every test skipped is seen for what it is.
+    out = io.StringIO()
+    ck.show_config(file=out)
+    assert "cudaGetDeviceCount failed: cudaError" in out.getvalue()
+    with pytest.raises(RuntimeError, match="cudaGetDeviceCount failed"):
+        ck.ones(1, device="cuda")
 
 
 def test_device_objects():
@@ -98,7 +118,8 @@ def test_gradients_flow_across_devices():
 
 
 @gpu
-def test_allocator_reuses_memory_and_recovers_from_oom():
+@caching
+def test_allocator_reuses_memory():
     ck.cuda.empty_cache()
     base = ck.cuda.memory_allocated()
     for _ in range(5):
@@ -114,9 +135,35 @@ def test_allocator_reuses_memory_and_recovers_from_oom():
     big = ck.empty(1 << 22, device="cuda")
     assert ck.cuda.max_memory_allocated() >= 4 * (1 << 22)
     del big
+
+
+# cudaMalloc fails here on purpose: compute-sanitizer counts that as an error unless it runs with
+# --report-api-errors no (benchmarks/gpu/run.sh sanitize does so for this test alone).
+@gpu
+def test_oom_is_a_clear_error_and_recovers():
     with pytest.raises(ck.cuda.OutOfMemoryError, match="CUDA out of memory"):
         ck.empty(1 << 48, device="cuda")
     assert ck.ones(10, device="cuda").sum().item() == 10.0  # the next allocation works
+
+
+@gpu
+def test_caching_off_mallocs_exact_sizes_and_frees_at_once():
+    # CNNKIT_CUDA_CACHING is read once per process: check it in a child.
+    code = textwrap.dedent("""
+        import cnnkit as ck
+        base = ck.cuda.memory_stats()
+        for _ in range(3):
+            t = ck.empty(1000, device="cuda")
+            assert ck.cuda.memory_allocated() - base["allocated_bytes"] == 4000  # exact, not a 512-byte granule
+            del t
+        s = ck.cuda.memory_stats()
+        assert s["num_mallocs"] - base["num_mallocs"] == 3, s
+        assert ck.cuda.memory_reserved() == base["reserved_bytes"]  # nothing kept
+        print("ok")
+    """)
+    env = dict(os.environ, CNNKIT_CUDA_CACHING="0")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr
 
 
 def _small_cnn():

@@ -1,6 +1,6 @@
 """CUDA elementwise kernels (binary, binary_, binary_naive, unary, pow_scalar, clamp, clamp_backward,
 where, masked_fill_) against their CPU twins on random odd-size data, broadcast and strided
-operands, plus the bad-input cases (mixed devices, integer division by zero, > 8 dims).
+operands, plus the bad-input cases (mixed devices, integer division by zero), and ranks up to and past the 25-dim kernel limit.
 
 Skipped without a GPU. CNNKIT_CUDA_TESTS_ON_CPU=1 runs the same comparisons with the CPU standing in
 for the device (checks the test code itself on a machine without a GPU)."""
@@ -114,6 +114,17 @@ def test_binary_large_grid_stride():
     b = rand((1003,), np.float32, nonzero=True)
     for op in ["add", "div", "ge"]:
         check(H(_C.binary(op, G(a), G(b))), N(_C.binary(op, T(a), T(b))))
+
+
+@pytest.mark.skipif(ON_CPU, reason="a GPU grid limit: 2 GB of arrays for nothing on the CPU")
+def test_binary_second_grid_stride_pass():
+    # blocks_for caps the grid at 65,535 * 8 blocks of 256 threads = 134,215,680 elements: one more than that
+    # makes the first threads take a second trip round the grid-stride loop (the case above fits in one).
+    n = 65535 * 8 * 256 + 1001
+    a = np.random.default_rng(3).standard_normal(n, dtype=np.float32)
+    b = rand((1,), np.float32, nonzero=True)
+    got = H(_C.binary("mul", G(a), G(b).expand([n])))
+    np.testing.assert_array_equal(got, a * b[0])  # one multiply per element: exact
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
@@ -261,10 +272,22 @@ def test_mixed_devices_raise():
         _C.clamp_backward(T(a), G(a), 0.0, 1.0)
 
 
-@pytest.mark.skipif(ON_CPU, reason="the CPU has no dims limit")
-def test_too_many_dims_raises():
-    # 9 dims of size 2 in reversed stride order: no two dims can be merged for both operands.
-    a = rand((2,) * 9, np.float32)
-    b = rand((2,) * 9, np.float32)
-    with pytest.raises(RuntimeError, match="at most 8"):
-        _C.binary("add", G(a).permute(list(range(8, -1, -1))), G(b))
+@pytest.mark.parametrize("nd", [9, 13, 25])
+def test_many_unmergeable_dims_work_like_the_cpu(nd):
+    # nd dims of size 2, one operand in reversed stride order: no two dims can be merged for both operands.
+    a = rand((2,) * nd, np.float32)
+    b = rand((2,) * nd, np.float32)
+    rev = list(range(nd - 1, -1, -1))
+    want = N(_C.binary("add", T(a).permute(rev), T(b)))
+    np.testing.assert_array_equal(H(_C.binary("add", G(a).permute(rev), G(b))), want)
+    np.testing.assert_array_equal(H(G(a).permute(rev).contiguous()), N(T(a).permute(rev).contiguous()))
+
+
+@pytest.mark.skipif(ON_CPU, reason="the CPU kernels have no dims limit")
+def test_more_than_25_unmergeable_dims_raise_like_torch_cuda():
+    # PyTorch's CUDA kernels stop at 25 dims as ours do; copies (contiguous) go on working beyond.
+    a = rand((2,) * 26, np.float32)
+    rev = list(range(25, -1, -1))
+    with pytest.raises(RuntimeError, match="at most 25"):
+        _C.binary("add", G(a).permute(rev), G(a))
+    np.testing.assert_array_equal(H(G(a).permute(rev).contiguous()), np.ascontiguousarray(a.transpose(rev)))

@@ -143,6 +143,29 @@ def test_bmm_matches_cpu(B, M, N, K, dtype):
     np.testing.assert_allclose(got, cpu, **tol(dtype))
 
 
+# Beyond the 65,535 limit of gridDim.y (row tiles) and gridDim.z (batch): the launches are split. Each case
+# is just past a limit: 4,194,305 rows are 65,537 tiles of 64 (float64) and 32,769 of 128; the naive kernel
+# has 16-row tiles (1,048,577 rows = 65,537 tiles).
+@pytest.mark.parametrize("dtype,M", [(np.float64, 4194305), (np.float32, 8388609)])
+@pytest.mark.parametrize("ta", [False, True])
+def test_gemm_rows_beyond_grid_y_limit(dtype, M, ta):
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((1, M) if ta else (M, 1)).astype(dtype)
+    b = rng.standard_normal((1, 3)).astype(dtype)
+    ref = (a.T if ta else a) @ b
+    np.testing.assert_allclose(host(_C.gemm(dev(a), dev(b), ta, False)), ref, **tol(dtype))
+    if M <= 4194305:
+        np.testing.assert_allclose(host(_C.gemm_naive(dev(a), dev(b), ta, False)), ref, **tol(dtype))
+
+
+def test_bmm_batch_beyond_grid_z_limit():
+    rng = np.random.default_rng(12)
+    B = 65535 + 7
+    a = rng.standard_normal((B, 3, 5)).astype(np.float32)
+    b = rng.standard_normal((B, 5, 2)).astype(np.float32)
+    np.testing.assert_allclose(host(_C.bmm(dev(a), dev(b))), np.einsum("bmk,bkn->bmn", a, b), **tol(np.float32))
+
+
 def test_bmm_empty():
     out = _C.bmm(dev(np.zeros((0, 3, 4), np.float32)), dev(np.zeros((0, 4, 5), np.float32)))
     assert tuple(out.shape) == (0, 3, 5)

@@ -78,6 +78,18 @@ def test_sum_strided_and_large(dtype):
     check(H(_C.sum(G(many), [0], False)), N(_C.sum(T(many), [0], False)))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_more_outputs_than_the_grid(dtype):
+    # The reductions launch one block per output up to 65,535 * 8 blocks and grid-stride beyond: 1,048,579
+    # outputs make every block take two or three outputs (the 70,001 rows above fit in one pass).
+    x = rand((65535 * 16 + 3, 3), dtype)
+    check(H(_C.sum(G(x), [1], False)), N(_C.sum(T(x), [1], False)))
+    gv, gi = _C.max_dim(G(x), 1, False)
+    cv, ci = _C.max_dim(T(x), 1, False)
+    check(H(gv), N(cv))
+    check(H(gi), N(ci))
+
+
 def test_sum_int_wraps_and_empty():
     x = np.array([np.iinfo(np.int64).max, 1, 5], dtype=np.int64)
     check(H(_C.sum(G(x), [], False)), N(_C.sum(T(x), [], False)))

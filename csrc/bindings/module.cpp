@@ -99,9 +99,12 @@ Device parse_device(const std::string& s) {
     }
 #ifdef CNNKIT_WITH_CUDA
     const int n = cuda_device_count();
-    CNNKIT_CHECK(n > 0, RuntimeError,
-                 "Found no NVIDIA driver or CUDA device on your system. Please check that you have an NVIDIA GPU "
-                 "and installed a driver");
+    if (n == 0) {
+      const std::string why = cuda_device_count_error();
+      throw RuntimeError(str("Found no NVIDIA driver or CUDA device on your system. Please check that you have an "
+                             "NVIDIA GPU and installed a driver",
+                             why.empty() ? std::string() : str(" (cudaGetDeviceCount failed: ", why, ")")));
+    }
     if (index < 0) index = cuda_current_device();
     CNNKIT_CHECK(index < n, RuntimeError, "CUDA error: invalid device ordinal ", index, " (", n,
                  " device(s) visible)");
@@ -280,6 +283,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("cuda_runtime_version", &cuda_runtime_version);
   m.def("cuda_driver_version", &cuda_driver_version);
   m.def("cuda_device_count", &cuda_device_count);
+  m.def("cuda_device_count_error", &cuda_device_count_error);
   m.def("cuda_device_name", &cuda_device_name);
 #ifdef CNNKIT_WITH_CUDA
   m.def("cuda_memory_stats", [](int d) {

@@ -25,6 +25,7 @@ std::string cuda_architectures() { return ""; }
 int cuda_runtime_version() { return 0; }
 int cuda_driver_version() { return 0; }
 int cuda_device_count() { return 0; }
+std::string cuda_device_count_error() { return ""; }
 std::string cuda_device_name(int) { return ""; }
 #endif
 

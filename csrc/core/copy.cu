@@ -12,7 +12,9 @@
 namespace cnnkit {
 namespace {
 
-constexpr int kMaxDims = 12;
+// Dims the kernels index in one launch (PyTorch's CUDA kernels have the same 25). A tensor with more is
+// copied one dim-0 slice at a time (cuda_copy_strided / cuda_fill recurse), so any rank the CPU accepts works.
+constexpr int kMaxDims = 25;
 
 // Sizes and strides passed by value to the kernels (no device allocation per launch).
 struct StridedIndex {
@@ -23,8 +25,8 @@ struct StridedIndex {
 };
 
 StridedIndex make_index(const char* op, const Tensor& dst, const Tensor* src) {
-  CNNKIT_CHECK(dst.dim() <= kMaxDims, ValueError, op, ": CUDA tensors support at most ", kMaxDims,
-               " dimensions, got ", dst.dim());
+  CNNKIT_CHECK(dst.dim() <= kMaxDims, ValueError, op, ": internal: ", dst.dim(), " dims reached the kernel (max ",
+               kMaxDims, ")");
   StridedIndex ix{};
   ix.ndim = static_cast<int>(dst.dim());
   for (int d = 0; d < ix.ndim; ++d) {
@@ -68,6 +70,10 @@ __global__ void fill_kernel(T* __restrict__ dst, T value, StridedIndex ix, int64
 void cuda_copy_strided(const Tensor& dst, const Tensor& src) {
   const int64_t n = dst.numel();
   if (n == 0) return;
+  if (dst.dim() > kMaxDims) {  // rare: one launch per dim-0 slice (a size-1 dim 0 just goes away)
+    for (int64_t i = 0; i < dst.shape()[0]; ++i) cuda_copy_strided(dst.select(0, i), src.select(0, i));
+    return;
+  }
   const StridedIndex ix = make_index("copy_", dst, &src);
   CudaDeviceGuard guard(dst.device().index);
   CNNKIT_DISPATCH_STORAGE(dst.dtype(), "copy_", [&] {
@@ -82,6 +88,10 @@ void cuda_copy_strided(const Tensor& dst, const Tensor& src) {
 void cuda_fill(const Tensor& t, double value) {
   const int64_t n = t.numel();
   if (n == 0) return;
+  if (t.dim() > kMaxDims) {
+    for (int64_t i = 0; i < t.shape()[0]; ++i) cuda_fill(t.select(0, i), value);
+    return;
+  }
   const StridedIndex ix = make_index("fill_", t, nullptr);
   CudaDeviceGuard guard(t.device().index);
   CNNKIT_DISPATCH_STORAGE(t.dtype(), "fill_", [&] {

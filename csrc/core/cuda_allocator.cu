@@ -6,12 +6,23 @@
 // returned to the driver and the call is retried once before CudaOutOfMemory is thrown with the
 // requested size and the current usage. Blocks are never split, which keeps the bookkeeping short.
 //
+// CNNKIT_CUDA_CACHING=0 (read once, at the first allocation) turns the cache off: every request is a
+// cudaMalloc of exactly the bytes asked for and every free a cudaFree, so compute-sanitizer's memcheck sees
+// an access one element past a tensor (inside a rounded or reused cached block it could not).
+//
+// A cudaMalloc failure is out-of-memory only when the runtime says cudaErrorMemoryAllocation. An earlier
+// kernel's fault (illegal address, ...) is sticky: every later call, cudaMalloc included, returns it. That
+// is reported as the CUDA error it is (RuntimeError), not as out-of-memory, with a hint to run with
+// CNNKIT_CUDA_SYNC=1 so the failing kernel names itself.
+//
 // Stream safety: all cnnkit work runs on the legacy default stream, so a block freed by the host
 // while kernels that use it are still queued can be handed out again at once — the next user's
 // kernels are queued behind the old ones.
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <map>
+#include <string>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -25,7 +36,16 @@ namespace {
 
 constexpr size_t kSmall = size_t(1) << 20;
 
+bool caching_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("CNNKIT_CUDA_CACHING");
+    return !(v != nullptr && std::string(v) == "0");
+  }();
+  return on;
+}
+
 size_t round_size(size_t n) {
+  if (!caching_enabled()) return n;
   if (n < kSmall) return ((n + 511) / 512) * 512;
   return ((n + kSmall - 1) / kSmall) * kSmall;
 }
@@ -80,6 +100,13 @@ void* cuda_alloc(size_t nbytes, int device) {
     release_cached(device, p);
     err = cudaMalloc(&ptr, size);
   }
+  if (err != cudaSuccess && err != cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clears it if it is not sticky; a sticky fault stays and fails the next call too
+    throw RuntimeError(str("CUDA error while allocating ", mib(nbytes), " on cuda:", device, ": ",
+                           cudaGetErrorName(err), ": ", cudaGetErrorString(err),
+                           ". This is not out-of-memory: an earlier kernel most likely faulted (the error is "
+                           "sticky); run with CNNKIT_CUDA_SYNC=1 to make the failing kernel report itself."));
+  }
   if (err != cudaSuccess) {
     cudaGetLastError();
     size_t free_b = 0, total_b = 0;
@@ -104,6 +131,17 @@ void cuda_free(void* ptr, int device) {
   auto it = p.size_of.find(ptr);
   if (it == p.size_of.end()) return;
   p.stats.allocated -= it->second;
+  if (!caching_enabled()) {
+    // No CudaDeviceGuard (it may throw); a failure here (sticky fault) resurfaces at the next checked call.
+    int prev = 0;
+    cudaGetDevice(&prev);
+    if (prev != device) cudaSetDevice(device);
+    cudaFree(ptr);
+    if (prev != device) cudaSetDevice(prev);
+    p.stats.reserved -= it->second;
+    p.size_of.erase(it);
+    return;
+  }
   p.free_blocks.emplace(it->second, ptr);
 }
 

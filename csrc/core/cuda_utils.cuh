@@ -21,8 +21,18 @@ namespace cnnkit {
     }                                                                                                    \
   } while (0)
 
-// After every kernel launch: CNNKIT_CUDA_KERNEL_CHECK("relu_forward");
-#define CNNKIT_CUDA_KERNEL_CHECK(op) CNNKIT_CUDA_CHECK(cudaGetLastError(), op)
+// True when CNNKIT_CUDA_SYNC=1 or CUDA_LAUNCH_BLOCKING=1 was set at start (read once; config.cu).
+bool cuda_sync_each_launch();
+
+// After every kernel launch: CNNKIT_CUDA_KERNEL_CHECK("relu_forward"). Launch errors (bad grid, too much
+// shared memory) show at once; a fault inside the kernel (illegal address) is asynchronous and would
+// surface at some later call, blaming the wrong op -- with CNNKIT_CUDA_SYNC=1 the check also waits for the
+// kernel, so the error names the kernel that faulted (slow: for debugging and the sanitizer runs).
+#define CNNKIT_CUDA_KERNEL_CHECK(op)                                                   \
+  do {                                                                                 \
+    CNNKIT_CUDA_CHECK(cudaGetLastError(), op);                                         \
+    if (::cnnkit::cuda_sync_each_launch()) CNNKIT_CUDA_CHECK(cudaDeviceSynchronize(), op); \
+  } while (0)
 
 // Makes `index` the current device for the scope (kernels launch on the current device).
 class CudaDeviceGuard {

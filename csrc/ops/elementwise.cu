@@ -5,7 +5,7 @@
 // Thread mapping. Every op is one grid-stride loop over the linear index space of the output:
 // thread t handles positions t, t + gridDim*blockDim, ... For each position it decodes the
 // row-major multi-index once (DeviceIndexer: sizes/strides in a fixed-size struct passed by value,
-// <= 8 dims after the same dim coalescing the CPU uses, make_plan) into one element offset per
+// <= kMaxCudaDims (25) dims after the same dim coalescing the CPU uses, make_plan) into one element offset per
 // operand, so broadcast (stride 0) and arbitrary strides cost nothing special; a contiguous op
 // coalesces to 1 dim and the decode is a single multiply. Each output element is computed by
 // exactly one thread from the same inputs, so results are deterministic.

@@ -22,9 +22,12 @@
 
 namespace cnnkit {
 
-// Dims a kernel can index after coalescing (make_plan merges contiguous dims and drops size-1 dims,
-// so only a tensor with more than 8 genuinely non-mergeable dims is rejected).
-constexpr int kMaxCudaDims = 8;
+// Dims a kernel can index after coalescing (make_plan merges contiguous dims and drops size-1 dims, so only
+// a tensor with more than 25 genuinely non-mergeable dims -- at least 2^26 elements -- is rejected, with a
+// RuntimeError naming the op). 25 is PyTorch's CUDA limit (its OffsetCalculator's MAX_DIMS) too; the CPU
+// kernels have none. An indexer is passed by value: (N + 1) * 25 * 8 bytes, well inside the 4 KiB of
+// kernel parameters even for the 3-operand kernels.
+constexpr int kMaxCudaDims = 25;
 
 // N operands over one index space of `ndim` dims (last innermost); strides in elements per operand.
 // offsets(lin) decodes the linear (row-major) position into every operand's element offset.

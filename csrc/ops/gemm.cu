@@ -235,22 +235,31 @@ bool aligned16(const T* p, int64_t ld, int64_t stride) {
   return std::is_same<T, float>::value && reinterpret_cast<uintptr_t>(p) % 16 == 0 && ld % 4 == 0 && stride % 4 == 0;
 }
 
+// Row-tile and batch counts above the 65,535 limit of gridDim.y / gridDim.z are split into several launches
+// (a host loop over row chunks and batch chunks: each launch sees a sub-matrix of op(A) and C), so an
+// (4194305 x 1) . (1 x 1) product works on CUDA as it does on the CPU.
 template <class T, int BM, int BN, int BK, int TM, int TN>
 void launch_tiled(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, int64_t sa, const T* B, int64_t ldb, int64_t sb, T beta, T* C, int64_t ldc,
                   int64_t sc) {
-  const int64_t gy = (M + BM - 1) / BM, gx = (N + BN - 1) / BN;
-  CNNKIT_CHECK(gy <= kMaxGridYZ && gx <= INT_MAX, ValueError, "gemm: matrix too large for the CUDA grid (M=", M,
-               ", N=", N, ")");
+  const int64_t gx = (N + BN - 1) / BN;
+  CNNKIT_CHECK(gx <= INT_MAX, ValueError, "gemm: matrix too large for the CUDA grid (N=", N, ")");
   const bool vec_a = aligned16(A, lda, sa), vec_b = aligned16(B, ldb, sb);
   constexpr int threads = (BM / TM) * (BN / TN);
-  for (int64_t z0 = 0; z0 < batch; z0 += kMaxGridYZ) {
-    const int64_t nz = std::min<int64_t>(kMaxGridYZ, batch - z0);
-    const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(nz));
-    gemm_tiled_kernel<T, BM, BN, BK, TM, TN><<<grid, threads>>>(
-        trans_a, trans_b, int(M), int(N), int(K), alpha, A + z0 * sa, lda, sa, B + z0 * sb, ldb, sb, beta,
-        C + z0 * sc, ldc, sc, vec_a && (z0 * sa) % 4 == 0, vec_b && (z0 * sb) % 4 == 0);
-    CNNKIT_CUDA_KERNEL_CHECK("gemm");
+  constexpr int64_t rows_per_launch = int64_t(kMaxGridYZ) * BM;
+  for (int64_t m0 = 0; m0 < M; m0 += rows_per_launch) {
+    const int64_t mc = std::min<int64_t>(rows_per_launch, M - m0);
+    const int64_t a_off = trans_a ? m0 : m0 * lda;  // row m0 of op(A)
+    const int64_t gy = (mc + BM - 1) / BM;
+    for (int64_t z0 = 0; z0 < batch; z0 += kMaxGridYZ) {
+      const int64_t nz = std::min<int64_t>(kMaxGridYZ, batch - z0);
+      const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(nz));
+      const int64_t ao = z0 * sa + a_off, bo = z0 * sb;
+      gemm_tiled_kernel<T, BM, BN, BK, TM, TN><<<grid, threads>>>(
+          trans_a, trans_b, int(mc), int(N), int(K), alpha, A + ao, lda, sa, B + bo, ldb, sb, beta,
+          C + z0 * sc + m0 * ldc, ldc, sc, vec_a && ao % 4 == 0, vec_b && bo % 4 == 0);
+      CNNKIT_CUDA_KERNEL_CHECK("gemm");
+    }
   }
 }
 
@@ -313,13 +322,16 @@ void gemm_naive_cuda(int device, bool trans_a, bool trans_b, int64_t M, int64_t 
   CudaDeviceGuard guard(device);
   check_int_range("gemm_naive", M, N, K);
   const dim3 block(16, 16);
-  const int64_t gx = (N + 15) / 16, gy = (M + 15) / 16;
-  CNNKIT_CHECK(gy <= kMaxGridYZ && gx <= INT_MAX, ValueError, "gemm_naive: matrix too large for the CUDA grid (M=",
-               M, ", N=", N, ")");
-  const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy), 1);
-  gemm_naive_kernel<T><<<grid, block>>>(trans_a, trans_b, int(M), int(N), int(std::max<int64_t>(K, 0)), alpha, A,
-                                        lda, 0, B, ldb, 0, beta, C, ldc, 0);
-  CNNKIT_CUDA_KERNEL_CHECK("gemm_naive");
+  const int64_t gx = (N + 15) / 16;
+  CNNKIT_CHECK(gx <= INT_MAX, ValueError, "gemm_naive: matrix too large for the CUDA grid (N=", N, ")");
+  constexpr int64_t rows_per_launch = int64_t(kMaxGridYZ) * 16;  // gridDim.y limit: split M as launch_tiled does
+  for (int64_t m0 = 0; m0 < M; m0 += rows_per_launch) {
+    const int64_t mc = std::min<int64_t>(rows_per_launch, M - m0);
+    const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>((mc + 15) / 16), 1);
+    gemm_naive_kernel<T><<<grid, block>>>(trans_a, trans_b, int(mc), int(N), int(std::max<int64_t>(K, 0)), alpha,
+                                          A + (trans_a ? m0 : m0 * lda), lda, 0, B, ldb, 0, beta, C + m0 * ldc, ldc, 0);
+    CNNKIT_CUDA_KERNEL_CHECK("gemm_naive");
+  }
 }
 
 #define CNNKIT_INSTANTIATE_GEMM_CUDA(T)                                                                        \

@@ -127,6 +127,9 @@ def show_config(file=None):
         lines.append(f"  CUDA compiled:   yes (runtime {rt // 1000}.{rt % 1000 // 10}, architectures {_C.cuda_architectures()})")
         lines.append(f"  CUDA driver:     {f'{drv // 1000}.{drv % 1000 // 10}' if drv else 'none found'}")
         devs = ", ".join(f"cuda:{i} {_C.cuda_device_name(i)}" for i in range(n)) or "none"
+        err = _C.cuda_device_count_error()
+        if err:  # "no driver" and "driver older than the runtime" both read as 0 devices: say which
+            devs += f" (cudaGetDeviceCount failed: {err})"
         lines.append(f"  CUDA devices:    {devs}")
         usable = cuda.is_available()
         lines.append(f"  CUDA usable:     {'yes' if usable else 'no'}")

@@ -37,8 +37,9 @@ def _require():
     if not _compiled:
         raise RuntimeError("cnnkit was built without CUDA support (nvcc was not found at build time)")
     if device_count() == 0:
+        err = _C.cuda_device_count_error() if _compiled else ""
         raise RuntimeError("Found no NVIDIA driver or CUDA device on your system. Please check that you have an "
-                           "NVIDIA GPU and installed a driver")
+                           "NVIDIA GPU and installed a driver" + (f" (cudaGetDeviceCount failed: {err})" if err else ""))
 
 
 def _index(device):
