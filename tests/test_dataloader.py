@@ -318,8 +318,10 @@ def test_iterator_collected_in_a_reference_cycle_still_stops_its_workers_quickly
     del it
     start = time.monotonic()
     gc.collect()
-    assert time.monotonic() - start < 1.5
-    assert [w.exitcode for w in workers] == [0, 0]  # exited on their own, not terminated
+    # exit code 0: they stopped on their own (terminated ones after the 2 s wait would read -15); the time
+    # bound only guards against a hang (a tight one failed on a loaded 2-core VM)
+    assert time.monotonic() - start < 10
+    assert [w.exitcode for w in workers] == [0, 0]
 
 
 class Big(Dataset):

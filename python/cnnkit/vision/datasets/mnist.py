@@ -186,7 +186,10 @@ class MNIST(VisionDataset):
 
     def download(self):
         """Downloads and extracts the files that are missing (trying each mirror in turn); a .gz that is
-        already there with the official MD5 is only extracted."""
+        already there with the official MD5 is only extracted. Nothing happens when the split's files are
+        all there already (extracted or as .gz, whatever their MD5), as in torchvision."""
+        if self._check_exists():
+            return
         os.makedirs(self.raw_folder, exist_ok=True)
         for filename, md5 in self.resources:
             extracted = os.path.join(self.raw_folder, os.path.splitext(filename)[0])
