@@ -41,11 +41,13 @@ int64_t location_grain(const GridSampleParams& p) {
 template <class T>
 void grid_sample_forward(T* out, const T* inp, const T* grid, const GridSampleParams& p) {
   const int64_t L = p.OH * p.OW, HW = p.H * p.W;
+  grid_sample_dispatch_mode(p.mode, [&](auto mode) {
+  constexpr GridSampleMode M = decltype(mode)::value;
   parallel_for(0, p.N * L, location_grain(p), [&](int64_t b, int64_t e) {
     GridTaps<T> t;
-    for (int64_t i = b; i < e; ++i) {
-      const int64_t n = i / L, l = i % L;
-      grid_sample_taps<T>(p, grid[2 * i], grid[2 * i + 1], &t);
+    int64_t n = b / L, l = b % L;  // one division per chunk, not per location
+    for (int64_t i = b; i < e; ++i, l = (l + 1 == L) ? (++n, 0) : l + 1) {
+      grid_sample_taps<M, T>(p, grid[2 * i], grid[2 * i + 1], &t);
       const T* x = inp + n * p.C * HW;
       T* y = out + n * p.C * L + l;
       for (int64_t c = 0; c < p.C; ++c, x += HW, y += L) {
@@ -55,6 +57,7 @@ void grid_sample_forward(T* out, const T* inp, const T* grid, const GridSamplePa
         *y = acc;
       }
     }
+  });
   });
 }
 
@@ -67,6 +70,8 @@ void grid_sample_backward(T* dinp, T* dgrid, const T* dout, const T* inp, const 
     const int64_t per = (p.C + blocks - 1) / blocks;
     const int64_t work = p.N * p.C * std::max<int64_t>(L, HW) * taps_per_location(p.mode);
     const int64_t tasks = p.N * blocks;
+    grid_sample_dispatch_mode(p.mode, [&](auto mode) {
+    constexpr GridSampleMode M = decltype(mode)::value;
     parallel_for(0, tasks, work < kGrainWork ? tasks : 0, [&](int64_t b, int64_t e) {
       GridTaps<T> t;
       for (int64_t task = b; task < e; ++task) {
@@ -77,7 +82,7 @@ void grid_sample_backward(T* dinp, T* dgrid, const T* dout, const T* inp, const 
         const T* g = grid + n * L * 2;
         const T* go = dout + (n * p.C + c0) * L;
         for (int64_t l = 0; l < L; ++l) {
-          grid_sample_taps<T>(p, g[2 * l], g[2 * l + 1], &t);
+          grid_sample_taps<M, T>(p, g[2 * l], g[2 * l + 1], &t);
           for (int64_t c = 0; c < c1 - c0; ++c) {
             const T gv = go[c * L + l];
             T* d = dx + c * HW;
@@ -87,17 +92,20 @@ void grid_sample_backward(T* dinp, T* dgrid, const T* dout, const T* inp, const 
         }
       }
     });
+    });
   }
   if (dgrid == nullptr) return;
   if (p.mode == GridSampleMode::Nearest) {
     std::fill(dgrid, dgrid + p.N * L * 2, T(0));
     return;
   }
+  grid_sample_dispatch_mode(p.mode, [&](auto mode) {
+  constexpr GridSampleMode M = decltype(mode)::value;
   parallel_for(0, p.N * L, location_grain(p), [&](int64_t b, int64_t e) {
     GridTaps<T> t;
-    for (int64_t i = b; i < e; ++i) {
-      const int64_t n = i / L, l = i % L;
-      grid_sample_taps<T>(p, grid[2 * i], grid[2 * i + 1], &t);
+    int64_t n = b / L, l = b % L;  // one division per chunk, not per location
+    for (int64_t i = b; i < e; ++i, l = (l + 1 == L) ? (++n, 0) : l + 1) {
+      grid_sample_taps<M, T>(p, grid[2 * i], grid[2 * i + 1], &t);
       const T* x = inp + n * p.C * HW;
       const T* go = dout + n * p.C * L + l;
       T gx = 0, gy = 0;
@@ -113,6 +121,7 @@ void grid_sample_backward(T* dinp, T* dgrid, const T* dout, const T* inp, const 
       dgrid[2 * i] = t.mx * gx;
       dgrid[2 * i + 1] = t.my * gy;
     }
+  });
   });
 }
 
