@@ -41,20 +41,23 @@ int64_t location_grain(const GridSampleParams& p) {
 template <class T>
 void grid_sample_forward(T* out, const T* inp, const T* grid, const GridSampleParams& p) {
   const int64_t L = p.OH * p.OW, HW = p.H * p.W;
-  parallel_for(0, p.N * L, location_grain(p), [&](int64_t b, int64_t e) {
-    GridTaps<T> t;
-    for (int64_t i = b; i < e; ++i) {
-      const int64_t n = i / L, l = i % L;
-      grid_sample_taps<T>(p, grid[2 * i], grid[2 * i + 1], &t);
-      const T* x = inp + n * p.C * HW;
-      T* y = out + n * p.C * L + l;
-      for (int64_t c = 0; c < p.C; ++c, x += HW, y += L) {
-        T acc = 0;
-        for (int k = 0; k < t.n; ++k)
-          if (t.idx[k] >= 0) acc += x[t.idx[k]] * t.w[k];
-        *y = acc;
+  grid_sample_dispatch_mode(p.mode, [&](auto mode) {
+    constexpr GridSampleMode M = decltype(mode)::value;
+    parallel_for(0, p.N * L, location_grain(p), [&](int64_t b, int64_t e) {
+      GridTaps<T> t;
+      int64_t n = b / L, l = b % L;  // one division per chunk, not per location
+      for (int64_t i = b; i < e; ++i, l = (l + 1 == L) ? (++n, 0) : l + 1) {
+        grid_sample_taps<M, T>(p, grid[2 * i], grid[2 * i + 1], &t);
+        const T* x = inp + n * p.C * HW;
+        T* y = out + n * p.C * L + l;
+        for (int64_t c = 0; c < p.C; ++c, x += HW, y += L) {
+          T acc = 0;
+          for (int k = 0; k < t.n; ++k)
+            if (t.idx[k] >= 0) acc += x[t.idx[k]] * t.w[k];
+          *y = acc;
+        }
       }
-    }
+    });
   });
 }
 
@@ -67,25 +70,28 @@ void grid_sample_backward(T* dinp, T* dgrid, const T* dout, const T* inp, const 
     const int64_t per = (p.C + blocks - 1) / blocks;
     const int64_t work = p.N * p.C * std::max<int64_t>(L, HW) * taps_per_location(p.mode);
     const int64_t tasks = p.N * blocks;
-    parallel_for(0, tasks, work < kGrainWork ? tasks : 0, [&](int64_t b, int64_t e) {
-      GridTaps<T> t;
-      for (int64_t task = b; task < e; ++task) {
-        const int64_t n = task / blocks, c0 = (task % blocks) * per, c1 = std::min(p.C, c0 + per);
-        if (c0 >= c1) continue;
-        T* dx = dinp + (n * p.C + c0) * HW;
-        std::fill(dx, dx + (c1 - c0) * HW, T(0));
-        const T* g = grid + n * L * 2;
-        const T* go = dout + (n * p.C + c0) * L;
-        for (int64_t l = 0; l < L; ++l) {
-          grid_sample_taps<T>(p, g[2 * l], g[2 * l + 1], &t);
-          for (int64_t c = 0; c < c1 - c0; ++c) {
-            const T gv = go[c * L + l];
-            T* d = dx + c * HW;
-            for (int k = 0; k < t.n; ++k)
-              if (t.idx[k] >= 0) d[t.idx[k]] += t.w[k] * gv;
+    grid_sample_dispatch_mode(p.mode, [&](auto mode) {
+      constexpr GridSampleMode M = decltype(mode)::value;
+      parallel_for(0, tasks, work < kGrainWork ? tasks : 0, [&](int64_t b, int64_t e) {
+        GridTaps<T> t;
+        for (int64_t task = b; task < e; ++task) {
+          const int64_t n = task / blocks, c0 = (task % blocks) * per, c1 = std::min(p.C, c0 + per);
+          if (c0 >= c1) continue;
+          T* dx = dinp + (n * p.C + c0) * HW;
+          std::fill(dx, dx + (c1 - c0) * HW, T(0));
+          const T* g = grid + n * L * 2;
+          const T* go = dout + (n * p.C + c0) * L;
+          for (int64_t l = 0; l < L; ++l) {
+            grid_sample_taps<M, T>(p, g[2 * l], g[2 * l + 1], &t);
+            for (int64_t c = 0; c < c1 - c0; ++c) {
+              const T gv = go[c * L + l];
+              T* d = dx + c * HW;
+              for (int k = 0; k < t.n; ++k)
+                if (t.idx[k] >= 0) d[t.idx[k]] += t.w[k] * gv;
+            }
           }
         }
-      }
+      });
     });
   }
   if (dgrid == nullptr) return;
@@ -93,26 +99,29 @@ void grid_sample_backward(T* dinp, T* dgrid, const T* dout, const T* inp, const 
     std::fill(dgrid, dgrid + p.N * L * 2, T(0));
     return;
   }
-  parallel_for(0, p.N * L, location_grain(p), [&](int64_t b, int64_t e) {
-    GridTaps<T> t;
-    for (int64_t i = b; i < e; ++i) {
-      const int64_t n = i / L, l = i % L;
-      grid_sample_taps<T>(p, grid[2 * i], grid[2 * i + 1], &t);
-      const T* x = inp + n * p.C * HW;
-      const T* go = dout + n * p.C * L + l;
-      T gx = 0, gy = 0;
-      for (int64_t c = 0; c < p.C; ++c, x += HW, go += L) {
-        const T gv = *go;
-        for (int k = 0; k < t.n; ++k)
-          if (t.idx[k] >= 0) {
-            const T v = x[t.idx[k]] * gv;
-            gx += v * t.dwx[k];
-            gy += v * t.dwy[k];
-          }
+  grid_sample_dispatch_mode(p.mode, [&](auto mode) {
+    constexpr GridSampleMode M = decltype(mode)::value;
+    parallel_for(0, p.N * L, location_grain(p), [&](int64_t b, int64_t e) {
+      GridTaps<T> t;
+      int64_t n = b / L, l = b % L;  // one division per chunk, not per location
+      for (int64_t i = b; i < e; ++i, l = (l + 1 == L) ? (++n, 0) : l + 1) {
+        grid_sample_taps<M, T>(p, grid[2 * i], grid[2 * i + 1], &t);
+        const T* x = inp + n * p.C * HW;
+        const T* go = dout + n * p.C * L + l;
+        T gx = 0, gy = 0;
+        for (int64_t c = 0; c < p.C; ++c, x += HW, go += L) {
+          const T gv = *go;
+          for (int k = 0; k < t.n; ++k)
+            if (t.idx[k] >= 0) {
+              const T v = x[t.idx[k]] * gv;
+              gx += v * t.dwx[k];
+              gy += v * t.dwy[k];
+            }
+        }
+        dgrid[2 * i] = t.mx * gx;
+        dgrid[2 * i + 1] = t.my * gy;
       }
-      dgrid[2 * i] = t.mx * gx;
-      dgrid[2 * i + 1] = t.my * gy;
-    }
+    });
   });
 }
 

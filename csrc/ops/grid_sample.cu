@@ -17,7 +17,7 @@ namespace cnnkit {
 
 namespace {
 
-template <class T>
+template <GridSampleMode M, class T>
 __global__ void grid_sample_forward_kernel(T* __restrict__ out, const T* __restrict__ inp,
                                            const T* __restrict__ grid, GridSampleParams p) {
   const int64_t L = p.OH * p.OW, HW = p.H * p.W, total = p.N * L;
@@ -25,7 +25,7 @@ __global__ void grid_sample_forward_kernel(T* __restrict__ out, const T* __restr
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int64_t n = i / L, l = i % L;
     GridTaps<T> t;
-    grid_sample_taps<T>(p, grid[2 * i], grid[2 * i + 1], &t);
+    grid_sample_taps<M, T>(p, grid[2 * i], grid[2 * i + 1], &t);
     const T* x = inp + n * p.C * HW;
     T* y = out + n * p.C * L + l;
     for (int64_t c = 0; c < p.C; ++c, x += HW, y += L) {
@@ -37,17 +37,17 @@ __global__ void grid_sample_forward_kernel(T* __restrict__ out, const T* __restr
   }
 }
 
-template <class T>
+template <GridSampleMode M, class T>
 __global__ void grid_sample_backward_kernel(T* __restrict__ dinp, T* __restrict__ dgrid, const T* __restrict__ dout,
                                             const T* __restrict__ inp, const T* __restrict__ grid,
                                             GridSampleParams p) {
   const int64_t L = p.OH * p.OW, HW = p.H * p.W, total = p.N * L;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const bool grid_grad = dgrid != nullptr && p.mode != GridSampleMode::Nearest;
+  const bool grid_grad = dgrid != nullptr && M != GridSampleMode::Nearest;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int64_t n = i / L, l = i % L;
     GridTaps<T> t;
-    grid_sample_taps<T>(p, grid[2 * i], grid[2 * i + 1], &t);
+    grid_sample_taps<M, T>(p, grid[2 * i], grid[2 * i + 1], &t);
     const T* x = inp + n * p.C * HW;
     const T* go = dout + n * p.C * L + l;
     T* dx = dinp != nullptr ? dinp + n * p.C * HW : nullptr;
@@ -78,7 +78,9 @@ void grid_sample_forward_cuda(T* out, const T* inp, const T* grid, const GridSam
   const int64_t total = p.N * p.OH * p.OW;
   if (total == 0 || p.C == 0) return;
   CudaDeviceGuard guard(device);
-  grid_sample_forward_kernel<T><<<blocks_for(total), kThreadsPerBlock>>>(out, inp, grid, p);
+  grid_sample_dispatch_mode(p.mode, [&](auto mode) {
+    grid_sample_forward_kernel<decltype(mode)::value, T><<<blocks_for(total), kThreadsPerBlock>>>(out, inp, grid, p);
+  });
   CNNKIT_CUDA_KERNEL_CHECK("grid_sample");
 }
 
@@ -94,7 +96,10 @@ void grid_sample_backward_cuda(T* dinp, T* dgrid, const T* dout, const T* inp, c
     if (dgrid != nullptr) CNNKIT_CUDA_CHECK(cudaMemsetAsync(dgrid, 0, sizeof(T) * total * 2), "grid_sample_backward");
     return;
   }
-  grid_sample_backward_kernel<T><<<blocks_for(total), kThreadsPerBlock>>>(dinp, dgrid, dout, inp, grid, p);
+  grid_sample_dispatch_mode(p.mode, [&](auto mode) {
+    grid_sample_backward_kernel<decltype(mode)::value, T>
+        <<<blocks_for(total), kThreadsPerBlock>>>(dinp, dgrid, dout, inp, grid, p);
+  });
   CNNKIT_CUDA_KERNEL_CHECK("grid_sample_backward");
 }
 

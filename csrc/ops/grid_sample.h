@@ -19,6 +19,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #ifdef __CUDACC__
 #define CNNKIT_HD __host__ __device__ __forceinline__
@@ -39,13 +40,37 @@ struct GridSampleParams {
   bool align_corners = false;
 };
 
-// float / double overloads of the C math functions (the same names on the host and in device code)
-CNNKIT_HD float gs_floor(float x) { return floorf(x); }
-CNNKIT_HD double gs_floor(double x) { return floor(x); }
+// float / double floor, fmod and round-half-to-even, the same on the host and in device code.
+// On the host, floor is an int conversion for |x| < 2^62 (the library call it replaces is not
+// inlined without SSE4.1, which the portable build does not assume, and costs more than the
+// rest of a bilinear tap); device code uses the CUDA intrinsics.
+template <class A>
+CNNKIT_HD A gs_floor(A x) {
+#ifdef __CUDA_ARCH__
+  return floor(x);
+#else
+  if (x > static_cast<A>(-4.0e18) && x < static_cast<A>(4.0e18)) {
+    const A f = static_cast<A>(static_cast<int64_t>(x));  // truncation toward zero
+    return f > x ? f - 1 : f;
+  }
+  return std::floor(x);  // huge, infinite or NaN
+#endif
+}
 CNNKIT_HD float gs_fmod(float x, float y) { return fmodf(x, y); }
 CNNKIT_HD double gs_fmod(double x, double y) { return fmod(x, y); }
-CNNKIT_HD float gs_nearbyint(float x) { return nearbyintf(x); }
-CNNKIT_HD double gs_nearbyint(double x) { return nearbyint(x); }
+// nearbyint in the default rounding mode (half to even), for |x| < 2^31 (a padded coordinate)
+template <class A>
+CNNKIT_HD A gs_round_half_even(A x) {
+#ifdef __CUDA_ARCH__
+  return nearbyint(x);
+#else
+  const A r = gs_floor(x);
+  const A d = x - r;
+  if (d > static_cast<A>(0.5)) return r + 1;
+  if (d < static_cast<A>(0.5)) return r;
+  return (static_cast<int64_t>(r) & 1) ? r + 1 : r;
+#endif
+}
 
 template <class A>
 CNNKIT_HD A gs_unnormalize(A coord, int64_t size, bool align_corners, A* dcoord) {
@@ -104,8 +129,8 @@ CNNKIT_HD A gs_reflect(A x, int64_t twice_lo, int64_t twice_hi, A* d) {
 template <class A>
 CNNKIT_HD A gs_safe_int_range(A x) {
   const double v = static_cast<double>(x);
-  if (!(v == v) || v > 2147483646.0 || v < -2147483648.0 || v - v != 0.0) return static_cast<A>(-100);
-  return x;
+  // one comparison pair: NaN fails both, infinities fail one
+  return (v <= 2147483646.0 && v >= -2147483648.0) ? x : static_cast<A>(-100);
 }
 
 // padding applied to an unnormalised coordinate; *d multiplied by its derivative
@@ -178,12 +203,13 @@ struct GridTaps {
 };
 
 // The taps of grid point (gx, gy). Shared by the CPU loops and the CUDA threads, so both devices read
-// the same pixels with the same weights.
-template <class A>
+// the same pixels with the same weights. The mode is a template parameter so that the kernels'
+// per-location loops are compiled once per mode, without branches on it (t->n is then a constant).
+template <GridSampleMode M, class A>
 CNNKIT_HD void grid_sample_taps(const GridSampleParams& p, A gx, A gy, GridTaps<A>* t) {
   const int64_t H = p.H, W = p.W;
   t->n = 0;
-  if (p.mode == GridSampleMode::Bicubic) {
+  if (M == GridSampleMode::Bicubic) {
     const A ix = gs_unnormalize(gx, W, p.align_corners, &t->mx);
     const A iy = gs_unnormalize(gy, H, p.align_corners, &t->my);
     const A fx = gs_floor(ix), fy = gs_floor(iy);
@@ -210,8 +236,8 @@ CNNKIT_HD void grid_sample_taps(const GridSampleParams& p, A gx, A gy, GridTaps<
   }
   const A ix = gs_source_index(gx, W, p.padding, p.align_corners, &t->mx);
   const A iy = gs_source_index(gy, H, p.padding, p.align_corners, &t->my);
-  if (p.mode == GridSampleMode::Nearest) {
-    const int64_t x = static_cast<int64_t>(gs_nearbyint(ix)), y = static_cast<int64_t>(gs_nearbyint(iy));
+  if (M == GridSampleMode::Nearest) {
+    const int64_t x = static_cast<int64_t>(gs_round_half_even(ix)), y = static_cast<int64_t>(gs_round_half_even(iy));
     t->idx[0] = gs_in_bounds(y, x, H, W) ? y * W + x : -1;
     t->w[0] = 1;
     t->dwx[0] = t->dwy[0] = 0;
@@ -233,6 +259,14 @@ CNNKIT_HD void grid_sample_taps(const GridSampleParams& p, A gx, A gy, GridTaps<
     t->dwy[k] = dwy[k];
   }
   t->n = 4;
+}
+
+// Runs f(std::integral_constant<GridSampleMode, mode>) for the runtime mode.
+template <class F>
+inline void grid_sample_dispatch_mode(GridSampleMode m, const F& f) {
+  if (m == GridSampleMode::Bilinear) f(std::integral_constant<GridSampleMode, GridSampleMode::Bilinear>());
+  else if (m == GridSampleMode::Nearest) f(std::integral_constant<GridSampleMode, GridSampleMode::Nearest>());
+  else f(std::integral_constant<GridSampleMode, GridSampleMode::Bicubic>());
 }
 
 // out (N, C, OH, OW); inp (N, C, H, W); grid (N, OH, OW, 2), all contiguous.
