@@ -39,9 +39,13 @@ def make_parser(doc, *, data_dir="./data", epochs=10, batch_size=64):
     --data-dir, --epochs, --batch-size, --device, --limit, --seed and --threads."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=data_dir, help=f"dataset root directory (default: {data_dir})")
-    p.add_argument("--epochs", type=positive_int, default=epochs, help=f"training epochs (default: {epochs})")
+    def default(value):
+        return "see above" if value is None else value  # None: the script picks one per mode
+
+    p.add_argument("--epochs", type=positive_int, default=epochs,
+                   help=f"training epochs (default: {default(epochs)})")
     p.add_argument("--batch-size", type=positive_int, default=batch_size,
-                   help=f"training mini-batch size (default: {batch_size})")
+                   help=f"training mini-batch size (default: {default(batch_size)})")
     p.add_argument("--device", default=None,
                    help="cpu, cuda or cuda:N (default: cuda when available, else cpu)")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
