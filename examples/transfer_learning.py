@@ -89,12 +89,12 @@ class Relabel:
         return image, self.mapping[label]
 
 
-def few_shot_indices(dataset, classes, shots, generator):
-    """``shots`` random indices of each class in ``classes`` (all of a class when it has fewer)."""
+def few_shot_indices(dataset, pool, classes, shots, generator):
+    """``shots`` random indices from ``pool`` of each class in ``classes`` (all of a class when it has fewer)."""
     targets = [int(t) for t in dataset.targets]
     chosen = []
     for c in classes:
-        members = [i for i, t in enumerate(targets) if t == c]
+        members = [i for i in pool if targets[i] == c]
         order = torch.randperm(len(members), generator=generator).tolist()
         chosen += [members[j] for j in order[:shots]]
     return sorted(chosen)
@@ -139,12 +139,12 @@ def run_demo(args, device):
 
     # 2. for several random draws of the few labelled images of 5-9: frozen features + new head vs scratch
     target_test_loader = DataLoader(target_test, batch_size=256)
-    pool = set(train_pool if train_pool is not None else range(len(full_train)))
+    pool = train_pool if train_pool is not None else range(len(full_train))
     transfer_accs, scratch_accs = [], []
     for r in range(args.repeats):
         draw = torch.Generator().manual_seed(args.seed + 1 + r)
-        shots = Relabel(full_train, target_classes, [i for i in few_shot_indices(full_train, target_classes,
-                                                                                   args.shots, draw) if i in pool])
+        shots = Relabel(full_train, target_classes,
+                        few_shot_indices(full_train, pool, target_classes, args.shots, draw))
         loader = DataLoader(shots, batch_size=args.batch_size, shuffle=True, generator=draw)
 
         torch.manual_seed(args.seed + 100 + r)
