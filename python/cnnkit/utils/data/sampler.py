@@ -4,7 +4,10 @@ RandomSampler draws its permutation from cnnkit's RNG: from ``generator`` when g
 a fresh Generator seeded by one draw from the default generator at the start of each epoch (as
 PyTorch does), so ``cnnkit.manual_seed(s)`` makes the whole shuffle sequence reproducible.
 """
-__all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler"]
+from ...tensor import Tensor
+
+__all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
+           "BatchSampler"]
 
 
 def _epoch_generator(generator):
@@ -93,6 +96,46 @@ class SubsetRandomSampler(Sampler):
 
     def __len__(self):
         return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices in ``[0, len(weights))`` drawn with probability proportional to
+    ``weights`` (which need not sum to one), with or without replacement (``cnnkit.multinomial``)."""
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        import numpy as np
+
+        from ... import as_tensor, float64
+
+        if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
+            raise ValueError(f"num_samples should be a positive integer value, but got num_samples={num_samples}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"replacement should be a boolean value, but got replacement={replacement}")
+        if isinstance(weights, Tensor):
+            weights_tensor = weights.detach().to(float64)
+        else:
+            weights_tensor = as_tensor(np.asarray(weights, dtype=np.float64))
+        if weights_tensor.dim() != 1:
+            raise ValueError(f"weights should be a 1d sequence but given weights have shape {tuple(weights_tensor.shape)}")
+        w = weights_tensor.numpy()
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise RuntimeError("WeightedRandomSampler: weights must be finite, non-negative and not all zero")
+        if not replacement and num_samples > int(np.count_nonzero(w)):
+            raise RuntimeError(f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement from "
+                               f"{int(np.count_nonzero(w))} non-zero weights")
+        self.weights = weights_tensor
+        self.num_samples = num_samples
+        self.replacement = replacement
+        self.generator = generator
+
+    def __iter__(self):
+        from ... import multinomial
+
+        drawn = multinomial(self.weights, self.num_samples, self.replacement, generator=self.generator)
+        yield from drawn.tolist()
+
+    def __len__(self):
+        return self.num_samples
 
 
 class BatchSampler(Sampler):
