@@ -87,3 +87,35 @@ def limit(dataset, n):
 def count_parameters(model, trainable_only=False):
     """Number of scalar parameters (only those with requires_grad when ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def train_one_epoch(model, loader, optimizer, device, loss_fn=None):
+    """One pass over ``loader`` (cross-entropy unless ``loss_fn`` is given); returns (mean loss, accuracy)
+    over the images seen, measured on the fly in training mode."""
+    import cnnkit.nn.functional as F
+
+    loss_fn = loss_fn or F.cross_entropy
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad()
+        outputs = model(images)
+        loss = loss_fn(outputs, labels)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * labels.numel()
+        correct += (outputs.argmax(1) == labels).sum().item()
+        seen += labels.numel()
+    return total_loss / seen, correct / seen
+
+
+def evaluate_accuracy(model, loader, device):
+    """Top-1 accuracy of ``model`` (in eval mode, without gradients) over ``loader``."""
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for images, labels in loader:
+            correct += (model(images.to(device)).argmax(1) == labels.to(device)).sum().item()
+            total += labels.numel()
+    return correct / total

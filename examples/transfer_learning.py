@@ -27,42 +27,13 @@ import time
 
 import cnnkit as torch
 import cnnkit.nn as nn
-import cnnkit.nn.functional as F
 import cnnkit.optim as optim
 from cnnkit.utils.data import DataLoader, Subset
 from cnnkit.vision import datasets
 
-from common import count_parameters, limit, make_parser, positive_float, positive_int, setup  # examples/
+from common import (count_parameters, evaluate_accuracy, limit, make_parser, positive_float,  # examples/
+                    positive_int, setup, train_one_epoch)
 from train_digits import SmallCNN  # the README's digits CNN: features (2 conv blocks) + classifier
-
-
-def train_epoch(model, loader, optimizer, device, scheduler=None):
-    """One pass over ``loader``; returns (mean loss, accuracy) over the images seen."""
-    model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    for images, labels in loader:
-        images, labels = images.to(device), labels.to(device)
-        optimizer.zero_grad()
-        outputs = model(images)
-        loss = F.cross_entropy(outputs, labels)
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.item() * labels.numel()
-        correct += (outputs.argmax(1) == labels).sum().item()
-        seen += labels.numel()
-    if scheduler is not None:
-        scheduler.step()
-    return total_loss / seen, correct / seen
-
-
-def accuracy(model, loader, device):
-    model.eval()
-    correct = total = 0
-    with torch.no_grad():
-        for images, labels in loader:
-            correct += (model(images.to(device)).argmax(1) == labels.to(device)).sum().item()
-            total += labels.numel()
-    return correct / total
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -109,7 +80,7 @@ def fit_few(model, params, loader, epochs, lr, device):
     """Train ``params`` of ``model`` for ``epochs`` on the few-shot loader (SGD momentum 0.9)."""
     optimizer = optim.SGD(params, lr=lr, momentum=0.9)
     for _ in range(epochs):
-        train_epoch(model, loader, optimizer, device)
+        train_one_epoch(model, loader, optimizer, device)
     return model
 
 
@@ -132,9 +103,9 @@ def run_demo(args, device):
     optimizer = optim.SGD(pretrained.parameters(), lr=args.lr, momentum=0.9)
     start = time.perf_counter()
     for epoch in range(1, args.pretrain_epochs + 1):
-        loss, acc = train_epoch(pretrained, source_loader, optimizer, device)
+        loss, acc = train_one_epoch(pretrained, source_loader, optimizer, device)
         print(f"pretrain epoch {epoch:2d}/{args.pretrain_epochs}  loss {loss:.4f}  train acc {acc:6.2%}")
-    source_acc = accuracy(pretrained, DataLoader(source_test, batch_size=256), device)
+    source_acc = evaluate_accuracy(pretrained, DataLoader(source_test, batch_size=256), device)
     print(f"pretrained on digits 0-4: {len(source_train)} images, test accuracy on 0-4 {source_acc:.2%}")
 
     # 2. for several random draws of the few labelled images of 5-9: frozen features + new head vs scratch
@@ -158,8 +129,8 @@ def run_demo(args, device):
         scratch = SmallCNN(num_classes=len(target_classes)).to(device)
         fit_few(scratch, scratch.parameters(), loader, args.epochs, args.lr, device)
 
-        transfer_accs.append(accuracy(transfer, target_test_loader, device))
-        scratch_accs.append(accuracy(scratch, target_test_loader, device))
+        transfer_accs.append(evaluate_accuracy(transfer, target_test_loader, device))
+        scratch_accs.append(evaluate_accuracy(scratch, target_test_loader, device))
         print(f"draw {r + 1}/{args.repeats}: {len(shots)} labelled images of 5-9 "
               f"(trainable parameters: transfer {count_parameters(transfer, True)}, "
               f"scratch {count_parameters(scratch, True)})  test accuracy on 5-9: "
@@ -223,10 +194,11 @@ def run_imagefolder(args, device):
 
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        loss, acc = train_epoch(model, loaders["train"], optimizer, device, scheduler)
-        val_acc = accuracy(model, loaders["val"], device)
+        loss, acc = train_one_epoch(model, loaders["train"], optimizer, device)
+        scheduler.step()
+        val_acc = evaluate_accuracy(model, loaders["val"], device)
         print(f"epoch {epoch:2d}/{args.epochs}  loss {loss:.4f}  train acc {acc:6.2%}  val acc {val_acc:6.2%}")
-    print(f"final val accuracy: {accuracy(model, loaders['val'], device):.2%}  "
+    print(f"final val accuracy: {evaluate_accuracy(model, loaders['val'], device):.2%}  "
           f"({time.perf_counter() - start:.1f} s)")
     return model
 
