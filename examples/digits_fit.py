@@ -81,7 +81,7 @@ def save_plots(directory, model, history, result, test_set):
     os.makedirs(directory, exist_ok=True)
     paths = {name: os.path.join(directory, name + ".png")
              for name in ("history", "confusion_matrix", "filters", "feature_maps", "misclassified")}
-    plot.plot_history(history, path=paths["history"], dpi=90)
+    plot.plot_history(history, metrics=("loss", "accuracy", "lr"), path=paths["history"], dpi=90)
     plot.plot_confusion_matrix(result.confusion_matrix, CLASS_NAMES, path=paths["confusion_matrix"], dpi=90)
     plot.plot_filters(model, path=paths["filters"], dpi=90)
     image, label = test_set[0]
