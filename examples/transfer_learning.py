@@ -6,7 +6,9 @@ With --weights FILE (a torchvision resnet18 checkpoint, e.g. resnet18-f37072fd.p
 DATA_DIR/train/<class>/*.png|jpg and DATA_DIR/val/<class>/... (the layout of PyTorch's transfer-learning
 tutorial): loads the ImageNet weights into vision.models.resnet18, freezes every parameter, replaces ``fc``
 by a new Linear(512, number of classes) and trains only that layer (SGD momentum, StepLR), printing the
-loss and the train/val accuracy per epoch:
+loss and the train/val accuracy per epoch. As in PyTorch's tutorial the model is in train mode while
+the head learns, so the backbone's BatchNorm running statistics adapt to the new images (its weights
+do not change). --image-size smaller than 224 (e.g. 32) makes quick trial runs:
 
     python examples/transfer_learning.py --weights resnet18-f37072fd.pth --data-dir hymenoptera_data
 

@@ -135,7 +135,8 @@ def test_writers_round_trip(tmp_path):
 # command-line handling shared by all examples
 
 
-ALL_EXAMPLES = ["autoencoder_digits", "transfer_learning"]
+ALL_EXAMPLES = ["autoencoder_digits", "transfer_learning", "digits_fit", "mnist_lenet5", "cifar10_resnet18",
+                "visualize_features"]
 
 
 @pytest.mark.parametrize("name", ALL_EXAMPLES)
@@ -214,3 +215,108 @@ def test_transfer_learning_demo(example, capsys):
     # few-shot sets: 3 per class of 5 digits, drawn from the first 200 training images
     assert re.search(r"draw 1/2: 15 labelled images of 5-9 \(trainable parameters: transfer 8581, "
                      r"scratch 13381\)", out)
+
+
+def test_digits_fit(example, capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("tensorboard")
+    argv = SMOKE + ["--epochs", "2", "--checkpoint", str(tmp_path / "ckpt"), "--plots", str(tmp_path / "plots"),
+                    "--tensorboard", str(tmp_path / "tb"), "--schedule", "step"]
+    history, result = example("digits_fit").main(argv)
+    out = capsys.readouterr().out
+    assert "digits: 58 train / 6 validation / 64 test images" in out and "step schedule" in out
+    assert out.count("Epoch ") >= 2 and "val_loss" in out
+    assert len(history.history["loss"]) == 2 and len(history.history["val_accuracy"]) == 2
+    assert "top-3 error" in out and "confusion matrix (rows: true, columns: predicted)" in out
+    acc = _numbers(r"final test accuracy: ([0-9.]+)%", out)[0]
+    assert acc == pytest.approx(100 * result.accuracy, abs=0.006)
+    # the printed matrix is the evaluated one: 10 rows summing to the 64 test images
+    rows = re.findall(r"^ +(\d) +((?: +\d+){10})$", out, flags=re.M)
+    assert len(rows) == 10
+    matrix = np.array([[int(v) for v in r[1].split()] for r in rows])
+    assert matrix.sum() == 64 and np.array_equal(matrix, np.asarray(result.confusion_matrix))
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["best.ckpt", "last.ckpt"]
+    for name in ("history", "confusion_matrix", "filters", "feature_maps", "feature_maps_conv2", "misclassified"):
+        png = tmp_path / "plots" / f"{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG", name
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tb"))
+    # --resume continues the run in the checkpoint directory up to --epochs 3
+    history, _ = example("digits_fit").main(SMOKE + ["--epochs", "3", "--checkpoint", str(tmp_path / "ckpt"),
+                                                     "--resume", "--schedule", "step"])
+    out = capsys.readouterr().out
+    assert len(history.history["loss"]) == 3 and "Epoch 3/3" in out and "Epoch 1/3" not in out
+
+
+def test_visualize_features(example, capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    out_dir = tmp_path / "features"
+    example("visualize_features").main(SMOKE + ["--out", str(out_dir), "--save", str(tmp_path / "w.pt"),
+                                                "--layers", "features.2", "--image-index", "3"])
+    out = capsys.readouterr().out
+    assert "epoch  1/1" in out and re.search(r"test image 3: label \d, predicted \d", out)
+    assert sorted(os.listdir(out_dir)) == ["feature_maps_features.2.png", "filters_features.0.png", "input.png"]
+    # loading the saved weights gives the same predictions and accuracy
+    acc = _numbers(r"test accuracy: ([0-9.]+)%", out)[0]
+    example("visualize_features").main(["--limit", "64", "--checkpoint", str(tmp_path / "w.pt"), "--out",
+                                        str(out_dir), "--layers", "features.1", "--image-index", "3"])
+    out2 = capsys.readouterr().out
+    assert f"loaded {tmp_path / 'w.pt'}" in out2 and "epoch" not in out2
+    assert _numbers(r"test accuracy: ([0-9.]+)%", out2)[0] == acc
+    assert re.search(r"test image 3: label \d, predicted \d", out2).group(0) in out
+
+
+def test_visualize_features_bad_layer(example, capsys):
+    with pytest.raises(SystemExit) as exc:
+        example("visualize_features").main(["--filters", "features.1"])
+    assert exc.value.code == 2
+    assert "--filters: unknown or unsuitable layer(s) ['features.1']" in capsys.readouterr().err
+
+
+def test_mnist_lenet5(example, capsys, tmp_path):
+    write_mnist(tmp_path)
+    model = example("mnist_lenet5").main(SMOKE + ["--data-dir", str(tmp_path), "--save", str(tmp_path / "m.pt")])
+    out = capsys.readouterr().out
+    assert "MNIST: 64 train / 40 test images, input (1, 32, 32), 61706 parameters" in out
+    assert re.search(r"epoch  1/1  loss [0-9.]+  train acc +[0-9.]+%  test acc +[0-9.]+%", out)
+    assert _numbers(r"final test accuracy: ([0-9.]+)%", out)
+    state = cnnkit.load(tmp_path / "m.pt", weights_only=True)
+    assert state.keys() == model.state_dict().keys()
+    example("mnist_lenet5").main(SMOKE + ["--data-dir", str(tmp_path), "--resize", "--limit", "16"])
+    assert "input (1, 32, 32)" in capsys.readouterr().out
+
+
+def test_cifar10_resnet18(example, capsys, tmp_path, monkeypatch):
+    files = write_cifar10(tmp_path, n_per_batch=8, n_test=20)
+    datasets = cnnkit.vision.datasets
+    # the dataset checks every file's MD5 against the official archive: register the synthetic files' sums
+    monkeypatch.setattr(datasets.CIFAR10, "train_list", [[f"data_batch_{i}", files[f"data_batch_{i}"]]
+                                                         for i in range(1, 6)])
+    monkeypatch.setattr(datasets.CIFAR10, "test_list", [["test_batch", files["test_batch"]]])
+    monkeypatch.setattr(datasets.CIFAR10, "meta", dict(datasets.CIFAR10.meta, md5=files["batches.meta"]))
+    # ResNet-18 is the costliest model here: 4 images, one batch, through 2 worker processes
+    example("cifar10_resnet18").main(["--data-dir", str(tmp_path), "--limit", "4", "--epochs", "1",
+                                      "--batch-size", "4", "--workers", "2", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert "CIFAR-10: 4 train / 4 test images" in out and "11173962 parameters" in out and "2 workers" in out
+    assert re.search(r"epoch   1/1  lr 0.1000  loss [0-9.]+  train acc +[0-9.]+%  test acc +[0-9.]+%", out)
+    assert _numbers(r"final test accuracy: ([0-9.]+)%", out)
+
+
+def test_transfer_learning_weights(example, capsys, tmp_path):
+    pytest.importorskip("PIL")
+    write_image_folder(tmp_path / "data")
+    resnet = cnnkit.vision.models.resnet18()
+    cnnkit.save_torch_state_dict(resnet.state_dict(), tmp_path / "resnet18.pth")  # torchvision's format
+    model = example("transfer_learning").main(
+        ["--weights", str(tmp_path / "resnet18.pth"), "--data-dir", str(tmp_path / "data"), "--image-size", "32",
+         "--epochs", "2", "--batch-size", "4", "--device", "cpu", "--limit", "64"])
+    out = capsys.readouterr().out
+    assert "resnet18, 2 classes ['ants', 'bees'], 12 train / 8 val images, 1026 of 11177538 parameters" in out
+    assert len(re.findall(r"^epoch  \d/2  loss .* val acc ", out, flags=re.M)) == 2 and _numbers(r"final val accuracy: ([0-9.]+)%", out)
+    # the backbone's parameters stayed as loaded, only fc was trained (BatchNorm running statistics do
+    # follow the new images in train mode, as in PyTorch's tutorial)
+    trained = dict(model.named_parameters())
+    for name, value in resnet.named_parameters():
+        if not name.startswith("fc."):
+            assert cnnkit.equal(trained[name], value), name
+    assert model.fc.weight.requires_grad and not model.conv1.weight.requires_grad
