@@ -7,7 +7,9 @@ Prints the mean squared reconstruction error (pixels in [0, 1]) on the training 
 every epoch, next to the error of always answering the mean training image, and with --plots DIR saves
 DIR/reconstructions.png (rows of test originals above their reconstructions, Pillow needed).
 
-Measured here (defaults, CPU AMD EPYC 2 cores AVX2, shared machine): see RESULT below.
+Result measured here (defaults, CPU AMD EPYC 2 cores AVX2, machine shared with other jobs, load ~11):
+test MSE 0.00350 after 30 epochs (train 0.00314; the mean-image baseline is 0.07285; still falling slowly),
+415 s of training, 473 s wall. The grid of that run is docs/img/autoencoder_reconstructions.png.
 """
 import os
 import time

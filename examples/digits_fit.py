@@ -13,7 +13,10 @@ confusion_matrix.png, filters.png (first-layer filters), feature_maps.png (both 
 image) and misclassified.png (matplotlib needed). --tensorboard DIR logs the per-epoch figures through
 cnnkit.utils.tensorboard.SummaryWriter.
 
-Measured here (defaults, CPU AMD EPYC 2 cores AVX2, shared machine): see RESULT below.
+Result measured here (defaults, CPU AMD EPYC 2 cores AVX2, machine shared with other jobs, load ~11):
+EarlyStopping ended the run after 12 of 30 epochs (best val_loss 0.0284 at epoch 7, weights restored);
+test accuracy 98.06%, top-3 error 0.00%, macro F1 0.9805; 63.9 s of training, 76 s wall in all.
+The figures and the console output of that run are in docs/img/ (digits_fit_output.txt).
 """
 import os
 import time

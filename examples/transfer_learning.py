@@ -21,7 +21,12 @@ on the same few images and compare the test accuracy of both on all test images 
 
     python examples/transfer_learning.py [--shots 5] [--repeats 5] [--pretrain-epochs 10] [--epochs 40]
 
-Measured here (defaults, CPU AMD EPYC 2 cores AVX2, shared machine): see RESULT below.
+Result measured here (defaults, CPU AMD EPYC 2 cores AVX2, machine shared with other jobs, load ~12):
+pretrained on 0-4 to 98.34% test accuracy; on 5-9 with 5 images per class (5 draws) the frozen features +
+new head reach 84.36% +- 7.75% and the network trained from scratch 84.58% +- 5.64% (57 s; 72 s wall).
+With 1, 2 and 10 images per class: 69.61/72.40%, 78.99/82.79%, 88.72/89.39% (transfer/scratch).
+So on these 8x8 digits the features learnt on 0-4 do not beat training the small CNN from scratch: the
+differences are within the spread between draws. The demo measures this; it does not promise a gain.
 """
 import os
 import statistics

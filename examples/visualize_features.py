@@ -12,7 +12,9 @@ feature_maps_<layer>.png for every layer in --layers (names from model.named_mod
 features.1 its ReLU, features.2 pool1, features.3 conv2, features.4 its ReLU, features.5 pool2), then
 prints the test accuracy and the predicted class of the image (matplotlib needed).
 
-Measured here (defaults, CPU AMD EPYC 2 cores AVX2, shared machine): see RESULT below.
+Result measured here (defaults plus --filters features.0,features.3, CPU AMD EPYC 2 cores AVX2, machine
+shared with other jobs, load ~13): test accuracy 98.61% after 15 epochs, 132 s of training, 161 s wall
+including the figures (the 16x8 tiles of features.3's filters take matplotlib most of the rest).
 """
 import os
 import time
