@@ -136,6 +136,31 @@ def test_emnist_splits(tmp_path, split, n_classes):
     assert repr(ds) == repr(theirs)
 
 
+def test_mnist_items_follow_data_changes(tmp_path):
+    _, arrays = make_mnist_raw(tmp_path)
+    ds = datasets.MNIST(tmp_path)
+    assert np.asarray(ds[-1][0]).tolist() == arrays["train"][0][-1].tolist()
+    ds.data[1] = 0  # in-place change of the tensor shows in the items
+    assert not np.asarray(ds[1][0]).any()
+    ds.data, ds.targets = ds.data[4:], ds.targets[4:] + 100  # replaced attributes are used
+    assert len(ds) == 3 and ds[0][1] == arrays["train"][1][4] + 100
+    np.testing.assert_array_equal(np.asarray(ds[0][0]), arrays["train"][0][4])
+
+
+def test_mnist_with_totensor_and_dataloader(tmp_path):
+    from cnnkit.utils.data import DataLoader
+    from cnnkit.vision import transforms
+
+    _, arrays = make_mnist_raw(tmp_path)
+    ds = datasets.MNIST(tmp_path, transform=transforms.Compose([transforms.ToTensor(),
+                                                                transforms.Normalize((0.5,), (0.5,))]))
+    images, labels = next(iter(DataLoader(ds, batch_size=4)))
+    assert tuple(images.shape) == (4, 1, 28, 28) and labels.dtype == cnnkit.int64
+    np.testing.assert_allclose(images.numpy()[:, 0], (arrays["train"][0][:4] / 255.0 - 0.5) / 0.5, atol=1e-6)
+    np.testing.assert_array_equal(labels.numpy(), arrays["train"][1][:4])
+    assert "StandardTransform\nTransform: Compose(" in repr(ds)
+
+
 def test_emnist_gz_and_bad_split(tmp_path):
     arrays = _make_emnist(tmp_path, "balanced", compress=True)
     ds = datasets.EMNIST(tmp_path, "balanced")
@@ -182,6 +207,7 @@ def test_idx_reader_dtypes_against_numpy_and_torchvision(tmp_path):
     (lambda b: b[:3] + b"\x09" + b[4:], "9 dimensions"),
     (lambda b: b[:3] + b"\x02" + b[4:], "needs"),  # 2-D header over a 3-D payload: size mismatch
     (lambda b: b[:10], "header is truncated"),
+    (lambda b: b[:3] + b"\x04" + b"\xff" * 16 + b[16:], "needs 340282366604025813516997721482669850625 data"),
 ])
 def test_corrupt_idx_files(tmp_path, mutate, message):
     raw, _ = make_mnist_raw(tmp_path)
@@ -287,12 +313,19 @@ def test_cifar_against_generated_and_torchvision(tmp_path, monkeypatch, cifar100
         assert repr(ours) == repr(theirs)
 
 
-def test_cifar_official_md5s_are_torchvision_s():
+def test_official_urls_md5s_and_classes_are_torchvision_s():
     tv = import_torchvision()
     for name in ("CIFAR10", "CIFAR100"):
         ours, theirs = getattr(datasets, name), getattr(tv.datasets, name)
         assert ours.train_list == theirs.train_list and ours.test_list == theirs.test_list
         assert ours.meta == theirs.meta and ours.filename == theirs.filename
+    for name in ("MNIST", "FashionMNIST", "KMNIST"):
+        ours, theirs = getattr(datasets, name), getattr(tv.datasets, name)
+        assert (ours.mirrors, ours.resources, ours.classes) == (theirs.mirrors, theirs.resources, theirs.classes)
+    assert (datasets.EMNIST.url, datasets.EMNIST.md5, datasets.EMNIST.splits) == \
+        (tv.datasets.EMNIST.url, tv.datasets.EMNIST.md5, tv.datasets.EMNIST.splits)
+    assert datasets.EMNIST.classes_split_dict == tv.datasets.EMNIST.classes_split_dict
+    assert datasets.SVHN.split_list == tv.datasets.SVHN.split_list
 
 
 def test_cifar_missing_and_corrupted(tmp_path, monkeypatch):
@@ -419,3 +452,13 @@ def test_py2_style_pickle_is_what_the_originals_look_like():
     assert b"cnumpy.core.multiarray\n_reconstruct\n" in raw and b"_codecs" not in raw
     assert set(pickle.loads(raw, encoding="bytes")) == {b"data", b"labels"}
     assert idx_bytes(np.zeros((2, 3), np.uint8))[:4] == b"\x00\x00\x08\x02"
+
+
+def test_importing_datasets_loads_no_optional_dependency():
+    import subprocess
+
+    code = ("import sys, cnnkit, cnnkit.vision.datasets\n"
+            "bad = [m for m in ('PIL', 'scipy', 'tqdm', 'matplotlib', 'torch', 'torchvision') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)

@@ -82,7 +82,10 @@ def _bytes(*args):
     return b""
 
 
-_ALLOWED = {("builtins", "bytes"): _bytes, ("__builtin__", "bytes"): _bytes, ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _dtype, ("_codecs", "encode"): _encode}
+_ALLOWED = {
+    ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _dtype, ("_codecs", "encode"): _encode,
+    ("builtins", "bytes"): _bytes, ("__builtin__", "bytes"): _bytes,
+}
 for _module in _MULTIARRAY:
     _ALLOWED[(_module, "_reconstruct")] = _reconstruct
     _ALLOWED[(_module, "scalar")] = _scalar

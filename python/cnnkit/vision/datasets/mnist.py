@@ -11,6 +11,7 @@ equals the product of the dimensions *before* reading the payload, so a truncate
 raises RuntimeError naming the file instead of allocating or mis-shaping anything.
 """
 import gzip
+import math
 import os
 import shutil
 import string
@@ -32,6 +33,19 @@ _MAX_DIMS = 4
 
 def _open_idx(path):
     return gzip.open(path, "rb") if os.fspath(path).endswith(".gz") else open(path, "rb")
+
+
+def _read_at_most(f, nbytes, chunk=1 << 24):
+    """Reads up to ``nbytes`` in chunks, so a header claiming more than the (compressed) file holds
+    costs memory only for the bytes really there."""
+    parts, have = [], 0
+    while have < nbytes:
+        block = f.read(min(chunk, nbytes - have))
+        if not block:
+            break
+        parts.append(block)
+        have += len(block)
+    return b"".join(parts)
 
 
 def read_sn3_pascalvincent_tensor(path, strict=True):
@@ -60,16 +74,17 @@ def read_sn3_pascalvincent_tensor(path, strict=True):
                 raise bad(f"the header is truncated ({4 + len(dims_raw)} of {4 + 4 * ndim} bytes)")
             shape = tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4"))
             dtype = np.dtype(SN3_PASCALVINCENT_TYPEMAP[type_code])
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on absurd headers
             # Compare with the file size before reading (raw files); .gz payloads are read with a cap.
             if not os.fspath(path).endswith(".gz"):
                 have = os.path.getsize(path) - 4 - 4 * ndim
                 if have != nbytes:
                     raise bad(f"shape {shape} of {dtype.name} needs {nbytes} data bytes, the file has {have} "
                               f"({'truncated' if have < nbytes else 'trailing bytes'})")
-            payload = f.read(nbytes)
+            payload = _read_at_most(f, nbytes)
             if len(payload) != nbytes:
-                raise bad(f"shape {shape} of {dtype.name} needs {nbytes} data bytes, got {len(payload)} (truncated)")
+                raise bad(f"shape {shape} of {dtype.name} needs {nbytes} data bytes, got {len(payload)} "
+                          "(truncated)")
             if f.read(1):
                 raise bad(f"shape {shape} of {dtype.name} needs {nbytes} data bytes, the file has more (trailing bytes)")
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
@@ -170,9 +185,8 @@ class MNIST(VisionDataset):
         return from_numpy(images), from_numpy(labels)
 
     def download(self):
-        """Downloads and extracts the files that are missing (trying each mirror in turn)."""
-        if self._check_exists():
-            return
+        """Downloads and extracts the files that are missing (trying each mirror in turn); a .gz that is
+        already there with the official MD5 is only extracted."""
         os.makedirs(self.raw_folder, exist_ok=True)
         for filename, md5 in self.resources:
             extracted = os.path.join(self.raw_folder, os.path.splitext(filename)[0])
@@ -199,9 +213,19 @@ class MNIST(VisionDataset):
                 raise RuntimeError("\n".join(lines))
 
     # -- items --------------------------------------------------------------------------------
+    def _numpy_views(self):
+        """NumPy views sharing memory with ``.data`` / ``.targets`` (indexing them is ~100x cheaper
+        than indexing the tensors); rebuilt whenever either attribute is replaced."""
+        cache = self.__dict__.get("_views")
+        if cache is None or cache[0] is not self.data or cache[1] is not self.targets:
+            cache = (self.data, self.targets, self.data.numpy(), self.targets.numpy())
+            self._views = cache
+        return cache[2], cache[3]
+
     def __getitem__(self, index):
-        img, target = self.data[index], int(self.targets[index])
-        img = _pil.fromarray(img.numpy(), mode="L")
+        data, targets = self._numpy_views()
+        img, target = data[index], int(targets[index])
+        img = _pil.fromarray(img, mode="L")
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:

@@ -13,6 +13,7 @@ that would land outside the target folder.
 import bz2
 import gzip
 import hashlib
+import http.client
 import lzma
 import os
 import pathlib
@@ -106,22 +107,27 @@ def _urlretrieve(url, fpath, max_redirect_hops=3, progress=True):
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
+    response = None
     try:
         response = _urlopen(urllib.request.Request(url, headers=headers), max_redirect_hops)
     except urllib.error.HTTPError as e:
         if e.code != 416 or not offset:
             raise
-        # 416: the range lies past the server's file (stale/foreign .part): start from zero.
-        e.close()
+        e.close()  # 416: the range lies past the server's file (a stale or foreign .part)
+    status = None if response is None else (getattr(response, "status", None) or response.getcode())
+    if offset and response is not None and status == 206 and _content_range_start(response) != offset:
+        response.close()  # a partial answer for some other range: unusable
+        response = None
+    if response is None:  # start again from zero, without Range
         os.remove(part)
         offset = 0
         headers.pop("Range")
         response = _urlopen(urllib.request.Request(url, headers=headers), max_redirect_hops)
-    with response:
         status = getattr(response, "status", None) or response.getcode()
-        resume = offset > 0 and status == 206 and _content_range_start(response) == offset
+    with response:
+        resume = offset > 0 and status == 206
         if not resume:
-            offset = 0  # the server sent the whole file (or an unusable range): restart
+            offset = 0  # the server sent the whole file (it ignores Range): restart
         length = response.headers.get("Content-Length")
         expected = int(length) if length and length.isdigit() else None
         bar = _Progress(None if expected is None else expected + offset, progress)
@@ -158,7 +164,7 @@ def download_url(url, root, filename=None, md5=None, max_redirect_hops=3):
         return
     try:
         _urlretrieve(url, fpath, max_redirect_hops)
-    except (urllib.error.URLError, OSError, ValueError) as e:  # HTTPError is a URLError
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:  # HTTPError: URLError
         reason = f"HTTP Error {e.code}: {e.reason}" if isinstance(e, urllib.error.HTTPError) \
             else getattr(e, "reason", None) or e
         raise RuntimeError(f"download_url: could not download {url} ({reason}). If this machine is offline, "
