@@ -198,7 +198,8 @@ def test_tensor_blur_normalize_convert_match_torchvision(dtype):
 
 def _resize_cases():
     return [([7, 9], "nearest", False), ([17, 21], "nearest", False), (8, "nearest-exact", False),
-            ([7, 9], "bilinear", False), ([20, 23], "bilinear", False), (9, "bilinear", False)]
+            ([7, 9], "bilinear", False), ([20, 23], "bilinear", False), (9, "bilinear", False),
+            ([20, 23], "bilinear", True), ([11, 30], "bilinear", True)]  # enlarging: the default antialias=True
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
@@ -217,41 +218,40 @@ def test_tensor_resize_matches_torchvision(dtype):
     assert tuple(ours.shape) == tuple(TF.resize(t, 6, max_size=7, interpolation=TF.InterpolationMode.NEAREST).shape)
 
 
-def _has_interp(mode=None, antialias=False):
-    import cnnkit.nn.functional as nnf
-
-    try:
-        nnf.interpolate(cnnkit.zeros(1, 1, 4, 4), size=[2, 3], mode=mode, antialias=antialias,
-                        align_corners=False)
-    except ValueError:
-        return False
-    return True
-
-
 def test_tensor_resize_bicubic_and_antialias_match_torchvision():
-    if not (_has_interp("bicubic") and _has_interp("bilinear", True)):
-        pytest.skip("F.interpolate without bicubic / antialias (branch h6-resize not merged)")
     TF = _tv().transforms.functional
     for dtype in ("uint8", "float32"):
         a = _img_u8(seed=6) if dtype == "uint8" else _img_f(seed=6)
         c, t = _both(a)
         atol = 1 if dtype == "uint8" else 1e-4
-        for size, mode in [([5, 6], "bilinear"), ([6, 4], "bicubic"), ([19, 22], "bicubic"), (4, "bilinear")]:
+        for size, mode in [([5, 6], "bilinear"), ([6, 4], "bicubic"), ([19, 22], "bicubic"), (4, "bilinear"),
+                           ([3, 20], "bicubic")]:
             ours = F.resize(c, size, InterpolationMode(mode))
             theirs = TF.resize(t, size, TF.InterpolationMode(mode))
             np.testing.assert_allclose(_np(ours).astype(float), theirs.numpy().astype(float), atol=atol, rtol=1e-4)
+        ours, theirs = F.resized_crop(c, 1, 2, 8, 9, [5, 4]), TF.resized_crop(t, 1, 2, 8, 9, [5, 4])
+        np.testing.assert_allclose(_np(ours).astype(float), theirs.numpy().astype(float), atol=atol, rtol=1e-4)
 
 
-def _has_grid_sample():
-    import cnnkit.nn.functional as nnf
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_gather_grid_sample_matches_torch(mode):
+    import torch
 
-    return hasattr(nnf, "grid_sample")
+    from cnnkit.vision.transforms._functional_tensor import _grid_sample_gather
+
+    rng = np.random.default_rng(9)
+    x = rng.random((2, 3, 6, 7)).astype(np.float32)
+    grid = rng.uniform(-1.3, 1.3, (2, 5, 4, 2)).astype(np.float32)
+    grid[0, 0, 0] = [1 / 7 - 1, 0.0]  # exactly on a pixel centre / half-way cases
+    grid[0, 0, 1] = [0.0, 0.0]
+    ours = _grid_sample_gather(cnnkit.from_numpy(x), cnnkit.from_numpy(grid), mode=mode)
+    theirs = torch.nn.functional.grid_sample(torch.from_numpy(x), torch.from_numpy(grid), mode=mode,
+                                             padding_mode="zeros", align_corners=False)
+    np.testing.assert_allclose(_np(ours), theirs.numpy(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_tensor_rotate_affine_match_torchvision(dtype):
-    if not _has_grid_sample():
-        pytest.skip("F.grid_sample missing (branch h6-gridsample not merged)")
     TF = _tv().transforms.functional
     a = _img_u8(seed=7) if dtype == "uint8" else _img_f(seed=7)
     c, t = _both(a)

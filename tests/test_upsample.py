@@ -251,9 +251,10 @@ def test_errors_match_torch():
         (dict(scale_factor=2, mode="foo"), NotImplementedError, r"^Input Error: Only 3D, 4D and 5D input Tensors "
                                                                 r"supported \(got 4D\) .*\(got foo\)$"),
         (dict(scale_factor=float("inf")), RuntimeError, "^value cannot be converted to type int64_t without overflow$"),
-        (dict(scale_factor=2, mode="bicubic"), ValueError, "cnnkit: interpolate mode 'bicubic' with 4-D input is not "
+        (dict(scale_factor=2, mode="lanczos"), ValueError, "cnnkit: interpolate mode 'lanczos' with 4-D input is not "
                                                            "supported"),
-        (dict(scale_factor=2, mode="bilinear", antialias=True), ValueError, "antialias=True"),
+        (dict(scale_factor=2, mode="nearest", antialias=True), ValueError, "^Anti-alias option is restricted to "
+                                                                           "bilinear, bicubic, and lanczos modes"),
     ]
     for kw, exc, msg in cases:
         with pytest.raises(exc, match=msg):
@@ -270,8 +271,9 @@ def test_errors_match_torch():
         F.interpolate(ck.zeros(1, 1, 2, 2, dtype=ck.int64), scale_factor=2)
     with pytest.raises(ValueError, match=r"upsample_backward: expected grad_output of shape \[1, 1, 4, 4\]"):
         _C.upsample_backward(T(np.zeros((1, 1, 4, 5))), [1, 1, 2, 2], [4, 4], "nearest", False, [])
-    with pytest.raises(ValueError, match="upsample: expected mode 'nearest', 'nearest-exact' or 'linear', got 'cubic'"):
-        _C.upsample_forward(T(np.zeros((1, 1, 2, 2))), [4, 4], "cubic", False, [])
+    with pytest.raises(ValueError, match="upsample: expected mode 'nearest', 'nearest-exact', 'linear' or 'cubic', "
+                                         "got 'bicubic'"):
+        _C.upsample_forward(T(np.zeros((1, 1, 2, 2))), [4, 4], "bicubic", False, [])
 
 
 def test_results_do_not_depend_on_thread_count():

@@ -1,6 +1,8 @@
 // Nearest / nearest-exact / (bi)linear interpolation of (planes, H, W) contiguous data, the kernels
 // of torch.nn.functional.interpolate (upsample_nearest{1,2}d, _upsample_nearest_exact{1,2}d,
 // upsample_linear1d, upsample_bilinear2d). A 1-D (N, C, L) input is the case H = OH = 1.
+// Bicubic (upsample_bicubic2d) and antialiased bilinear / bicubic (_upsample_{bilinear,bicubic}2d_aa)
+// are the "separable" family at the end of this file (kernels in upsample_separable.{cpp,cu}).
 // Backward WRITES (=) dinp: every input element is written once, gathering the gradients of the
 // outputs that read it (no atomics, deterministic; see upsample.cpp).
 //
@@ -20,6 +22,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #ifdef __CUDACC__
 #define CNNKIT_HD __host__ __device__ __forceinline__
@@ -29,7 +32,7 @@
 
 namespace cnnkit {
 
-enum class UpsampleMode : int { Nearest = 0, NearestExact = 1, Linear = 2 };
+enum class UpsampleMode : int { Nearest = 0, NearestExact = 1, Linear = 2, Cubic = 3 };
 
 struct UpsampleParams {
   int64_t planes = 0;                 // N * C
@@ -37,6 +40,7 @@ struct UpsampleParams {
   UpsampleMode mode = UpsampleMode::Nearest;
   bool align_corners = false;
   double scale_h = -1.0, scale_w = -1.0;  // user scale factors; <= 0: none
+  bool antialias = false;             // Linear / Cubic on 4-D input only: the "aa" filters
 };
 
 // One output index's sources along one dim: value = l0 * x[i0] + l1 * x[i1] (nearest: l0 = 1,
@@ -165,5 +169,88 @@ template <class T>
 void upsample_forward_naive(T* out, const T* inp, const UpsampleParams& p);
 template <class T>
 void upsample_backward_naive(T* dinp, const T* dout, const UpsampleParams& p);
+
+// ---------------------------------------------------------------------------------------------
+// Separable family: bicubic, and antialias=True for bilinear / bicubic (4-D input).
+//
+// Each of these resamples H and W independently: out = Wh · X · Wwᵀ per plane, where Wh (OH x H)
+// and Ww (OW x W) are sparse matrices of per-output weights. sep_table() builds one dim's matrix in
+// CSR form (row o: entries [ptr[o], ptr[o+1]) of (input index, weight)), ONCE per call; the
+// kernels then run two 1-D passes on a temporary buffer:
+//   forward:  T = X · Wwᵀ  (planes, H, OW), the horizontal pass, then  Y = Wh · T  (vertical),
+//             PyTorch's order of evaluation (inner W sum first, then the H sum, each sequential in
+//             tap order), so float32 results match its CPU kernels to the rounding of the weights;
+//   backward: G = Whᵀ · dY  (planes, H, OW), then  dX = G · Ww, with the TRANSPOSED tables
+//             (sep_transpose: row i lists the outputs reading input i), so both passes are
+//             gathers: every element is written once, no atomics, independent of thread count.
+// Weights (PyTorch's formulas, aten/src/ATen/native/UpSample.h and cpu/UpSampleKernel.cpp,
+// re-derived here with its mixed float/double evaluation; A = float for float32, double for
+// float64):
+//   bicubic (Keys, a = -0.75): scale = area scale (align_corners: (in-1)/(out-1), else 1/scale or
+//     in/out), real = align_corners ? scale*o : scale*(o+0.5)-0.5 (NOT clamped at 0),
+//     i = min(floor(real), in-1), t = clamp(real-i, 0, 1), taps i-1..i+2 CLAMPED to [0, in-1]
+//     (border pixels repeat) with weights K(t+1), K(t), K(1-t), K(2-t).
+//   antialias (PIL's filters): support = (interp/2) * scale when scale >= 1 (downsampling: the
+//     filter is stretched by the scale), else interp/2 (interp = 2 bilinear, 4 bicubic);
+//     center = scale*(o+0.5); taps xmin = max(int(center-support+0.5), 0) ..
+//     min(int(center+support+0.5), in) - 1; weight_j = f((j - center + 0.5) / max(scale, 1)) with
+//     f the triangle (bilinear) or Keys cubic with a = -0.5 (bicubic), normalised to sum 1.
+//     A dim whose size does not change is copied (PyTorch skips that pass), whatever the scale.
+// ---------------------------------------------------------------------------------------------
+
+template <class A>
+inline A cubic_conv1(A x, A a) {  // Keys kernel for |x| <= 1
+  return ((a + 2) * x - (a + 3)) * x * x + 1;
+}
+template <class A>
+inline A cubic_conv2(A x, A a) {  // Keys kernel for 1 < |x| < 2
+  return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+}
+
+// Area scale of one dim (PyTorch's area_pixel_compute_scale).
+template <class A>
+inline A area_scale(int64_t in, int64_t out, bool align_corners, double scale) {
+  if (align_corners) return out > 1 ? static_cast<A>(in - 1) / static_cast<A>(out - 1) : static_cast<A>(0);
+  return upsample_ratio<A>(in, out, scale);
+}
+
+// One dim's resampling matrix in CSR form (rows = outputs; transposed: rows = inputs).
+template <class T>
+struct SepTable {
+  std::vector<int64_t> ptr;  // rows + 1 offsets
+  std::vector<int64_t> idx;  // column (input index; transposed: output index) of each entry
+  std::vector<T> w;          // weight of each entry
+  int64_t rows() const { return static_cast<int64_t>(ptr.size()) - 1; }
+};
+
+// True when the separable pass along a dim is skipped (a copy): antialias and in == out.
+inline bool sep_dim_identity(const UpsampleParams& p, int64_t in, int64_t out) { return p.antialias && in == out; }
+
+// The taps of output o along one dim (mode Cubic or antialias): appends (index, weight) pairs.
+template <class T>
+void sep_taps(const UpsampleParams& p, int64_t o, int64_t in, int64_t out, double scale, std::vector<int64_t>& idx,
+              std::vector<T>& w);
+
+// Forward table of one dim (rows = out), and its transpose (rows = in, entries in output order).
+template <class T>
+SepTable<T> sep_table(const UpsampleParams& p, int64_t in, int64_t out, double scale);
+template <class T>
+SepTable<T> sep_transpose(const SepTable<T>& t, int64_t cols);
+
+// Horizontal pass: dst (rows, out_cols)[r, o] = sum over row o of `tab` of w * src (rows, in_cols)[r, idx].
+template <class T>
+void sep_pass_w(T* dst, const T* src, const int64_t* ptr, const int64_t* idx, const T* w, int64_t rows,
+                int64_t in_cols, int64_t out_cols);
+// Vertical pass: dst (planes, out_rows, cols)[p, o, c] = sum over row o of w * src (planes, in_rows, cols)[p, idx, c].
+template <class T>
+void sep_pass_h(T* dst, const T* src, const int64_t* ptr, const int64_t* idx, const T* w, int64_t planes,
+                int64_t in_rows, int64_t out_rows, int64_t cols);
+
+// Plain-loop references of the whole resize (per output pixel: taps from sep_taps, the 2-D sum;
+// the backward scatters, as PyTorch does). out (planes, OH, OW); dinp (planes, H, W).
+template <class T>
+void sep_forward_naive(T* out, const T* inp, const UpsampleParams& p);
+template <class T>
+void sep_backward_naive(T* dinp, const T* dout, const UpsampleParams& p);
 
 }  // namespace cnnkit

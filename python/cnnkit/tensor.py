@@ -971,6 +971,8 @@ class Tensor:
 
     @_np_aliases
     def amin(self, dim=(), keepdim=False):
+        if self.dtype is uint8:  # negation wraps around for unsigned values: mirror inside [0, 255]
+            return 255 - (255 - self).amax(dim, keepdim)
         return -((-self).amax(dim, keepdim))
 
     @_np_aliases

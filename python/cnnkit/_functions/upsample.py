@@ -1,9 +1,9 @@
 """Autograd Function and the public ``interpolate`` / ``upsample`` / ``upsample_nearest`` /
 ``upsample_bilinear`` (``torch.nn.functional`` names, signatures, argument checks and messages).
 
-Modes 'nearest', 'nearest-exact' and 'linear' (3-D input) / 'bilinear' (4-D input) run the
-``_C.upsample_forward`` / ``_C.upsample_backward`` kernels (csrc/ops/upsample.*), whose source-index
-rules are PyTorch's: when ``scale_factor`` is given and ``recompute_scale_factor`` is not True, the
+Modes 'nearest', 'nearest-exact', 'linear' (3-D input) / 'bilinear' (4-D input) and 'bicubic'
+(4-D), and ``antialias=True`` for 'bilinear' / 'bicubic', run the ``_C.upsample_forward`` /
+``_C.upsample_backward`` kernels (csrc/ops/upsample*.*), whose source-index rules are PyTorch's: when ``scale_factor`` is given and ``recompute_scale_factor`` is not True, the
 output size is floor(input_size * scale_factor) and the coordinate map uses 1/scale_factor (not
 input_size/output_size); with ``size`` (or ``recompute_scale_factor=True``) it uses
 input_size/output_size. 'area' is adaptive average pooling (as in torch). The backward *writes* a
@@ -24,13 +24,13 @@ __all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear"]
 
 class UpsampleFn(Function):
     @staticmethod
-    def forward(ctx, x, output_size, mode, align_corners, scales):
-        ctx.args = (list(x.shape), output_size, mode, align_corners, scales)
-        return _wrap(_C.upsample_forward(x._t, output_size, mode, align_corners, scales))
+    def forward(ctx, x, output_size, mode, align_corners, scales, antialias=False):
+        ctx.args = (list(x.shape), output_size, mode, align_corners, scales, antialias)
+        return _wrap(_C.upsample_forward(x._t, output_size, mode, align_corners, scales, antialias))
 
     @staticmethod
     def backward(ctx, dout):
-        return _wrap(_C.upsample_backward(dout._t, *ctx.args)), None, None, None, None
+        return _wrap(_C.upsample_backward(dout._t, *ctx.args)), None, None, None, None, None
 
 
 def _is_integer(x):
@@ -51,8 +51,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                 antialias=False):
     """Down/up-samples ``input`` (N, C, L) or (N, C, H, W) to ``size`` or by ``scale_factor``
     (``torch.nn.functional.interpolate``). Modes: 'nearest', 'nearest-exact', 'linear' (3-D),
-    'bilinear' (4-D), 'area'. 'bicubic', 'trilinear', 5-D input and ``antialias`` are not supported
-    by cnnkit (ValueError)."""
+    'bilinear' and 'bicubic' (4-D; Keys cubic with a = -0.75, border pixels repeated), 'area'.
+    ``antialias=True`` (4-D 'bilinear' / 'bicubic', as torchvision's Resize uses) applies PIL's
+    separable filters: when downsampling, the triangle / cubic (a = -0.5) filter is stretched by the
+    scale so every input pixel contributes; upsampling equals the plain mode for 'bilinear' (bicubic
+    keeps a = -0.5). All of these have autograd. 'trilinear', 'lanczos' and 5-D input are not
+    supported by cnnkit (ValueError)."""
     if not isinstance(input, Tensor):
         raise TypeError(f"interpolate(): argument 'input' must be Tensor, not {type(input).__name__}")
     if mode in ("nearest", "area", "nearest-exact"):
@@ -107,26 +111,25 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.dim() == 4):
         raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a "
                          "4-D tensor as input")
-    if antialias:
-        raise ValueError("cnnkit: interpolate(antialias=True) is not supported")
 
     nd = input.dim()
     kernel_mode = {"nearest": "nearest", "nearest-exact": "nearest-exact", "linear": "linear",
-                   "bilinear": "linear"}.get(mode)
+                   "bilinear": "linear", "bicubic": "cubic"}.get(mode)
     if (mode in ("nearest", "nearest-exact") and nd in (3, 4)) or (mode == "linear" and nd == 3) or (
-            mode == "bilinear" and nd == 4):
+            mode in ("bilinear", "bicubic") and nd == 4):
         if output_size is None:  # the user's scale factors give the size and the coordinate map
             output_size = [_floor_size(input.size(i + 2), scale_factors[i]) for i in range(dim)]
         scales = [] if scale_factors is None else list(scale_factors)
-        return UpsampleFn.apply(input, output_size, kernel_mode, bool(align_corners), scales)
+        return UpsampleFn.apply(input, output_size, kernel_mode, bool(align_corners), scales, bool(antialias))
+    if mode == "lanczos" and nd == 4:
+        raise ValueError("cnnkit: interpolate mode 'lanczos' with 4-D input is not supported")
     if mode == "area" and nd in (3, 4):
         from .nn import adaptive_avg_pool2d
 
         if nd == 3:  # a 1-D adaptive average is the 2-D one over a (1, L) plane
             return adaptive_avg_pool2d(input.unsqueeze(2), (1, output_size[0])).squeeze(2)
         return adaptive_avg_pool2d(input, output_size)
-    if (mode in ("nearest", "nearest-exact", "area") and nd == 5) or (mode == "trilinear" and nd == 5) or (
-            mode in ("bicubic", "lanczos") and nd == 4):
+    if (mode in ("nearest", "nearest-exact", "area") and nd == 5) or (mode == "trilinear" and nd == 5):
         raise ValueError(f"cnnkit: interpolate mode '{mode}' with {nd}-D input is not supported")
     if nd == 3 and mode == "bilinear":
         raise NotImplementedError("Got 3D input, but bilinear mode needs 4D input")

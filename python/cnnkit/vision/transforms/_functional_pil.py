@@ -213,3 +213,34 @@ def to_grayscale(img, num_output_channels):
 def invert(img):
     _check(img)
     return _pil()[2].invert(img)
+
+
+def posterize(img, bits):
+    _check(img)
+    return _pil()[2].posterize(img, bits)
+
+
+def solarize(img, threshold):
+    _check(img)
+    return _pil()[2].solarize(img, threshold)
+
+
+def adjust_sharpness(img, sharpness_factor):
+    _check(img)
+    return _pil()[1].Sharpness(img).enhance(sharpness_factor)
+
+
+def autocontrast(img):
+    _check(img)
+    return _pil()[2].autocontrast(img)
+
+
+def equalize(img):
+    _check(img)
+    return _pil()[2].equalize(img)
+
+
+def perspective(img, perspective_coeffs, interpolation=3, fill=None):
+    _check(img)
+    opts = _parse_fill(fill, img)
+    return img.transform(img.size, _pil()[0].Transform.PERSPECTIVE, perspective_coeffs, interpolation, **opts)

@@ -333,6 +333,9 @@ def resize(img, size, interpolation="bilinear", antialias=True):
         antialias = False
     if antialias and interpolation not in ("bilinear", "bicubic"):
         antialias = False
+    if antialias and interpolation == "bilinear" and size[0] >= img.shape[-2] and size[1] >= img.shape[-1]:
+        # the antialiased bilinear filter widens only when shrinking: enlarging is plain bilinear
+        antialias = False
     x, need_cast, squeeze, out_dtype = _cast_squeeze_in(img, [D.float32, D.float64])
     align_corners = False if interpolation in ("bilinear", "bicubic") else None
     x = _nnf().interpolate(x, size=size, mode=interpolation, align_corners=align_corners, antialias=antialias)
@@ -371,7 +374,8 @@ def _apply_grid_transform(img, grid, mode, fill):
     if fill is not None:
         ones = torch.ones((x.shape[0], 1, x.shape[2], x.shape[3]), dtype=x.dtype, device=x.device)
         x = torch.cat((x, ones), dim=1)
-    x = _nnf().grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    sample = getattr(_nnf(), "grid_sample", None) or _grid_sample_gather
+    x = sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
     if fill is not None:
         mask = x[:, -1:, :, :]
         x = x[:, :-1, :, :]
@@ -383,6 +387,32 @@ def _apply_grid_transform(img, grid, mode, fill):
         else:
             x = x * mask + (1.0 - mask) * fill_img
     return _cast_squeeze_out(x, need_cast, squeeze, out_dtype)
+
+
+def _grid_sample_gather(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
+    """``grid_sample`` for what the transforms need (modes nearest/bilinear, zeros padding,
+    align_corners=False) from gathers over the flattened planes; used where cnnkit.nn.functional
+    has no grid_sample. x (N, C, H, W), grid (N, Ho, Wo, 2) with (x, y) in [-1, 1]."""
+    torch = _torch()
+    n, c, h, w = x.shape
+    ho, wo = grid.shape[1], grid.shape[2]
+    ix = ((grid[..., 0] + 1) * w - 1) * 0.5  # pixel coordinates (N, Ho, Wo)
+    iy = ((grid[..., 1] + 1) * h - 1) * 0.5
+    planes = x.reshape(n, c, h * w)
+
+    def tap(xs, ys, weight):
+        valid = ((xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)).to(x.dtype)
+        idx = (ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)).long().reshape(n, 1, ho * wo).expand(n, c, ho * wo)
+        return planes.gather(2, idx) * (weight * valid).reshape(n, 1, ho * wo)
+
+    if mode == "nearest":
+        out = tap(ix.round(), iy.round(), torch.ones_like(ix))  # round half to even, as torch
+    else:
+        x0, y0 = ix.floor(), iy.floor()
+        wx, wy = ix - x0, iy - y0
+        out = (tap(x0, y0, (1 - wx) * (1 - wy)) + tap(x0 + 1, y0, wx * (1 - wy))
+               + tap(x0, y0 + 1, (1 - wx) * wy) + tap(x0 + 1, y0 + 1, wx * wy))
+    return out.reshape(n, c, ho, wo)
 
 
 def _gen_affine_grid(theta, w, h, ow, oh):
@@ -505,3 +535,137 @@ def invert(img):
         raise TypeError(f"Input image tensor should have at least 3 dimensions, but found {img.ndim}")
     _assert_channels(img, [1, 3])
     return _max_value(img.dtype) - img
+
+
+def posterize(img, bits):
+    """Keeps the top ``bits`` bits of each uint8 value (floor to a multiple of 2**(8 - bits))."""
+    _assert_image_tensor(img)
+    if img.ndim < 3:
+        raise TypeError(f"Input image tensor should have at least 3 dimensions, but found {img.ndim}")
+    if img.dtype != D.uint8:
+        raise TypeError(f"Only torch.uint8 image tensors are supported, but found {img.dtype}")
+    _assert_channels(img, [1, 3])
+    step = 2 ** (8 - bits)
+    if step == 256:  # bits == 0: everything to 0, as the bit mask does
+        return _torch().zeros_like(img)
+    return _torch().div(img, step, rounding_mode="floor") * step
+
+
+def solarize(img, threshold):
+    """Inverts the values at or above ``threshold``."""
+    _assert_image_tensor(img)
+    if img.ndim < 3:
+        raise TypeError(f"Input image tensor should have at least 3 dimensions, but found {img.ndim}")
+    _assert_channels(img, [1, 3])
+    if threshold > _max_value(img.dtype):
+        raise TypeError("Threshold should be less than bound of img.")
+    return _torch().where(img >= threshold, invert(img), img)
+
+
+def _blurred_degenerate_image(img):
+    """PIL's SMOOTH filter (3x3, centre weight 5, total 13) on the interior; the border is kept."""
+    torch = _torch()
+    dtype = img.dtype if img.is_floating_point() else D.float32
+    kernel = torch.ones((3, 3), dtype=dtype, device=img.device)
+    kernel[1, 1] = 5.0
+    kernel = kernel / kernel.sum()
+    c = img.shape[-3]
+    kernel = kernel.expand(c, 1, 3, 3).contiguous()
+    x, need_cast, squeeze, out_dtype = _cast_squeeze_in(img, [kernel.dtype])
+    x = _nnf().conv2d(x, kernel, groups=c)
+    x = _cast_squeeze_out(x, need_cast, squeeze, out_dtype)
+    result = img.clone()
+    result[..., 1:-1, 1:-1] = x
+    return result
+
+
+def adjust_sharpness(img, sharpness_factor):
+    if sharpness_factor < 0:
+        raise ValueError(f"sharpness_factor ({sharpness_factor}) is not non-negative.")
+    _assert_image_tensor(img)
+    _assert_channels(img, [1, 3])
+    if img.shape[-1] <= 2 or img.shape[-2] <= 2:
+        return img
+    return _blend(img, _blurred_degenerate_image(img), sharpness_factor)
+
+
+def autocontrast(img):
+    """Stretches each channel's [min, max] to the full range (constant channels unchanged)."""
+    torch = _torch()
+    _assert_image_tensor(img)
+    if img.ndim < 3:
+        raise TypeError(f"Input image tensor should have at least 3 dimensions, but found {img.ndim}")
+    _assert_channels(img, [1, 3])
+    bound = _max_value(img.dtype)
+    dtype = img.dtype if img.is_floating_point() else D.float32
+    minimum = img.amin(dim=(-2, -1), keepdim=True).to(dtype)
+    maximum = img.amax(dim=(-2, -1), keepdim=True).to(dtype)
+    flat = maximum == minimum
+    scale = bound / torch.where(flat, torch.ones_like(maximum), maximum - minimum)
+    minimum = torch.where(flat, torch.zeros_like(minimum), minimum)
+    scale = torch.where(flat, torch.ones_like(scale), scale)
+    return ((img - minimum) * scale).clamp(0, bound).to(img.dtype)
+
+
+def equalize(img):
+    """Histogram equalisation of each uint8 channel (PIL's ImageOps.equalize algorithm), with the
+    256-bin histograms of all planes from one scatter_add."""
+    torch = _torch()
+    _assert_image_tensor(img)
+    if not (3 <= img.ndim <= 4):
+        raise TypeError(f"Input image tensor should have 3 or 4 dimensions, but found {img.ndim}")
+    if img.dtype != D.uint8:
+        raise TypeError(f"Only torch.uint8 image tensors are supported, but found {img.dtype}")
+    _assert_channels(img, [1, 3])
+    planes = img.reshape(-1, img.shape[-2] * img.shape[-1]).long()  # (P, H*W)
+    p = planes.shape[0]
+    hist = torch.zeros(p, 256, dtype=D.int64, device=img.device)
+    hist.scatter_add_(1, planes, torch.ones_like(planes))
+    # step = (pixels not in the last non-empty bin) // 255
+    idx = torch.arange(256, device=img.device).view(1, 256)
+    last = torch.where(hist > 0, idx.expand(p, 256), torch.zeros_like(hist)).amax(dim=1, keepdim=True)
+    step = torch.div(hist.sum(dim=1, keepdim=True) - hist.gather(1, last), 255, rounding_mode="floor")
+    safe = torch.where(step == 0, torch.ones_like(step), step)
+    lut = torch.div(hist.cumsum(dim=1) + torch.div(safe, 2, rounding_mode="floor"), safe, rounding_mode="floor")
+    lut = torch.cat([torch.zeros_like(lut[:, :1]), lut[:, :-1]], dim=1).clamp(0, 255)  # shift right by one
+    out = lut.gather(1, planes)
+    out = torch.where(step == 0, planes, out)  # a flat histogram: unchanged
+    return out.to(D.uint8).reshape(img.shape)
+
+
+def _perspective_grid(coeffs, ow, oh, dtype, device):
+    """Grid for the projective map (a x + b y + c) / (g x + h y + 1), (d x + e y + f) / (...)."""
+    torch = _torch()
+    d = 0.5
+    xs = torch.linspace(d, ow * 1.0 + d - 1.0, steps=ow, dtype=dtype, device=device)
+    ys = torch.linspace(d, oh * 1.0 + d - 1.0, steps=oh, dtype=dtype, device=device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    base = torch.stack((gx, gy, torch.ones_like(gx)), dim=-1).reshape(oh * ow, 3)
+    theta1 = torch.tensor([[coeffs[0], coeffs[1], coeffs[2]], [coeffs[3], coeffs[4], coeffs[5]]], dtype=dtype,
+                          device=device)
+    theta2 = torch.tensor([[coeffs[6], coeffs[7], 1.0], [coeffs[6], coeffs[7], 1.0]], dtype=dtype, device=device)
+    scale = torch.tensor([0.5 * ow, 0.5 * oh], dtype=dtype, device=device)
+    num = base.matmul(theta1.transpose(0, 1) / scale)
+    den = base.matmul(theta2.transpose(0, 1))
+    return (num / den - 1.0).reshape(1, oh, ow, 2)
+
+
+def perspective(img, perspective_coeffs, interpolation="bilinear", fill=None):
+    _assert_grid_transform_inputs(img, None, interpolation, fill, ["nearest", "bilinear"])
+    if len(perspective_coeffs) != 8:
+        raise ValueError("Argument coeffs should have 8 float values")
+    dtype = img.dtype if img.is_floating_point() else D.float32
+    grid = _perspective_grid(perspective_coeffs, ow=img.shape[-1], oh=img.shape[-2], dtype=dtype, device=img.device)
+    return _apply_grid_transform(img, grid, interpolation, fill=fill)
+
+
+def elastic_transform(img, displacement, interpolation="bilinear", fill=None):
+    """Samples at the identity grid plus ``displacement`` (1, H, W, 2) in grid units."""
+    torch = _torch()
+    h, w = img.shape[-2], img.shape[-1]
+    dtype = img.dtype if img.is_floating_point() else D.float32
+    xs = torch.linspace((-w + 1) / w, (w - 1) / w, w, dtype=dtype, device=img.device)
+    ys = torch.linspace((-h + 1) / h, (h - 1) / h, h, dtype=dtype, device=img.device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    grid = torch.stack([gx, gy], -1).unsqueeze(0) + displacement.to(img.device).to(dtype)
+    return _apply_grid_transform(img, grid, interpolation, fill)

@@ -23,7 +23,8 @@ __all__ = [
     "pil_to_tensor", "convert_image_dtype", "to_pil_image", "normalize", "resize", "pad", "crop",
     "center_crop", "resized_crop", "hflip", "vflip", "five_crop", "ten_crop", "adjust_brightness",
     "adjust_contrast", "adjust_saturation", "adjust_hue", "adjust_gamma", "rotate", "affine",
-    "to_grayscale", "rgb_to_grayscale", "erase", "gaussian_blur", "invert",
+    "to_grayscale", "rgb_to_grayscale", "erase", "gaussian_blur", "invert", "posterize", "solarize",
+    "adjust_sharpness", "autocontrast", "equalize", "perspective", "elastic_transform",
 ]
 
 
@@ -163,7 +164,7 @@ def to_pil_image(pic, mode=None):
     if _is_tensor(pic):
         if pic.ndim == 3:
             pic = pic.permute((1, 2, 0))
-        pic = pic.numpy(force=True)
+        pic = pic.detach().cpu().numpy()  # torch: numpy(force=True), which also copies off the GPU
     elif not isinstance(pic, np.ndarray):
         raise TypeError(f"pic should be Tensor or ndarray. Got {type(pic)}.")
     if pic.ndim == 2:
@@ -559,3 +560,84 @@ def invert(img):
     if isinstance(img, np.ndarray):
         return _via_tensor(F_t.invert, img)
     return F_pil.invert(img)
+
+
+def posterize(img, bits):
+    """Keeps the ``bits`` (0..8) most significant bits of each channel (uint8 images)."""
+    if not (0 <= bits <= 8):
+        raise ValueError(f"The number if bits should be between 0 and 8. Got {bits}")
+    return _dispatch("posterize", img, bits)
+
+
+def solarize(img, threshold):
+    """Inverts every value at or above ``threshold``."""
+    return _dispatch("solarize", img, threshold)
+
+
+def adjust_sharpness(img, sharpness_factor):
+    """Blends with a smoothed copy: 0 gives the blurred image, 1 the original, 2 doubles sharpness."""
+    return _dispatch("adjust_sharpness", img, sharpness_factor)
+
+
+def autocontrast(img):
+    """Maps each channel's darkest value to black and lightest to white."""
+    return _dispatch("autocontrast", img)
+
+
+def equalize(img):
+    """Histogram equalisation of each channel (uint8 images)."""
+    return _dispatch("equalize", img)
+
+
+def _dispatch(name, img, *args):
+    if _is_tensor(img):
+        return getattr(F_t, name)(img, *args)
+    if isinstance(img, np.ndarray):
+        return _via_tensor(getattr(F_t, name), img, *args)
+    return getattr(F_pil, name)(img, *args)
+
+
+def _get_perspective_coeffs(startpoints, endpoints):
+    """The 8 coefficients of the projective map taking ``endpoints`` to ``startpoints`` (what
+    grid sampling and PIL's PERSPECTIVE transform want): a least-squares solve of the 8x8 system,
+    in float64 like torchvision, rounded to float32."""
+    if len(startpoints) != 4 or len(endpoints) != 4:
+        raise ValueError(f"Please provide exactly four corners, got {len(startpoints)} startpoints and "
+                         f"{len(endpoints)} endpoints.")
+    a = np.zeros((8, 8), dtype=np.float64)
+    for i, (p1, p2) in enumerate(zip(endpoints, startpoints)):
+        a[2 * i] = [p1[0], p1[1], 1, 0, 0, 0, -p2[0] * p1[0], -p2[0] * p1[1]]
+        a[2 * i + 1] = [0, 0, 0, p1[0], p1[1], 1, -p2[1] * p1[0], -p2[1] * p1[1]]
+    b = np.asarray(startpoints, dtype=np.float64).reshape(8)
+    res = np.linalg.lstsq(a, b, rcond=None)[0].astype(np.float32)
+    return [float(v) for v in res]
+
+
+def perspective(img, startpoints, endpoints, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """Projective warp moving the four ``startpoints`` corners to ``endpoints`` ([x, y] each)."""
+    coeffs = _get_perspective_coeffs(startpoints, endpoints)
+    interpolation = _parse_interpolation(interpolation)
+    if isinstance(img, np.ndarray):
+        return _via_tensor(perspective, img, startpoints, endpoints, interpolation, fill)
+    if not _is_tensor(img):
+        return F_pil.perspective(img, coeffs, interpolation=pil_modes_mapping[interpolation], fill=fill)
+    return F_t.perspective(img, coeffs, interpolation=interpolation.value, fill=fill)
+
+
+def elastic_transform(img, displacement, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """Moves each pixel by ``displacement`` (1, H, W, 2), given in [-1, 1] grid units."""
+    interpolation = _parse_interpolation(interpolation)
+    if not _is_tensor(displacement):
+        raise TypeError("Argument displacement should be a Tensor")
+    if isinstance(img, np.ndarray):
+        return _via_tensor(elastic_transform, img, displacement, interpolation, fill)
+    t_img = img
+    if not _is_tensor(img):
+        if not _is_pil_image(img):
+            raise TypeError(f"img should be PIL Image or Tensor. Got {type(img)}")
+        t_img = pil_to_tensor(img)
+    shape = (1,) + tuple(t_img.shape[-2:]) + (2,)
+    if shape != tuple(displacement.shape):
+        raise ValueError(f"Argument displacement shape should be {shape}, but given {tuple(displacement.shape)}")
+    out = F_t.elastic_transform(t_img, displacement, interpolation=interpolation.value, fill=fill)
+    return out if _is_tensor(img) else to_pil_image(out, mode=img.mode)
