@@ -1,28 +1,16 @@
-"""``python -m cnnkit`` / ``cnnkit``: command-line entry points.
+"""``python -m cnnkit`` / ``cnnkit``: command-line entry points (see cnnkit.cli).
 
-    cnnkit config        print the build configuration (compiler, SIMD, OpenMP, CUDA)
-    cnnkit bench ...     the benchmark suite (``cnnkit bench --help``; the same as python -m cnnkit.bench)
+    cnnkit info | config   print the build configuration (compiler, SIMD, OpenMP, CUDA)
+    cnnkit bench ...       the benchmark suite (``cnnkit bench --help``; the same as python -m cnnkit.bench)
+    cnnkit train ...       train a zoo model on a dataset (``cnnkit train --help``)
+    cnnkit eval ...        evaluate a checkpoint written by ``cnnkit train``
+    cnnkit summary ...     per-layer table of a zoo model
 """
-import argparse
 import sys
 
+from cnnkit.cli import main
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "bench":  # everything after 'bench' belongs to the suite's own parser
-        from cnnkit.bench import main as bench_main
-
-        return bench_main(argv[1:])
-    p = argparse.ArgumentParser(prog="cnnkit", description="cnnkit command-line tools")
-    sub = p.add_subparsers(dest="cmd")
-    sub.add_parser("config", help="print the build configuration")
-    sub.add_parser("bench", help="run the benchmark suite (cnnkit bench --help)")
-    p.parse_args(argv)
-    import cnnkit
-
-    cnnkit.show_config()
-    return 0
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())

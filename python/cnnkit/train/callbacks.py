@@ -28,12 +28,29 @@ class FitState:
     def __init__(self, **kwargs):
         self.stop_training = False
         self.epoch = 0
+        self._pending = None
         self.__dict__.update(kwargs)
 
     def checkpoint(self, path, weights_only=False):
+        """Writes a checkpoint to ``path`` and returns the path. Called from ``on_epoch_end``, the write
+        waits until every callback's ``on_epoch_end`` has run, so the file holds all their updated states
+        whatever the callbacks' order."""
+        import os
+
+        if self._pending is not None:
+            self._pending.append((path, weights_only))
+            return os.fspath(path)
         from .checkpoint import save_checkpoint
 
         return save_checkpoint(self, path, weights_only=weights_only)
+
+    def _defer_checkpoints(self):
+        self._pending = []
+
+    def _write_deferred(self):
+        pending, self._pending = self._pending or [], None
+        for path, weights_only in pending:
+            self.checkpoint(path, weights_only)
 
 
 class Callback:

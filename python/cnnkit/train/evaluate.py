@@ -189,7 +189,10 @@ def evaluate(model, loader, loss_fn=None, device=None, topk=(1, 5), num_classes=
     n = targets.size
     topk_acc = {k: correct[k] / n for k in topk}
     if classes is None:
-        classes = getattr(getattr(loader, "dataset", None), "classes", None)
+        ds = getattr(loader, "dataset", None)
+        while ds is not None and not hasattr(ds, "classes") and hasattr(ds, "dataset"):  # Subset(...)
+            ds = ds.dataset
+        classes = getattr(ds, "classes", None)
         if classes is not None and len(classes) != num_classes:
             classes = None
     return EvalResult(loss=None if loss_fn is None else loss_sum / loss_count,

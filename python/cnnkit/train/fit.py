@@ -280,8 +280,10 @@ def fit(model, train_loader, loss_fn, optimizer, epochs, val_loader=None, schedu
                 scheduler.step(math.inf if monitored is None else monitored)
             history.append(epoch, logs)
             progress.epoch_end(epoch, logs, step, run.count, train_seconds)
+            state._defer_checkpoints()
             for cb in callbacks:
                 cb.on_epoch_end(epoch, dict(logs))
+            state._write_deferred()
             if checkpoint_dir is not None:
                 save_checkpoint(state, os.path.join(os.fspath(checkpoint_dir), LAST))
             if state.stop_training:

@@ -90,7 +90,7 @@ def resolve_metrics(metrics):
                                  "'top_k_accuracy' or a callable metric(outputs, targets) -> float")
         elif callable(m):
             fn, default = m, getattr(m, "__name__", type(m).__name__)
-            if default == "<lambda>":
+            if default == "<lambda>" and name is None:
                 raise ValueError("fit: a lambda metric needs a name: pass metrics={'name': fn}")
         else:
             raise TypeError(f"fit: each metric must be a name or a callable, got {type(m).__name__}")

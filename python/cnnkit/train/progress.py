@@ -8,6 +8,9 @@ ETA of the epoch).
 """
 from __future__ import annotations
 
+import io
+import os
+import shutil
 import sys
 import time
 
@@ -20,6 +23,16 @@ def _tqdm():
     except ImportError:
         return None
     return tqdm
+
+
+def _fixed_width(stream):
+    """None when tqdm can size the bar to the terminal; else a width (a pseudo-terminal that reports
+    a 0x0 size, e.g. under ``script`` or some CI runners, would otherwise get an empty or hidden bar)."""
+    try:
+        cols = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return 80
+    return None if cols > 0 else shutil.get_terminal_size().columns or 80
 
 
 def progress_mode(verbose, stream):
@@ -46,6 +59,11 @@ def _fmt(value):
 def format_logs(logs, skip=("time",)):
     """``"loss: 0.1234 - accuracy: 0.9500 - ..."`` for a logs dict."""
     return " - ".join(f"{k}: {_fmt(v)}" for k, v in logs.items() if k not in skip)
+
+
+def _short(key):
+    """Bar postfix names kept short so the bar fits a terminal line: accuracy -> acc."""
+    return key.replace("accuracy", "acc")
 
 
 def _duration(seconds):
@@ -79,16 +97,18 @@ class Progress:
     def epoch_begin(self, epoch):
         self._t0 = time.perf_counter()
         if self.mode == "bar":
+            width = _fixed_width(self.stream)
             self._bar = _tqdm()(total=self.steps, desc=f"Epoch {epoch + 1}/{self.epochs}", file=self.stream,
-                                unit="batch", leave=True, dynamic_ncols=True)
+                                unit="batch", leave=True, dynamic_ncols=width is None, ncols=width,
+                                nrows=None if width is None else 24)
 
     def batch(self, epoch, step, running, images):
         """``step``: batches done; ``running``: the epoch's running loss/metrics; ``images``: seen so far."""
         elapsed = time.perf_counter() - self._t0
         rate = images / elapsed if elapsed > 0 else 0.0
         if self._bar is not None:
-            post = {k: f"{v:.4f}" for k, v in list(running.items())[:2] if v is not None}
-            post["img/s"] = f"{rate:.0f}"
+            post = {"img/s": f"{rate:.0f}"}  # first: the part of the line a narrow terminal keeps
+            post.update({_short(k): f"{v:.4f}" for k, v in list(running.items())[:2] if v is not None})
             self._bar.set_postfix(post, refresh=False)
             self._bar.update(1)
         elif self.mode == "lines" and self.log_every and step % self.log_every == 0 and step != self.steps:
@@ -99,8 +119,9 @@ class Progress:
     def epoch_end(self, epoch, logs, steps, images, train_seconds):
         rate = images / train_seconds if train_seconds > 0 else 0.0
         if self._bar is not None:
-            post = {k: f"{v:.4f}" for k, v in logs.items() if k not in ("time", "lr") and isinstance(v, float)}
-            post["img/s"] = f"{rate:.0f}"
+            post = {"img/s": f"{rate:.0f}"}
+            post.update({_short(k): f"{v:.4f}" for k, v in logs.items()
+                         if k not in ("time", "lr") and isinstance(v, float)})
             self._bar.set_postfix(post, refresh=True)
             self._bar.close()
             self._bar = None
