@@ -42,7 +42,7 @@ def to_numpy(x, name, fn):
         if getattr(t, "is_floating_point", lambda: False)() and getattr(t, "element_size", lambda: 4)() < 4:
             t = t.float()  # bfloat16 / float16 have no (or a lossy) NumPy view
         return np.asarray(t.numpy())
-    if isinstance(x, (list, tuple)) or np.isscalar(x):
+    if isinstance(x, (list, tuple)) or (np.isscalar(x) and not isinstance(x, (str, bytes))):
         try:
             return np.asarray(x)
         except Exception as e:

@@ -38,13 +38,14 @@ def _series(values, name):
 
 
 def _default_metrics(h):
-    """Base metric names in first-seen order ('val_x' joins 'x'); 'lr' only when it is alone."""
+    """Base metric names in first-seen order ('val_x' joins 'x'); the bookkeeping series 'lr' and
+    'time' (seconds per epoch) only when nothing else was recorded."""
     names = []
     for k in h:
         base = k[4:] if k.startswith("val_") else k
         if base not in names:
             names.append(base)
-    shown = [n for n in names if n != "lr"]
+    shown = [n for n in names if n not in ("lr", "time")]
     return shown or names
 
 
@@ -53,7 +54,7 @@ def plot_history(history, metrics=None, path=None, *, ax=None, figsize=None, dpi
 
     ``history`` is a ``cnnkit.train.History`` (its ``.history``) or a dict name -> list per epoch.
     ``metrics``: a name or list of names (without the 'val_' prefix); by default every metric in the
-    history except 'lr' (ask for 'lr' explicitly: it is drawn on a log scale). ``ax``: one Axes (for
+    history except 'lr' and 'time' (ask for them explicitly; 'lr' is drawn on a log scale). ``ax``: one Axes (for
     one panel) or a sequence of one Axes per panel, to draw into an existing figure. Epochs count
     from 1; None entries leave gaps. Returns the Figure; ``path`` saves it as PNG at ``dpi``."""
     h = _history_dict(history)
@@ -115,12 +116,15 @@ def plot_confusion_matrix(cm, class_names=None, normalize=False, path=None, *, a
     """A confusion-matrix heat map: rows are the true classes, columns the predicted ones.
 
     ``cm``: a C x C NumPy array / tensor / nested list of counts, or an object with a
-    ``.confusion_matrix`` attribute (or method). ``normalize``: False (counts), True or 'true' (each
-    row sums to 1: per-class recall), 'pred' (each column), 'all' (the whole matrix), as in
-    scikit-learn; empty rows/columns stay 0. ``annotate`` (default: when C <= 20) writes the count
+    ``.confusion_matrix`` attribute (or method), such as ``cnnkit.train.evaluate``'s result, whose
+    ``.classes`` then name the classes unless ``class_names`` is given. ``normalize``: False (counts),
+    True or 'true' (each row sums to 1: per-class recall), 'pred' (each column), 'all' (the whole
+    matrix), as in scikit-learn; empty rows/columns stay 0. ``annotate`` (default: when C <= 20) writes the count
     or percentage in each cell. Returns the Figure; ``path`` saves it as PNG at ``dpi``."""
     src = getattr(cm, "confusion_matrix", None)
     if src is not None and not isinstance(cm, np.ndarray):
+        if class_names is None:
+            class_names = getattr(cm, "classes", None)
         cm = src() if callable(src) else src
     arr = to_numpy(cm, "cm", "plot_confusion_matrix")
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:

@@ -235,7 +235,8 @@ def hparams(hparam_dict=None, metric_dict=None, hparam_domain_discrete=None):
     exp = api_pb2.Experiment(hparam_infos=infos,
                              metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=k)) for k in metric_dict])
     end = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS"))
-    return (wrap(metadata.EXPERIMENT_TAG, experiment=exp), wrap(metadata.SESSION_START_INFO_TAG, session_start_info=start),
+    return (wrap(metadata.EXPERIMENT_TAG, experiment=exp),
+            wrap(metadata.SESSION_START_INFO_TAG, session_start_info=start),
             wrap(metadata.SESSION_END_INFO_TAG, session_end_info=end))
 
 

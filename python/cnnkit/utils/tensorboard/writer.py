@@ -8,7 +8,7 @@ import os
 import time
 
 from . import summary as S
-from ._convert import figure_to_image
+from ._convert import figure_to_image, make_np
 from ._proto import tb
 
 __all__ = ["FileWriter", "SummaryWriter"]
@@ -201,6 +201,45 @@ class SummaryWriter:
         if len(tags) != 3:
             raise ValueError(f"add_custom_scalars_marginchart: expected 3 tags, got {len(tags)}")
         self.add_custom_scalars({category: {title: ["Margin", tags]}})
+
+    def add_embedding(self, mat, metadata=None, label_img=None, global_step=None, tag="default",
+                      metadata_header=None):
+        """Points (N, D) for the embedding projector, with optional labels (``metadata``: N values, or
+        N rows under ``metadata_header``) and thumbnails ``label_img`` (N, C, H, W), written under
+        ``<log_dir>/<step:05d>/<tag>`` and listed in ``<log_dir>/projector_config.pbtxt``."""
+        from google.protobuf import text_format
+        from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+        from . import _embedding as E
+
+        mat = make_np(mat, "add_embedding")
+        if mat.ndim != 2:
+            raise ValueError(f"add_embedding: mat must be 2-D (points, features), got shape {tuple(mat.shape)}")
+        if metadata is not None and len(metadata) != mat.shape[0]:
+            raise ValueError(f"add_embedding: {len(metadata)} metadata entries for {mat.shape[0]} points")
+        if label_img is not None and (len(label_img.shape) != 4 or label_img.shape[0] != mat.shape[0]):
+            raise ValueError(f"add_embedding: label_img must be (N, C, H, W) with N = {mat.shape[0]} points, got "
+                             f"shape {tuple(label_img.shape)}")
+        step = 0 if global_step is None else int(global_step)
+        subdir = f"{str(step).zfill(5)}/{E.encode_tag(tag)}"
+        logdir = self._get_file_writer().get_logdir()
+        save_path = os.path.join(logdir, subdir)
+        if os.path.isdir(save_path):
+            print("warning: Embedding dir exists, did you set global_step for add_embedding()?")
+        elif os.path.exists(save_path):
+            raise NotADirectoryError(f"Path: `{save_path}` exists, but is a file. Cannot proceed.")
+        else:
+            os.makedirs(save_path)
+        if metadata is not None:
+            E.write_metadata(save_path, metadata, metadata_header)
+        if label_img is not None:
+            E.write_sprite(save_path, label_img)
+        E.write_matrix(save_path, mat)
+        if not hasattr(self, "_projector_config"):
+            self._projector_config = ProjectorConfig()
+        self._projector_config.embeddings.extend([E.embedding_info(metadata, label_img, subdir, step, tag)])
+        with open(os.path.join(logdir, "projector_config.pbtxt"), "wb") as f:
+            f.write(text_format.MessageToString(self._projector_config).encode("utf-8"))
 
     def add_graph(self, model, input_to_model=None, verbose=False, use_strict_trace=True):
         """Not available: torch builds the graph with its torch.jit tracer, which cnnkit does not have."""
