@@ -72,7 +72,10 @@ class ExceptionWrapper:
             exc = self.exc_type(msg)
         except Exception:
             raise RuntimeError(msg) from None
-        raise exc
+        try:
+            raise exc
+        finally:
+            del exc  # no frame <-> traceback cycle keeping the DataLoader iterator alive
 
 
 class _KeyErrorMessage(str):
@@ -190,6 +193,10 @@ def worker_loop(is_iterable, dataset, index_queue, result_queue, done_event, aut
             try:
                 item = index_queue.get(timeout=STATUS_CHECK_INTERVAL)
             except queue.Empty:
+                # Shutdown normally arrives as None, but the main process may be unable to send it
+                # (an iterator collected as garbage has its queues' feeder threads finalised first).
+                if done_event.is_set():
+                    break
                 continue
             if isinstance(item, _ResumeIteration):
                 result_queue.put((item, None))
