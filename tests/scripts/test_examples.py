@@ -53,7 +53,9 @@ def _idx_bytes(array):
 
 
 def write_mnist(root, n_train=80, n_test=40, seed=0):
-    """root/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz with 28x28 images."""
+    """root/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz with 28x28 images, and each file
+    extracted beside it: what a finished download leaves (MNIST(download=True) checks that the .gz files
+    have the official MD5s unless the extracted files are there)."""
     rng = np.random.default_rng(seed)
     raw = os.path.join(root, "MNIST", "raw")
     os.makedirs(raw, exist_ok=True)
@@ -61,6 +63,8 @@ def write_mnist(root, n_train=80, n_test=40, seed=0):
         images, labels = _class_images(rng, n, (28, 28), 10)
         for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
             with gzip.open(os.path.join(raw, f"{prefix}-{kind}-ubyte.gz"), "wb") as f:
+                f.write(_idx_bytes(array))
+            with open(os.path.join(raw, f"{prefix}-{kind}-ubyte"), "wb") as f:
                 f.write(_idx_bytes(array))
     return raw
 
