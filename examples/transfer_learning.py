@@ -35,7 +35,7 @@ import time
 import cnnkit as torch
 import cnnkit.nn as nn
 import cnnkit.optim as optim
-from cnnkit.utils.data import DataLoader, Subset
+from cnnkit.utils.data import DataLoader, Dataset, Subset
 from cnnkit.vision import datasets
 
 from common import (count_parameters, evaluate_accuracy, limit, make_parser, positive_float,  # examples/
@@ -47,7 +47,7 @@ from train_digits import SmallCNN  # the README's digits CNN: features (2 conv b
 # demo: digits 0-4 -> digits 5-9
 
 
-class Relabel:
+class Relabel(Dataset):
     """Dataset view keeping the items whose label is in ``classes``, relabelled 0..len(classes)-1."""
 
     def __init__(self, dataset, classes, indices=None):
