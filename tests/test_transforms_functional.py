@@ -233,23 +233,6 @@ def test_tensor_resize_bicubic_and_antialias_match_torchvision():
         np.testing.assert_allclose(_np(ours).astype(float), theirs.numpy().astype(float), atol=atol, rtol=1e-4)
 
 
-@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
-def test_gather_grid_sample_matches_torch(mode):
-    import torch
-
-    from cnnkit.vision.transforms._functional_tensor import _grid_sample_gather
-
-    rng = np.random.default_rng(9)
-    x = rng.random((2, 3, 6, 7)).astype(np.float32)
-    grid = rng.uniform(-1.3, 1.3, (2, 5, 4, 2)).astype(np.float32)
-    grid[0, 0, 0] = [1 / 7 - 1, 0.0]  # exactly on a pixel centre / half-way cases
-    grid[0, 0, 1] = [0.0, 0.0]
-    ours = _grid_sample_gather(cnnkit.from_numpy(x), cnnkit.from_numpy(grid), mode=mode)
-    theirs = torch.nn.functional.grid_sample(torch.from_numpy(x), torch.from_numpy(grid), mode=mode,
-                                             padding_mode="zeros", align_corners=False)
-    np.testing.assert_allclose(_np(ours), theirs.numpy(), rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_tensor_rotate_affine_match_torchvision(dtype):
     TF = _tv().transforms.functional

@@ -32,4 +32,5 @@ void bind_pad(py::module_& m);          // pad.cpp
 void bind_norm(py::module_& m);         // norm.cpp: group/layer/instance norm
 void bind_upsample(py::module_& m);     // upsample.cpp: nearest / linear interpolation
 void bind_dropout(py::module_& m);      // dropout.cpp
+void bind_grid_sample(py::module_& m);  // grid_sample.cpp: grid_sample forward / backward
 }  // namespace cnnkit

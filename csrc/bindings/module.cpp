@@ -308,4 +308,5 @@ PYBIND11_MODULE(_C, m) {
   bind_norm(m);
   bind_upsample(m);
   bind_dropout(m);
+  bind_grid_sample(m);
 }

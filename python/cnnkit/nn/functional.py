@@ -72,6 +72,7 @@ from .._functions.loss import (  # noqa: E402  the losses beyond cross_entropy /
 from .._functions.norm import group_norm, instance_norm, layer_norm, local_response_norm
 from .._functions.upsample import interpolate, upsample, upsample_bilinear, upsample_nearest
 from .._functions.unpool import max_unpool2d
+from .._functions.grid_sample import affine_grid, grid_sample
 from .._functions.nn import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 
 

@@ -374,8 +374,7 @@ def _apply_grid_transform(img, grid, mode, fill):
     if fill is not None:
         ones = torch.ones((x.shape[0], 1, x.shape[2], x.shape[3]), dtype=x.dtype, device=x.device)
         x = torch.cat((x, ones), dim=1)
-    sample = getattr(_nnf(), "grid_sample", None) or _grid_sample_gather
-    x = sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    x = _nnf().grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
     if fill is not None:
         mask = x[:, -1:, :, :]
         x = x[:, :-1, :, :]
@@ -387,32 +386,6 @@ def _apply_grid_transform(img, grid, mode, fill):
         else:
             x = x * mask + (1.0 - mask) * fill_img
     return _cast_squeeze_out(x, need_cast, squeeze, out_dtype)
-
-
-def _grid_sample_gather(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
-    """``grid_sample`` for what the transforms need (modes nearest/bilinear, zeros padding,
-    align_corners=False) from gathers over the flattened planes; used where cnnkit.nn.functional
-    has no grid_sample. x (N, C, H, W), grid (N, Ho, Wo, 2) with (x, y) in [-1, 1]."""
-    torch = _torch()
-    n, c, h, w = x.shape
-    ho, wo = grid.shape[1], grid.shape[2]
-    ix = ((grid[..., 0] + 1) * w - 1) * 0.5  # pixel coordinates (N, Ho, Wo)
-    iy = ((grid[..., 1] + 1) * h - 1) * 0.5
-    planes = x.reshape(n, c, h * w)
-
-    def tap(xs, ys, weight):
-        valid = ((xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)).to(x.dtype)
-        idx = (ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)).long().reshape(n, 1, ho * wo).expand(n, c, ho * wo)
-        return planes.gather(2, idx) * (weight * valid).reshape(n, 1, ho * wo)
-
-    if mode == "nearest":
-        out = tap(ix.round(), iy.round(), torch.ones_like(ix))  # round half to even, as torch
-    else:
-        x0, y0 = ix.floor(), iy.floor()
-        wx, wy = ix - x0, iy - y0
-        out = (tap(x0, y0, (1 - wx) * (1 - wy)) + tap(x0 + 1, y0, wx * (1 - wy))
-               + tap(x0, y0 + 1, (1 - wx) * wy) + tap(x0 + 1, y0 + 1, wx * wy))
-    return out.reshape(n, c, ho, wo)
 
 
 def _gen_affine_grid(theta, w, h, ow, oh):

@@ -95,6 +95,15 @@ def _via_tensor(fn, img, *args, **kwargs):
     return _tensor_to_np(fn(_np_to_tensor(img), *args, **kwargs), img)
 
 
+def _dispatch(name, img, *args):
+    """Runs op ``name`` from the tensor, ndarray (through the tensor op) or PIL implementation."""
+    if _is_tensor(img):
+        return getattr(F_t, name)(img, *args)
+    if isinstance(img, np.ndarray):
+        return _via_tensor(getattr(F_t, name), img, *args)
+    return getattr(F_pil, name)(img, *args)
+
+
 def get_dimensions(img):
     """[channels, height, width]."""
     if _is_tensor(img):
@@ -357,54 +366,29 @@ def ten_crop(img, size, vertical_flip=False):
     return first_five + five_crop(img, size)
 
 
-def _colour(name):
-    """The dispatcher of a colour op: tensor, ndarray (through the tensor op), PIL."""
-    t_fn, p_fn = getattr(F_t, name), getattr(F_pil, name)
-
-    def fn(img, factor):
-        if _is_tensor(img):
-            return t_fn(img, factor)
-        if isinstance(img, np.ndarray):
-            return _via_tensor(t_fn, img, factor)
-        return p_fn(img, factor)
-
-    fn.__name__ = fn.__qualname__ = name
-    return fn
-
-
-_adjust_brightness = _colour("adjust_brightness")
-_adjust_contrast = _colour("adjust_contrast")
-_adjust_saturation = _colour("adjust_saturation")
-_adjust_hue = _colour("adjust_hue")
-
-
 def adjust_brightness(img, brightness_factor):
     """Blends with black: 0 gives black, 1 the original, 2 twice as bright (clamped)."""
-    return _adjust_brightness(img, brightness_factor)
+    return _dispatch("adjust_brightness", img, brightness_factor)
 
 
 def adjust_contrast(img, contrast_factor):
     """Blends with the mean grey level: 0 gives a solid grey image, 1 the original."""
-    return _adjust_contrast(img, contrast_factor)
+    return _dispatch("adjust_contrast", img, contrast_factor)
 
 
 def adjust_saturation(img, saturation_factor):
     """Blends with the greyscale image: 0 gives grey, 1 the original, 2 doubles saturation."""
-    return _adjust_saturation(img, saturation_factor)
+    return _dispatch("adjust_saturation", img, saturation_factor)
 
 
 def adjust_hue(img, hue_factor):
     """Shifts the hue channel (in HSV) by ``hue_factor`` in [-0.5, 0.5] of a full turn."""
-    return _adjust_hue(img, hue_factor)
+    return _dispatch("adjust_hue", img, hue_factor)
 
 
 def adjust_gamma(img, gamma, gain=1):
     """out = 255 * gain * (in / 255) ** gamma (clamped)."""
-    if _is_tensor(img):
-        return F_t.adjust_gamma(img, gamma, gain)
-    if isinstance(img, np.ndarray):
-        return _via_tensor(F_t.adjust_gamma, img, gamma, gain)
-    return F_pil.adjust_gamma(img, gamma, gain)
+    return _dispatch("adjust_gamma", img, gamma, gain)
 
 
 def _get_inverse_affine_matrix(center, angle, translate, scale, shear, inverted=True):
@@ -555,11 +539,7 @@ def gaussian_blur(img, kernel_size, sigma=None):
 
 def invert(img):
     """max - img (255 - x for uint8, 1 - x for floats)."""
-    if _is_tensor(img):
-        return F_t.invert(img)
-    if isinstance(img, np.ndarray):
-        return _via_tensor(F_t.invert, img)
-    return F_pil.invert(img)
+    return _dispatch("invert", img)
 
 
 def posterize(img, bits):
@@ -587,14 +567,6 @@ def autocontrast(img):
 def equalize(img):
     """Histogram equalisation of each channel (uint8 images)."""
     return _dispatch("equalize", img)
-
-
-def _dispatch(name, img, *args):
-    if _is_tensor(img):
-        return getattr(F_t, name)(img, *args)
-    if isinstance(img, np.ndarray):
-        return _via_tensor(getattr(F_t, name), img, *args)
-    return getattr(F_pil, name)(img, *args)
 
 
 def _get_perspective_coeffs(startpoints, endpoints):
