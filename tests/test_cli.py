@@ -70,9 +70,20 @@ def test_train_cifar10_format_dir(tmp_path, monkeypatch, capsys):
     assert main(["eval", "--checkpoint", str(ck / "last.ckpt")]) == 0
     out = capsys.readouterr().out
     assert "samples: 3    classes: 10" in out and names[0] in out
-    # a ResNet-18 (CIFAR stem) step on the same files
+
+
+@pytest.mark.slow
+def test_train_resnet18_cifar_step(tmp_path, monkeypatch, capsys):
+    """One ResNet-18 (CIFAR stem) step on CIFAR-format files (a few seconds: 11 M parameters to build)."""
+    pytest.importorskip("PIL")
+    from cnnkit.vision.datasets import CIFAR10
+
+    sums, *_ = make_cifar(str(tmp_path), per_batch=1, n_test=2)
+    patch_cifar(monkeypatch, CIFAR10, sums)
     assert main(["train", "--model", "resnet18_cifar", "--dataset", "cifar10", "--data-dir", str(tmp_path),
-                 "--epochs", "1", "--batch-size", "4", "--limit", "4", "--quiet"]) == 0
+                 "--epochs", "1", "--batch-size", "4", "--limit", "4"]) == 0
+    assert "resnet18_cifar (11,173,962 parameters) on cifar10 (4 train / 2 test images, 10 classes, 3x32x32)" in \
+        capsys.readouterr().out
 
 
 def test_train_mnist_and_fake(tmp_path, capsys):
@@ -90,8 +101,9 @@ def test_summary(capsys):
     assert main(["summary", "--model", "lenet5", "--input", "1,1,32,32"]) == 0
     out = capsys.readouterr().out
     assert "Conv2d" in out and "61,706" in out and "Total mult-adds: 416.52 K" in out
-    assert main(["summary", "--model", "resnet18_cifar", "--input", "2x3x32x32", "--num-classes", "7"]) == 0
-    assert "Linear" in capsys.readouterr().out
+    assert main(["summary", "--model", "lenet5", "--input", "2x1x32x32", "--num-classes", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "[2, 7]" in out and "Total params: 61,451" in out  # 84*7+7 output parameters, not 84*10+10
 
 
 @pytest.mark.parametrize("argv, message", [
