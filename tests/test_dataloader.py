@@ -320,6 +320,42 @@ def test_iterator_collected_in_a_reference_cycle_still_stops_its_workers_quickly
     assert [w.exitcode for w in workers] == [0, 0]  # exited on their own, not terminated
 
 
+class Big(Dataset):
+    """Samples of 96 KiB: collated batches go from workers through shared memory (memfd)."""
+
+    def __getitem__(self, i):
+        return cnnkit.from_numpy(np.full((24, 32, 32), i, dtype=np.float32) + np.arange(32, dtype=np.float32))
+
+    def __len__(self):
+        return 10
+
+
+@pytest.mark.skipif(not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")), reason="needs memfd")
+def test_large_tensors_come_back_through_shared_memory_without_leaks():
+    from cnnkit.utils.data import _shared
+
+    assert Big()[0].numel() * 4 >= _shared.SHARE_MIN_BYTES
+    expected = [_np(b) for b in DataLoader(Big(), batch_size=3)]
+    spawn = multiprocessing.get_context("spawn")
+    list(DataLoader(Big(), batch_size=5, num_workers=1, timeout=60, multiprocessing_context=spawn))
+    gc.collect()
+    before = _open_fds()  # after spawn's one-time helpers (its resource tracker) are running
+    for ctx in (None, spawn):
+        batches = list(DataLoader(Big(), batch_size=3, num_workers=2, timeout=60, multiprocessing_context=ctx))
+        assert len(batches) == len(expected)
+        for b, e in zip(batches, expected):
+            np.testing.assert_array_equal(_np(b), e)
+        batches[0].add_(1.0)  # a mapped batch is an ordinary writable tensor
+        assert float(batches[0][0, 0, 0, 0].item()) == 1.0
+        del batches
+    it = iter(DataLoader(Big(), batch_size=2, num_workers=2, timeout=T))
+    next(it)  # abandoned with batches in flight: their files die with the workers
+    del it
+    gc.collect()
+    assert _open_fds() <= before, sorted(os.readlink(f"/proc/self/fd/{f}") for f in os.listdir("/proc/self/fd")
+                                         if os.path.exists(f"/proc/self/fd/{f}"))
+
+
 def test_break_from_loop_and_thread_workers_exit():
     for ctx in (None, "thread"):
         loader = DataLoader(Slow(100, slow=-1), batch_size=1, num_workers=2, timeout=T, multiprocessing_context=ctx)

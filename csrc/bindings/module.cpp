@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/cpu_allocator.h"
 #include "core/cuda_backend.h"
+#include "core/pinned.h"
 #include "build_info.h"
 #include "core/parallel.h"
 
@@ -207,8 +208,19 @@ PYBIND11_MODULE(_C, m) {
       .def("clone", &Tensor::clone)
       .def("to", &Tensor::to)
       .def("view_dtype", &Tensor::view_dtype)
-      .def("to_device", [](const Tensor& t, const std::string& d) { return t.to_device(parse_device(d)); })
-      .def("copy_", &Tensor::copy_)
+      .def("to_device",
+           [](const Tensor& t, const std::string& d, bool non_blocking) {
+             return non_blocking ? to_device_non_blocking(t, parse_device(d)) : t.to_device(parse_device(d));
+           },
+           py::arg("device"), py::arg("non_blocking") = false)
+      .def("copy_",
+           [](Tensor& t, const Tensor& src, bool non_blocking) {
+             if (non_blocking) copy_non_blocking(t, src);
+             else t.copy_(src);
+           },
+           py::arg("src"), py::arg("non_blocking") = false)
+      .def("is_pinned", [](const Tensor& t) { return is_pinned(t); })
+      .def("pin_memory", [](const Tensor& t) { return pin_memory(t); }, py::call_guard<py::gil_scoped_release>())
       .def("fill_", &Tensor::fill_)
       .def("item", &item);
 
@@ -284,6 +296,20 @@ PYBIND11_MODULE(_C, m) {
   m.def("cuda_current_device", &cuda_current_device);
   m.def("cuda_set_device", &cuda_set_device);
   m.def("cuda_synchronize", &cuda_synchronize);
+  m.def("cuda_host_memory_stats", [] {
+    const CudaHostMemoryStats st = cuda_host_memory_stats();
+    py::dict out;
+    out["allocated_bytes"] = st.allocated;
+    out["cached_bytes"] = st.cached;
+    out["reserved_bytes"] = st.reserved;
+    out["num_host_allocs"] = st.num_host_allocs;
+    out["num_cache_hits"] = st.num_cache_hits;
+    out["num_deferred_frees"] = st.num_deferred_frees;
+    out["pending_blocks"] = st.pending;
+    return out;
+  });
+  m.def("cuda_host_empty_cache", &cuda_host_empty_cache);
+  m.def("cuda_host_block_busy", [](const Tensor& t) { return is_pinned(t) && cuda_host_block_busy(t.storage()->ptr.get()); });
 #endif
   m.attr("__version__") = CNNKIT_VERSION;
   m.attr("compiler") = CNNKIT_COMPILER;

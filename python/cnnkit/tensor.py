@@ -378,22 +378,33 @@ class Tensor:
         return new
 
     def to(self, *args, **kwargs):
-        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; copy=False returns self when nothing changes."""
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; copy=False returns self when nothing changes.
+
+        ``non_blocking=True`` (keyword, or a bool after the device/dtype as in torch): a copy from pinned
+        host memory to the GPU (or from the GPU into pinned memory) is queued asynchronously."""
         dt, dev = kwargs.get("dtype"), kwargs.get("device")
+        non_blocking = bool(kwargs.get("non_blocking", False))
+        flags = []
         for a in args:
-            if isinstance(a, dtype):
+            if isinstance(a, bool):
+                flags.append(a)
+            elif isinstance(a, dtype):
                 dt = a
             elif isinstance(a, Tensor):
                 dt, dev = a.dtype, a.device
             elif isinstance(a, (str, device, int)):
                 dev = a
+        if flags:  # torch's positional order: non_blocking, then copy
+            non_blocking = flags[0]
+            if len(flags) > 1:
+                kwargs.setdefault("copy", flags[1])
         out = self
         if dt is not None and dt is not self.dtype:
             out = _fn().Cast.apply(self, dt)
         if dev is not None:
             target = _C.resolve_device(_device_str(dev))
             if target != self._t.device:
-                out = _fn().ToDevice.apply(out, target)
+                out = _fn().ToDevice.apply(out, target, non_blocking)
         if kwargs.get("copy") and out is self:
             out = self.clone()
         return out
@@ -402,7 +413,26 @@ class Tensor:
         return self.to("cpu") if self.is_cuda else self
 
     def cuda(self, device=None, non_blocking=False):
-        return self.to(device if device is not None else "cuda")
+        return self.to(device if device is not None else "cuda", non_blocking=non_blocking)
+
+    def is_pinned(self, device=None):
+        """Whether this tensor lives in page-locked host memory (``pin_memory()``)."""
+        return self._t.is_pinned()
+
+    def pin_memory(self, device=None):
+        """A copy in page-locked host memory (itself when already pinned), so that
+        ``.to('cuda', non_blocking=True)`` is an asynchronous transfer. Needs a usable GPU, as torch."""
+        from . import cuda as _cuda
+
+        if self.is_cuda:
+            raise RuntimeError(f"cannot pin '{self.type()}' on {self._t.device}: only dense CPU tensors can be pinned")
+        if not _cuda.is_available():
+            raise RuntimeError("Cannot access accelerator device when none is available.")
+        if self._t.is_pinned():
+            return self
+        out = _wrap(self._t.pin_memory())
+        out._requires_grad = self._requires_grad and self.is_leaf
+        return out
 
     def type(self, dtype=None, non_blocking=False):
         """The type name (``'cnnkit.IntTensor'``) without an argument; else a copy converted to
@@ -474,7 +504,7 @@ class Tensor:
             src = tensor(src)
         if _ag.is_grad_enabled() and (src.requires_grad or self.requires_grad):
             return self._rebase(_fn().CopyInto.apply(self, src))
-        self._t.copy_(src._t)
+        self._t.copy_(src._t, bool(non_blocking))
         return self
 
     def zero_(self):
@@ -1934,7 +1964,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
         ct = _C.from_numpy(np.array(_infer_numpy(data, keep_float64=dtype is not None), copy=True, order="C"))
     if dtype is not None and ct.dtype != dtype._c:
         ct = ct.to(dtype._c)
-    return _finish(_wrap(ct), None, device, requires_grad)
+    out = _finish(_wrap(ct), None, device, requires_grad)
+    return out.pin_memory() if pin_memory else out
 
 
 def as_tensor(data, dtype=None, device=None):

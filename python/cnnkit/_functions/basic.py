@@ -225,13 +225,13 @@ class ToDevice(Function):
     _half_native = True  # moves data only: half tensors pass through
 
     @staticmethod
-    def forward(ctx, x, device):
+    def forward(ctx, x, device, non_blocking=False):
         ctx.src = x._t.device
-        return _wrap(x._t.to_device(device))
+        return _wrap(x._t.to_device(device, non_blocking))
 
     @staticmethod
     def backward(ctx, g):
-        return _wrap(g._t.to_device(ctx.src)), None
+        return _wrap(g._t.to_device(ctx.src)), None, None
 
 
 class Clone(Function):

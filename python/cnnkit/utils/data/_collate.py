@@ -61,6 +61,10 @@ def default_collate(batch):
     if _is_numpy(elem) and type(elem).__name__ in ("ndarray", "memmap"):
         if _np_str_obj_array_pattern.search(elem.dtype.str) is not None:
             raise TypeError(_default_collate_err_msg_format.format(elem.dtype))
+        if all(type(b) is type(elem) and b.shape == elem.shape and b.dtype == elem.dtype for b in batch):
+            import numpy as np
+
+            return as_tensor(np.stack(batch))  # one copy into the batch, as stacking tensors would do
         return default_collate([as_tensor(b) for b in batch])
     if _is_numpy(elem) and getattr(elem, "shape", None) == ():
         return as_tensor(__import__("numpy").asarray(batch))

@@ -164,6 +164,9 @@ def worker_loop(is_iterable, dataset, index_queue, result_queue, done_event, aut
         where = f"in DataLoader worker {'thread' if in_thread else 'process'} {worker_id}"
         if not in_thread:
             cnnkit.set_num_threads(1)
+            from . import _shared
+
+            _shared.install()  # large tensors of the results travel through shared memory
             random.seed(seed)
             cnnkit.manual_seed(seed)
             try:
