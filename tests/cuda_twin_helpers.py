@@ -1,7 +1,9 @@
-"""Helpers shared by the CUDA-vs-CPU twin tests at the _C level.
+"""Helpers shared by the tests that run on the CPU and on a CUDA device.
 
-Tests skip without a GPU. CNNKIT_CUDA_TESTS_ON_CPU=1 runs the same comparisons with the CPU standing
-in for the device, which checks the test code itself on a machine without a GPU."""
+Device-parametrised tests take the `device` fixture (tests/conftest.py) and move their inputs with `on` /
+read results with `back`; the CUDA-only tests in tests/test_cuda_*.py use `needs_device`, `DEV`, `G` and `H`.
+All skip without a GPU. CNNKIT_CUDA_TESTS_ON_CPU=1 runs them with the CPU standing in for the device, which
+checks the test code itself on a machine without a GPU."""
 import os
 
 import numpy as np
@@ -37,3 +39,19 @@ def H(t):
 def N(t):
     """A CPU tensor as a NumPy array."""
     return np.array(t)
+
+
+def on(a, device):
+    """A _C.Tensor on `device` ("cpu" or "cuda:0", the `device` fixture's value) holding a copy of array a."""
+    t = _C.from_numpy(np.array(a))
+    return t if device == "cpu" else t.to_device(device)
+
+
+def back(t):
+    """A _C.Tensor on any device as a NumPy array."""
+    return np.array(t if t.device == "cpu" else t.to_device("cpu"))
+
+
+def is_cuda(device):
+    """True when `device` is a real CUDA device (False for "cpu", also when the CPU stands in for CUDA)."""
+    return device.startswith("cuda")
