@@ -18,9 +18,6 @@ from test_batchnorm import data  # random x, weight, bias, running stats and gra
 
 pytestmark = needs_device
 
-DTYPES = [np.float32, np.float64]
-
-
 def tol(dtype):
     return dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
 
