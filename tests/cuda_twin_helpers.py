@@ -55,3 +55,10 @@ def back(t):
 def is_cuda(device):
     """True when `device` is a real CUDA device (False for "cpu", also when the CPU stands in for CUDA)."""
     return device.startswith("cuda")
+
+
+def runs_twin(device):
+    """Whether a device-parametrised test should also compare with the CPU twin: on CUDA, and everywhere under
+    CNNKIT_CUDA_TESTS_ON_CPU=1 (which checks that code on the CPU). Skipped in the plain CPU run, where it
+    would compare the CPU kernel with itself."""
+    return is_cuda(device) or ON_CPU
