@@ -62,8 +62,24 @@ def device(request):
     return "cuda:0"
 
 
+# A case of a device-parametrised table that only the CUDA run needs (a size past a grid limit, a case the CUDA
+# twin test had that the CPU test did not) is wrapped as pytest.param(..., marks=pytest.mark.cuda_only): its
+# [cpu] half is deselected, so the CPU run costs what it did before the tables were merged.
+
+
 def pytest_collection_modifyitems(config, items):
-    """Every test in a test_cuda*.py file is a GPU case too: mark it `cuda` so `-m cuda` finds it."""
+    """Every test in a test_cuda*.py file is a GPU case too: mark it `cuda` so `-m cuda` finds it. Drop the
+    [cpu] half of cases marked `cuda_only`."""
+    keep, dropped = [], []
     for item in items:
         if os.path.basename(str(item.fspath)).startswith("test_cuda"):
             item.add_marker(pytest.mark.cuda)
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and callspec.params.get("device") == "cpu"
+                and item.get_closest_marker("cuda_only") is not None):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -12,6 +12,13 @@ import pytest
 import cnnkit
 from cnnkit import _C
 
+cuda_only = pytest.mark.cuda_only  # pytest.param(case, marks=cuda_only): the case runs only as [cuda]
+
+
+def cuda_case(*values):
+    """A parameter (tuple of values) that only the [cuda] half of a device-parametrised test runs."""
+    return pytest.param(*values, marks=cuda_only)
+
 ON_CPU = os.environ.get("CNNKIT_CUDA_TESTS_ON_CPU") == "1"
 DEV = "cpu" if ON_CPU else "cuda:0"
 needs_device = pytest.mark.skipif(not (ON_CPU or cnnkit.cuda.is_available()), reason="needs an NVIDIA GPU")
@@ -61,4 +68,10 @@ def runs_twin(device):
     """Whether a device-parametrised test should also compare with the CPU twin: on CUDA, and everywhere under
     CNNKIT_CUDA_TESTS_ON_CPU=1 (which checks that code on the CPU). Skipped in the plain CPU run, where it
     would compare the CPU kernel with itself."""
+    return is_cuda(device) or ON_CPU
+
+
+def cuda_extras(device):
+    """Whether a loop inside a device-parametrised test adds the cases only the CUDA run needs: on CUDA, and
+    under CNNKIT_CUDA_TESTS_ON_CPU=1 (so that code runs here too); not in the plain CPU run."""
     return is_cuda(device) or ON_CPU

@@ -15,7 +15,7 @@ import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import gradcheck
-from cuda_twin_helpers import is_cuda
+from cuda_twin_helpers import cuda_case, is_cuda
 
 SELU_A, SELU_S = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
@@ -83,8 +83,9 @@ KINKS = {"elu": [0], "elu_a": [0], "celu": [0], "selu": [0], "hardtanh": [-1.5, 
          "hardswish": [-3, 3], "hardsigmoid": [-3, 3], "threshold": [0.5], "hardshrink": [-0.8, 0.8],
          "softshrink": [-0.8, 0.8], "softplus": [20], "softplus_b": [2.5]}
 
-SHAPES = [(1,), (7,), (3, 7), (3, 33), (2, 3, 5, 7), (2, 3, 7, 9)]
-SHAPES32 = [(1,), (5, 41), (2, 3, 7, 9)]
+# cuda_case: the CUDA twin test's shapes, run by the [cuda] half only
+SHAPES = [(1,), (7,), (3, 33), (2, 3, 5, 7), cuda_case((3, 7)), cuda_case((2, 3, 7, 9))]
+SHAPES32 = [(5, 41), cuda_case((1,)), cuda_case((2, 3, 7, 9))]
 
 
 def tol(dtype, device, backward=False):
@@ -139,16 +140,14 @@ def test_gradcheck_float64(name):
     assert gradcheck(ACTS[name][0], (xt,), eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [cuda_case(np.float32), np.float64])
 def test_large_slice_crosses_parallel_grain(dtype, device):
     """Past the device's split of the work: the CPU's parallel grain (70001 elements, a few functions, float64)
     or, on CUDA, more blocks than one grid holds (100003 elements, every function, both dtypes)."""
     if is_cuda(device):
         n, names = 100003, list(ACTS)
-    elif dtype == np.float64:
-        n, names = 70001, ["gelu", "softplus", "hardswish", "logsigmoid"]
     else:
-        n, names = 70001, ["gelu"]
+        n, names = 70001, ["gelu", "softplus", "hardswish", "logsigmoid"]
     x = rand((n,), dtype, seed=9)
     x64 = x.astype(np.float64)
     for name in names:
@@ -255,11 +254,12 @@ def test_softmin_softmax2d_match_torch():
 # ---------------------------------------------------------------------------------------------
 # PReLU
 # ---------------------------------------------------------------------------------------------
-PRELU_CASES = [((2, 3, 5, 4), 3), ((2, 3, 5, 4), 1), ((4, 3, 5, 7), 3), ((4, 7), 7), ((33, 5), 5), ((9,), 1),
-               ((), 1), ((3, 2, 5), 2), ((100003,), 1)]
+PRELU_CASES = [((2, 3, 5, 4), 3), ((2, 3, 5, 4), 1), ((4, 7), 7), ((9,), 1), ((), 1), ((3, 2, 5), 2),
+               # the CUDA twin test's cases
+               cuda_case((4, 3, 5, 7), 3), cuda_case((4, 3, 5, 7), 1), cuda_case((33, 5), 5), cuda_case((100003,), 1)]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [cuda_case(np.float32), np.float64])
 @pytest.mark.parametrize("shape,nparam", PRELU_CASES)
 def test_prelu_matches_numpy(shape, nparam, dtype, device):
     """prelu on each device: the output and the input gradient are one select and one multiply (exact on both);

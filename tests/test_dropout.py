@@ -12,7 +12,7 @@ import cnnkit as ck
 import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
-from cuda_twin_helpers import back, is_cuda, on
+from cuda_twin_helpers import back, cuda_case, is_cuda, on
 
 M32 = 0xFFFFFFFF
 
@@ -60,12 +60,14 @@ def test_stream_matches_reference(seed, offset, n):
 ALPHA = 1.7580993408473766
 # (mask elements, inner): one element, odd counts, channel-wise masks (inner > 1), a 4x16 feature map of 7x7
 # planes, and "large" (past the CPU's parallel grain, or more than one CUDA grid without its grid-stride loop).
-MASK_CASES = [(1, 1), (37, 1), (37, 3), (37, 8), (12, 5), (64, 49), ("large", 1)]
+# cuda_case: the CUDA twin test's cases (and alpha dropout, which test_alpha_kernel_formula covers on the CPU),
+# run by the [cuda] half only.
+MASK_CASES = [(37, 1), (37, 3), (37, 8), cuda_case(1, 1), cuda_case(12, 5), cuda_case(64, 49), cuda_case("large", 1)]
 
 
-@pytest.mark.parametrize("p", [0.0, 0.1, 0.3, 0.5, 0.9, 1.0])
+@pytest.mark.parametrize("p", [0.0, 0.1, cuda_case(0.3), 0.5, 0.9, 1.0])
 @pytest.mark.parametrize("m,inner", MASK_CASES)
-@pytest.mark.parametrize("alpha", [False, True])
+@pytest.mark.parametrize("alpha", [False, cuda_case(True)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_mask_and_output(p, m, inner, alpha, dtype, device):
     """On each device the mask is the keep rule on the Philox stream, bit for bit. Plain dropout scales by one

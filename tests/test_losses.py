@@ -14,7 +14,7 @@ import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import gradcheck
-from cuda_twin_helpers import back, is_cuda, on, runs_twin
+from cuda_twin_helpers import back, cuda_case, is_cuda, on, runs_twin
 
 try:  # the comparisons use tiny tensors: torch's intra-op thread pool only adds latency to them
     import torch as _torch
@@ -107,7 +107,8 @@ PARAM = {"smooth_l1": 0.7, "huber": 1.3}
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("shape", [(1,), (7,), (33,), (3, 33), (3, 7, 5), (2, 3, 5, 4), (4099,), (), (0, 3), (0,)])
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 33), (2, 3, 5, 4), (), (0, 3),  # cuda_case: the CUDA twin test's
+                                   cuda_case((33,)), cuda_case((3, 7, 5)), cuda_case((4099,)), cuda_case((0,))])
 def test_pointwise_kernel_matches_numpy_and_naive(op, shape, dtype, device):
     x, y = pointwise_data(op, shape, dtype, seed=3)
     w = uniform(shape, 0.5, 2.0, dtype, 5) if op in ("bce", "bce_with_logits") else None

@@ -12,7 +12,7 @@ import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import gradcheck
-from cuda_twin_helpers import back, is_cuda, on
+from cuda_twin_helpers import back, cuda_case, cuda_extras, is_cuda, on
 
 DTYPES = [np.float32, np.float64]
 
@@ -34,6 +34,12 @@ def D(a, device):
 
 
 NEEDS = [(True, True, True), (True, False, False), (False, True, False), (False, False, True), (False, True, True)]
+
+
+def needs_for(device, n_cpu):
+    """The needs masks to run: all on CUDA (its twin test's (False, True, True) included), the CPU test's first
+    n_cpu in the plain CPU run."""
+    return NEEDS if cuda_extras(device) else NEEDS[:n_cpu]
 
 
 def rnd(shape, dtype, rng, loc=0.0, scale=1.0):
@@ -87,7 +93,7 @@ GN_CASES = [((2, 6, 5, 7), 3), ((3, 4, 1, 1), 2), ((1, 7, 3), 7), ((2, 9, 33), 1
 
 
 # the kernel tests add: planes larger than a CUDA block, one group per channel, a single group
-GN_KERNEL_CASES = GN_CASES + [((1, 8, 33, 17), 2), ((2, 9, 33), 9), ((4, 5), 1)]
+GN_KERNEL_CASES = GN_CASES + [cuda_case((1, 8, 33, 17), 2), cuda_case((2, 9, 33), 9), cuda_case((4, 5), 1)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -107,7 +113,7 @@ def test_group_norm_kernels(shape, G, dtype, device):
             np.testing.assert_allclose(back(a), np.asarray(e), **tol(dtype, device))
             np.testing.assert_allclose(np.asarray(e), r, **tol(dtype))
         _, m, rs = fast
-        for needs in NEEDS:
+        for needs in needs_for(device, 4):
             got = _C.group_norm_backward(on(g, device), on(x, device), G, D(wt, device), m, rs, needs)
             want = _C.group_norm_backward_naive(T(g), T(x), G, T(wt), T(back(m)), T(back(rs)), needs)
             for a, e, need in zip(got, want, needs):
@@ -119,7 +125,7 @@ def test_group_norm_kernels(shape, G, dtype, device):
 
 LN_CASES = [((3, 7), [7]), ((2, 3, 5, 4), [5, 4]), ((4, 33), [33]), ((2, 3, 1), [1]), ((5, 2, 3), [2, 3]),
             ((3, 4, 5), [3, 4, 5])]
-LN_KERNEL_CASES = LN_CASES + [((4, 1025), [1025])]  # rows longer than a CUDA block
+LN_KERNEL_CASES = LN_CASES + [cuda_case((4, 1025), [1025])]  # rows longer than a CUDA block
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -137,7 +143,7 @@ def test_layer_norm_kernels(shape, ns, dtype, device):
             np.testing.assert_allclose(back(a), np.asarray(e), **tol(dtype, device))
             np.testing.assert_allclose(np.asarray(e), r, **tol(dtype))
         _, m, rs = fast
-        for needs in NEEDS:
+        for needs in needs_for(device, 1):
             got = _C.layer_norm_backward(on(g, device), on(x, device), ns, D(wt, device), m, rs, needs)
             want = _C.layer_norm_backward_naive(T(g), T(x), ns, T(wt), T(back(m)), T(back(rs)), needs)
             for a, e, need in zip(got, want, needs):
@@ -148,7 +154,7 @@ def test_layer_norm_kernels(shape, ns, dtype, device):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (3, 1, 4), (1, 5, 33), (2, 4, 3, 3, 2), (1, 5, 33, 9)])
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (3, 1, 4), (1, 5, 33), (2, 4, 3, 3, 2), cuda_case((1, 5, 33, 9))])
 def test_instance_norm_kernels(shape, dtype, device):
     rng = np.random.default_rng(sum(shape))
     x, g = rnd(shape, dtype, rng, 0.5, 2.0), rnd(shape, dtype, rng)
@@ -163,7 +169,7 @@ def test_instance_norm_kernels(shape, dtype, device):
         np.testing.assert_allclose(back(a), np.asarray(e), **tol(dtype, device))
         np.testing.assert_allclose(np.asarray(e), r, **tol(dtype))
     _, m, rs, _ = fast
-    for needs in NEEDS:
+    for needs in needs_for(device, 1):
         got = _C.instance_norm_backward(on(g, device), on(x, device), on(w, device), m, rs, needs)
         want = _C.instance_norm_backward_naive(T(g), T(x), T(w), T(back(m)), T(back(rs)), needs)
         for a, e, need in zip(got, want, needs):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnnkit import _C
-from cuda_twin_helpers import back, on
+from cuda_twin_helpers import back, cuda_case, cuda_extras, on
 
 RNG = np.random.default_rng(99)
 
@@ -53,10 +53,12 @@ def check_sum(got, want):
         np.testing.assert_array_equal(got, want)
 
 
-SUM_SHAPES = [(1,), (7,), (33,), (3, 33), (2, 3, 5), (3, 4, 5), (2, 1, 7, 3), (4, 1, 7, 3)]
+# cuda_case: the CUDA twin test's shapes and dtype, run by the [cuda] half only
+SUM_SHAPES = [(3, 4, 5), (2, 1, 7, 3), (33,), (1,),
+              cuda_case((7,)), cuda_case((3, 33)), cuda_case((2, 3, 5)), cuda_case((4, 1, 7, 3))]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8, np.bool_])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, cuda_case(np.uint8), np.bool_])
 @pytest.mark.parametrize("shape", SUM_SHAPES)
 def test_sum_every_dim_combination(shape, dtype, device):
     a = rand(shape, dtype)
@@ -199,15 +201,16 @@ def np_argext(a, axis, is_max):
     return idx
 
 
-MAX_SHAPES = [(1,), (7,), (3, 4, 5), (7, 33), (3, 33), (2, 1, 3), (2, 3, 5), (4, 1, 7, 3), (5, 300), (2, 1000, 3)]
+MAX_SHAPES = [(3, 4, 5), (1,), (7, 33), (2, 1, 3)]
+CUDA_MAX_SHAPES = [(7,), (3, 33), (2, 3, 5), (4, 1, 7, 3), (5, 300), (2, 1000, 3)]  # the CUDA twin test's
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8, np.bool_])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, cuda_case(np.uint8), np.bool_])
 @pytest.mark.parametrize("is_max", [True, False])
 def test_max_min_dim(dtype, is_max, device):
     fn = _C.max_dim if is_max else _C.min_dim
     ext = np.max if is_max else np.min
-    for shape in MAX_SHAPES:
+    for shape in MAX_SHAPES + (CUDA_MAX_SHAPES if cuda_extras(device) else []):
         a = rand(shape, dtype) if dtype != np.int64 else RNG.integers(0, 3, shape)  # many ties
         if dtype in (np.float32, np.float64) and a.size > 4:
             a.flat[[1, 3]] = np.nan

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cnnkit import _C
-from cuda_twin_helpers import back, is_cuda, on
+from cuda_twin_helpers import back, cuda_case, is_cuda, on
 
 DTYPES = [np.float32, np.float64]
 # (lr, momentum, dampening, weight_decay, nesterov, maximize)
@@ -19,10 +19,10 @@ CONFIGS = [
     (1e-3, 0.99, 0.1, 0.0, False, False),
 ]
 # the kernel also takes Nesterov with dampening (torch.optim.SGD refuses it; the functional form does not)
-DEVICE_CONFIGS = CONFIGS + [(1e-3, 0.99, 0.1, 0.0, True, True)]
+DEVICE_CONFIGS = CONFIGS + [cuda_case((1e-3, 0.99, 0.1, 0.0, True, True))]
 SIZES = [(1,), (7,), (3, 33), (40000,)]
 # "large": past the CPU's parallel grain (40000) / more elements than one CUDA grid covers (65537)
-DEVICE_SIZES = [(1,), (7,), (33,), (3, 33), (1000,), "large"]
+DEVICE_SIZES = [(1,), (7,), (3, 33), "large", cuda_case((33,)), cuda_case((1000,))]
 
 
 def rand(shape, dtype, seed):
