@@ -13,7 +13,8 @@ TOL = {np.float32: dict(rtol=2e-6, atol=1e-7), np.float64: dict(rtol=1e-14, atol
 CUDA_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
 # "large" crosses the device's split of the work: the CPU's parallel grain (40000) or, on CUDA, more
 # elements than one grid covers without its grid-stride loop (1000003).
-SHAPES = [(1,), (7,), (3, 33), (2, 3, 7, 5), "large", cuda_case((33, 5, 3)), cuda_case((2, 3, 7, 9))]
+SHAPES = [(1,), (7,), (3, 33), (2, 3, 7, 5), "large", cuda_case((3, 7)), cuda_case((33, 5, 3)),
+          cuda_case((2, 3, 7, 9))]
 EXACT = ("relu", "leaky_relu")
 
 

@@ -18,8 +18,11 @@ CONFIGS = [
     (0.3, 0.0, 0.0, 1e-3, False, True),
     (1e-3, 0.99, 0.1, 0.0, False, False),
 ]
-# the kernel also takes Nesterov with dampening (torch.optim.SGD refuses it; the functional form does not)
-DEVICE_CONFIGS = CONFIGS + [cuda_case((1e-3, 0.99, 0.1, 0.0, True, True))]
+# the kernel also takes Nesterov with dampening (torch.optim.SGD refuses it; the functional form does not),
+# and the CUDA twin test's configurations (cuda_case: the [cuda] half only)
+DEVICE_CONFIGS = CONFIGS + [cuda_case(c) for c in [
+    (0.01, 0.9, 0.0, 0.0, False, False), (0.01, 0.9, 0.0, 5e-4, True, False), (0.05, 0.8, 0.3, 1e-2, False, True),
+    (1e-3, 0.99, 0.1, 0.0, True, True)]]
 SIZES = [(1,), (7,), (3, 33), (40000,)]
 # "large": past the CPU's parallel grain (40000) / more elements than one CUDA grid covers (65537)
 DEVICE_SIZES = [(1,), (7,), (3, 33), "large", cuda_case((33,)), cuda_case((1000,))]
