@@ -41,3 +41,45 @@ def _per_test_timeout(request):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+# The `device` fixture: a test that takes it runs once per device, "cpu" and "cuda". The cuda case carries the
+# `cuda` marker (`-m cuda` selects every GPU case; the test_cuda*.py files are marked whole, below) and is
+# skipped with "needs an NVIDIA GPU" where cnnkit.cuda.is_available() is False (benchmarks/gpu/run.sh fails
+# on that reason on a GPU machine). CNNKIT_CUDA_TESTS_ON_CPU=1 runs the cuda case with the CPU standing in
+# (its value is then "cpu"), which exercises the test code of the cuda half on a machine without a GPU.
+CUDA_ON_CPU = os.environ.get("CNNKIT_CUDA_TESTS_ON_CPU") == "1"
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request):
+    if request.param == "cpu":
+        return "cpu"
+    if CUDA_ON_CPU:
+        return "cpu"
+    if not cnnkit.cuda.is_available():
+        pytest.skip("needs an NVIDIA GPU")
+    return "cuda:0"
+
+
+# A case of a device-parametrised table that only the CUDA run needs (a size past a grid limit, a case the CUDA
+# twin test had that the CPU test did not) is wrapped as pytest.param(..., marks=pytest.mark.cuda_only): its
+# [cpu] half is deselected, so the CPU run costs what it did before the tables were merged.
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test in a test_cuda*.py file is a GPU case too: mark it `cuda` so `-m cuda` finds it. Drop the
+    [cpu] half of cases marked `cuda_only`."""
+    keep, dropped = [], []
+    for item in items:
+        if os.path.basename(str(item.fspath)).startswith("test_cuda"):
+            item.add_marker(pytest.mark.cuda)
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and callspec.params.get("device") == "cpu"
+                and item.get_closest_marker("cuda_only") is not None):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

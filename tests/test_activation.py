@@ -1,13 +1,31 @@
 """relu / leaky_relu / sigmoid / tanh: the _C kernels against NumPy formulas, finite differences
-and PyTorch."""
+and PyTorch. The kernel tests run on each device (the `device` fixture): relu / leaky_relu (a select,
+one multiply) equal NumPy bit for bit on both; sigmoid / tanh are within TOL on the CPU and within
+CUDA_TOL on CUDA, whose expf/tanhf differ by a few ulp and where nvcc contracts 1 - y * y into an FMA."""
 import numpy as np
 import pytest
 
 from cnnkit import _C
+from cuda_twin_helpers import back, cuda_case, is_cuda, on
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=2e-6, atol=1e-7), np.float64: dict(rtol=1e-14, atol=1e-15)}
-SHAPES = [(1,), (7,), (3, 33), (2, 3, 7, 5), (40000,)]  # the last one crosses the parallel grain
+CUDA_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+# "large" crosses the device's split of the work: the CPU's parallel grain (40000) or, on CUDA, more
+# elements than one grid covers without its grid-stride loop (1000003).
+SHAPES = [(1,), (7,), (3, 33), (2, 3, 7, 5), "large", cuda_case((3, 7)), cuda_case((33, 5, 3)),
+          cuda_case((2, 3, 7, 9))]
+EXACT = ("relu", "leaky_relu")
+
+
+def sized(shape, device):
+    if shape == "large":
+        return (1000003,) if is_cuda(device) else (40000,)
+    return shape
+
+
+def tol(dtype, device):
+    return (CUDA_TOL if is_cuda(device) else TOL)[dtype]
 
 
 def rand(shape, dtype, seed=0, scale=3.0):
@@ -16,14 +34,16 @@ def rand(shape, dtype, seed=0, scale=3.0):
 
 def np_sigmoid(x):
     x = x.astype(np.float64)
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(1000) is inf: the result 0 is right
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 # name -> (forward(x), backward(dout, x, out) reference, C forward, C backward taking (dout, x, out))
 ACTS = {
     "relu": (lambda x: np.maximum(x, 0), lambda g, x, y: np.where(y > 0, g, 0),
              _C.relu_forward, lambda g, x, y: _C.relu_backward(g, y)),
-    "leaky_relu": (lambda x: np.where(x > 0, x, x * 0.1), lambda g, x, y: np.where(x > 0, g, g * 0.1),
+    "leaky_relu": (lambda x: np.where(x > 0, x, x * x.dtype.type(0.1)),
+                   lambda g, x, y: np.where(x > 0, g, g * g.dtype.type(0.1)),
                    lambda x: _C.leaky_relu_forward(x, 0.1), lambda g, x, y: _C.leaky_relu_backward(g, x, 0.1)),
     "sigmoid": (np_sigmoid, lambda g, x, y: g * (1 - y) * y,
                 _C.sigmoid_forward, lambda g, x, y: _C.sigmoid_backward(g, y)),
@@ -35,15 +55,22 @@ ACTS = {
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", list(ACTS))
-def test_activation_matches_numpy(name, shape, dtype):
+def test_activation_matches_numpy(name, shape, dtype, device):
     fref, bref, fwd, bwd = ACTS[name]
+    shape = sized(shape, device)
     x = rand(shape, dtype)
-    y = np.asarray(fwd(_C.from_numpy(x)))
+    y_t = fwd(on(x, device))
+    assert y_t.device == device
+    y = back(y_t)
     assert y.dtype == dtype and y.shape == x.shape
-    np.testing.assert_allclose(y, fref(x), **TOL[dtype])
     g = rand(shape, dtype, seed=1, scale=1.0)
-    dx = np.asarray(bwd(_C.from_numpy(g), _C.from_numpy(x), _C.from_numpy(y)))
-    np.testing.assert_allclose(dx, bref(g.astype(np.float64), x, y.astype(np.float64)), **TOL[dtype])
+    dx = back(bwd(on(g, device), on(x, device), on(y, device)))
+    if name in EXACT:
+        np.testing.assert_array_equal(y, fref(x))
+        np.testing.assert_array_equal(dx, bref(g, x, y))
+    else:
+        np.testing.assert_allclose(y, fref(x), **tol(dtype, device))
+        np.testing.assert_allclose(dx, bref(g.astype(np.float64), x, y.astype(np.float64)), **tol(dtype, device))
 
 
 @pytest.mark.parametrize("name", list(ACTS))
@@ -60,33 +87,47 @@ def test_activation_numeric_gradient(name):
 
 
 @pytest.mark.parametrize("name", list(ACTS))
-def test_activation_strided_input(name):
+def test_activation_strided_input(name, device):
+    """A non-contiguous view made on the device (transpose, then every second row) gives a contiguous result."""
     fref, bref, fwd, bwd = ACTS[name]
     base = rand((6, 8), np.float64)
-    x = base.T[::2]  # non-contiguous view
-    y = np.asarray(fwd(_C.from_numpy(x)))
-    assert y.flags["C_CONTIGUOUS"]
-    np.testing.assert_allclose(y, fref(np.ascontiguousarray(x)), rtol=1e-14)
-    g = rand((8, 6), np.float64, seed=1)[::2]
-    dx = np.asarray(bwd(_C.from_numpy(g), _C.from_numpy(x), _C.from_numpy(y)))
-    np.testing.assert_allclose(dx, bref(g, x, y), rtol=1e-14, atol=1e-15)
+    x = base.T[::2]
+    xt = on(base, device).transpose(0, 1).slice(0, 0, 8, 2)
+    assert not xt.is_contiguous()
+    y_t = fwd(xt)
+    assert y_t.is_contiguous()
+    y = back(y_t)
+    np.testing.assert_allclose(y, fref(np.ascontiguousarray(x)), **tol(np.float64, device))
+    gbase = rand((8, 6), np.float64, seed=1)
+    g = gbase[::2]
+    dx = back(bwd(on(gbase, device).slice(0, 0, 8, 2), xt, on(y, device)))
+    np.testing.assert_allclose(dx, bref(g, x, y), **tol(np.float64, device))
 
 
-def test_special_values():
-    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -1000.0, 1000.0], np.float32)
-    cx = _C.from_numpy(x)
-    r = np.asarray(_C.relu_forward(cx))
+def test_empty_stays_on_device(device):
+    for fwd in (_C.relu_forward, _C.sigmoid_forward, _C.tanh_forward, lambda t: _C.leaky_relu_forward(t, 0.1)):
+        out = fwd(on(np.zeros((0, 3), np.float32), device))
+        assert out.device == device and back(out).shape == (0, 3)
+
+
+def test_special_values(device):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -1000.0, 1000.0, 1e30, -1e30, 88.0, -104.0], np.float32)
+    cx = on(x, device)
+    r = back(_C.relu_forward(cx))
     assert np.isnan(r[0]) and r[1] == np.inf and r[2] == 0
-    s = np.asarray(_C.sigmoid_forward(cx))
+    s = back(_C.sigmoid_forward(cx))
     assert np.isnan(s[0]) and s[1] == 1 and s[2] == 0 and s[5] == 0 and s[6] == 1
-    t = np.asarray(_C.tanh_forward(cx))
+    t = back(_C.tanh_forward(cx))
     assert np.isnan(t[0]) and t[1] == 1 and t[2] == -1
-    lr = np.asarray(_C.leaky_relu_forward(cx, 0.01))
+    lr = back(_C.leaky_relu_forward(cx, 0.01))
     assert np.isnan(lr[0]) and lr[2] == -np.inf
+    for got, ref in ((s, np_sigmoid(x)), (t, np.tanh(x.astype(np.float64))), (r, np.maximum(x, 0))):
+        # sigmoid(-104) is 6.8e-46, below float32's smallest subnormal: 0 or that subnormal
+        np.testing.assert_allclose(got, ref.astype(np.float32), rtol=1e-5, atol=1.5e-45, equal_nan=True)
     # relu's gradient passes where the output is NaN (PyTorch's threshold_backward)
     g = np.ones_like(x)
-    d = np.asarray(_C.relu_backward(_C.from_numpy(g), _C.relu_forward(cx)))
-    np.testing.assert_array_equal(d, [1, 1, 0, 0, 0, 0, 1])
+    d = back(_C.relu_backward(on(g, device), _C.relu_forward(cx)))
+    np.testing.assert_array_equal(d, [1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 0])
 
 
 def test_sigmoid_float32_accuracy_over_the_whole_range():
@@ -181,6 +222,17 @@ def test_functional_activation_gradcheck(name):
     x = rand((2, 3, 5), np.float64, seed=11)
     x[np.abs(x) < 1e-2] = 0.3
     assert gradcheck(f, (ck.tensor(x, requires_grad=True),))
+
+
+def test_functional_autograd_on_device(device):
+    """sum(f(x)).backward() on each device: relu' = [x > 0], sigmoid' = s (1 - s), tanh' = 1 - t^2."""
+    x = rand((3, 17), np.float32, seed=5)
+    s, t = np_sigmoid(x), np.tanh(x.astype(np.float64))
+    for fn, ref in ((ck.relu, (x > 0).astype(np.float64)), (ck.sigmoid, s * (1 - s)), (ck.tanh, 1 - t * t)):
+        xt = ck.tensor(x, device=device, requires_grad=True)
+        fn(xt).sum().backward()
+        assert xt.grad.device == xt.device
+        np.testing.assert_allclose(xt.grad.cpu().numpy(), ref, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(FUNCS))

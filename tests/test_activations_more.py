@@ -1,6 +1,9 @@
 """The activations beyond relu/leaky_relu/sigmoid/tanh (ELU ... Softshrink, PReLU, Softmin, Softmax2d):
 forward and backward against independent NumPy formulas, float64 finite differences, and PyTorch
-(forward and backward, edge regions, reprs, in-place semantics); bad arguments raise clear errors."""
+(forward and backward, edge regions, reprs, in-place semantics); bad arguments raise clear errors.
+The NumPy comparisons run on each device (the `device` fixture) within tol(dtype, device): on CUDA the
+transcendental functions (exp/erf/tanh/log1p) come from CUDA's math library, a few ulp from libm, and nvcc
+contracts multiply-adds into FMAs; selects and clamps are exact on both devices."""
 import math
 import warnings
 
@@ -12,6 +15,7 @@ import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import gradcheck
+from cuda_twin_helpers import cuda_case, is_cuda
 
 SELU_A, SELU_S = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
@@ -79,38 +83,51 @@ KINKS = {"elu": [0], "elu_a": [0], "celu": [0], "selu": [0], "hardtanh": [-1.5, 
          "hardswish": [-3, 3], "hardsigmoid": [-3, 3], "threshold": [0.5], "hardshrink": [-0.8, 0.8],
          "softshrink": [-0.8, 0.8], "softplus": [20], "softplus_b": [2.5]}
 
-SHAPES = [(1,), (7,), (3, 33), (2, 3, 5, 7)]
+# cuda_case: the CUDA twin test's shapes, run by the [cuda] half only
+SHAPES = [(1,), (7,), (3, 33), (2, 3, 5, 7), cuda_case((3, 7)), cuda_case((2, 3, 7, 9))]
+SHAPES32 = [(5, 41), cuda_case((1,)), cuda_case((3, 7)), cuda_case((2, 3, 7, 9))]
 
 
-def run(name, x_np, g_np):
-    x = ck.from_numpy(x_np.copy()).requires_grad_(True)
+def tol(dtype, device, backward=False):
+    """Forward (backward) tolerance against the float64 NumPy formulas."""
+    if dtype == np.float64:
+        return dict(rtol=1e-11, atol=1e-13) if backward else dict(rtol=1e-12, atol=1e-13)
+    if is_cuda(device):
+        return dict(rtol=2e-5, atol=2e-6)
+    return dict(rtol=1e-5, atol=1e-6) if backward else dict(rtol=2e-6, atol=2e-6)
+
+
+def run(name, x_np, g_np, device="cpu"):
+    x = ck.tensor(x_np, device=device).requires_grad_(True)
     y = ACTS[name][0](x)
-    y.backward(ck.from_numpy(g_np))
-    return y.detach().numpy(), x.grad.numpy()
+    assert y.device == x.device
+    y.backward(ck.tensor(g_np, device=device))
+    return y.detach().cpu().numpy(), x.grad.cpu().numpy()
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", list(ACTS))
-def test_forward_backward_matches_numpy_float64(name, shape):
+def test_forward_backward_matches_numpy_float64(name, shape, device):
     _, fref, dref = ACTS[name]
     x = rand(shape, seed=hash(name) % 1000)
     g = rand(shape, seed=5, scale=1.0)
-    y, dx = run(name, x, g)
+    y, dx = run(name, x, g, device)
     assert y.dtype == np.float64 and y.shape == x.shape
-    np.testing.assert_allclose(y, fref(x), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(dx, g * dref(x), rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(y, fref(x), **tol(np.float64, device))
+    np.testing.assert_allclose(dx, g * dref(x), **tol(np.float64, device, backward=True))
 
 
+@pytest.mark.parametrize("shape", SHAPES32)
 @pytest.mark.parametrize("name", list(ACTS))
-def test_float32_matches_numpy(name):
+def test_float32_matches_numpy(name, shape, device):
     _, fref, dref = ACTS[name]
-    x = rand((5, 41), np.float32, seed=2)
-    g = rand((5, 41), np.float32, seed=3, scale=1.0)
-    y, dx = run(name, x, g)
+    x = rand(shape, np.float32, seed=2)
+    g = rand(shape, np.float32, seed=3, scale=1.0)
+    y, dx = run(name, x, g, device)
     assert y.dtype == np.float32
     x64 = x.astype(np.float64)
-    np.testing.assert_allclose(y, fref(x64), rtol=2e-6, atol=2e-6)
-    np.testing.assert_allclose(dx, g.astype(np.float64) * dref(x64), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y, fref(x64), **tol(np.float32, device))
+    np.testing.assert_allclose(dx, g.astype(np.float64) * dref(x64), **tol(np.float32, device, backward=True))
 
 
 @pytest.mark.parametrize("name", list(ACTS))
@@ -123,19 +140,27 @@ def test_gradcheck_float64(name):
     assert gradcheck(ACTS[name][0], (xt,), eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
-def test_large_slice_crosses_parallel_grain():
-    x = rand((70001,), np.float64, seed=9)
-    for name in ("gelu", "softplus", "hardswish", "logsigmoid"):
-        y, dx = run(name, x, np.ones_like(x))
-        np.testing.assert_allclose(y, ACTS[name][1](x), rtol=1e-12, atol=1e-13)
-        np.testing.assert_allclose(dx, ACTS[name][2](x), rtol=1e-11, atol=1e-13)
+@pytest.mark.parametrize("dtype", [cuda_case(np.float32), np.float64])
+def test_large_slice_crosses_parallel_grain(dtype, device):
+    """Past the device's split of the work: the CPU's parallel grain (70001 elements, a few functions, float64)
+    or, on CUDA, more blocks than one grid holds (100003 elements, every function, both dtypes)."""
+    if is_cuda(device):
+        n, names = 100003, list(ACTS)
+    else:
+        n, names = 70001, ["gelu", "softplus", "hardswish", "logsigmoid"]
+    x = rand((n,), dtype, seed=9)
+    x64 = x.astype(np.float64)
+    for name in names:
+        y, dx = run(name, x, np.ones_like(x), device)
+        np.testing.assert_allclose(y, ACTS[name][1](x64), **tol(dtype, device))
+        np.testing.assert_allclose(dx, ACTS[name][2](x64), **tol(dtype, device, backward=True))
 
 
-def test_strided_input():
+def test_strided_input(device):
     base = rand((6, 8), seed=4)
-    x = ck.from_numpy(base).t()[::2]
+    x = ck.tensor(base, device=device).t()[::2]
     y = F.gelu(x)
-    np.testing.assert_allclose(y.numpy(), ACTS["gelu"][1](base.T[::2]), rtol=1e-12)
+    np.testing.assert_allclose(y.cpu().numpy(), ACTS["gelu"][1](base.T[::2]), **tol(np.float64, device))
 
 
 def test_edge_regions_stable():
@@ -229,29 +254,43 @@ def test_softmin_softmax2d_match_torch():
 # ---------------------------------------------------------------------------------------------
 # PReLU
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape,nparam", [((2, 3, 5, 4), 3), ((2, 3, 5, 4), 1), ((4, 7), 7), ((9,), 1),
-                                          ((), 1), ((3, 2, 5), 2)])
-def test_prelu_matches_numpy_and_gradcheck(shape, nparam):
-    x = rand(shape, seed=6)
-    w = np.linspace(-0.5, 0.75, nparam)
-    g = rand(shape, seed=7, scale=1.0)
-    cx = ck.from_numpy(x.copy()).requires_grad_(True)
-    cw = ck.from_numpy(w.copy()).requires_grad_(True)
+PRELU_CASES = [((2, 3, 5, 4), 3), ((2, 3, 5, 4), 1), ((4, 7), 7), ((9,), 1), ((), 1), ((3, 2, 5), 2),
+               # the CUDA twin test's cases
+               cuda_case((4, 3, 5, 7), 3), cuda_case((4, 3, 5, 7), 1), cuda_case((33, 5), 5), cuda_case((100003,), 1)]
+
+
+@pytest.mark.parametrize("dtype", [cuda_case(np.float32), np.float64])
+@pytest.mark.parametrize("shape,nparam", PRELU_CASES)
+def test_prelu_matches_numpy(shape, nparam, dtype, device):
+    """prelu on each device: the output and the input gradient are one select and one multiply (exact on both);
+    the weight gradient sums over the other dims, in double on both devices but in another order."""
+    x = rand(shape, dtype, seed=6)
+    w = np.linspace(-0.5, 0.75, nparam).astype(dtype)
+    g = rand(shape, dtype, seed=7, scale=1.0)
+    cx = ck.tensor(x, device=device).requires_grad_(True)
+    cw = ck.tensor(w, device=device).requires_grad_(True)
     y = F.prelu(cx, cw)
-    y.backward(ck.from_numpy(g))
+    y.backward(ck.tensor(g, device=device))
     wb = w.reshape((1, nparam) + (1,) * (len(shape) - 2)) if nparam > 1 else w[0]
-    np.testing.assert_allclose(y.detach().numpy(), np.where(x > 0, x, wb * x), rtol=1e-14)
-    np.testing.assert_allclose(cx.grad.numpy(), np.where(x > 0, g, wb * g), rtol=1e-14)
-    contrib = np.where(x > 0, 0.0, x * g)
+    np.testing.assert_array_equal(y.detach().cpu().numpy(), np.where(x > 0, x, wb * x))
+    np.testing.assert_array_equal(cx.grad.cpu().numpy(), np.where(x > 0, g, wb * g))
+    contrib = np.where(x > 0, 0.0, x.astype(np.float64) * g)
     if nparam > 1:
         axes = tuple(i for i in range(len(shape)) if i != 1)
         dw = contrib.sum(axis=axes)
     else:
         dw = np.array([contrib.sum()])
-    np.testing.assert_allclose(cw.grad.numpy(), dw, rtol=1e-12, atol=1e-14)
-    xk = x.copy()
-    xk[np.abs(xk) < 1e-3] = 0.3
-    assert gradcheck(F.prelu, (ck.from_numpy(xk).requires_grad_(True), ck.from_numpy(w).requires_grad_(True)))
+    kw = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(cw.grad.cpu().numpy(), dw, **kw)
+
+
+@pytest.mark.parametrize("shape,nparam", [((2, 3, 5, 4), 3), ((2, 3, 5, 4), 1), ((4, 7), 7), ((9,), 1),
+                                          ((), 1), ((3, 2, 5), 2)])
+def test_prelu_gradcheck(shape, nparam):
+    x = rand(shape, seed=6)
+    w = np.linspace(-0.5, 0.75, nparam)
+    x[np.abs(x) < 1e-3] = 0.3
+    assert gradcheck(F.prelu, (ck.from_numpy(x).requires_grad_(True), ck.from_numpy(w).requires_grad_(True)))
 
 
 def test_prelu_module_and_torch():

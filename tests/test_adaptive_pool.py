@@ -15,6 +15,7 @@ import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import compare_with_torch, gradcheck
+from cuda_twin_helpers import back, is_cuda, on
 
 DTYPES = [np.float32, np.float64]
 
@@ -101,11 +102,13 @@ def N_(t):
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES)
-def test_adaptive_avg_matches_references(case, dtype):
+def test_adaptive_avg_matches_references(case, dtype, device):
+    """On each device against the NumPy reference (tol) and the CPU's naive loop: equal bit for bit except for
+    1x1 outputs, where the CPU's plane-mean fast path (8-lane sum, one division) rounds differently."""
     shape, os = case
     OH, OW = resolved(shape, os)
     x = rand(shape, dtype)
-    out = N_(_C.adaptive_avg_pool2d_forward(_C.from_numpy(x), os))
+    out = back(_C.adaptive_avg_pool2d_forward(on(x, device), os))
     naive = N_(_C.adaptive_avg_pool2d_forward_naive(_C.from_numpy(x), os))
     ref, _ = ref_forward(x, OH, OW, "avg")
     assert out.shape == ref.shape and out.dtype == dtype
@@ -115,7 +118,7 @@ def test_adaptive_avg_matches_references(case, dtype):
     else:
         np.testing.assert_allclose(out, naive, **tol(dtype))
     g = rand(out.shape, dtype, seed=1)
-    din = N_(_C.adaptive_avg_pool2d_backward(_C.from_numpy(g), list(shape)))
+    din = back(_C.adaptive_avg_pool2d_backward(on(g, device), list(shape)))
     din_naive = N_(_C.adaptive_avg_pool2d_backward_naive(_C.from_numpy(g), list(shape)))
     assert din.shape == tuple(shape) and din.dtype == dtype
     np.testing.assert_allclose(din, ref_avg_backward(g, shape), **tol(dtype))
@@ -127,11 +130,14 @@ def test_adaptive_avg_matches_references(case, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES)
-def test_adaptive_max_matches_references(case, dtype):
+def test_adaptive_max_matches_references(case, dtype, device):
+    """Outputs and indices exact on each device; the backward scatters with atomics on CUDA where windows
+    overlap (tol), and equals the CPU's naive loop bit for bit on the CPU."""
     shape, os = case
     OH, OW = resolved(shape, os)
     x = rand(shape, dtype)
-    out, idx = (N_(t) for t in _C.adaptive_max_pool2d_forward(_C.from_numpy(x), os))
+    out_t, idx_t = _C.adaptive_max_pool2d_forward(on(x, device), os)
+    out, idx = back(out_t), back(idx_t)
     nout, nidx = (N_(t) for t in _C.adaptive_max_pool2d_forward_naive(_C.from_numpy(x), os))
     ref, ridx = ref_forward(x, OH, OW, "max")
     assert idx.dtype == np.int64 and out.shape == ref.shape
@@ -140,9 +146,12 @@ def test_adaptive_max_matches_references(case, dtype):
     np.testing.assert_array_equal(out, nout)
     np.testing.assert_array_equal(idx, nidx)
     g = rand(out.shape, dtype, seed=1)
-    din = N_(_C.adaptive_max_pool2d_backward(_C.from_numpy(g), _C.from_numpy(idx), list(shape)))
+    din = back(_C.adaptive_max_pool2d_backward(on(g, device), idx_t, list(shape)))
     din_naive = N_(_C.adaptive_max_pool2d_backward_naive(_C.from_numpy(g), _C.from_numpy(idx), list(shape)))
-    np.testing.assert_array_equal(din, din_naive)
+    if is_cuda(device):
+        np.testing.assert_allclose(din, din_naive, **tol(dtype))
+    else:
+        np.testing.assert_array_equal(din, din_naive)
     ref_din = np.zeros((int(np.prod(shape[:-2])), shape[-2] * shape[-1]), np.float64)
     gi, ii = g.reshape(ref_din.shape[0], -1), idx.reshape(ref_din.shape[0], -1)
     for p in range(ref_din.shape[0]):
@@ -151,8 +160,9 @@ def test_adaptive_max_matches_references(case, dtype):
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 16, 33, 100])
-def test_global_max_ties_nan_inf(n):
-    """The 1x1 max (8-lane fast path) keeps the first maximum and the last NaN, like the naive loop."""
+def test_global_max_ties_nan_inf(n, device):
+    """The 1x1 max (the CPU's 8-lane fast path, CUDA's plane scan) keeps the first maximum and the last NaN,
+    like the CPU's naive loop."""
     rng = np.random.default_rng(n)
     cases = [np.full(n, -np.inf), np.zeros(n), rng.integers(0, 3, n).astype(np.float64)]
     for k in range(min(n, 3)):
@@ -164,32 +174,45 @@ def test_global_max_ties_nan_inf(n):
     cases.append(b)
     for a in cases:
         for dtype in DTYPES:
-            x = _C.from_numpy(a.astype(dtype).reshape(1, 1, 1, n))
-            out, idx = (N_(t) for t in _C.adaptive_max_pool2d_forward(x, 1))
-            nout, nidx = (N_(t) for t in _C.adaptive_max_pool2d_forward_naive(x, 1))
+            x = a.astype(dtype).reshape(1, 1, 1, n)
+            out, idx = (back(t) for t in _C.adaptive_max_pool2d_forward(on(x, device), 1))
+            nout, nidx = (N_(t) for t in _C.adaptive_max_pool2d_forward_naive(_C.from_numpy(x), 1))
             np.testing.assert_array_equal(idx, nidx)
             np.testing.assert_array_equal(out, nout)
 
 
-def test_adaptive_accepts_any_strides_and_zero_batch():
-    t = ck.tensor(rand((2, 9, 8, 3), np.float32)).permute(0, 3, 1, 2)  # non-contiguous (2, 3, 9, 8)
-    dense = _C.from_numpy(np.ascontiguousarray(t.numpy()))
+def test_adaptive_max_nan_and_ties(device):
+    """All-equal windows: the first element wins; NaNs win their windows (as the CPU's naive loop)."""
+    x = np.zeros((1, 2, 7, 9), np.float32)
+    x[0, 1, 1, 2] = x[0, 1, 5, 5] = np.nan
+    for os in [1, (2, 3), (10, 4)]:
+        out, idx = (back(t) for t in _C.adaptive_max_pool2d_forward(on(x, device), os))
+        nout, nidx = (N_(t) for t in _C.adaptive_max_pool2d_forward_naive(_C.from_numpy(x), os))
+        np.testing.assert_array_equal(out, nout)
+        np.testing.assert_array_equal(idx, nidx)
+
+
+def test_adaptive_accepts_any_strides_and_zero_batch(device):
+    base = rand((2, 9, 8, 3), np.float32)
+    t = on(base, device).permute([0, 3, 1, 2])  # non-contiguous (2, 3, 9, 8)
+    assert not t.is_contiguous()
+    dense = _C.from_numpy(np.ascontiguousarray(base.transpose(0, 3, 1, 2)))
     for os in [(2, 3), 1]:
-        np.testing.assert_array_equal(N_(_C.adaptive_avg_pool2d_forward(t._t, os)),
+        np.testing.assert_array_equal(back(_C.adaptive_avg_pool2d_forward(t, os)),
                                       N_(_C.adaptive_avg_pool2d_forward(dense, os)))
-        for a, b in zip(_C.adaptive_max_pool2d_forward(t._t, os), _C.adaptive_max_pool2d_forward(dense, os)):
-            np.testing.assert_array_equal(N_(a), N_(b))
-    x = _C.from_numpy(rand((2, 3, 5, 5), np.float32))
+        for a, b in zip(_C.adaptive_max_pool2d_forward(t, os), _C.adaptive_max_pool2d_forward(dense, os)):
+            np.testing.assert_array_equal(back(a), N_(b))
+    x = on(rand((2, 3, 5, 5), np.float32), device)
     for os, shape in [(0, (2, 3, 0, 0)), ((0, None), (2, 3, 0, 5)), ((3, 0), (2, 3, 3, 0))]:  # empty outputs
         a = _C.adaptive_avg_pool2d_forward(x, os)
         m, i = _C.adaptive_max_pool2d_forward(x, os)
-        assert N_(a).shape == N_(m).shape == N_(i).shape == shape
-        np.testing.assert_array_equal(N_(_C.adaptive_avg_pool2d_backward(a, [2, 3, 5, 5])), 0)
-        np.testing.assert_array_equal(N_(_C.adaptive_max_pool2d_backward(m, i, [2, 3, 5, 5])), 0)
-    z = _C.from_numpy(np.zeros((0, 3, 5, 5), np.float32))
-    assert N_(_C.adaptive_avg_pool2d_forward(z, 2)).shape == (0, 3, 2, 2)
+        assert back(a).shape == back(m).shape == back(i).shape == shape
+        np.testing.assert_array_equal(back(_C.adaptive_avg_pool2d_backward(a, [2, 3, 5, 5])), 0)
+        np.testing.assert_array_equal(back(_C.adaptive_max_pool2d_backward(m, i, [2, 3, 5, 5])), 0)
+    z = on(np.zeros((0, 3, 5, 5), np.float32), device)
+    assert back(_C.adaptive_avg_pool2d_forward(z, 2)).shape == (0, 3, 2, 2)
     out, idx = _C.adaptive_max_pool2d_forward(z, (2, None))
-    assert N_(out).shape == (0, 3, 2, 5) and N_(idx).shape == (0, 3, 2, 5)
+    assert back(out).shape == (0, 3, 2, 5) and back(idx).shape == (0, 3, 2, 5)
 
 
 def test_adaptive_thread_count_independent():

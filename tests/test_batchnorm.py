@@ -10,19 +10,30 @@ import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import gradcheck
+from cuda_twin_helpers import back, cuda_case, cuda_extras, is_cuda, on
 
 DTYPES = [np.float32, np.float64]
 # (N, C, *spatial): batch 1 and >1, C = 1, 3, 7, 1x1 and odd non-square planes, 2-D to 5-D.
+# (1, 3, 33, 17): planes larger than a CUDA block.
 SHAPES = [(2, 1), (3, 7), (33, 3), (2, 3, 1, 1), (3, 7, 3, 5), (2, 1, 3, 5), (1, 3, 7, 3), (3, 3, 33),
           (2, 3, 2, 3, 2)]
+DEVICE_SHAPES = SHAPES + [cuda_case((1, 3, 33, 17)), cuda_case((4, 2, 7))]  # the CUDA twin test's
 
 
 def T(a):
     return None if a is None else _C.from_numpy(np.ascontiguousarray(a))
 
 
-def tol(dtype):
-    return dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+def tol(dtype, device="cpu"):
+    """Both devices sum in double, in different orders; CUDA's float32 results agree to rounding within
+    rtol 1e-4 (its multiply-adds are contracted into FMAs), the CPU's within 1e-5."""
+    if dtype == np.float32:
+        return dict(rtol=1e-4, atol=1e-5) if is_cuda(device) else dict(rtol=1e-5, atol=1e-5)
+    return dict(rtol=1e-12, atol=1e-12)
+
+
+def D(a, device):
+    return None if a is None else on(a, device)
 
 
 def data(shape, dtype, seed=0, loc=0.5, scale=2.0):
@@ -61,32 +72,39 @@ def numpy_batch_norm(x, w, b, rm, rv, training, momentum, eps):
 # kernels against the naive reference and NumPy
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", DEVICE_SHAPES)
 @pytest.mark.parametrize("training", [True, False])
-def test_kernels_match_naive_and_numpy(shape, dtype, training):
+def test_kernels_match_naive_and_numpy(shape, dtype, training, device):
+    """The kernels on each device (running statistics updated in place there) against the CPU's naive loops
+    and the float64 NumPy reference, within tol(dtype, device)."""
     x, w, b, rm, rv, g = data(shape, dtype, seed=sum(shape))
     for affine in (True, False):
         wt, bt = (w, b) if affine else (None, None)
-        rm_f, rv_f, rm_n, rv_n = rm.copy(), rv.copy(), rm.copy(), rv.copy()
-        fast = _C.batch_norm_forward(T(x), T(wt), T(bt), T(rm_f), T(rv_f), training, 0.1, 1e-5)
+        rm_n, rv_n = rm.copy(), rv.copy()
+        rm_f, rv_f = on(rm, device), on(rv, device)
+        fast = _C.batch_norm_forward(on(x, device), D(wt, device), D(bt, device), rm_f, rv_f, training, 0.1, 1e-5)
         naive = _C.batch_norm_forward_naive(T(x), T(wt), T(bt), T(rm_n), T(rv_n), training, 0.1, 1e-5)
         ref = numpy_batch_norm(x, wt, bt, rm, rv, training, 0.1, 1e-5)
         for got, want, exact, name in zip(fast, naive, ref[:3], ("out", "mean", "invstd")):
-            got, want = np.asarray(got), np.asarray(want)
+            assert got.device == device, name
+            got, want = back(got), np.asarray(want)
             assert got.dtype == dtype and want.dtype == dtype, name
-            np.testing.assert_allclose(got, want, **tol(dtype), err_msg=name)
+            np.testing.assert_allclose(got, want, **tol(dtype, device), err_msg=name)
             np.testing.assert_allclose(want, exact, **tol(dtype), err_msg=name)
-        np.testing.assert_allclose(rm_f, rm_n, **tol(dtype))
-        np.testing.assert_allclose(rv_f, rv_n, **tol(dtype))
+        np.testing.assert_allclose(back(rm_f), rm_n, **tol(dtype, device))
+        np.testing.assert_allclose(back(rv_f), rv_n, **tol(dtype, device))
         np.testing.assert_allclose(rm_n, ref[3], **tol(dtype))
         np.testing.assert_allclose(rv_n, ref[4], **tol(dtype))
         _, sm, si = fast
-        for needs in [(True, True, True), (True, False, False), (False, True, False), (False, False, True)]:
-            got = _C.batch_norm_backward(T(g), T(x), T(wt), sm, si, training, needs)
-            want = _C.batch_norm_backward_naive(T(g), T(x), T(wt), sm, si, training, needs)
+        sm_c, si_c = T(back(sm)), T(back(si))
+        # (False, True, True): the CUDA twin test's mask
+        for needs in [(True, True, True), (True, False, False), (False, True, False), (False, False, True)] + \
+                ([(False, True, True)] if cuda_extras(device) else []):
+            got = _C.batch_norm_backward(on(g, device), on(x, device), D(wt, device), sm, si, training, needs)
+            want = _C.batch_norm_backward_naive(T(g), T(x), T(wt), sm_c, si_c, training, needs)
             for a, e, need in zip(got, want, needs):
                 if need:
-                    np.testing.assert_allclose(np.asarray(a), np.asarray(e), **tol(dtype))
+                    np.testing.assert_allclose(back(a), np.asarray(e), **tol(dtype, device))
                 else:
                     assert a is None and e is None
 
@@ -156,25 +174,28 @@ def test_strided_inputs_and_running_stats():
     np.testing.assert_array_equal(big_rv[1::2], 1)
 
 
-def test_single_value_per_channel_and_empty_batch():
+def test_single_value_per_channel_and_empty_batch(device):
     # M == 1 at the _C level: the unbiased variance is 0/0 (NaN), as torch's native_batch_norm gives.
     x = np.array([[1.0, 2.0, 3.0]], np.float32)
-    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
-    out, _, _ = _C.batch_norm_forward(T(x), None, None, T(rm), T(rv), True, 0.1, 1e-5)
-    np.testing.assert_array_equal(np.asarray(out), 0)
-    assert np.isnan(rv).all()
-    np.testing.assert_allclose(rm, 0.1 * x[0], rtol=1e-6)
+    rm, rv = on(np.zeros(3, np.float32), device), on(np.ones(3, np.float32), device)
+    out, _, _ = _C.batch_norm_forward(on(x, device), None, None, rm, rv, True, 0.1, 1e-5)
+    np.testing.assert_array_equal(back(out), 0)
+    assert np.isnan(back(rv)).all()
+    np.testing.assert_allclose(back(rm), 0.1 * x[0], rtol=1e-6)
     # empty batch: empty output, running statistics untouched, zero weight/bias gradients
-    x = np.zeros((0, 3, 2), np.float64)
-    rm, rv = np.full(3, 0.5), np.full(3, 2.0)
-    out, sm, si = _C.batch_norm_forward(T(x), None, None, T(rm), T(rv), True, 0.1, 1e-5)
+    x = on(np.zeros((0, 3, 2), np.float64), device)
+    rm, rv = on(np.full(3, 0.5), device), on(np.full(3, 2.0), device)
+    out, sm, si = _C.batch_norm_forward(x, None, None, rm, rv, True, 0.1, 1e-5)
     assert tuple(out.shape) == (0, 3, 2)
-    np.testing.assert_array_equal(rm, 0.5)
-    np.testing.assert_array_equal(rv, 2.0)
-    dx, dw, db = _C.batch_norm_backward(T(x), T(x), T(np.ones(3)), sm, si, True)
+    np.testing.assert_array_equal(back(rm), 0.5)
+    np.testing.assert_array_equal(back(rv), 2.0)
+    dx, dw, db = _C.batch_norm_backward(x, x, on(np.ones(3), device), sm, si, True)
     assert tuple(dx.shape) == (0, 3, 2)
-    np.testing.assert_array_equal(np.asarray(dw), 0)
-    np.testing.assert_array_equal(np.asarray(db), 0)
+    np.testing.assert_array_equal(back(dw), 0)
+    np.testing.assert_array_equal(back(db), 0)
+    _, dw, db = _C.batch_norm_backward(x, x, None, sm, si, True)
+    np.testing.assert_array_equal(back(dw), 0)
+    np.testing.assert_array_equal(back(db), 0)
 
 
 def test_nan_propagates_to_its_channel_only():

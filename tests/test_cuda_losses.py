@@ -1,6 +1,7 @@
-"""CUDA twins of the losses: the pointwise-loss kernels (forward, backward, bce range check) against
-the CPU kernels on the same random data, and the public losses (K-dimensional cross_entropy / nll_loss,
-pointwise and composed losses) on device tensors against the CPU, forward and backward.
+"""CUDA twins of the losses: bce's range check on the device, and the public losses (K-dimensional cross_entropy /
+nll_loss, pointwise and composed losses) on device tensors against the CPU, forward and backward. The
+pointwise-loss kernels on both devices (forward against NumPy, backward against the CPU twin, every reduction)
+are the device-parametrised test in tests/test_losses.py.
 
 Sums run in double on both devices in a different order: float32 agrees to rounding, float64 to
 ~1e-12. Skipped without a GPU (CNNKIT_CUDA_TESTS_ON_CPU=1 runs it with the CPU standing in).
@@ -16,55 +17,10 @@ from cuda_twin_helpers import DEV, G, H, N, T, needs_device
 
 pytestmark = needs_device
 
-OPS = ["l1", "smooth_l1", "huber", "bce", "bce_with_logits", "kl_div", "kl_div_log_target", "soft_margin"]
-PARAM = {"smooth_l1": 0.6, "huber": 1.4}
-
 
 def close(got, ref, dtype):
     kw = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-12)
     np.testing.assert_allclose(got, ref, equal_nan=True, **kw)
-
-
-def data(op, shape, dtype, seed):
-    r = np.random.default_rng(seed)
-    x = (r.standard_normal(shape) * 2).astype(dtype)
-    y = (r.standard_normal(shape) * 2).astype(dtype)
-    if op == "bce":
-        x = r.uniform(0.01, 0.99, shape).astype(dtype)
-        y = r.uniform(0, 1, shape).astype(dtype)
-    elif op in ("bce_with_logits", "kl_div"):
-        y = r.uniform(0.01, 1, shape).astype(dtype)
-    elif op == "soft_margin":
-        y = np.where(r.random(shape) < 0.5, -1, 1).astype(dtype)
-    return x, y
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("shape", [(1,), (33,), (3, 7, 5), (4099,), (0,)])
-def test_pointwise_kernels_cuda_vs_cpu(op, shape, dtype):
-    x, y = data(op, shape, dtype, 1)
-    r = np.random.default_rng(2)
-    w = r.uniform(0.5, 2, shape).astype(dtype) if op in ("bce", "bce_with_logits") else None
-    pw = r.uniform(0.5, 3, shape).astype(dtype) if op == "bce_with_logits" else None
-    p = PARAM.get(op, 0.0)
-    for red in ("none", "mean", "sum"):
-        cpu = _C.pointwise_loss_forward(op, T(x), T(y), None if w is None else T(w), None if pw is None else T(pw),
-                                        red, p)
-        dev = _C.pointwise_loss_forward(op, G(x), G(y), None if w is None else G(w), None if pw is None else G(pw),
-                                        red, p)
-        close(H(dev), N(cpu), dtype)
-        g = r.standard_normal(shape if red == "none" else ()).astype(dtype)
-        cdx, cdy = _C.pointwise_loss_backward(op, T(g), T(x), T(y), None if w is None else T(w),
-                                              None if pw is None else T(pw), red, p, True)
-        ddx, ddy = _C.pointwise_loss_backward(op, G(g), G(x), G(y), None if w is None else G(w),
-                                              None if pw is None else G(pw), red, p, True)
-        close(H(ddx), N(cdx), dtype)
-        close(H(ddy), N(cdy), dtype)
-        ddx2, none = _C.pointwise_loss_backward(op, G(g), G(x), G(y), None if w is None else G(w),
-                                                None if pw is None else G(pw), red, p, False)
-        assert none is None
-        close(H(ddx2), N(cdx), dtype)
 
 
 def test_bce_range_check_on_device():

@@ -12,6 +12,7 @@ import cnnkit as ck
 import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
+from cuda_twin_helpers import back, cuda_case, is_cuda, on
 
 M32 = 0xFFFFFFFF
 
@@ -56,35 +57,49 @@ def test_stream_matches_reference(seed, offset, n):
     np.testing.assert_array_equal(np.asarray(_C.philox4x32(seed, offset, n)), stream_ref(seed, offset, n))
 
 
-@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9, 1.0])
-@pytest.mark.parametrize("inner", [1, 3, 8])
+ALPHA = 1.7580993408473766
+# (mask elements, inner): one element, odd counts, channel-wise masks (inner > 1), a 4x16 feature map of 7x7
+# planes, and "large" (past the CPU's parallel grain, or more than one CUDA grid without its grid-stride loop).
+# cuda_case: the CUDA twin test's cases (and alpha dropout, which test_alpha_kernel_formula covers on the CPU),
+# run by the [cuda] half only.
+MASK_CASES = [(37, 1), (37, 3), (37, 8), cuda_case(1, 1), cuda_case(12, 5), cuda_case(64, 49), cuda_case("large", 1)]
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, cuda_case(0.3), 0.5, 0.9, 1.0])
+@pytest.mark.parametrize("m,inner", MASK_CASES)
+@pytest.mark.parametrize("alpha", [False, cuda_case(True)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_kernel_mask_and_output(p, inner, dtype):
-    m, seed, offset = 37, 987654321, 3
-    x = np.random.default_rng(0).standard_normal(m * inner).astype(dtype)
-    out, mask = _C.dropout_forward(_C.from_numpy(x), p, seed, offset, inner, False)
-    keep = keep_ref(seed, offset, m, p)
-    np.testing.assert_array_equal(np.asarray(mask), keep)
-    scale = dtype(1.0 / (1.0 - p)) if p < 1 else dtype(0)
-    expect = x * np.repeat(np.where(keep, scale, dtype(0)), inner)
-    np.testing.assert_array_equal(np.asarray(out), expect)
-    g = np.random.default_rng(1).standard_normal(m * inner).astype(dtype)
-    dx = np.asarray(_C.dropout_backward(_C.from_numpy(g), mask, p, inner, False))
-    np.testing.assert_array_equal(dx, g * np.repeat(np.where(keep, scale, dtype(0)), inner))
-
-
-def test_alpha_kernel_formula():
-    p, m = 0.3, 50
-    x = np.random.default_rng(2).standard_normal(m)
-    out, mask = _C.dropout_forward(_C.from_numpy(x), p, 42, 0, 1, True)
-    keep = keep_ref(42, 0, m, p)
-    np.testing.assert_array_equal(np.asarray(mask), keep)
-    alpha = 1.7580993408473766
-    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
-    np.testing.assert_allclose(np.asarray(out), np.where(keep, a * x + alpha * a * p, alpha * a * (p - 1)),
-                               rtol=1e-14, atol=1e-15)
-    dx = np.asarray(_C.dropout_backward(_C.from_numpy(np.ones(m)), mask, p, 1, True))
-    np.testing.assert_allclose(dx, np.where(keep, a, 0.0), rtol=1e-15)
+def test_kernel_mask_and_output(p, m, inner, alpha, dtype, device):
+    """On each device the mask is the keep rule on the Philox stream, bit for bit. Plain dropout scales by one
+    multiply: exact on both devices. Alpha dropout computes a * x + b, which nvcc may contract into an FMA:
+    within 2 ulp-ish (rtol 1e-6 / 1e-14) of the float64 formula."""
+    if m == "large":
+        m = 1000003 if is_cuda(device) else 4099
+    seed, offset = 0x123456789ABCDEF, 5
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(m * inner).astype(dtype)
+    out, mask = _C.dropout_forward(on(x, device), p, seed, offset, inner, alpha)
+    # the stream from the Python Philox for small masks, from _C.philox4x32 (checked against it above) for large
+    stream = stream_ref(seed, offset, m) if m <= 64 else np.asarray(_C.philox4x32(seed, offset, m))
+    keep = stream < math.ceil((1.0 - p) * 2.0 ** 32)
+    np.testing.assert_array_equal(back(mask), keep)
+    g = rng.standard_normal(m * inner).astype(dtype)
+    dx = back(_C.dropout_backward(on(g, device), mask, p, inner, alpha))
+    k = np.repeat(keep, inner)
+    if not alpha:
+        scale = dtype(1.0 / (1.0 - p)) if p < 1 else dtype(0)
+        np.testing.assert_array_equal(back(out), x * np.where(k, scale, dtype(0)))
+        np.testing.assert_array_equal(dx, g * np.where(k, scale, dtype(0)))
+        return
+    if p == 1.0:  # every element dropped: the output is x * 0 (torch's alpha_dropout at p = 1), bit for bit
+        np.testing.assert_array_equal(back(out), x * dtype(0))
+        np.testing.assert_array_equal(dx, g * dtype(0))
+        return
+    a = 1.0 / math.sqrt((ALPHA * ALPHA * p + 1) * (1 - p))
+    x64 = x.astype(np.float64)
+    kw = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(back(out), np.where(k, a * x64 + ALPHA * a * p, ALPHA * a * (p - 1)), **kw)
+    np.testing.assert_allclose(dx, np.where(k, a * g.astype(np.float64), 0.0), **kw)
 
 
 def test_kernel_errors():

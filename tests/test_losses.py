@@ -1,6 +1,8 @@
 """The losses of cnnkit.nn / cnnkit.nn.functional: the pointwise-loss kernels against NumPy float64
 references and their naive twin, float64 central-difference gradchecks, and every loss and option
-combination against PyTorch (forward and backward, errors and warnings) when it is installed."""
+combination against PyTorch (forward and backward, errors and warnings) when it is installed. The kernel
+test takes the `device` fixture: the forward against NumPy within TOL (CUDA_TOL on CUDA: sums in double in
+another order, contracted multiply-adds), the backward against the CPU twin on CUDA."""
 import math
 import warnings
 
@@ -12,6 +14,7 @@ import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import gradcheck
+from cuda_twin_helpers import back, cuda_case, is_cuda, on, runs_twin
 
 try:  # the comparisons use tiny tensors: torch's intra-op thread pool only adds latency to them
     import torch as _torch
@@ -47,6 +50,7 @@ def C(a):
 
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-11, atol=1e-12)}
 GTOL = {np.float32: dict(rtol=1e-4, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+CUDA_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-11, atol=1e-12)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -103,18 +107,38 @@ PARAM = {"smooth_l1": 0.7, "huber": 1.3}
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("shape", [(1,), (7,), (3, 33), (2, 3, 5, 4), (), (0, 3)])
-def test_pointwise_kernel_matches_numpy_and_naive(op, shape, dtype):
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 33), (2, 3, 5, 4), (), (0, 3),  # cuda_case: the CUDA twin test's
+                                   cuda_case((33,)), cuda_case((3, 7, 5)), cuda_case((4099,)), cuda_case((0,))])
+def test_pointwise_kernel_matches_numpy_and_naive(op, shape, dtype, device):
     x, y = pointwise_data(op, shape, dtype, seed=3)
     w = uniform(shape, 0.5, 2.0, dtype, 5) if op in ("bce", "bce_with_logits") else None
     pw = uniform(shape, 0.5, 3.0, dtype, 6) if op == "bce_with_logits" else None
     p = PARAM.get(op, 0.0)
     ref_el = np_pointwise(op, x, y, w, pw, p if p else 1.0)
+    tol = (CUDA_TOL if is_cuda(device) else TOL)[dtype]
+
+    def D(a):
+        return None if a is None else on(a, device)
+
     for red in ("none", "sum", "mean"):
         args = (op, C(x), C(y), None if w is None else C(w), None if pw is None else C(pw), red, p)
-        out = A(_C.pointwise_loss_forward(*args))
-        np.testing.assert_allclose(out, reduce_np(ref_el, red), **TOL[dtype])
-        np.testing.assert_array_equal(out, A(_C.pointwise_loss_forward_naive(*args)))
+        out = back(_C.pointwise_loss_forward(op, D(x), D(y), D(w), D(pw), red, p))
+        np.testing.assert_allclose(out, reduce_np(ref_el, red), equal_nan=True, **tol)
+        naive = A(_C.pointwise_loss_forward_naive(*args))
+        if is_cuda(device) or x.size > 1000:  # CUDA, or the CPU's blocked sum of a long input: another order
+            np.testing.assert_allclose(out, naive, equal_nan=True, **tol)
+        else:
+            np.testing.assert_array_equal(out, naive)
+        if not runs_twin(device):
+            continue  # the CPU backward is checked by central differences below
+        g = rng(2).standard_normal(shape if red == "none" else ()).astype(dtype)
+        cdx, cdy = _C.pointwise_loss_backward(op, C(g), *args[1:], True)
+        ddx, ddy = _C.pointwise_loss_backward(op, D(g), D(x), D(y), D(w), D(pw), red, p, True)
+        np.testing.assert_allclose(back(ddx), A(cdx), equal_nan=True, **tol)
+        np.testing.assert_allclose(back(ddy), A(cdy), equal_nan=True, **tol)
+        ddx2, none = _C.pointwise_loss_backward(op, D(g), D(x), D(y), D(w), D(pw), red, p, False)
+        assert none is None
+        np.testing.assert_allclose(back(ddx2), A(cdx), equal_nan=True, **tol)
 
 
 @pytest.mark.parametrize("op", OPS)

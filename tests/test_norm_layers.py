@@ -12,6 +12,7 @@ import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import gradcheck
+from cuda_twin_helpers import back, cuda_case, cuda_extras, is_cuda, on
 
 DTYPES = [np.float32, np.float64]
 
@@ -20,8 +21,25 @@ def T(a):
     return None if a is None else _C.from_numpy(np.ascontiguousarray(a))
 
 
-def tol(dtype):
-    return dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+def tol(dtype, device="cpu"):
+    """Both devices sum in double, in different orders; on CUDA float32 agrees to rounding within rtol 1e-4
+    (multiply-adds contracted into FMAs), on the CPU within 1e-5."""
+    if dtype == np.float32:
+        return dict(rtol=1e-4, atol=1e-5) if is_cuda(device) else dict(rtol=1e-5, atol=1e-5)
+    return dict(rtol=1e-11, atol=1e-11)
+
+
+def D(a, device):
+    return None if a is None else on(a, device)
+
+
+NEEDS = [(True, True, True), (True, False, False), (False, True, False), (False, False, True), (False, True, True)]
+
+
+def needs_for(device, n_cpu):
+    """The needs masks to run: all on CUDA (its twin test's (False, True, True) included), the CPU test's first
+    n_cpu in the plain CPU run."""
+    return NEEDS if cuda_extras(device) else NEEDS[:n_cpu]
 
 
 def rnd(shape, dtype, rng, loc=0.0, scale=1.0):
@@ -74,75 +92,91 @@ def np_lrn(x, size, alpha, beta, k):
 GN_CASES = [((2, 6, 5, 7), 3), ((3, 4, 1, 1), 2), ((1, 7, 3), 7), ((2, 9, 33), 1), ((3, 6, 2, 3, 2), 6), ((4, 5), 5)]
 
 
+# the kernel tests add: planes larger than a CUDA block, one group per channel, a single group
+GN_KERNEL_CASES = GN_CASES + [cuda_case((1, 8, 33, 17), 2), cuda_case((2, 9, 33), 9), cuda_case((4, 5), 1)]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,G", GN_CASES)
-def test_group_norm_kernels(shape, G, dtype):
+@pytest.mark.parametrize("shape,G", GN_KERNEL_CASES)
+def test_group_norm_kernels(shape, G, dtype, device):
+    """The kernels on each device against the CPU's naive loops (tol(dtype, device)) and NumPy."""
     rng = np.random.default_rng(sum(shape) + G)
     x, g = rnd(shape, dtype, rng, 1.5, 3.0), rnd(shape, dtype, rng)
     C = shape[1]
     w, b = rnd(C, dtype, rng), rnd(C, dtype, rng)
     for wt, bt in [(w, b), (None, None), (w, None), (None, b)]:
-        fast = _C.group_norm_forward(T(x), G, T(wt), T(bt), 1e-5)
+        fast = _C.group_norm_forward(on(x, device), G, D(wt, device), D(bt, device), 1e-5)
         naive = _C.group_norm_forward_naive(T(x), G, T(wt), T(bt), 1e-5)
         ref = np_group_norm(x, G, wt, bt, 1e-5)
         for a, e, r in zip(fast, naive, ref):
-            assert np.asarray(a).dtype == dtype
-            np.testing.assert_allclose(np.asarray(a), np.asarray(e), **tol(dtype))
+            assert a.device == device and back(a).dtype == dtype
+            np.testing.assert_allclose(back(a), np.asarray(e), **tol(dtype, device))
             np.testing.assert_allclose(np.asarray(e), r, **tol(dtype))
         _, m, rs = fast
-        for needs in [(True, True, True), (True, False, False), (False, True, False), (False, False, True)]:
-            got = _C.group_norm_backward(T(g), T(x), G, T(wt), m, rs, needs)
-            want = _C.group_norm_backward_naive(T(g), T(x), G, T(wt), m, rs, needs)
+        for needs in needs_for(device, 4):
+            got = _C.group_norm_backward(on(g, device), on(x, device), G, D(wt, device), m, rs, needs)
+            want = _C.group_norm_backward_naive(T(g), T(x), G, T(wt), T(back(m)), T(back(rs)), needs)
             for a, e, need in zip(got, want, needs):
                 if need:
-                    np.testing.assert_allclose(np.asarray(a), np.asarray(e), **tol(dtype))
+                    np.testing.assert_allclose(back(a), np.asarray(e), **tol(dtype, device))
                 else:
                     assert a is None and e is None
 
 
 LN_CASES = [((3, 7), [7]), ((2, 3, 5, 4), [5, 4]), ((4, 33), [33]), ((2, 3, 1), [1]), ((5, 2, 3), [2, 3]),
             ((3, 4, 5), [3, 4, 5])]
+LN_KERNEL_CASES = LN_CASES + [cuda_case((4, 1025), [1025])]  # rows longer than a CUDA block
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,ns", LN_CASES)
-def test_layer_norm_kernels(shape, ns, dtype):
+@pytest.mark.parametrize("shape,ns", LN_KERNEL_CASES)
+def test_layer_norm_kernels(shape, ns, dtype, device):
     rng = np.random.default_rng(len(shape) + sum(ns))
     x, g = rnd(shape, dtype, rng, -2.0, 2.0), rnd(shape, dtype, rng)
     w, b = rnd(ns, dtype, rng), rnd(ns, dtype, rng)
     for wt, bt in [(w, b), (None, None), (w, None)]:
-        fast = _C.layer_norm_forward(T(x), ns, T(wt), T(bt), 1e-5)
+        fast = _C.layer_norm_forward(on(x, device), ns, D(wt, device), D(bt, device), 1e-5)
         naive = _C.layer_norm_forward_naive(T(x), ns, T(wt), T(bt), 1e-5)
         ref = np_layer_norm(x, ns, wt, bt, 1e-5)
         for a, e, r in zip(fast, naive, ref):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(e), **tol(dtype))
+            assert a.device == device
+            np.testing.assert_allclose(back(a), np.asarray(e), **tol(dtype, device))
             np.testing.assert_allclose(np.asarray(e), r, **tol(dtype))
         _, m, rs = fast
-        got = _C.layer_norm_backward(T(g), T(x), ns, T(wt), m, rs)
-        want = _C.layer_norm_backward_naive(T(g), T(x), ns, T(wt), m, rs)
-        for a, e in zip(got, want):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(e), **tol(dtype))
+        for needs in needs_for(device, 1):
+            got = _C.layer_norm_backward(on(g, device), on(x, device), ns, D(wt, device), m, rs, needs)
+            want = _C.layer_norm_backward_naive(T(g), T(x), ns, T(wt), T(back(m)), T(back(rs)), needs)
+            for a, e, need in zip(got, want, needs):
+                if need and e is not None:
+                    np.testing.assert_allclose(back(a), np.asarray(e), **tol(dtype, device))
+                elif not need:
+                    assert a is None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (3, 1, 4), (1, 5, 33), (2, 4, 3, 3, 2)])
-def test_instance_norm_kernels(shape, dtype):
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (3, 1, 4), (1, 5, 33), (2, 4, 3, 3, 2), cuda_case((1, 5, 33, 9))])
+def test_instance_norm_kernels(shape, dtype, device):
     rng = np.random.default_rng(sum(shape))
     x, g = rnd(shape, dtype, rng, 0.5, 2.0), rnd(shape, dtype, rng)
     C = shape[1]
     w, b = rnd(C, dtype, rng), rnd(C, dtype, rng)
-    fast = _C.instance_norm_forward(T(x), T(w), T(b), 1e-5)
+    fast = _C.instance_norm_forward(on(x, device), on(w, device), on(b, device), 1e-5)
     naive = _C.instance_norm_forward_naive(T(x), T(w), T(b), 1e-5)
     ref = np_group_norm(x, C, w, b, 1e-5)
     xv = x.astype(np.float64).reshape(shape[0], C, -1).var(-1)
     for a, e, r in zip(fast, naive, ref + (xv,)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(e), **tol(dtype))
+        assert a.device == device
+        np.testing.assert_allclose(back(a), np.asarray(e), **tol(dtype, device))
         np.testing.assert_allclose(np.asarray(e), r, **tol(dtype))
     _, m, rs, _ = fast
-    got = _C.instance_norm_backward(T(g), T(x), T(w), m, rs)
-    want = _C.instance_norm_backward_naive(T(g), T(x), T(w), m, rs)
-    for a, e in zip(got, want):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(e), **tol(dtype))
+    for needs in needs_for(device, 1):
+        got = _C.instance_norm_backward(on(g, device), on(x, device), on(w, device), m, rs, needs)
+        want = _C.instance_norm_backward_naive(T(g), T(x), T(w), T(back(m)), T(back(rs)), needs)
+        for a, e, need in zip(got, want, needs):
+            if need and e is not None:
+                np.testing.assert_allclose(back(a), np.asarray(e), **tol(dtype, device))
+            elif not need:
+                assert a is None
 
 
 def test_backward_matches_numpy_formula():
@@ -191,20 +225,22 @@ def test_results_do_not_depend_on_thread_count():
             np.testing.assert_array_equal(a, e)
 
 
-def test_strided_input_and_empty_batch():
+def test_strided_input_and_empty_batch(device):
     rng = np.random.default_rng(7)
     x = rnd((3, 4, 5, 6), np.float32, rng)
     xt = np.ascontiguousarray(x.transpose(0, 1, 3, 2))
-    got = _C.group_norm_forward(_C.from_numpy(xt).transpose(2, 3), 2, None, None, 1e-5)[0]
+    got = _C.group_norm_forward(on(xt, device).transpose(2, 3), 2, None, None, 1e-5)[0]
     want = _C.group_norm_forward(T(x), 2, None, None, 1e-5)[0]
-    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
-    e = np.zeros((0, 4, 3), np.float64)
-    out, m, rs = _C.group_norm_forward(T(e), 2, None, None, 1e-5)
+    np.testing.assert_allclose(back(got), np.asarray(want), **tol(np.float32, device))
+    if not is_cuda(device):
+        np.testing.assert_array_equal(back(got), np.asarray(want))
+    e = on(np.zeros((0, 4, 3), np.float64), device)
+    out, m, rs = _C.group_norm_forward(e, 2, None, None, 1e-5)
     assert tuple(out.shape) == (0, 4, 3) and tuple(m.shape) == (0, 2)
-    dx, dw, db = _C.group_norm_backward(T(e), T(e), 2, T(np.ones(4)), m, rs)
+    dx, dw, db = _C.group_norm_backward(e, e, 2, on(np.ones(4), device), m, rs)
     assert tuple(dx.shape) == (0, 4, 3)
-    np.testing.assert_array_equal(np.asarray(dw), 0)
-    np.testing.assert_array_equal(np.asarray(db), 0)
+    np.testing.assert_array_equal(back(dw), 0)
+    np.testing.assert_array_equal(back(db), 0)
 
 
 def test_nan_stays_in_its_group():

@@ -11,31 +11,32 @@ import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import gradcheck
+from cuda_twin_helpers import back, cuda_case, on
 
 NP_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 MODES = list(NP_MODE)
 
 
 def np_pad(x, pad, mode, value=0.0):
+    """np.pad in F.pad's terms. A negative width crops; like torch, the crop comes first (circular
+    padding then wraps around the cropped input)."""
     k = len(pad) // 2
     widths = [(0, 0)] * (x.ndim - k) + [(pad[2 * j], pad[2 * j + 1]) for j in reversed(range(k))]
+    x = x[tuple(slice(-min(lo, 0), x.shape[i] + min(hi, 0)) for i, (lo, hi) in enumerate(widths))]
+    pos = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
     if mode == "constant":
-        return np.pad(x, widths, mode="constant", constant_values=value)
-    return np.pad(x, widths, mode=NP_MODE[mode])
+        return np.pad(x, pos, mode="constant", constant_values=value)
+    return np.pad(x, pos, mode=NP_MODE[mode])
 
 
 def source_maps(shape, pad, mode):
-    """Per padded dim, output position -> source index (-1: fill), by np.pad of an index ramp."""
+    """Per padded dim, output position -> source index (-1: fill), by np_pad of an index ramp."""
     k = len(pad) // 2
     maps = []
     for j in range(k):
         n = shape[len(shape) - 1 - j]
         ramp = np.arange(n, dtype=np.float64)
-        lo, hi = pad[2 * j], pad[2 * j + 1]
-        if mode == "constant":
-            maps.append(np.pad(ramp, (lo, hi), constant_values=-1).astype(int))
-        else:
-            maps.append(np.pad(ramp, (lo, hi), mode=NP_MODE[mode]).astype(int))
+        maps.append(np_pad(ramp, (pad[2 * j], pad[2 * j + 1]), mode, -1).astype(int))
     return maps[::-1]  # outermost padded dim first
 
 
@@ -54,7 +55,7 @@ def loop_backward(g, shape, pad, mode):
     return dx
 
 
-CASES = [  # (shape, pad)
+CASES = [  # (shape, pad): 1-3 padded dims
     ((2, 3, 7), (1, 2)),
     ((3, 5), (3, 0)),
     ((2, 3, 5, 7), (1, 2, 3, 1)),
@@ -62,20 +63,27 @@ CASES = [  # (shape, pad)
     ((1, 2, 3, 4, 5), (1, 2, 0, 3, 2, 1)),
     ((2, 3, 4, 5), (2, 1, 1, 3, 1, 2)),
 ]
+# The CUDA twin test's further cases (cropping pads, a plane larger than a CUDA block): the [cuda] half only
+# (the CPU checks cropping pads against torch below). The CUDA file had (4, 8, 33, 17): the same planes, fewer.
+DEVICE_CASES = CASES + [cuda_case((3, 5), (4, 0)), cuda_case((2, 3, 7), (-1, 2)),
+                        cuda_case((2, 3, 5, 6), (-1, 2, 1, -2)), cuda_case((1, 2, 33, 17), (2, 3, 1, 2))]
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("shape,pad", CASES)
+@pytest.mark.parametrize("shape,pad", DEVICE_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_backward_vs_numpy(mode, shape, pad, dtype):
+def test_forward_backward_vs_numpy(mode, shape, pad, dtype, device):
+    """On each device: the forward is a gather (no arithmetic), equal to np.pad bit for bit; the backward
+    adds the gradients that land on one input element, possibly in another order than the loop reference
+    (and with atomics on CUDA): within 1e-5 (float32) / 1e-12 (float64) on both devices."""
     rng = np.random.default_rng(hash((mode, shape, pad)) % 2**32)
     x = rng.standard_normal(shape).astype(dtype)
-    value = 0.75 if mode == "constant" else None
-    out = np.array(_C.pad_forward(_C.from_numpy(x), list(pad), mode, value or 0.0))
-    ref = np_pad(x, pad, mode, value or 0.0)
+    value = 0.75 if mode == "constant" else 0.0
+    out = back(_C.pad_forward(on(x, device), list(pad), mode, value))
+    ref = np_pad(x, pad, mode, value)
     np.testing.assert_array_equal(out, ref)
     g = rng.standard_normal(ref.shape).astype(dtype)
-    dx = np.array(_C.pad_backward(_C.from_numpy(g), list(shape), list(pad), mode))
+    dx = back(_C.pad_backward(on(g, device), list(shape), list(pad), mode))
     np.testing.assert_allclose(dx, loop_backward(g.astype(np.float64), shape, pad, mode),
                                rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5 if dtype == np.float32 else 1e-12)
 
@@ -93,12 +101,24 @@ def test_gradcheck_constant_many_dims():
     assert gradcheck(lambda t: F.pad(t, (1, 0, 0, 1, 1, 1, 1, 0), value=0.5), (x,))
 
 
-def test_constant_int_and_bool_dtypes():
-    x = cnnkit.tensor(np.arange(12).reshape(3, 4))
+def test_constant_int_and_bool_dtypes(device):
+    x = cnnkit.tensor(np.arange(12).reshape(3, 4), device=device)
     out = F.pad(x, (1, 1, 0, 2), value=7)
-    np.testing.assert_array_equal(out.numpy(), np.pad(np.arange(12).reshape(3, 4), ((0, 2), (1, 1)),
-                                                      constant_values=7))
-    assert out.dtype == x.dtype
+    np.testing.assert_array_equal(out.cpu().numpy(), np.pad(np.arange(12).reshape(3, 4), ((0, 2), (1, 1)),
+                                                            constant_values=7))
+    assert out.dtype == x.dtype and out.device == x.device
+    np.testing.assert_array_equal(back(_C.pad_forward(on(np.arange(60).reshape(3, 4, 5), device), [1, 2, 2, 0],
+                                                      "constant", 9.0)),
+                                  np.pad(np.arange(60).reshape(3, 4, 5), ((0, 0), (2, 0), (1, 2)), constant_values=9))
+
+
+def test_autograd_on_device(device):
+    """F.pad's backward through autograd on each device against the loop reference (float32)."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 6)).astype(np.float32)
+    t = cnnkit.tensor(x, device=device, requires_grad=True)
+    (F.pad(t, (2, 1, 1, 2), mode="reflect") ** 2).sum().backward()
+    ref = loop_backward(2 * np_pad(x.astype(np.float64), (2, 1, 1, 2), "reflect"), x.shape, (2, 1, 1, 2), "reflect")
+    np.testing.assert_allclose(t.grad.cpu().numpy(), ref, rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------

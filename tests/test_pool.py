@@ -4,6 +4,10 @@ References: max pooling is a plain loop over windows (first maximum in row-major
 average pooling is a sum of shifted strided slices of a zero-padded copy, divided by a window sum
 of a "counted cells" mask (real cells, plus the padding when count_include_pad; never the
 ceil_mode overhang). Backward references scatter with np.add.at / the transposed slicing.
+The kernel tests run on each device (the `device` fixture) with the same tolerances: outputs and indices of
+max pooling are exact on both (selections); the average forward and backward sum in the CPU's order on CUDA
+too (TOL against the references on both); the max-pool backward adds overlapping windows with atomics on CUDA
+(TOL). Larger-than-a-grid cases stay CUDA-only in tests/test_cuda_pool.py.
 """
 import math
 
@@ -11,6 +15,7 @@ import numpy as np
 import pytest
 
 from cnnkit import _C
+from cuda_twin_helpers import back, cuda_case, on
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
@@ -134,51 +139,66 @@ def rand(shape, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES)
-def test_max_pool2d_matches_reference(case, dtype):
+def test_max_pool2d_matches_reference(case, dtype, device):
     shape, k, s, p, d, ceil = case
     x = rand(shape, dtype)
-    out, idx = _C.max_pool2d_forward(_C.from_numpy(x), k, s, p, d, ceil)
+    out, idx = _C.max_pool2d_forward(on(x, device), k, s, p, d, ceil)
+    assert out.device == device and idx.device == device
     ro, ri = ref_max_pool(x, k, s, p, d, ceil)
-    assert np.asarray(idx).dtype == np.int64
-    np.testing.assert_array_equal(np.asarray(out), ro)
-    np.testing.assert_array_equal(np.asarray(idx), ri)
+    assert back(idx).dtype == np.int64
+    np.testing.assert_array_equal(back(out), ro)
+    np.testing.assert_array_equal(back(idx), ri)
     dout = rand(ro.shape, dtype, seed=1)
-    dx = _C.max_pool2d_backward(_C.from_numpy(dout), idx, list(shape))
-    np.testing.assert_allclose(np.asarray(dx), ref_max_pool_backward(dout, ri, shape), **TOL[dtype])
+    dx = _C.max_pool2d_backward(on(dout, device), idx, list(shape))
+    np.testing.assert_allclose(back(dx), ref_max_pool_backward(dout, ri, shape), **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("count_include_pad", [True, False])
-@pytest.mark.parametrize("divisor", [None, 3])
-def test_avg_pool2d_matches_reference(case, dtype, count_include_pad, divisor):
+@pytest.mark.parametrize("divisor", [None, 3, cuda_case(5)])  # 5: the CUDA twin test's
+def test_avg_pool2d_matches_reference(case, dtype, count_include_pad, divisor, device):
     shape, k, s, p, _, ceil = case
     x = rand(shape, dtype)
-    out = _C.avg_pool2d_forward(_C.from_numpy(x), k, s, p, ceil, count_include_pad, divisor)
+    out = _C.avg_pool2d_forward(on(x, device), k, s, p, ceil, count_include_pad, divisor)
     ref = ref_avg_pool(x, k, s, p, ceil, count_include_pad, divisor)
-    np.testing.assert_allclose(np.asarray(out), ref, **TOL[dtype])
+    np.testing.assert_allclose(back(out), ref, **TOL[dtype])
     dout = rand(ref.shape, dtype, seed=1)
-    dx = _C.avg_pool2d_backward(_C.from_numpy(dout), list(shape), k, s, p, ceil, count_include_pad, divisor)
-    np.testing.assert_allclose(np.asarray(dx), ref_avg_pool_backward(dout, shape, k, s, p, ceil, count_include_pad,
-                                                                     divisor), **TOL[dtype])
+    dx = _C.avg_pool2d_backward(on(dout, device), list(shape), k, s, p, ceil, count_include_pad, divisor)
+    np.testing.assert_allclose(back(dx), ref_avg_pool_backward(dout, shape, k, s, p, ceil, count_include_pad,
+                                                               divisor), **TOL[dtype])
 
 
-def test_pool_accepts_any_strides():
+def test_max_pool2d_nan_and_ties(device):
+    """All-equal windows: the first element in row-major order wins; a NaN in a window wins it."""
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    x[0, 0, 1, 2] = np.nan
+    out, idx = _C.max_pool2d_forward(on(x, device), (2, 2), (1, 1), (0, 0), (1, 1), False)
+    ro, ri = ref_max_pool(x, (2, 2), (1, 1), (0, 0), (1, 1), False)
+    np.testing.assert_array_equal(back(out), ro)
+    np.testing.assert_array_equal(back(idx), ri)
+    assert np.isnan(ro[0, 0, 0, 1]) and ri[0, 0, 0, 0] == 0
+
+
+def test_pool_accepts_any_strides(device):
     base = rand((2, 9, 7, 3), np.float32)
     x = base.transpose(0, 3, 1, 2)  # (2, 3, 9, 7), not contiguous
-    out, idx = _C.max_pool2d_forward(_C.from_numpy(x), (3, 2), (2, 2), (1, 0), (1, 1), False)
+    xt = on(base, device).permute([0, 3, 1, 2])
+    assert not xt.is_contiguous()
+    out, idx = _C.max_pool2d_forward(xt, (3, 2), (2, 2), (1, 0), (1, 1), False)
     ro, ri = ref_max_pool(np.ascontiguousarray(x), (3, 2), (2, 2), (1, 0), (1, 1), False)
-    np.testing.assert_array_equal(np.asarray(out), ro)
-    np.testing.assert_array_equal(np.asarray(idx), ri)
-    avg = _C.avg_pool2d_forward(_C.from_numpy(x), (3, 2), (2, 2), (1, 0), False, True, None)
-    np.testing.assert_allclose(np.asarray(avg), ref_avg_pool(x, (3, 2), (2, 2), (1, 0), False, True, None), rtol=1e-5)
+    np.testing.assert_array_equal(back(out), ro)
+    np.testing.assert_array_equal(back(idx), ri)
+    avg = _C.avg_pool2d_forward(xt, (3, 2), (2, 2), (1, 0), False, True, None)
+    np.testing.assert_allclose(back(avg), ref_avg_pool(x, (3, 2), (2, 2), (1, 0), False, True, None), rtol=1e-5)
 
 
-def test_pool_zero_batch():
-    x = np.zeros((0, 2, 5, 5), np.float32)
-    out, idx = _C.max_pool2d_forward(_C.from_numpy(x), (2, 2), (1, 1), (0, 0), (1, 1), False)
-    assert np.asarray(out).shape == (0, 2, 4, 4)
-    assert np.asarray(_C.avg_pool2d_forward(_C.from_numpy(x), (2, 2), (1, 1), (0, 0), False, True, None)).shape == (0, 2, 4, 4)
+def test_pool_zero_batch(device):
+    x = on(np.zeros((0, 2, 5, 5), np.float32), device)
+    out, idx = _C.max_pool2d_forward(x, (2, 2), (1, 1), (0, 0), (1, 1), False)
+    assert back(out).shape == (0, 2, 4, 4) and back(idx).shape == (0, 2, 4, 4)
+    assert back(_C.avg_pool2d_forward(x, (2, 2), (1, 1), (0, 0), False, True, None)).shape == (0, 2, 4, 4)
+    assert back(_C.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False, True, None)).shape == (0, 2, 2, 2)
 
 
 def test_max_pool2d_numeric_gradient():
@@ -339,6 +359,21 @@ def test_functional_pools_match_torch():
     assert idx.dtype == ck.int64 and not idx.requires_grad
     np.testing.assert_array_equal(np.asarray(idx._t), tidx.numpy())
     np.testing.assert_array_equal(np.asarray(out._t), tout.numpy())
+
+
+def test_functional_autograd_on_device(device):
+    """max_pool2d * 2 + avg_pool2d(...).sum() through autograd on each device, against the reference backwards."""
+    x = rand((2, 3, 9, 8), np.float32, seed=6)
+    xt = ck.tensor(x, device=device, requires_grad=True)
+    m = F.max_pool2d(xt, 3, 2, 1)
+    y = m * 2 + F.avg_pool2d(xt, 2, ceil_mode=True).sum()
+    y.sum().backward()
+    assert xt.grad.device == xt.device
+    _, ri = ref_max_pool(x, (3, 3), (2, 2), (1, 1), (1, 1), False)
+    ones_avg = np.ones(ref_avg_pool(x, (2, 2), (2, 2), (0, 0), True, True, None).shape, np.float64)
+    ref = (2 * ref_max_pool_backward(np.ones(ri.shape), ri, x.shape)
+           + m.numel() * ref_avg_pool_backward(ones_avg, x.shape, (2, 2), (2, 2), (0, 0), True, True, None))
+    np.testing.assert_allclose(xt.grad.cpu().numpy(), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_functional_pool_defaults_and_errors():

@@ -1,12 +1,16 @@
 """softmax / log_softmax, cross_entropy, nll_loss, mse_loss: the _C kernels against NumPy float64
-references, central differences and PyTorch."""
+references, central differences and PyTorch. The softmax / log_softmax kernel tests take the `device` fixture:
+within TOL on the CPU and CUDA_TOL on CUDA (its expf/logf are a few ulp from libm's, sums run in another order
+and multiply-adds are contracted into FMAs)."""
 import numpy as np
 import pytest
 
 from cnnkit import _C
+from cuda_twin_helpers import back, cuda_case, is_cuda, on, runs_twin
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+CUDA_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-11, atol=1e-12)}
 
 
 def rand(shape, dtype, seed=0, scale=2.0):
@@ -49,22 +53,30 @@ def ref_log_softmax(x, dim):
 
 SOFTMAX_CASES = [((7,), 0), ((3, 33), 1), ((3, 33), 0), ((2, 3, 7, 5), 1), ((2, 3, 7, 5), -1), ((2, 5, 300), 1),
                  ((1, 1), 1), ((4, 1, 3), 1), ((2, 130, 3), -2)]
+# the CUDA twin test's cases, run by the [cuda] half only: rows longer than a CUDA block, a reduced dim that is
+# not innermost, one row of 70000
+DEVICE_SOFTMAX_CASES = SOFTMAX_CASES + [
+    cuda_case((2, 3, 5, 7), 1), cuda_case((2, 3, 5, 7), -1), cuda_case((2, 3, 5, 7), 2), cuda_case((4, 1000), -1),
+    cuda_case((33, 7), 0), cuda_case((5, 4, 129), 1), cuda_case((1, 70000), 1)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,dim", SOFTMAX_CASES)
-def test_softmax_matches_numpy(shape, dim, dtype):
+@pytest.mark.parametrize("shape,dim", DEVICE_SOFTMAX_CASES)
+def test_softmax_matches_numpy(shape, dim, dtype, device):
+    tol = (CUDA_TOL if is_cuda(device) else TOL)[dtype]
     x = rand(shape, dtype)
     g = rand(shape, dtype, seed=1, scale=1.0)
-    y = A(_C.softmax_forward(C(x), dim))
-    ly = A(_C.log_softmax_forward(C(x), dim))
-    np.testing.assert_allclose(y, ref_softmax(x, dim), **TOL[dtype])
-    np.testing.assert_allclose(ly, ref_log_softmax(x, dim), **TOL[dtype])
+    y_t = _C.softmax_forward(on(x, device), dim)
+    ly_t = _C.log_softmax_forward(on(x, device), dim)
+    assert y_t.device == device
+    y, ly = back(y_t), back(ly_t)
+    np.testing.assert_allclose(y, ref_softmax(x, dim), **tol)
+    np.testing.assert_allclose(ly, ref_log_softmax(x, dim), **tol)
     y64, ly64, g64 = ref_softmax(x, dim), ref_log_softmax(x, dim), g.astype(np.float64)
     dref = y64 * (g64 - (g64 * y64).sum(axis=dim, keepdims=True))
     ldref = g64 - np.exp(ly64) * g64.sum(axis=dim, keepdims=True)
-    np.testing.assert_allclose(A(_C.softmax_backward(C(g), C(y), dim)), dref, **TOL[dtype])
-    np.testing.assert_allclose(A(_C.log_softmax_backward(C(g), C(ly), dim)), ldref, **TOL[dtype])
+    np.testing.assert_allclose(back(_C.softmax_backward(on(g, device), y_t, dim)), dref, **tol)
+    np.testing.assert_allclose(back(_C.log_softmax_backward(on(g, device), ly_t, dim)), ldref, **tol)
 
 
 @pytest.mark.parametrize("log", [False, True])
@@ -79,28 +91,40 @@ def test_softmax_numeric_gradient(log):
     np.testing.assert_allclose(dx, num, rtol=1e-6, atol=1e-8)
 
 
-def test_softmax_stability_and_special_cases():
+def test_softmax_stability_and_special_cases(device):
+    def sm(a, dim):
+        return back(_C.softmax_forward(on(a, device), dim))
+
+    def lsm(a, dim):
+        return back(_C.log_softmax_forward(on(a, device), dim))
+
     x = np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1001.0, -1002.0]], np.float32)
-    y = A(_C.softmax_forward(C(x), 1))
+    y = sm(x, 1)
     assert np.all(np.isfinite(y))
     np.testing.assert_allclose(y, ref_softmax(x, 1), rtol=1e-6)
-    ly = A(_C.log_softmax_forward(C(x), 1))
-    np.testing.assert_allclose(ly, ref_log_softmax(x, 1), rtol=1e-6)
+    np.testing.assert_allclose(lsm(x, 1), ref_log_softmax(x, 1), rtol=1e-6)
     xn = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]], np.float32)
-    yn = A(_C.softmax_forward(C(xn), 1))
+    yn = sm(xn, 1)
     assert np.all(np.isnan(yn[0])) and np.all(np.isfinite(yn[1]))
     # -inf entries (masking) get probability 0; a slice of only -inf is NaN, as in PyTorch
     xm = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf]], np.float32)
-    ym = A(_C.softmax_forward(C(xm), 1))
+    ym = sm(xm, 1)
     np.testing.assert_allclose(ym[0], [1 / (1 + np.e), 0.0, np.e / (1 + np.e)], rtol=1e-6)
     assert np.all(np.isnan(ym[1]))
-    assert A(_C.log_softmax_forward(C(xm), 1))[0, 1] == -np.inf
+    assert lsm(xm, 1)[0, 1] == -np.inf
     # 0-d input: softmax of a scalar is 1, log_softmax 0
-    assert A(_C.softmax_forward(C(np.array(3.0)), 0)) == 1.0
-    assert A(_C.log_softmax_forward(C(np.array(3.0)), -1)) == 0.0
-    # strided input
+    assert sm(np.array(3.0), 0) == 1.0
+    assert lsm(np.array(3.0), -1) == 0.0
+    # a transposed view made on the device
     base = rand((5, 6), np.float64)
-    np.testing.assert_allclose(A(_C.softmax_forward(C(base.T), 1)), ref_softmax(base.T, 1), rtol=1e-13)
+    got = back(_C.softmax_forward(on(base, device).transpose(0, 1), 1))
+    np.testing.assert_allclose(got, ref_softmax(base.T, 1), rtol=1e-13 if not is_cuda(device) else 1e-11)
+    if runs_twin(device):  # NaN, -inf rows and huge values: the device agrees with the CPU kernel
+        xs = np.array([[0.0, np.nan, 1.0], [-np.inf, 0.0, 1.0], [-np.inf, -np.inf, -np.inf], [1e30, 1e30, -1e30]],
+                      np.float32)
+        for f in (_C.softmax_forward, _C.log_softmax_forward):
+            np.testing.assert_allclose(back(f(on(xs, device), 1)), A(f(C(xs), 1)), rtol=1e-5, atol=1e-6,
+                                       equal_nan=True)
 
 
 def test_softmax_bad_inputs():
