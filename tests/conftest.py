@@ -68,11 +68,13 @@ def device(request):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test in a test_cuda*.py file is a GPU case too: mark it `cuda` so `-m cuda` finds it. Drop the
-    [cpu] half of cases marked `cuda_only`."""
+    """Every test in a test_cuda*.py file is a GPU case too, and so is any test skipped elsewhere for want of
+    a GPU (a skipif whose reason names a GPU): mark it `cuda` so `-m cuda` finds it. Drop the [cpu] half of
+    cases marked `cuda_only`."""
     keep, dropped = [], []
     for item in items:
-        if os.path.basename(str(item.fspath)).startswith("test_cuda"):
+        gpu_skip = any("GPU" in str(m.kwargs.get("reason", "")) for m in item.iter_markers("skipif"))
+        if os.path.basename(str(item.fspath)).startswith("test_cuda") or gpu_skip:
             item.add_marker(pytest.mark.cuda)
         callspec = getattr(item, "callspec", None)
         if (callspec is not None and callspec.params.get("device") == "cpu"

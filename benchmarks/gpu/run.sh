@@ -87,7 +87,7 @@ run_pytest() {  # run_pytest <log> <args...>
   local rc=$?
   tail -1 "$out" | tee -a "$log"
   # a CUDA test skipped for want of a GPU on a GPU machine is a failure of the run, not a pass
-  if grep -q "needs an NVIDIA GPU\|needs CUDA" "$out"; then
+  if grep -qE "needs (an NVIDIA|a CUDA|a) GPU|needs CUDA" "$out"; then
     say "tests skipped for lack of a GPU on a GPU machine"; return 1
   fi
   return $rc
