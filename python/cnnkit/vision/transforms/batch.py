@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from ...nn.module import Module
 from . import _functional_tensor as F_t
+from .transforms import RandomCrop as _PerImageRandomCrop
 from .transforms import _setup_size
 
 __all__ = ["Compose", "RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "Normalize", "RandomErasing"]
@@ -86,15 +87,8 @@ class RandomCrop(_BatchTransform):
         self.fill = fill
         self.padding_mode = padding_mode
 
-    def _pad(self, x):
-        if self.padding is not None:
-            x = F_t.pad(x, self.padding, self.fill, self.padding_mode)
-        th, tw = self.size
-        if self.pad_if_needed and x.shape[-1] < tw:
-            x = F_t.pad(x, [tw - x.shape[-1], 0], self.fill, self.padding_mode)
-        if self.pad_if_needed and x.shape[-2] < th:
-            x = F_t.pad(x, [0, th - x.shape[-2]], self.fill, self.padding_mode)
-        return x
+    # the per-image RandomCrop's padding (padding, then pad_if_needed to size) works on (N, C, H, W) as is
+    _pad = _PerImageRandomCrop._pad
 
     def get_params(self, x):
         """{'top', 'left'}: int64 (N,) corners in the padded batch, uniform as RandomCrop.get_params."""

@@ -335,7 +335,9 @@ class RandomCrop(Module):
         self.fill = fill
         self.padding_mode = padding_mode
 
-    def forward(self, img):
+    def _pad(self, img):
+        """``padding`` first, then (``pad_if_needed``) up to ``size`` on the right/bottom; also used by the
+        batched RandomCrop (transforms.batch) on (N, C, H, W) tensors."""
         if self.padding is not None:
             img = F.pad(img, self.padding, self.fill, self.padding_mode)
         _, height, width = F.get_dimensions(img)
@@ -343,6 +345,10 @@ class RandomCrop(Module):
             img = F.pad(img, [self.size[1] - width, 0], self.fill, self.padding_mode)
         if self.pad_if_needed and height < self.size[0]:
             img = F.pad(img, [0, self.size[0] - height], self.fill, self.padding_mode)
+        return img
+
+    def forward(self, img):
+        img = self._pad(img)
         i, j, h, w = self.get_params(img, self.size)
         return F.crop(img, i, j, h, w)
 
@@ -350,36 +356,32 @@ class RandomCrop(Module):
         return f"{self.__class__.__name__}(size={self.size}, padding={self.padding})"
 
 
-class RandomHorizontalFlip(Module):
+class _RandomFlip(Module):
+    """Applies the subclass's ``_flip`` (a functional op) with probability ``p``."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, img):
+        if _rand1() < self.p:
+            return type(self)._flip(img)
+        return img
+
+    def __repr__(self):
+        return f"{self.__class__.__name__}(p={self.p})"
+
+
+class RandomHorizontalFlip(_RandomFlip):
     """Mirrors left-right with probability ``p``."""
 
-    def __init__(self, p=0.5):
-        super().__init__()
-        self.p = p
-
-    def forward(self, img):
-        if _rand1() < self.p:
-            return F.hflip(img)
-        return img
-
-    def __repr__(self):
-        return f"{self.__class__.__name__}(p={self.p})"
+    _flip = staticmethod(F.hflip)
 
 
-class RandomVerticalFlip(Module):
+class RandomVerticalFlip(_RandomFlip):
     """Flips top-bottom with probability ``p``."""
 
-    def __init__(self, p=0.5):
-        super().__init__()
-        self.p = p
-
-    def forward(self, img):
-        if _rand1() < self.p:
-            return F.vflip(img)
-        return img
-
-    def __repr__(self):
-        return f"{self.__class__.__name__}(p={self.p})"
+    _flip = staticmethod(F.vflip)
 
 
 class RandomResizedCrop(Module):
