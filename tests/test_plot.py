@@ -19,7 +19,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 Image = pytest.importorskip("PIL.Image")
 
-ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +42,7 @@ def _history():
 
 # ----------------------------------------------------------------------------- optional dependency
 def _run(code):
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(cnnkit.__file__)))
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
 
 

@@ -19,7 +19,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader  # noqa: E402
 from tensorboard.util import tensor_util  # noqa: E402
 
-ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
 
 
 def _acc(logdir):
@@ -48,7 +47,7 @@ def _pixels(image_event):
 
 # ----------------------------------------------------------------------------- packaging
 def test_missing_tensorboard_names_the_extra():
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(cnnkit.__file__)))
     code = ("import sys; sys.modules['tensorboard'] = None\n"
             "from cnnkit.utils.tensorboard import SummaryWriter\n"
             "try:\n    SummaryWriter('unused')\nexcept ImportError as e:\n    print('ERR', e)\n")
