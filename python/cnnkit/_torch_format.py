@@ -156,7 +156,9 @@ class _Reader:
         self.map_location = _map_location_fn(map_location)
         self.little = True
         if prefix + "byteorder" in zf.namelist():
-            order = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
+            from .serialization._container import read_entry
+
+            order = read_entry(zf, zf.getinfo(prefix + "byteorder"), name).decode("ascii", "replace").strip()
             if order not in ("little", "big"):
                 raise CheckpointError(f"{name}: unknown byteorder record {order!r:.40}")
             self.little = order == "little"
@@ -292,11 +294,14 @@ class _LegacyReader(_Reader):
             if len(head) < 8:
                 raise CheckpointError(f"{self.name}: file ends before the data of storage {key} (truncated)")
             n = int.from_bytes(head, "little" if little else "big", signed=True)
+            if n != numel:  # the count before the bytes against the count announced in the pickle
+                raise CheckpointError(f"{self.name}: storage {key} was announced with {numel} elements, its data "
+                                      f"record declares {n} (corrupt)")
             dt = np.dtype(_STORAGE_TYPES[sname][0]).newbyteorder("<" if little else ">")
-            raw = f.read(n * dt.itemsize) if n >= 0 else b""
-            if n != numel or len(raw) != numel * dt.itemsize:
+            raw = f.read(numel * dt.itemsize)
+            if len(raw) != numel * dt.itemsize:
                 raise CheckpointError(f"{self.name}: storage {key} should hold {numel} elements, the file has "
-                                   f"{min(n, len(raw) // dt.itemsize)} (truncated or corrupt)")
+                                      f"{len(raw) // dt.itemsize} (truncated)")
             arr[...] = np.frombuffer(raw, dtype=dt)
         if self.pending:
             raise CheckpointError(f"{self.name}: no data for storages {sorted(self.pending)[:5]} (truncated or corrupt)")
@@ -323,11 +328,54 @@ def _apply_location(obj, fn):
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
+class _Bounded:
+    """A read-only view of ``fh`` that never asks it for more bytes than the file holds, so a length
+    declared inside a damaged pickle cannot make a read preallocate gigabytes."""
+
+    def __init__(self, fh, size):
+        self.fh = fh
+        self.end = fh.tell() + size
+
+    def read(self, n=-1):
+        left = max(0, self.end - self.fh.tell())
+        return self.fh.read(left if n is None or n < 0 else min(n, left))
+
+    def readline(self, limit=-1):
+        left = max(0, self.end - self.fh.tell())
+        return self.fh.readline(left if limit is None or limit < 0 else min(limit, left))
+
+    def tell(self):
+        return self.fh.tell()
+
+    def seek(self, pos, whence=0):
+        return self.fh.seek(pos, whence)
+
+
+def _prescan(fh, name, what):
+    """Walks one pickle's opcodes (pickletools, reading through ``_Bounded``) before it is unpickled:
+    every length argument must fit in the bytes present and every memo index must be one the pickler
+    could have assigned (at most one per opcode so far). Without this, a flipped bit can make the C
+    unpickler allocate a bytearray or a memo table from a 4-8 byte length it has not checked."""
+    import pickletools
+
+    start = fh.tell()
+    try:
+        for count, (op, arg, _) in enumerate(pickletools.genops(fh)):
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and not (isinstance(arg, int) and 0 <= arg <= count):
+                raise ValueError(f"memo index {arg!r:.20} at opcode {count}")
+    except CheckpointError:
+        raise
+    except Exception as e:  # ValueError: truncated argument, unknown opcode, bad memo index
+        raise CheckpointError(f"{name}: corrupt {what} ({type(e).__name__}: {str(e)[:200]})") from None
+    fh.seek(start)
+
+
 def _unpickle(fh, reader, name, what):
     """One restricted unpickle from ``fh``. Whatever goes wrong parsing the bytes is a corrupt file
     (the unpickler raises EOFError, ValueError, TypeError, ... on damaged data): one CheckpointError
     naming it. Refusals and bad records (already CheckpointErrors) and the caller's own map_location
     errors pass through unchanged."""
+    _prescan(fh, name, what)
     try:
         return _RestrictedUnpickler(fh, reader).load()
     except CheckpointError:
@@ -349,6 +397,7 @@ def _load_legacy(f, name, map_location, size=None):
         size = f.seek(0, 2) - pos
         f.seek(pos)
     reader = _LegacyReader(name, size)
+    f = _Bounded(f, size)
     magic = _unpickle(f, reader, name, "legacy checkpoint")
     version = _unpickle(f, reader, name, "legacy checkpoint")
     if magic != _LEGACY_MAGIC or version != 1001:
