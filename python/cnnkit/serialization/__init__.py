@@ -216,17 +216,18 @@ def _load_cnnkit(zf, name, map_location, weights_only, pickle_module):
     refs = _safe.collect(meta["root"], name)
     table = meta.get("tensors") if version >= 2 else None
     # pass 1: every entry's header against its size (and the table), before any data is read
-    infos = {}
+    checked = {}
     for key, (path, node) in refs.items():
-        infos[key] = _entry(zf, key, path, name)
+        info = _entry(zf, key, path, name)
         if table is not None and key not in table:
             raise CheckpointError(f"{name} is corrupt: entry {path!r} ({key!r}) is missing from the tensor table")
-        check_header(zf, infos[key], f"entry {path!r}", name)
+        shape, _, np_dtype, _ = check_header(zf, info, f"entry {path!r}", name)
+        checked[key] = info, _safe.check_entry(shape, np_dtype, path, node, None if table is None else table[key], name)
     # pass 2: the data
     tensors = {}
     for key, (path, node) in refs.items():
-        arr = npy_array(zf, infos[key], f"entry {path!r}", name)
-        tensors[key] = _safe.tensor_from(arr, path, node, None if table is None else table[key], name)
+        info, dt = checked[key]
+        tensors[key] = _safe.make_tensor(npy_array(zf, info, f"entry {path!r}", name), dt, node)
     return _apply_map_location(_safe.build(meta["root"], tensors), map_location)
 
 

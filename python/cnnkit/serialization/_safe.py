@@ -22,8 +22,8 @@ import numpy as np
 from ._container import CheckpointError
 
 # Containers nested deeper than this are refused on save and on load. Each container level is at most
-# three JSON levels ({"__dict__": [[key, value]]}), which keeps json and our walk far from Python's
-# recursion limit.
+# three JSON levels ({"__dict__": [[key, value]]}), which keeps json (recursive, in C) far from Python's
+# recursion limit; a deeper __meta__ makes json raise RecursionError, reported as the same CheckpointError.
 MAX_DEPTH = 100
 
 _TAGS = ("__tensor__", "__odict__", "__dict__", "__tuple__")
@@ -38,7 +38,7 @@ def encode(obj, arrays, table, depth=0):
     from .._dtype import bfloat16, int16
     from ..tensor import Tensor
 
-    if depth > MAX_DEPTH:
+    if depth >= MAX_DEPTH and isinstance(obj, (dict, list, tuple)):
         raise ValueError(f"cnnkit.save: the object nests containers more than {MAX_DEPTH} levels deep")
     if isinstance(obj, Tensor):
         key = f"t{len(arrays)}"
@@ -75,10 +75,10 @@ def collect(node, name, path="", depth=0, refs=None):
     """Checks the JSON tree (node kinds, depth) and returns {entry key: (dotted path, tensor node)}."""
     refs = {} if refs is None else refs
     where = f" at {path!r}" if path else ""
-    if depth > 3 * MAX_DEPTH + 3:
-        raise CheckpointError(f"{name} is corrupt: its structure nests more than {MAX_DEPTH} containers deep")
     if node is None or type(node) in (bool, int, float, str):
         return refs
+    if depth >= MAX_DEPTH and not (type(node) is dict and "__tensor__" in node):
+        raise CheckpointError(f"{name} is corrupt: its structure nests more than {MAX_DEPTH} containers deep")
     if type(node) is list:
         for i, v in enumerate(node):
             collect(v, name, _child(path, i), depth + 1, refs)
@@ -147,28 +147,38 @@ def build(node, tensors):
     return out
 
 
-def tensor_from(arr, path, node, declared, name):
-    """The cnnkit tensor for entry ``arr``: checks its NumPy dtype against the node's tag and (version 2)
-    the declared dtype and shape, then copies it into a cnnkit tensor."""
+def check_entry(shape, np_dtype, path, node, declared, name):
+    """The cnnkit dtype of an entry whose ``.npy`` header declares ``shape``/``np_dtype``, checked against
+    its tensor node (bfloat16 tag, requires_grad) and, in version 2, its declared dtype and shape. Runs
+    before the entry's data is read."""
     from .._dtype import _BY_NAME, _BY_NUMPY, bfloat16
-    from ..tensor import _wrap, from_numpy
 
+    np_dtype = np_dtype.newbyteorder("=")
     bf16 = node.get("dtype") == "bfloat16"
-    got = bfloat16 if bf16 and arr.dtype == np.uint16 else _BY_NUMPY.get(arr.dtype)
+    got = bfloat16 if bf16 and np_dtype == np.uint16 else _BY_NUMPY.get(np_dtype)
     if got is None or (bf16 and got is not bfloat16):
-        raise CheckpointError(f"{name} is corrupt: entry {path!r} holds NumPy dtype {arr.dtype.str!r}, which "
+        raise CheckpointError(f"{name} is corrupt: entry {path!r} holds NumPy dtype {np_dtype.str!r}, which "
                               f"does not match its record{' (bfloat16 travels as uint16)' if bf16 else ''}")
     if declared is not None:
-        if not isinstance(declared, dict) or declared.get("dtype") not in _BY_NAME:
+        dname = declared.get("dtype") if isinstance(declared, dict) else None
+        if dname not in _BY_NAME:
             raise CheckpointError(f"{name} is corrupt: entry {path!r} has unknown dtype "
-                                  f"{declared.get('dtype') if isinstance(declared, dict) else declared!r:.40}")
-        if _BY_NAME[declared["dtype"]] is not got or declared.get("shape") != list(arr.shape):
-            raise CheckpointError(f"{name} is corrupt: entry {path!r} is declared as {declared['dtype']} of shape "
-                                  f"{declared.get('shape')!r:.80} but holds {got.name} of shape {list(arr.shape)}")
+                                  f"{dname if isinstance(dname, str) else declared!r:.40}")
+        if _BY_NAME[dname] is not got or declared.get("shape") != list(shape):
+            raise CheckpointError(f"{name} is corrupt: entry {path!r} is declared as {dname} of shape "
+                                  f"{declared.get('shape')!r:.80} but holds {got.name} of shape {list(shape)}")
     if node.get("requires_grad", False) and not got.is_floating_point:
         raise CheckpointError(f"{name} is corrupt: entry {path!r} of dtype {got.name} is marked requires_grad "
                               "(only floating-point tensors can require gradients)")
-    if bf16:
+    return got
+
+
+def make_tensor(arr, dt, node):
+    """A cnnkit tensor holding a copy of the checked entry ``arr`` (dtype ``dt`` from ``check_entry``)."""
+    from .._dtype import bfloat16
+    from ..tensor import _wrap, from_numpy
+
+    if dt is bfloat16:
         t = _wrap(from_numpy(np.array(arr.view(np.int16), copy=True))._t.view_dtype(bfloat16._c))
     else:
         t = from_numpy(np.array(arr, copy=True))
