@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import cnnkit as ck
-from cnnkit import nn, optim
+from cnnkit import nn
 from cnnkit.serialization import CheckpointError
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -416,6 +416,48 @@ def test_whole_objects_still_need_weights_only_false(tmp_path):
     msg = _raises(p, "Weights only load failed")
     assert "weights_only=False" in msg
     assert isinstance(ck.load(p, weights_only=False), nn.Sequential)
+
+
+def test_damaged_whole_object_pickle_is_refused_before_unpickling(tmp_path):
+    """Even with weights_only=False, a pickle whose opcode lengths exceed the data fails cleanly."""
+    blob = pickle.dumps(_model(), protocol=2)
+    bad = blob[:-1] + b"\x96" + (2 ** 40).to_bytes(8, "little") + b"."
+    meta = {"format": "cnnkit-pickle", "version": 2}
+    for i, data in enumerate((bad, blob[: len(blob) // 2])):
+        p = _archive(tmp_path / f"m{i}.pt", {"__meta__.npy": _meta(meta),
+                                             "__pickle__.npy": _npy(np.frombuffer(data, dtype=np.uint8))})
+        with pytest.raises(CheckpointError, match="corrupt pickled object"):
+            ck.load(p, weights_only=False)
+    p = _archive(tmp_path / "ok.pt", {"__meta__.npy": _meta(meta),
+                                      "__pickle__.npy": _npy(np.frombuffer(blob, dtype=np.uint8))})
+    assert isinstance(ck.load(p, weights_only=False), nn.Sequential)
+
+
+def test_compressed_entries_and_zip_directory_checks(tmp_path):
+    src = tmp_path / "src.pt"
+    ck.save(_model().state_dict(), src)
+
+    def rewrite(dst, method):
+        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", compression=method) as zout:
+            for info in zin.infolist():
+                zout.writestr(info.filename, zin.read(info))
+        return dst
+
+    deflated = ck.load(rewrite(tmp_path / "deflated.pt", zipfile.ZIP_DEFLATED))  # np.savez_compressed-style
+    assert all(ck.equal(v, _model().state_dict()[k]) for k, v in deflated.items())
+    try:
+        import bz2  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        _raises(rewrite(tmp_path / "bz2.pt", zipfile.ZIP_BZIP2), "uses zip compression method 12")
+    # a deflated entry claiming to expand more than deflate can: a corrupt directory, refused up front
+    p = tmp_path / "bomb.pt"
+    data = bytearray(rewrite(p, zipfile.ZIP_DEFLATED).read_bytes())
+    cd = data.rfind(b"PK\x01\x02")  # the last central directory record: bump its uncompressed size
+    data[cd + 24:cd + 28] = (2 ** 31).to_bytes(4, "little")
+    p.write_bytes(bytes(data))
+    _raises(p, "declares 2147483648 bytes from")
 
 
 def test_non_seekable_file_objects_and_missing_files(tmp_path):

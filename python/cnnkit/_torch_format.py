@@ -168,7 +168,7 @@ class _Reader:
         """The persistent id ``("storage", <StorageType>, key, location, numel)`` -> a 1-D tensor."""
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
             raise CheckpointError(f"{self.name}: unsupported persistent id {pid!r:.80} (expected a "
-                                         "('storage', type, key, location, numel) record)")
+                                  "('storage', type, key, location, numel) record)")
         _, stype, key, location, numel = pid
         if not isinstance(stype, _StorageType):
             raise CheckpointError(f"{self.name}: storage record names {stype!r:.80}, not a torch storage type")
@@ -207,7 +207,7 @@ class _Reader:
 
         if not isinstance(storage, Tensor):
             raise CheckpointError(f"{self.name}: _rebuild_tensor_v2 got {type(storage).__name__} as its "
-                                         "storage, expected a storage record")
+                                  "storage, expected a storage record")
         if not (isinstance(size, (tuple, list)) and isinstance(stride, (tuple, list))):
             raise CheckpointError(f"{self.name}: invalid tensor record (size {size!r:.60}, stride {stride!r:.60})")
         size, stride = tuple(size), tuple(stride)
@@ -257,7 +257,7 @@ class _LegacyReader(_Reader):
     def storage(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
             raise CheckpointError(f"{self.name}: unsupported persistent id {pid!r:.80} (expected a "
-                                         "('storage', type, key, location, numel, view) record)")
+                                  "('storage', type, key, location, numel, view) record)")
         _, stype, key, location, numel, view = pid
         if not isinstance(stype, _StorageType):
             raise CheckpointError(f"{self.name}: storage record names {stype!r:.80}, not a torch storage type")
@@ -304,7 +304,8 @@ class _LegacyReader(_Reader):
                                       f"{len(raw) // dt.itemsize} (truncated)")
             arr[...] = np.frombuffer(raw, dtype=dt)
         if self.pending:
-            raise CheckpointError(f"{self.name}: no data for storages {sorted(self.pending)[:5]} (truncated or corrupt)")
+            raise CheckpointError(f"{self.name}: no data for storages {sorted(self.pending)[:5]} "
+                                  "(truncated or corrupt)")
 
 
 def _apply_location(obj, fn):

@@ -23,6 +23,7 @@ Loading validates before it allocates (``_container.py``): every bad file raises
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -206,7 +207,10 @@ def _load_cnnkit(zf, name, map_location, weights_only, pickle_module):
         if weights_only is not False:
             raise CheckpointError(_REFUSED.format(name=name, what="saved from an object that is not a tensor "
                                                   "or a container of tensors"))
+        from .._torch_format import _prescan
+
         blob = npy_array(zf, _entry(zf, _PICKLE_KEY, _PICKLE_KEY, name), f"entry {_PICKLE_KEY!r}", name)
+        _prescan(io.BytesIO(blob.tobytes()), name, "pickled object")  # lengths and memo indices, as for torch files
         try:
             obj = (pickle_module or pickle).loads(blob.tobytes())
         except Exception as e:
