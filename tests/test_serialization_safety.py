@@ -481,6 +481,12 @@ def test_non_seekable_file_objects_and_missing_files(tmp_path):
         ck.load(Stream(bio.getvalue()[:-10]))
     with pytest.raises(FileNotFoundError):
         ck.load(tmp_path / "absent.pt")
+    with pytest.raises(FileNotFoundError):
+        ck.load(tmp_path / "absent.safetensors")
+    (tmp_path / "text.pt").write_text("hello")
+    with open(tmp_path / "text.pt") as fh:
+        with pytest.raises(TypeError, match="binary file object"):
+            ck.load(fh)
 
 
 # ---------------------------------------------------------------------------- PyTorch-format files
@@ -614,3 +620,20 @@ def test_damaged_checkpoint_corpus(tmp_path):
     for label, counts in summary["per_source"].items():
         # every source sees both outcomes: flips in zip padding/timestamps load, the rest are refused
         assert counts["clean_errors"] > 0 and counts["loads"] > 0, (label, counts)
+
+
+def test_same_except_clauses_as_for_torch_load(tmp_path):
+    """Code that catches torch.load's errors catches ours: RuntimeError for a damaged archive,
+    pickle.UnpicklingError for a refused object."""
+    torch = pytest.importorskip("torch")
+    p = tmp_path / "ok.pt"
+    torch.save({"w": torch.arange(100.0)}, p)
+    data = p.read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    for loader in (lambda q: torch.load(q, weights_only=True), ck.load):
+        with pytest.raises(RuntimeError):
+            loader(tmp_path / "cut.pt")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")
+    for loader in (lambda q: torch.load(q, weights_only=True), ck.load):
+        with pytest.raises(pickle.UnpicklingError):
+            loader(tmp_path / "module.pt")

@@ -266,6 +266,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         start = fh.tell()
         head = fh.read(16)
         fh.seek(start)
+        if not isinstance(head, (bytes, bytearray)):
+            raise TypeError(f"cnnkit.load: expected a path or a binary file object, got a file whose read() returns "
+                            f"{type(head).__name__} (open it with 'rb')")
         if head[:2] == b"PK":
             with open_zip(fh, size, name) as zf:
                 names = zf.namelist()
@@ -288,6 +291,7 @@ def _load_safetensors(f, name, map_location):
     from .._torch_format import _map_location_fn
     from ..utils.safetensors import load_file
 
+    open(f, "rb").close()  # a missing file is FileNotFoundError, as for every other format
     try:
         out = load_file(f)
     except RuntimeError as e:  # the package's own parse errors, already re-raised with the file's name
