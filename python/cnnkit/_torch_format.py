@@ -12,7 +12,9 @@ Reading never executes code from the file: the unpickler resolves only the globa
 (``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2`` / ``_rebuild_parameter`` /
 ``_rebuild_parameter_with_state``, the ``torch.*Storage`` classes), each mapped to a function of
 ours; any other global (``os.system``, ``builtins.eval``, a module class...) raises
-``pickle.UnpicklingError`` naming it. Each storage becomes one 1-D cnnkit tensor and each tensor a
+``cnnkit.serialization.CheckpointError`` (a ``pickle.UnpicklingError`` and ``RuntimeError``) naming it, as
+does any truncated or corrupt file: declared storage sizes and tensor extents are checked against the bytes
+present before anything is allocated. Each storage becomes one 1-D cnnkit tensor and each tensor a
 strided view of it, so tensors that shared storage in torch still share memory here.
 
 Every torch dtype cnnkit has is kept (float16 and bfloat16 included: bfloat16 storages are read as their
@@ -37,6 +39,8 @@ import zipfile
 from collections import OrderedDict
 
 import numpy as np
+
+from .serialization._container import CheckpointError
 
 __all__ = ["is_torch_zip", "load_torch", "save_torch_state_dict"]
 
@@ -152,40 +156,49 @@ class _Reader:
         self.map_location = _map_location_fn(map_location)
         self.little = True
         if prefix + "byteorder" in zf.namelist():
-            order = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
+            from .serialization._container import read_entry
+
+            order = read_entry(zf, zf.getinfo(prefix + "byteorder"), name).decode("ascii", "replace").strip()
             if order not in ("little", "big"):
-                raise RuntimeError(f"{name}: unknown byteorder record {order!r}")
+                raise CheckpointError(f"{name}: unknown byteorder record {order!r:.40}")
             self.little = order == "little"
         self.storages = {}
 
     def storage(self, pid):
         """The persistent id ``("storage", <StorageType>, key, location, numel)`` -> a 1-D tensor."""
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise pickle.UnpicklingError(f"{self.name}: unsupported persistent id {pid!r:.80} (expected a "
-                                         "('storage', type, key, location, numel) record)")
+            raise CheckpointError(f"{self.name}: unsupported persistent id {pid!r:.80} (expected a "
+                                  "('storage', type, key, location, numel) record)")
         _, stype, key, location, numel = pid
         if not isinstance(stype, _StorageType):
-            raise pickle.UnpicklingError(f"{self.name}: storage record names {stype!r:.80}, not a torch storage type")
+            raise CheckpointError(f"{self.name}: storage record names {stype!r:.80}, not a torch storage type")
         key = str(key)
         if key in self.storages:
             return self.storages[key]
         stored, target = _STORAGE_TYPES[stype.name]
         member = f"{self.prefix}data/{key}"
         try:
-            raw = bytearray(self.zf.read(member))
+            info = self.zf.getinfo(member)
         except KeyError:
-            raise RuntimeError(f"{self.name}: the archive has no record {member!r} for storage {key} "
-                               "(truncated or corrupt checkpoint)") from None
+            raise CheckpointError(f"{self.name}: the archive has no record {member!r} for storage {key} "
+                                  "(truncated or corrupt checkpoint)") from None
         dt = np.dtype(stored).newbyteorder("<" if self.little else ">")
-        if not isinstance(numel, int) or numel < 0 or len(raw) < numel * dt.itemsize:
-            raise RuntimeError(f"{self.name}: storage {key} should hold {numel} elements of {stype} "
-                               f"({numel * dt.itemsize if isinstance(numel, int) else '?'} bytes), "
-                               f"the record has {len(raw)} bytes")
+        # the declared element count against the record's size, before the record is read
+        if type(numel) is not int or numel < 0 or info.file_size < numel * dt.itemsize:
+            raise CheckpointError(f"{self.name}: storage {key} declares {numel!r:.40} elements of {stype} "
+                                  f"({numel * dt.itemsize if type(numel) is int else '?'} bytes), "
+                                  f"the record has {info.file_size} bytes")
+        from .serialization._container import read_entry
+
+        raw = bytearray(read_entry(self.zf, info, self.name))
         arr = np.frombuffer(raw, dtype=dt, count=numel)
         arr = arr.astype(np.dtype(target).newbyteorder("="), copy=False)
         if not arr.flags.writeable:
             arr = arr.copy()
-        t = self.map_location(_storage_tensor(arr, stype.name), str(location))
+        try:
+            t = self.map_location(_storage_tensor(arr, stype.name), str(location))
+        except Exception as e:  # the caller's map_location failed: not a file problem, re-raised as is
+            raise _MapLocationFailed(e) from e
         self.storages[key] = t
         return t
 
@@ -193,11 +206,22 @@ class _Reader:
         from .tensor import Tensor, _wrap
 
         if not isinstance(storage, Tensor):
-            raise pickle.UnpicklingError(f"{self.name}: _rebuild_tensor_v2 got {type(storage).__name__} as its "
-                                         "storage, expected a storage record")
+            raise CheckpointError(f"{self.name}: _rebuild_tensor_v2 got {type(storage).__name__} as its "
+                                  "storage, expected a storage record")
+        if not (isinstance(size, (tuple, list)) and isinstance(stride, (tuple, list))):
+            raise CheckpointError(f"{self.name}: invalid tensor record (size {size!r:.60}, stride {stride!r:.60})")
         size, stride = tuple(size), tuple(stride)
-        if len(size) != len(stride) or any(not isinstance(v, int) or v < 0 for v in size + stride + (offset,)):
-            raise RuntimeError(f"{self.name}: invalid tensor record (size {size}, stride {stride}, offset {offset})")
+        if len(size) != len(stride) or any(type(v) is not int or v < 0 for v in size + stride + (offset,)):
+            raise CheckpointError(f"{self.name}: invalid tensor record (size {size!r:.60}, stride {stride!r:.60}, "
+                                  f"offset {offset!r:.20})")
+        # the furthest element the view reaches, against the storage it views (Python ints: no overflow)
+        if all(size):
+            last = storage.storage_offset() + offset + sum((n - 1) * st for n, st in zip(size, stride))
+            limit = storage.storage_offset() + storage.numel()
+            if last >= limit:
+                raise CheckpointError(f"{self.name}: a tensor declares size {list(size)} with stride {list(stride)} "
+                                      f"at offset {offset}, past the end of its storage of {storage.numel()} "
+                                      "elements")
         # a legacy storage view is a 1-D view with its own offset into the root storage
         t = _wrap(storage._t.as_strided(list(size), list(stride), storage.storage_offset() + int(offset)))
         if requires_grad:
@@ -210,58 +234,78 @@ class _Reader:
         return Parameter(data, requires_grad=bool(requires_grad))
 
 
+class _MapLocationFailed(Exception):
+    """Carries an exception raised by the caller's ``map_location`` out of the unpickler unchanged."""
+
+    def __init__(self, exc):
+        super().__init__(exc)
+        self.exc = exc
+
+
 class _LegacyReader(_Reader):
     """Pre-1.6 files: storages are announced in the main pickle and their bytes follow it. Each is
     allocated (in cnnkit's dtype) when announced and filled in place once its bytes are read, so the
     tensor views built meanwhile see the data."""
 
-    def __init__(self, name):
+    def __init__(self, name, size):
         self.name = name
         self.map_location = _map_location_fn(None)
         self.storages = {}
         self.pending = {}  # key -> (target array, stored dtype name, numel)
+        self.budget = size  # bytes in the file: what all announced storages together can hold at most
 
     def storage(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
-            raise pickle.UnpicklingError(f"{self.name}: unsupported persistent id {pid!r:.80} (expected a "
-                                         "('storage', type, key, location, numel, view) record)")
+            raise CheckpointError(f"{self.name}: unsupported persistent id {pid!r:.80} (expected a "
+                                  "('storage', type, key, location, numel, view) record)")
         _, stype, key, location, numel, view = pid
         if not isinstance(stype, _StorageType):
-            raise pickle.UnpicklingError(f"{self.name}: storage record names {stype!r:.80}, not a torch storage type")
+            raise CheckpointError(f"{self.name}: storage record names {stype!r:.80}, not a torch storage type")
         key = str(key)
         if key not in self.storages:
-            if not isinstance(numel, int) or numel < 0:
-                raise pickle.UnpicklingError(f"{self.name}: storage {key} has an invalid size {numel!r}")
+            if type(numel) is not int or numel < 0:
+                raise CheckpointError(f"{self.name}: storage {key} has an invalid size {numel!r:.40}")
+            nbytes = numel * np.dtype(_STORAGE_TYPES[stype.name][0]).itemsize
+            if nbytes > self.budget:  # checked before the storage is allocated
+                raise CheckpointError(f"{self.name}: storage {key} declares {numel} elements ({nbytes} bytes), more "
+                                      "than the file holds (truncated or corrupt)")
+            self.budget -= nbytes
             arr = np.zeros(numel, dtype=np.dtype(_STORAGE_TYPES[stype.name][1]).newbyteorder("="))
             self.storages[key] = _storage_tensor(arr, stype.name)
             self.pending[key] = (arr, stype.name, numel)
         root = self.storages[key]
         if view is None:
             return root
+        if not (isinstance(view, tuple) and len(view) == 3):
+            raise CheckpointError(f"{self.name}: storage {key} has an invalid view record {view!r:.60}")
         view_key, offset, view_size = view
-        if not (isinstance(offset, int) and isinstance(view_size, int) and 0 <= offset
+        if not (type(offset) is int and type(view_size) is int and 0 <= offset and 0 <= view_size
                 and offset + view_size <= root.numel()):
-            raise pickle.UnpicklingError(f"{self.name}: storage view {view_key} is out of bounds")
+            raise CheckpointError(f"{self.name}: storage view {view_key} is out of bounds")
         return root.narrow(0, offset, view_size)
 
     def fill(self, f, keys, little):
         for key in keys:
             key = str(key)
             if key not in self.pending:
-                raise RuntimeError(f"{self.name}: data for unknown storage {key}")
+                raise CheckpointError(f"{self.name}: data for unknown storage {key:.40}")
             arr, sname, numel = self.pending.pop(key)
             head = f.read(8)
             if len(head) < 8:
-                raise RuntimeError(f"{self.name}: file ends before the data of storage {key} (truncated)")
+                raise CheckpointError(f"{self.name}: file ends before the data of storage {key} (truncated)")
             n = int.from_bytes(head, "little" if little else "big", signed=True)
+            if n != numel:  # the count before the bytes against the count announced in the pickle
+                raise CheckpointError(f"{self.name}: storage {key} was announced with {numel} elements, its data "
+                                      f"record declares {n} (corrupt)")
             dt = np.dtype(_STORAGE_TYPES[sname][0]).newbyteorder("<" if little else ">")
-            raw = f.read(n * dt.itemsize) if n >= 0 else b""
-            if n != numel or len(raw) != numel * dt.itemsize:
-                raise RuntimeError(f"{self.name}: storage {key} should hold {numel} elements, the file has "
-                                   f"{min(n, len(raw) // dt.itemsize)} (truncated or corrupt)")
+            raw = f.read(numel * dt.itemsize)
+            if len(raw) != numel * dt.itemsize:
+                raise CheckpointError(f"{self.name}: storage {key} should hold {numel} elements, the file has "
+                                      f"{len(raw) // dt.itemsize} (truncated)")
             arr[...] = np.frombuffer(raw, dtype=dt)
         if self.pending:
-            raise RuntimeError(f"{self.name}: no data for storages {sorted(self.pending)[:5]} (truncated or corrupt)")
+            raise CheckpointError(f"{self.name}: no data for storages {sorted(self.pending)[:5]} "
+                                  "(truncated or corrupt)")
 
 
 def _apply_location(obj, fn):
@@ -285,29 +329,101 @@ def _apply_location(obj, fn):
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
-def _load_legacy(f, name, map_location):
-    reader = _LegacyReader(name)
+class _Bounded:
+    """A read-only view of ``fh`` that never asks it for more bytes than the file holds, so a length
+    declared inside a damaged pickle cannot make a read preallocate gigabytes."""
+
+    def __init__(self, fh, size):
+        self.fh = fh
+        self.end = fh.tell() + size
+
+    def read(self, n=-1):
+        left = max(0, self.end - self.fh.tell())
+        return self.fh.read(left if n is None or n < 0 else min(n, left))
+
+    def readline(self, limit=-1):
+        left = max(0, self.end - self.fh.tell())
+        return self.fh.readline(left if limit is None or limit < 0 else min(limit, left))
+
+    def tell(self):
+        return self.fh.tell()
+
+    def seek(self, pos, whence=0):
+        return self.fh.seek(pos, whence)
+
+
+def _prescan(fh, name, what):
+    """Walks one pickle's opcodes (pickletools, reading through ``_Bounded``) before it is unpickled:
+    every length argument must fit in the bytes present and every memo index must be one the pickler
+    could have assigned (at most one per opcode so far). Without this, a flipped bit can make the C
+    unpickler allocate a bytearray or a memo table from a 4-8 byte length it has not checked."""
+    import pickletools
+
+    start = fh.tell()
     try:
-        magic = _RestrictedUnpickler(f, reader).load()
-        version = _RestrictedUnpickler(f, reader).load()
-        if magic != _LEGACY_MAGIC or version != 1001:
-            raise RuntimeError(f"{name}: not a torch checkpoint (magic {magic!r:.40}, protocol {version!r:.40})")
-        sys_info = _RestrictedUnpickler(f, reader).load()
-        little = bool(sys_info.get("little_endian", True)) if isinstance(sys_info, dict) else True
-        result = _RestrictedUnpickler(f, reader).load()
-        keys = _RestrictedUnpickler(f, reader).load()
-    except pickle.UnpicklingError as e:
-        if str(e).startswith(f"{name}: "):
-            raise
-        raise pickle.UnpicklingError(f"{name}: corrupt legacy checkpoint ({e})") from e
-    except (EOFError, ValueError, struct.error, IndexError, KeyError, AttributeError) as e:
-        raise pickle.UnpicklingError(f"{name}: corrupt legacy checkpoint ({type(e).__name__}: {e})") from e
+        for count, (op, arg, _) in enumerate(pickletools.genops(fh)):
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and not (isinstance(arg, int) and 0 <= arg <= count):
+                raise ValueError(f"memo index {arg!r:.20} at opcode {count}")
+    except CheckpointError:
+        raise
+    except Exception as e:  # ValueError: truncated argument, unknown opcode, bad memo index
+        raise CheckpointError(f"{name}: corrupt {what} ({type(e).__name__}: {str(e)[:200]})") from None
+    fh.seek(start)
+
+
+def _unpickle(fh, reader, name, what):
+    """One restricted unpickle from ``fh``. Whatever goes wrong parsing the bytes is a corrupt file
+    (the unpickler raises EOFError, ValueError, TypeError, ... on damaged data): one CheckpointError
+    naming it. Refusals and bad records (already CheckpointErrors) and the caller's own map_location
+    errors pass through unchanged."""
+    _prescan(fh, name, what)
+    try:
+        return _RestrictedUnpickler(fh, reader).load()
+    except CheckpointError:
+        raise
+    except _MapLocationFailed as e:
+        raise e.exc
+    except MemoryError:
+        raise
+    except RecursionError:
+        raise CheckpointError(f"{name}: corrupt {what} (nested too deeply)") from None
+    except Exception as e:
+        raise CheckpointError(f"{name}: corrupt {what} ({type(e).__name__}: {str(e)[:200]})") from e
+
+
+def _load_legacy(f, name, map_location, size=None):
+    """A pre-1.6 torch file from the seekable binary file ``f`` (``size`` bytes from its position)."""
+    if size is None:
+        pos = f.tell()
+        size = f.seek(0, 2) - pos
+        f.seek(pos)
+    reader = _LegacyReader(name, size)
+    f = _Bounded(f, size)
+    magic = _unpickle(f, reader, name, "legacy checkpoint")
+    version = _unpickle(f, reader, name, "legacy checkpoint")
+    if magic != _LEGACY_MAGIC or version != 1001:
+        raise CheckpointError(f"{name}: not a torch checkpoint (magic {magic!r:.40}, protocol {version!r:.40})")
+    sys_info = _unpickle(f, reader, name, "legacy checkpoint")
+    little = bool(sys_info.get("little_endian", True)) if isinstance(sys_info, dict) else True
+    result = _unpickle(f, reader, name, "legacy checkpoint")
+    keys = _unpickle(f, reader, name, "legacy checkpoint")
     if not isinstance(keys, list):
-        raise RuntimeError(f"{name}: corrupt legacy checkpoint (storage key list missing)")
+        raise CheckpointError(f"{name}: corrupt legacy checkpoint (storage key list missing)")
     reader.fill(f, keys, little)
     if map_location is not None:
         result = _apply_location(result, _map_location_fn(map_location))
     return result
+
+
+def _load_zip(zf, name, map_location):
+    """A torch zip checkpoint from an archive already opened and checked by ``open_zip``."""
+    from .serialization._container import read_entry
+
+    pkl = sorted((n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl")), key=len)
+    prefix = pkl[0][: -len("data.pkl")]
+    reader = _Reader(zf, prefix, name, map_location)
+    data = read_entry(zf, zf.getinfo(pkl[0]), name)
+    return _unpickle(io.BytesIO(data), reader, name, "data.pkl record")
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -330,7 +446,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         hint = ""
         if module == "torch" and name.endswith("Storage"):
             hint = " (a storage type cnnkit cannot hold)"
-        raise pickle.UnpicklingError(
+        raise CheckpointError(
             f"{self.reader.name}: refusing to load global '{module}.{name}'{hint}. cnnkit reads only "
             "tensors, numbers, strings and containers (dict/OrderedDict/list/tuple) from torch checkpoints, "
             "like torch.load(weights_only=True); save a state_dict instead of a whole object.")
@@ -340,33 +456,29 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def load_torch(f, map_location=None):
-    """Reads a torch zip checkpoint (path or binary file object) into cnnkit tensors and containers."""
-    name = os.fspath(f) if not hasattr(f, "read") else getattr(f, "name", "<file object>")
-    if not is_torch_zip(f):
-        if _is_legacy_torch(f):
-            if hasattr(f, "read"):
-                return _load_legacy(f, name, map_location)
-            with open(f, "rb") as fh:
-                return _load_legacy(fh, name, map_location)
-        raise RuntimeError(f"{name}: not a PyTorch zip checkpoint (no zip archive with a data.pkl record; "
-                           "the file may be truncated or corrupt)")
+    """Reads a torch checkpoint (zip or legacy format; a path or a binary file object) into cnnkit tensors
+    and containers. A bad file raises ``cnnkit.serialization.CheckpointError`` naming it."""
+    from .serialization._container import describe_head, open_zip, seekable_source
+
+    name = os.fsdecode(os.fspath(f)) if not hasattr(f, "read") else getattr(f, "name", "<file object>")
+    fh, size, close = seekable_source(f)
     try:
-        with zipfile.ZipFile(f) as zf:
-            pkl = [n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
-            pkl.sort(key=len)
-            prefix = pkl[0][: -len("data.pkl")]
-            reader = _Reader(zf, prefix, name, map_location)
-            data = zf.read(pkl[0])
-            try:
-                return _RestrictedUnpickler(io.BytesIO(data), reader).load()
-            except pickle.UnpicklingError as e:
-                if str(e).startswith(f"{name}: "):
-                    raise  # ours: a refused global or a bad record, already explained
-                raise pickle.UnpicklingError(f"{name}: corrupt data.pkl record ({e})") from e
-            except (EOFError, ValueError, struct.error, IndexError, KeyError) as e:
-                raise pickle.UnpicklingError(f"{name}: corrupt data.pkl record ({type(e).__name__}: {e})") from e
-    except zipfile.BadZipFile as e:
-        raise RuntimeError(f"{name}: corrupt PyTorch checkpoint ({e})") from e
+        start = fh.tell()
+        head = fh.read(16)
+        fh.seek(start)
+        if head[:2] == b"PK":
+            with open_zip(fh, size, name) as zf:
+                if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in zf.namelist()):
+                    raise CheckpointError(f"{name}: not a PyTorch zip checkpoint (the zip archive has no data.pkl "
+                                          "record)")
+                return _load_zip(zf, name, map_location)
+        if _is_legacy_torch(fh):
+            return _load_legacy(fh, name, map_location, size)
+        raise CheckpointError(f"{name}: not a PyTorch checkpoint (it starts with {describe_head(head)}, {size} bytes;"
+                              " the file may be truncated or corrupt)")
+    finally:
+        if close:
+            fh.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,23 +621,3 @@ def save_torch_state_dict(state_dict, f):
     finally:
         if own:
             fh.close()
-
-
-def _load_foreign(f, map_location=None):
-    """``cnnkit.load``'s dispatch: ``(True, object)`` for a torch zip checkpoint (path or seekable
-    file object) or a ``*.safetensors`` path, else ``(False, None)`` (cnnkit's own format)."""
-    if isinstance(f, (str, bytes)) or hasattr(f, "__fspath__"):
-        path = os.fsdecode(f)
-        if path.endswith(".safetensors"):
-            from .utils.safetensors import load_file
-
-            out = load_file(path)
-            return True, {k: _map_location_fn(map_location)(v, "cpu") for k, v in out.items()}
-        if not os.path.isfile(path):
-            return False, None
-        if is_torch_zip(path) or _is_legacy_torch(path):
-            return True, load_torch(path, map_location)
-        return False, None
-    if hasattr(f, "seek") and hasattr(f, "tell") and (is_torch_zip(f) or _is_legacy_torch(f)):
-        return True, load_torch(f, map_location)
-    return False, None

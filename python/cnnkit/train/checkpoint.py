@@ -96,12 +96,13 @@ def checkpoint_dict(state, weights_only=False):
 
 def save_checkpoint(state, path, weights_only=False):
     """Writes ``state``'s checkpoint to ``path`` atomically (``cnnkit.save``); returns the path."""
-    from ..serialization import _NotSafe, _encode, save
+    from ..serialization import save
+    from ..serialization._safe import NotSafe, encode
 
     obj = checkpoint_dict(state, weights_only)
     try:
-        _encode(obj, {})
-    except _NotSafe as e:
+        encode(obj, {}, {})
+    except NotSafe as e:
         raise TypeError(f"fit: cannot write checkpoint {os.fspath(path)}: it would hold a {e} (scheduler, "
                         "callback or meta state must be tensors, numbers, strings, lists or dicts)") from None
     directory = os.path.dirname(os.path.abspath(os.fspath(path)))
