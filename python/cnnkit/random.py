@@ -105,19 +105,22 @@ def _finish(ct, requires_grad, device=None):
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform on [0, 1)."""
-    from .tensor import _shape_arg
+    from .tensor import _new_shape, _numpy_alloc
 
     dt = dtype or get_default_dtype()
-    u = _gen(generator).random(size=tuple(_shape_arg(size)))
+    shape = tuple(_new_shape("rand", size, dt))
+    u = _numpy_alloc("rand", lambda: _gen(generator).random(size=shape))
     return _finish(_c(u, dt), requires_grad, device)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal."""
-    from .tensor import _shape_arg
+    from .tensor import _new_shape, _numpy_alloc
 
     dt = dtype or get_default_dtype()
-    return _finish(_c(_gen(generator).standard_normal(size=tuple(_shape_arg(size))), dt), requires_grad, device)
+    shape = tuple(_new_shape("randn", size, dt))
+    return _finish(_c(_numpy_alloc("randn", lambda: _gen(generator).standard_normal(size=shape)), dt), requires_grad,
+                   device)
 
 
 def randint(low=0, high=None, size=None, generator=None, dtype=None, device=None, requires_grad=False):
@@ -128,11 +131,19 @@ def randint(low=0, high=None, size=None, generator=None, dtype=None, device=None
         low, high = 0, low
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
-    return _finish(_c(_gen(generator).integers(low, high, size=tuple(size)), dtype or int64), requires_grad, device)
+    from .tensor import _new_shape, _numpy_alloc
+
+    shape = tuple(_new_shape("randint", (tuple(size),), dtype or int64))
+    return _finish(_c(_numpy_alloc("randint", lambda: _gen(generator).integers(low, high, size=shape)), dtype or int64),
+                   requires_grad, device)
 
 
 def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
-    return _finish(_c(_gen(generator).permutation(int(n)), dtype or int64), requires_grad, device)
+    from .tensor import _new_shape, _numpy_alloc
+
+    (n,) = _new_shape("randperm", (int(n),), dtype or int64)
+    return _finish(_c(_numpy_alloc("randperm", lambda: _gen(generator).permutation(n)), dtype or int64), requires_grad,
+                   device)
 
 
 def rand_like(t, dtype=None, generator=None, device=None):
