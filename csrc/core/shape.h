@@ -87,16 +87,18 @@ inline int64_t checked_numel(const std::vector<int64_t>& sizes) {
   return n;
 }
 
-// Row-major strides in elements (a size-0 or size-1 dim counts as 1, like torch). Fits whenever
-// the numel does, so it needs no check of its own beyond checked_numel's.
+// Row-major strides in elements (a size-0 or size-1 dim counts as 1, like torch). A stride can
+// overflow even when numel fits (a size-0 dim in front: [0, 2**62, 4]); that is torch's RuntimeError
+// "Stride calculation overflowed" too.
 inline std::vector<int64_t> checked_contiguous_strides(const std::vector<int64_t>& sizes) {
   checked_numel(sizes);
   std::vector<int64_t> st(sizes.size());
   int64_t acc = 1;
   for (int64_t i = static_cast<int64_t>(sizes.size()) - 1; i >= 0; --i) {
     st[i] = acc;
-    const int64_t d = sizes[i] > 1 ? sizes[i] : 1;
-    if (mul_overflows(acc, d, &acc)) acc = 0;  // only reachable past a size-0 dim; never used then
+    if (i > 0)
+      CNNKIT_CHECK(!mul_overflows(acc, sizes[i] > 1 ? sizes[i] : int64_t{1}, &acc), RuntimeError,
+                   "Stride calculation overflowed with sizes=", sizes);
   }
   return st;
 }

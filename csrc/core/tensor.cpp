@@ -186,7 +186,13 @@ static bool compute_view_strides(const Shape& oldshape, const Shape& oldstride, 
     return true;
   }
   if (shape_numel(oldshape) == 0) {
-    newstride = contiguous_strides(newshape);
+    // Any strides are valid for an empty view; an overflowing one (a size-0 dim in front of huge
+    // ones) is left at 0 instead of failing, as torch's view of an empty tensor succeeds.
+    int64_t acc = 1;
+    for (int64_t i = static_cast<int64_t>(newshape.size()) - 1; i >= 0; --i) {
+      newstride[i] = acc;
+      if (mul_overflows(acc, std::max<int64_t>(newshape[i], 1), &acc)) acc = 0;
+    }
     return true;
   }
   int64_t view_d = static_cast<int64_t>(newshape.size()) - 1;
