@@ -10,6 +10,7 @@
 #include "core/cpu_allocator.h"
 #include "core/cuda_backend.h"
 #include "core/pinned.h"
+#include "core/shape.h"
 #include "build_info.h"
 #include "core/parallel.h"
 
@@ -237,6 +238,12 @@ PYBIND11_MODULE(_C, m) {
   m.def("resolve_device", [](const std::string& d) { return parse_device(d).str(); },
         "canonical device string ('cuda' -> 'cuda:<current>'); RuntimeError when it is unusable");
   m.def("from_numpy", &from_numpy, "Tensor sharing the array's memory when possible, else a copy");
+  // The overflow-checked shape arithmetic of core/shape.h, for Python code that builds tensors
+  // outside _C.empty (NumPy-generated data) or computes a numel (Size.numel).
+  m.def("shape_numel", [](const Shape& s) { return checked_numel(s); },
+        "numel of a shape; RuntimeError 'numel: integer multiplication overflow' past int64");
+  m.def("contiguous_nbytes", [](const Shape& s, size_t itemsize) { return contiguous_nbytes(s, itemsize); },
+        "bytes of a dense tensor; RuntimeError 'Storage size calculation overflowed' past int64");
   m.def("broadcast_shapes", [](const Shape& a, const Shape& b) { return broadcast_shapes("broadcast_shapes", a, b); });
 
   m.def("get_num_threads", &get_num_threads);

@@ -7,6 +7,7 @@
 #include "core/cpu_allocator.h"
 #include "core/cuda_backend.h"
 #include "core/parallel.h"
+#include "core/shape.h"
 
 namespace cnnkit {
 
@@ -49,21 +50,10 @@ std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, Device device,
 // ---------------------------------------------------------------------------------------------
 // shape helpers
 // ---------------------------------------------------------------------------------------------
-int64_t shape_numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
+// Both overflow-checked (core/shape.h): RuntimeError "numel: integer multiplication overflow".
+int64_t shape_numel(const Shape& s) { return checked_numel(s); }
 
-Shape contiguous_strides(const Shape& s) {
-  Shape st(s.size());
-  int64_t acc = 1;
-  for (int64_t i = static_cast<int64_t>(s.size()) - 1; i >= 0; --i) {
-    st[i] = acc;
-    acc *= std::max<int64_t>(s[i], 1);
-  }
-  return st;
-}
+Shape contiguous_strides(const Shape& s) { return checked_contiguous_strides(s); }
 
 int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim) {
   const int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1, like torch
@@ -85,30 +75,24 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
   return out;
 }
 
-static void check_shape_valid(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    CNNKIT_CHECK(d >= 0, ValueError, "Trying to create tensor with negative dimension ", d, ": ", shape);
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
-      throw OutOfMemory(str("cnnkit: tensor of shape ", shape, " has too many elements to allocate"));
-    n *= d;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tensor
 // ---------------------------------------------------------------------------------------------
 Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, Shape strides, int64_t offset, DType dtype)
     : storage_(std::move(storage)), shape_(std::move(shape)), strides_(std::move(strides)), offset_(offset),
-      dtype_(dtype) {}
+      dtype_(dtype) {
+  // Every view and every new tensor passes here: a shape whose numel cannot be represented is
+  // refused once, so numel() and everything computed from it afterwards is exact (torch checks
+  // the same way when a TensorImpl's sizes are set).
+  checked_numel(shape_);
+}
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  check_shape_valid(shape);
-  const int64_t n = shape_numel(shape);
-  const size_t isz = dtype_size(dtype);
-  if (static_cast<uint64_t>(n) > std::numeric_limits<size_t>::max() / isz / 2)
-    throw OutOfMemory(str("cnnkit: tensor of shape ", shape, " is too large to allocate"));
-  return Tensor(Storage::allocate(static_cast<size_t>(n) * isz, device), shape, contiguous_strides(shape), 0, dtype);
+  // A size that cannot exist (numel or bytes past INT64_MAX) is a RuntimeError here; a size that
+  // exists but does not fit in memory is the allocator's OutOfMemory.
+  const int64_t nbytes = contiguous_nbytes(shape, dtype_size(dtype));
+  checked_numel(shape);
+  return Tensor(Storage::allocate(static_cast<size_t>(nbytes), device), shape, contiguous_strides(shape), 0, dtype);
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
@@ -149,38 +133,44 @@ void check_cpu(const char* op, const Tensor& t) {
 Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, int64_t offset) const {
   CNNKIT_CHECK(shape.size() == strides.size(), ValueError, "as_strided: shape ", shape, " and strides ", strides,
                " have different lengths");
-  check_shape_valid(shape);
-  // The furthest element must lie inside the storage.
+  const int64_t n = checked_numel(shape);
+  // The furthest element must lie inside the storage (reach computed with overflow checks).
   int64_t hi = offset, lo = offset;
-  if (shape_numel(shape) > 0)
-    for (size_t i = 0; i < shape.size(); ++i) {
-      const int64_t reach = (shape[i] - 1) * strides[i];
-      (reach > 0 ? hi : lo) += reach;
-    }
+  if (n > 0) strided_extent(shape, strides, offset, &lo, &hi);
   const int64_t cap = static_cast<int64_t>(storage_->nbytes / itemsize());
-  CNNKIT_CHECK(lo >= 0 && (shape_numel(shape) == 0 || hi < cap), RuntimeError, "as_strided: size ", shape,
+  CNNKIT_CHECK(lo >= 0 && (n == 0 || hi < cap), RuntimeError, "as_strided: size ", shape,
                " with strides ", strides, " and offset ", offset, " is out of bounds for storage of size ", cap);
   return Tensor(storage_, shape, strides, offset, dtype_);
 }
 
 // Replaces one -1 by the size that keeps numel; RuntimeError with PyTorch's wording otherwise.
 static Shape infer_size(Shape shape, int64_t numel) {
-  int64_t known = 1, infer = -1;
+  int64_t infer = -1;
+  Shape known_sizes;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
       CNNKIT_CHECK(infer < 0, RuntimeError, "only one dimension can be inferred");
       infer = static_cast<int64_t>(i);
     } else {
       CNNKIT_CHECK(shape[i] >= 0, RuntimeError, "invalid shape dimension ", shape[i]);
-      known *= shape[i];
+      known_sizes.push_back(shape[i]);
     }
   }
-  const bool ok = infer >= 0 ? (known != 0 && numel % known == 0) : known == numel;
-  if (!ok || (infer >= 0 && known == 0)) {
+  // torch's order (aten InferSize.h): the product of the given sizes, wrapping as torch's does, is
+  // compared with numel first ("invalid for input of size"); a match whose true product overflowed
+  // then fails the numel check of the new shape ("numel: integer multiplication overflow").
+  int64_t known = 0;
+  const bool fits = numel_fits(known_sizes, &known);  // `known` wraps when !fits
+  const bool ok = numel == known || (infer >= 0 && known > 0 && numel % known == 0);
+  if (ok && infer >= 0 && known == 0)
+    throw RuntimeError(str("cannot reshape tensor of 0 elements into shape ", shape,
+                           " because the unspecified dimension size -1 can be any value and is ambiguous"));
+  if (!ok) {
     // Print the shape as the user wrote it (-1 included).
     throw RuntimeError(str("shape '", shape, "' is invalid for input of size ", numel));
   }
   if (infer >= 0) shape[infer] = numel / known;
+  if (!fits) checked_numel(shape);  // throws: the true product of the sizes overflowed
   return shape;
 }
 
@@ -196,7 +186,13 @@ static bool compute_view_strides(const Shape& oldshape, const Shape& oldstride, 
     return true;
   }
   if (shape_numel(oldshape) == 0) {
-    newstride = contiguous_strides(newshape);
+    // Any strides are valid for an empty view; an overflowing one (a size-0 dim in front of huge
+    // ones) is left at 0 instead of failing, as torch's view of an empty tensor succeeds.
+    int64_t acc = 1;
+    for (int64_t i = static_cast<int64_t>(newshape.size()) - 1; i >= 0; --i) {
+      newstride[i] = acc;
+      if (mul_overflows(acc, std::max<int64_t>(newshape[i], 1), &acc)) acc = 0;
+    }
     return true;
   }
   int64_t view_d = static_cast<int64_t>(newshape.size()) - 1;
@@ -332,8 +328,9 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t stop, int64_t step) const
   start = std::min(std::max<int64_t>(start, 0), n);
   stop = std::min(std::max<int64_t>(stop, start), n);
   Shape sh = shape_, st = strides_;
-  sh[d] = (stop - start + step - 1) / step;
-  st[d] = strides_[d] * step;
+  sh[d] = stop > start ? (stop - start - 1) / step + 1 : 0;  // no `+ step - 1`: step may be huge
+  // The step's stride only matters when more than one element is kept (a huge step keeps one).
+  if (sh[d] > 1) st[d] = checked_mul("slice", strides_[d], step);
   return Tensor(storage_, sh, st, offset_ + start * strides_[d], dtype_);
 }
 

@@ -103,21 +103,28 @@ def _finish(ct, requires_grad, device=None):
     return t
 
 
+def _draw(op, size, dt, draw):
+    """``draw(shape)`` (a NumPy generator call) as a tensor of dtype ``dt``, the sizes checked first
+    as ``_C.empty`` checks them; an empty shape skips NumPy, which refuses some (``(2**62, 2, 0)``)."""
+    from .tensor import _new_shape, _numpy_alloc
+
+    shape = tuple(_new_shape(op, size, dt))
+    if _C.shape_numel(list(shape)) == 0:
+        return _C.empty(list(shape), dt._c)
+    return _c(_numpy_alloc(op, lambda: draw(shape)), dt)
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform on [0, 1)."""
-    from .tensor import _shape_arg
-
     dt = dtype or get_default_dtype()
-    u = _gen(generator).random(size=tuple(_shape_arg(size)))
-    return _finish(_c(u, dt), requires_grad, device)
+    return _finish(_draw("rand", size, dt, lambda shape: _gen(generator).random(size=shape)), requires_grad, device)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal."""
-    from .tensor import _shape_arg
-
     dt = dtype or get_default_dtype()
-    return _finish(_c(_gen(generator).standard_normal(size=tuple(_shape_arg(size))), dt), requires_grad, device)
+    return _finish(_draw("randn", size, dt, lambda shape: _gen(generator).standard_normal(size=shape)),
+                   requires_grad, device)
 
 
 def randint(low=0, high=None, size=None, generator=None, dtype=None, device=None, requires_grad=False):
@@ -128,11 +135,16 @@ def randint(low=0, high=None, size=None, generator=None, dtype=None, device=None
         low, high = 0, low
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
-    return _finish(_c(_gen(generator).integers(low, high, size=tuple(size)), dtype or int64), requires_grad, device)
+    return _finish(_draw("randint", (tuple(size),), dtype or int64,
+                         lambda shape: _gen(generator).integers(low, high, size=shape)), requires_grad, device)
 
 
 def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
-    return _finish(_c(_gen(generator).permutation(int(n)), dtype or int64), requires_grad, device)
+    from .tensor import _new_shape, _numpy_alloc
+
+    (n,) = _new_shape("randperm", (int(n),), dtype or int64)
+    return _finish(_c(_numpy_alloc("randperm", lambda: _gen(generator).permutation(n)), dtype or int64), requires_grad,
+                   device)
 
 
 def rand_like(t, dtype=None, generator=None, device=None):

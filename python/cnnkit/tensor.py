@@ -43,7 +43,8 @@ class Size(tuple):
         return f"cnnkit.Size([{', '.join(str(d) for d in self)}])"
 
     def numel(self):
-        return math.prod(self)
+        # Checked like a tensor's numel (core/shape.h): RuntimeError when it exceeds int64.
+        return _C.shape_numel(list(self))
 
     def __getitem__(self, i):
         r = tuple.__getitem__(self, i)
@@ -63,8 +64,12 @@ def _wrap(ct, requires_grad=False):
     return t
 
 
-def _shape_arg(size):
-    """Accepts ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` and ``f(Size)``."""
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def _shape_arg(size, op=None):
+    """Accepts ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` and ``f(Size)``; every size must be an int
+    that fits in int64 (TypeError otherwise, as torch's argument parser)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
     out = []
@@ -73,8 +78,33 @@ def _shape_arg(size):
             s = s.item()
         if not isinstance(s, (int, np.integer)) or isinstance(s, (bool, np.bool_)):
             raise TypeError(f"size must be a sequence of ints, got an element of type {type(s).__name__}")
-        out.append(int(s))
+        s = int(s)
+        if not _INT64_MIN <= s <= _INT64_MAX:
+            where = f"{op}(): argument" if op else "argument"
+            raise TypeError(f"{where} 'size' must be a sequence of ints that fit in int64, got {s} "
+                            "(Overflow when unpacking long long)")
+        out.append(s)
     return out
+
+
+def _new_shape(op, size, dt):
+    """The sizes of a new dense tensor of dtype ``dt`` built outside ``_C.empty`` (through NumPy),
+    checked first as ``_C.empty`` checks them: RuntimeError for a negative size or a byte count past
+    int64 ("Storage size calculation overflowed"), so NumPy never sees an impossible size."""
+    shape = _shape_arg(size, op)
+    _C.contiguous_nbytes(shape, dt.itemsize)
+    return shape
+
+
+def _numpy_alloc(op, make):
+    """Runs ``make()`` (a NumPy allocation); a size NumPy cannot allocate becomes MemoryError, the
+    same exception as cnnkit's own allocator's out-of-memory."""
+    try:
+        return make()
+    except (MemoryError, ValueError) as e:
+        if isinstance(e, ValueError) and "too big" not in str(e) and "Maximum allowed size" not in str(e):
+            raise
+        raise MemoryError(f"{op}: out of memory: {e}") from None
 
 
 def _np_aliases(fn):
@@ -96,12 +126,25 @@ def _np_aliases(fn):
     return wrapper
 
 
-def _dim_list(dim, ndim):
+def _int_arg(op, value, name="dim"):
+    """An int argument (a dim) accepted the way torch accepts one: a Python or NumPy integer, or an
+    integer tensor of one element; bool, float, str and the rest raise TypeError naming ``op``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.dtype.is_floating_point \
+            and value.dtype is not bool_:
+        return int(value.item())
+    where = f"{op}(): argument" if op else "argument"
+    raise TypeError(f"{where} '{name}' must be int, not {type(value).__name__}")
+
+
+def _dim_list(dim, ndim, op=None):
+    """A reduction's ``dim`` (None, an int or a sequence of ints) as a list of ints, type-checked."""
     if dim is None:
         return []
-    if isinstance(dim, int):
-        return [dim]
-    return list(dim)
+    if isinstance(dim, (tuple, list)):
+        return [_int_arg(op, d) for d in dim]
+    return [_int_arg(op, dim)]
 
 
 class Tensor:
@@ -937,6 +980,8 @@ class Tensor:
 
     @_np_aliases
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        if isinstance(dim, bool) and unbiased is None:  # torch's var(unbiased) overload: var(True)
+            dim, unbiased = None, dim
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         dims = _dim_list(dim, self.dim())
@@ -974,7 +1019,7 @@ class Tensor:
             return _fn().MaxAll.apply(self, which)
         from .return_types import minmax
 
-        values, indices = _fn().MaxDim.apply(self, which, dim, keepdim)
+        values, indices = _fn().MaxDim.apply(self, which, _int_arg(which, dim), keepdim)
         return minmax(values, indices)
 
     @_np_aliases
@@ -1007,11 +1052,11 @@ class Tensor:
 
     @_np_aliases
     def argmax(self, dim=None, keepdim=False):
-        return _wrap(_C.argmax(_compute_t(self), dim, keepdim))
+        return _wrap(_C.argmax(_compute_t(self), None if dim is None else _int_arg("argmax", dim), keepdim))
 
     @_np_aliases
     def argmin(self, dim=None, keepdim=False):
-        return _wrap(_C.argmin(_compute_t(self), dim, keepdim))
+        return _wrap(_C.argmin(_compute_t(self), None if dim is None else _int_arg("argmin", dim), keepdim))
 
     @_np_aliases
     def all(self, dim=None, keepdim=False):
@@ -1055,13 +1100,13 @@ class Tensor:
         if len(shape) == 1 and isinstance(shape[0], dtype):
             # Reinterprets the bytes (equal element sizes only; not differentiable, like torch).
             return _wrap(self._t.view_dtype(shape[0]._c))
-        return _fn().View.apply(self, _shape_arg(shape), False)
+        return _fn().View.apply(self, _shape_arg(shape, "view"), False)
 
     def view_as(self, other):
         return self.view(other.shape)
 
     def reshape(self, *shape):
-        return _fn().View.apply(self, _shape_arg(shape), True)
+        return _fn().View.apply(self, _shape_arg(shape, "reshape"), True)
 
     def reshape_as(self, other):
         return self.reshape(other.shape)
@@ -1118,7 +1163,7 @@ class Tensor:
             _fn().Unsqueeze.apply(self, d)
 
     def expand(self, *sizes):
-        return _fn().Expand.apply(self, _shape_arg(sizes))
+        return _fn().Expand.apply(self, _shape_arg(sizes, "expand"))
 
     def expand_as(self, other):
         return self.expand(other.shape)
@@ -1346,7 +1391,7 @@ class Tensor:
             if len(shifts) != 1:
                 raise RuntimeError(f"roll(): shifts and dimensions must align. shifts: {len(shifts)}, dims: 0")
             return self.reshape(-1).roll(shifts, 0).reshape(self.shape)
-        dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+        dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
         if len(shifts) != len(dims):
             raise RuntimeError(f"roll(): shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}")
         out = self
@@ -1714,7 +1759,9 @@ class Tensor:
     __str__ = __repr__
 
 
-def _C_wrap(dim, ndim):
+def _C_wrap(dim, ndim, op=None, name="dim"):
+    """A dim argument type-checked (_int_arg) and wrapped into [0, ndim) (IndexError otherwise)."""
+    dim = _int_arg(op, dim, name)
     n = builtins.max(ndim, 1)
     if not -n <= dim < n:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
@@ -1723,9 +1770,7 @@ def _C_wrap(dim, ndim):
 
 def _dim_arg(op, dim, ndim, name="dim"):
     """A dim argument checked like torch: an int (TypeError otherwise) within range (IndexError)."""
-    if not isinstance(dim, (int, np.integer)) or isinstance(dim, (bool, np.bool_)):
-        raise TypeError(f"{op}(): argument '{name}' must be int, not {type(dim).__name__}")
-    return _C_wrap(int(dim), ndim)
+    return _C_wrap(dim, ndim, op, name)
 
 
 def _rebuild(array, requires_grad, device="cpu", dtype_name=None):
@@ -1995,22 +2040,22 @@ def from_numpy(arr):
 
 def empty(*size, dtype=None, device=None, requires_grad=False, out=None, memory_format=None):
     dt = dtype or get_default_dtype()
-    return _finish(_wrap(_C.empty(_shape_arg(size), dt._c, _device_str(device))), None, None, requires_grad)
+    return _finish(_wrap(_C.empty(_shape_arg(size, "empty"), dt._c, _device_str(device))), None, None, requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
     dt = dtype or get_default_dtype()
-    return _finish(_wrap(_C.zeros(_shape_arg(size), dt._c, _device_str(device))), None, None, requires_grad)
+    return _finish(_wrap(_C.zeros(_shape_arg(size, "zeros"), dt._c, _device_str(device))), None, None, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
     dt = dtype or get_default_dtype()
-    return _finish(_wrap(_C.full(_shape_arg(size), 1.0, dt._c, _device_str(device))), None, None, requires_grad)
+    return _finish(_wrap(_C.full(_shape_arg(size, "ones"), 1.0, dt._c, _device_str(device))), None, None, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False, out=None):
     dt = dtype or (_scalar_dtype(fill_value) if not isinstance(fill_value, float) else get_default_dtype())
-    return _finish(_wrap(_C.full(_shape_arg((size,)), float(fill_value), dt._c, _device_str(device))), None, None,
+    return _finish(_wrap(_C.full(_shape_arg((size,), "full"), float(fill_value), dt._c, _device_str(device))), None, None,
                    requires_grad)
 
 
@@ -2044,10 +2089,16 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         raise RuntimeError("step must be nonzero")
     if dtype is None:
         dtype = int64 if all(isinstance(v, (int, np.integer)) for v in vals) else get_default_dtype()
-    # Same element count as torch: ceil((end - start) / step), computed in float64.
-    n = builtins.max(0, math.ceil((vals[1] - vals[0]) / vals[2]))
-    arr = vals[0] + np.arange(n, dtype=np.float64) * vals[2] if dtype.is_floating_point else \
-        np.arange(vals[0], vals[1], vals[2], dtype=np.int64)
+    # Same element count as torch: ceil((end - start) / step), computed in float64; a count past
+    # int64 is torch's "invalid size" RuntimeError, one past memory MemoryError, before NumPy runs.
+    span = (vals[1] - vals[0]) / vals[2]
+    if not math.isfinite(span) or span > _INT64_MAX:
+        raise RuntimeError(f"arange: invalid size, possible overflow? (start={vals[0]}, end={vals[1]}, "
+                           f"step={vals[2]})")
+    n = builtins.max(0, math.ceil(span))
+    _new_shape("arange", (n,), dtype)
+    arr = _numpy_alloc("arange", lambda: vals[0] + np.arange(n, dtype=np.float64) * vals[2]
+                       if dtype.is_floating_point else np.arange(vals[0], vals[1], vals[2], dtype=np.int64))
     return _finish(tensor(arr, dtype=dtype), None, device, requires_grad)
 
 

@@ -14,7 +14,7 @@ import warnings
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import _wrap
+from ..tensor import _int_arg, _wrap
 from ._checks import check_tensor
 
 __all__ = [
@@ -286,7 +286,7 @@ def _softmax(name, input, dim, dtype, log):
         dim = _softmax_dim(name, input.dim())
     if dtype is not None:
         input = input.to(dtype)
-    return SoftmaxFn.apply(input, int(dim), log)
+    return SoftmaxFn.apply(input, _int_arg(name, dim), log)
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
