@@ -17,7 +17,7 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import cnnkit  # noqa: E402
@@ -31,6 +31,8 @@ settings.register_profile(
     derandomize=os.environ.get("CNNKIT_FUZZ_RANDOM") != "1",
     database=None,
     print_blob=True,
+    # no 'explain' phase: it reruns a failure hundreds of times to annotate it (minutes here)
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 fuzz = settings(settings.get_profile("cnnkit-fuzz"))

@@ -963,6 +963,9 @@ class Tensor:
         if dim is None:
             x = x.reshape(-1)
             dim = 0
+        if x.dim() == 0:  # a 0-d tensor reduces over its one implicit dim (0 or -1) to itself, as in torch
+            _C_wrap(dim, 1)
+            return x.clone()
         dim = _C_wrap(dim, x.dim())
         out = x.select(dim, 0) if x.shape[dim] else ones(x.shape[:dim] + x.shape[dim + 1:], dtype=x.dtype)
         for i in range(1, x.shape[dim]):
