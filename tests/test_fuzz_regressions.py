@@ -16,3 +16,23 @@ def test_prod_of_0d_tensor_over_its_implicit_dim(dim, keepdim):
     assert x.grad.item() == 1.0
     with pytest.raises(IndexError):
         x.prod(1)
+
+
+def test_max_pool2d_backward_of_a_dilated_window_wholly_in_padding():
+    # found by test_fuzz_pool: a 1x1 plane, kernel (1, 2), padding (0, 1), dilation (1, 2): the one window
+    # reads columns -1 and 1, both padding. The forward gives -inf and index 1 (torch's values); the backward
+    # raised IndexError. Its gradient goes nowhere (torch's CPU kernel adds it into the next plane's element).
+    import cnnkit.nn.functional as F
+
+    x = cnnkit.tensor([[[[0.5]], [[0.7]]]], requires_grad=True)
+    y, idx = F.max_pool2d(x, (1, 2), None, (0, 1), (1, 2), return_indices=True)
+    assert np.isneginf(y.detach().numpy()).all() and idx.numpy().ravel().tolist() == [1, 1]
+    y.backward(cnnkit.ones_like(y) * 3)
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((1, 2, 1, 1), np.float32))
+    # a window that does reach the input still routes its gradient there
+    x = cnnkit.tensor([[[[0.5, 2.0, 1.0]]]], requires_grad=True)
+    y = F.max_pool2d(x, (1, 2), 1, (0, 1), (1, 2))
+    y.sum().backward()
+    # windows read columns (-1, 1), (0, 2), (1, 3): maxima 2.0, 1.0, 2.0
+    np.testing.assert_array_equal(y.detach().numpy().ravel(), [2.0, 1.0, 2.0])
+    np.testing.assert_array_equal(x.grad.numpy().ravel(), [0.0, 2.0, 1.0])
