@@ -1149,6 +1149,23 @@ class Tensor:
         idx = [slice(None)] * dim + [slice(start, start + length)]
         return self[tuple(idx)]
 
+    def unfold(self, dimension, size, step):
+        """A view holding every window of `size` elements taken along `dimension` every `step` elements:
+        that dim becomes the window count, (L - size) // step + 1, and a new last dim of length `size` is
+        appended (torch.Tensor.unfold). Windows may overlap; their gradients add up."""
+        for name, v in (("size", size), ("step", step)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"unfold(): argument '{name}' must be int, not {type(v).__name__}")
+        d = _dim_arg("unfold", dimension, builtins.max(self.dim(), 1), "dimension")
+        length = self.shape[d] if self.dim() else 1
+        if size > length:
+            raise RuntimeError(f"unfold: maximum size for tensor at dimension {d} is {length} but size is {size}")
+        if size < 0:
+            raise RuntimeError(f"unfold: size is {size} but must be >= 0")
+        if step <= 0:
+            raise RuntimeError(f"unfold: step is {step} but must be > 0")
+        return _fn().Unfold.apply(self, d, int(size), int(step))
+
     def select(self, dim, index):
         dim = _C_wrap(dim, self.dim())
         return self[(slice(None),) * dim + (index,)]

@@ -866,6 +866,39 @@ def _diag_view(t, offset, d1, d2):
                         start)
 
 
+def _unfold_view(t, d, size, step, j=None):
+    """The windows of the _C.Tensor t along dim d (Tensor.unfold) as a view; with `j`, only element j of each
+    window (the last dim dropped), a view whose elements are distinct. A 0-d t has one window, of shape [size]."""
+    if not t.dim() and j is None:
+        return t.as_strided([size], [1], t.offset)
+    shape, strides = list(t.shape) or [1], list(t.strides) or [1]
+    n = (shape[d] - size) // step + 1
+    out_shape, out_strides = shape[:], strides[:]
+    out_shape[d], out_strides[d] = n, strides[d] * step
+    if j is not None:
+        return t.as_strided(out_shape, out_strides, t.offset + j * strides[d])
+    return t.as_strided(out_shape + [size], out_strides + [strides[d]], t.offset)
+
+
+class Unfold(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
+    @staticmethod
+    def forward(ctx, x, d, size, step):
+        ctx.shape, ctx.args = x.shape, (d, size, step)
+        return _wrap(_unfold_view(x._t, d, size, step))
+
+    @staticmethod
+    def backward(ctx, g):
+        d, size, step = ctx.args
+        out = _zeros(list(ctx.shape) or [1], g)
+        for j in range(size):  # element j of every window: distinct input elements, so a plain add
+            dst = _wrap(_unfold_view(out, d, size, step, j))
+            dst.add_(g.select(-1, j))
+        out = _wrap(out)
+        return (out.reshape(ctx.shape) if not len(ctx.shape) else out), None, None, None
+
+
 class Diagonal(Function):
     @staticmethod
     def forward(ctx, x, offset, d1, d2):
