@@ -36,3 +36,21 @@ def test_max_pool2d_backward_of_a_dilated_window_wholly_in_padding():
     # windows read columns (-1, 1), (0, 2), (1, 3): maxima 2.0, 1.0, 2.0
     np.testing.assert_array_equal(y.detach().numpy().ravel(), [2.0, 1.0, 2.0])
     np.testing.assert_array_equal(x.grad.numpy().ravel(), [0.0, 2.0, 1.0])
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "amax", "amin", "logsumexp", "var", "std"])
+@pytest.mark.parametrize("dim", [0, -1, (0,)])
+def test_reductions_of_a_0d_tensor_over_dim_0(op, dim):
+    # found by test_fuzz_reduce: sum(0-d, dim=0) failed in backward (ZeroDivisionError), var/std(0-d, dim=0)
+    # raised IndexError; torch reduces over the implicit dim (var with correction=1 of one element: nan)
+    x = cnnkit.tensor(1.5, dtype=cnnkit.float64, requires_grad=True)
+    kw = {"correction": 0} if op in ("var", "std") else {}
+    y = getattr(cnnkit, op)(x, dim=dim, **kw)
+    assert y.shape == ()
+    y.backward()
+    want = {"sum": (1.5, 1.0), "mean": (1.5, 1.0), "amax": (1.5, 1.0), "amin": (1.5, 1.0),
+            "logsumexp": (1.5, 1.0), "var": (0.0, 0.0)}
+    if op != "std":  # std at 0 has an undefined gradient (nan in torch too)
+        np.testing.assert_allclose([y.item(), x.grad.item()], want[op])
+    with pytest.raises(IndexError):
+        getattr(cnnkit, op)(x, dim=1)

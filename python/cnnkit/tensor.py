@@ -940,7 +940,7 @@ class Tensor:
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         dims = _dim_list(dim, self.dim())
-        n = self.numel() if not dims else math.prod(self.shape[d] for d in dims)
+        n = self.numel() if not dims or not self.dim() else math.prod(self.shape[d] for d in dims)
         centered = self - self.mean(dim=dims or None, keepdim=True)
         return (centered * centered).sum(dim=dims or None, keepdim=keepdim) / builtins.max(n - correction, 0)
 

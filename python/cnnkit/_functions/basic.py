@@ -270,6 +270,8 @@ class CopyInto(Function):
 def _expand_back(g, shape, dims, keepdim):
     """Broadcasts the gradient of a reduction over `dims` back to the input `shape`."""
     nd = len(shape)
+    if nd == 0:  # a 0-d input reduced over its implicit dim 0 / -1: the gradient is already 0-d
+        return g.reshape(shape)
     dims = sorted(d % nd for d in dims) if dims else list(range(nd))
     if not keepdim:
         gs = list(g.shape)
