@@ -54,3 +54,17 @@ def test_reductions_of_a_0d_tensor_over_dim_0(op, dim):
         np.testing.assert_allclose([y.item(), x.grad.item()], want[op])
     with pytest.raises(IndexError):
         getattr(cnnkit, op)(x, dim=1)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_functional_batch_norm_momentum_none_is_a_type_error_naming_it(training):
+    # found by test_fuzz_norm_resize: F.batch_norm(momentum=None) raised Python's bare "float() argument must
+    # be ..."; torch raises TypeError naming batch_norm and 'momentum' (None is a Module option only)
+    import cnnkit.nn.functional as F
+
+    x = cnnkit.ones(3, 2)
+    with pytest.raises(TypeError, match=r"batch_norm\(\): argument 'momentum' must be float, not NoneType"):
+        F.batch_norm(x, cnnkit.zeros(2), cnnkit.ones(2), training=training, momentum=None)
+    bn = cnnkit.nn.BatchNorm1d(2, momentum=None)  # the cumulative moving average still works in the Module
+    bn(cnnkit.tensor([[1.0, 2.0], [3.0, 6.0]]))
+    np.testing.assert_allclose(bn.running_mean.numpy(), [2.0, 4.0])
