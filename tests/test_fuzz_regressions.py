@@ -68,3 +68,17 @@ def test_functional_batch_norm_momentum_none_is_a_type_error_naming_it(training)
     bn = cnnkit.nn.BatchNorm1d(2, momentum=None)  # the cumulative moving average still works in the Module
     bn(cnnkit.tensor([[1.0, 2.0], [3.0, 6.0]]))
     np.testing.assert_allclose(bn.running_mean.numpy(), [2.0, 4.0])
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 0, 0), (2, 1, 0, 3), (1, 1, 4, 0)])
+def test_conv_of_zero_pixel_images_raises_like_torch(shape):
+    # found by test_fuzz_empty: conv2d of a (1, 1, 0, 0) input with padding=1 returned a 2x2 bias-only image;
+    # torch raises "Only zero batch or zero channel inputs are supported"
+    import cnnkit.nn.functional as F
+
+    with pytest.raises(RuntimeError, match="Only zero batch or zero channel inputs are supported"):
+        F.conv2d(cnnkit.zeros(*shape), cnnkit.zeros(2, 1, 1, 1), padding=1)
+    with pytest.raises(RuntimeError, match="Only zero batch or zero channel inputs are supported"):
+        F.conv_transpose2d(cnnkit.zeros(*shape), cnnkit.zeros(1, 2, 1, 1))
+    # a batch of zero images is fine
+    assert F.conv2d(cnnkit.zeros(0, 1, 3, 3), cnnkit.zeros(2, 1, 1, 1), padding=1).shape == (0, 2, 5, 5)
