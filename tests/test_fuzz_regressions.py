@@ -82,3 +82,41 @@ def test_conv_of_zero_pixel_images_raises_like_torch(shape):
         F.conv_transpose2d(cnnkit.zeros(*shape), cnnkit.zeros(1, 2, 1, 1))
     # a batch of zero images is fine
     assert F.conv2d(cnnkit.zeros(0, 1, 3, 3), cnnkit.zeros(2, 1, 1, 1), padding=1).shape == (0, 2, 5, 5)
+
+
+@pytest.mark.parametrize("shape,dim,size,step", [((7,), 0, 3, 2), ((3, 6), 1, 2, 1), ((4, 5), 0, 4, 3),
+                                                  ((2, 3, 5), -1, 5, 1), ((3, 4), 1, 0, 2)])
+def test_tensor_unfold_against_numpy(shape, dim, size, step):
+    # Tensor.unfold was missing (found writing test_fuzz_index's view cases). Reference: NumPy's
+    # sliding_window_view taken every `step` windows; the gradient counts how many windows hold each element.
+    a = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+    x = cnnkit.from_numpy(a.copy()).requires_grad_(True)
+    y = x.unfold(dim, size, step)
+    d = dim % len(shape)
+    want = np.lib.stride_tricks.sliding_window_view(a, size, axis=d)
+    want = want[(slice(None),) * d + (slice(None, None, step),)]
+    np.testing.assert_array_equal(y.detach().numpy(), want)
+    y.sum().backward()
+    count = np.zeros(shape[d])
+    for s in range(0, shape[d] - size + 1, step):
+        count[s:s + size] += 1
+    bshape = [1] * len(shape)
+    bshape[d] = shape[d]
+    np.testing.assert_array_equal(x.grad.numpy(), np.broadcast_to(count.reshape(bshape), shape))
+
+
+def test_tensor_unfold_is_a_view_and_checks_its_arguments():
+    b = cnnkit.zeros(5)
+    b.unfold(0, 2, 2)[1, 0] = 7.0  # writes through to element 2
+    np.testing.assert_array_equal(b.numpy(), [0, 0, 7, 0, 0])
+    assert cnnkit.tensor(3.0).unfold(0, 1, 1).shape == (1,)
+    with pytest.raises(RuntimeError, match="maximum size for tensor at dimension 0 is 5 but size is 6"):
+        b.unfold(0, 6, 1)
+    with pytest.raises(RuntimeError, match="step is 0 but must be > 0"):
+        b.unfold(0, 2, 0)
+    with pytest.raises(RuntimeError, match="size is -1 but must be >= 0"):
+        b.unfold(0, -1, 1)
+    with pytest.raises(IndexError):
+        b.unfold(1, 1, 1)
+    with pytest.raises(TypeError, match="unfold"):
+        b.unfold(0, 2.0, 1)
