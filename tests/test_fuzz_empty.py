@@ -67,7 +67,10 @@ def test_ops_on_empty_tensors(shape, op, dtype, seed):
     got = both_or_neither(lambda: fn(cnnkit, F, x.ck.detach()), lambda: fn(torch, TF, x.th.detach()))
     if got[0] is None:
         return
-    check(lambda a: fn(cnnkit, F, a), lambda a: fn(torch, TF, a), [x], dtype, rng)
+    # cat drops 1-D empty inputs (torch's legacy rule) before building the graph, so such an input gets no .grad
+    # in cnnkit where torch gives it an empty one (listed in docs/differences.md)
+    legacy_empty = op == "cat" and len(shape) == 1
+    check(lambda a: fn(cnnkit, F, a), lambda a: fn(torch, TF, a), [x], dtype, rng, backward=not legacy_empty)
 
 
 @fuzz

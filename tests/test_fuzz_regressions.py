@@ -120,3 +120,17 @@ def test_tensor_unfold_is_a_view_and_checks_its_arguments():
         b.unfold(1, 1, 1)
     with pytest.raises(TypeError, match="unfold"):
         b.unfold(0, 2.0, 1)
+
+
+def test_prod_and_logsumexp_over_an_empty_dim():
+    # found by test_fuzz_empty: prod over an empty dim returned a constant 1 outside the graph (backward raised
+    # "does not require grad"), logsumexp raised IndexError from its max; torch gives 1 and -inf
+    x = cnnkit.zeros(2, 0, dtype=cnnkit.float64).requires_grad_(True)
+    p = x.prod(1)
+    np.testing.assert_array_equal(p.detach().numpy(), [1.0, 1.0])
+    p.sum().backward()
+    assert x.grad.shape == (2, 0)
+    y = cnnkit.logsumexp(x, 1)
+    np.testing.assert_array_equal(y.detach().numpy(), [-np.inf, -np.inf])
+    assert cnnkit.logsumexp(cnnkit.zeros(0, 3), 0, keepdim=True).shape == (1, 3)
+    np.testing.assert_allclose(cnnkit.logsumexp(cnnkit.zeros(0, 3), 1).numpy().shape, (0,))

@@ -967,7 +967,8 @@ class Tensor:
             _C_wrap(dim, 1)
             return x.clone()
         dim = _C_wrap(dim, x.dim())
-        out = x.select(dim, 0) if x.shape[dim] else ones(x.shape[:dim] + x.shape[dim + 1:], dtype=x.dtype)
+        # an empty dim's product is 1; built from x (sum over nothing is 0) so the graph reaches x, as in torch
+        out = x.select(dim, 0) if x.shape[dim] else x.sum(dim) * 0 + 1
         for i in range(1, x.shape[dim]):
             out = out * x.select(dim, i)
         return out.unsqueeze(dim) if keepdim else out
@@ -1288,8 +1289,11 @@ class Tensor:
     def logsumexp(self, dim, keepdim=False):
         """log(sum(exp(x))) over dim (int or tuple), shifted by the detached max for stability."""
         x = self if self.dtype.is_floating_point else self.to(get_default_dtype())
-        m = x.detach().amax(dim, keepdim=True)
-        m = where(m.isinf(), 0.0, m)
+        if x.numel() == 0:  # nothing to take the max of: shift by 0 (an empty reduced dim gives log(0) = -inf)
+            m = x.detach().sum(dim, keepdim=True)
+        else:
+            m = x.detach().amax(dim, keepdim=True)
+            m = where(m.isinf(), 0.0, m)
         out = (x - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze_dims(_dim_list(dim, self.dim()) or list(range(self.dim())))
 
