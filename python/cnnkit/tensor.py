@@ -985,7 +985,7 @@ class Tensor:
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         dims = _dim_list(dim, self.dim())
-        n = self.numel() if not dims else math.prod(self.shape[d] for d in dims)
+        n = self.numel() if not dims or not self.dim() else math.prod(self.shape[d] for d in dims)
         centered = self - self.mean(dim=dims or None, keepdim=True)
         return (centered * centered).sum(dim=dims or None, keepdim=keepdim) / builtins.max(n - correction, 0)
 
@@ -1008,8 +1008,12 @@ class Tensor:
         if dim is None:
             x = x.reshape(-1)
             dim = 0
+        if x.dim() == 0:  # a 0-d tensor reduces over its one implicit dim (0 or -1) to itself, as in torch
+            _C_wrap(dim, 1)
+            return x.clone()
         dim = _C_wrap(dim, x.dim())
-        out = x.select(dim, 0) if x.shape[dim] else ones(x.shape[:dim] + x.shape[dim + 1:], dtype=x.dtype)
+        # an empty dim's product is 1; built from x (sum over nothing is 0) so the graph reaches x, as in torch
+        out = x.select(dim, 0) if x.shape[dim] else x.sum(dim) * 0 + 1
         for i in range(1, x.shape[dim]):
             out = out * x.select(dim, i)
         return out.unsqueeze(dim) if keepdim else out
@@ -1191,6 +1195,23 @@ class Tensor:
         idx = [slice(None)] * dim + [slice(start, start + length)]
         return self[tuple(idx)]
 
+    def unfold(self, dimension, size, step):
+        """A view holding every window of `size` elements taken along `dimension` every `step` elements:
+        that dim becomes the window count, (L - size) // step + 1, and a new last dim of length `size` is
+        appended (torch.Tensor.unfold). Windows may overlap; their gradients add up."""
+        for name, v in (("size", size), ("step", step)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"unfold(): argument '{name}' must be int, not {type(v).__name__}")
+        d = _dim_arg("unfold", dimension, builtins.max(self.dim(), 1), "dimension")
+        length = self.shape[d] if self.dim() else 1
+        if size > length:
+            raise RuntimeError(f"unfold: maximum size for tensor at dimension {d} is {length} but size is {size}")
+        if size < 0:
+            raise RuntimeError(f"unfold: size is {size} but must be >= 0")
+        if step <= 0:
+            raise RuntimeError(f"unfold: step is {step} but must be > 0")
+        return _fn().Unfold.apply(self, d, int(size), int(step))
+
     def select(self, dim, index):
         dim = _C_wrap(dim, self.dim())
         return self[(slice(None),) * dim + (index,)]
@@ -1313,8 +1334,11 @@ class Tensor:
     def logsumexp(self, dim, keepdim=False):
         """log(sum(exp(x))) over dim (int or tuple), shifted by the detached max for stability."""
         x = self if self.dtype.is_floating_point else self.to(get_default_dtype())
-        m = x.detach().amax(dim, keepdim=True)
-        m = where(m.isinf(), 0.0, m)
+        if x.numel() == 0:  # nothing to take the max of: shift by 0 (an empty reduced dim gives log(0) = -inf)
+            m = x.detach().sum(dim, keepdim=True)
+        else:
+            m = x.detach().amax(dim, keepdim=True)
+            m = where(m.isinf(), 0.0, m)
         out = (x - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze_dims(_dim_list(dim, self.dim()) or list(range(self.dim())))
 

@@ -270,6 +270,8 @@ class CopyInto(Function):
 def _expand_back(g, shape, dims, keepdim):
     """Broadcasts the gradient of a reduction over `dims` back to the input `shape`."""
     nd = len(shape)
+    if nd == 0:  # a 0-d input reduced over its implicit dim 0 / -1: the gradient is already 0-d
+        return g.reshape(shape)
     dims = sorted(d % nd for d in dims) if dims else list(range(nd))
     if not keepdim:
         gs = list(g.shape)
@@ -864,6 +866,39 @@ def _diag_view(t, offset, d1, d2):
     rest = [d for d in range(len(shape)) if d not in (d1, d2)]
     return t.as_strided([shape[d] for d in rest] + [n], [strides[d] for d in rest] + [strides[d1] + strides[d2]],
                         start)
+
+
+def _unfold_view(t, d, size, step, j=None):
+    """The windows of the _C.Tensor t along dim d (Tensor.unfold) as a view; with `j`, only element j of each
+    window (the last dim dropped), a view whose elements are distinct. A 0-d t has one window, of shape [size]."""
+    if not t.dim() and j is None:
+        return t.as_strided([size], [1], t.offset)
+    shape, strides = list(t.shape) or [1], list(t.strides) or [1]
+    n = (shape[d] - size) // step + 1
+    out_shape, out_strides = shape[:], strides[:]
+    out_shape[d], out_strides[d] = n, strides[d] * step
+    if j is not None:
+        return t.as_strided(out_shape, out_strides, t.offset + j * strides[d])
+    return t.as_strided(out_shape + [size], out_strides + [strides[d]], t.offset)
+
+
+class Unfold(Function):
+    _half_native = True  # moves data only: half tensors pass through
+
+    @staticmethod
+    def forward(ctx, x, d, size, step):
+        ctx.shape, ctx.args = x.shape, (d, size, step)
+        return _wrap(_unfold_view(x._t, d, size, step))
+
+    @staticmethod
+    def backward(ctx, g):
+        d, size, step = ctx.args
+        out = _zeros(list(ctx.shape) or [1], g)
+        for j in range(size):  # element j of every window: distinct input elements, so a plain add
+            dst = _wrap(_unfold_view(out, d, size, step, j))
+            dst.add_(g.select(-1, j))
+        out = _wrap(out)
+        return (out.reshape(ctx.shape) if not len(ctx.shape) else out), None, None, None
 
 
 class Diagonal(Function):

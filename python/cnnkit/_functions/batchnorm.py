@@ -10,6 +10,8 @@ are not differentiated.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _C
 from ..autograd import Function
 from ..tensor import _wrap
@@ -74,6 +76,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             # torch's wording (RuntimeError), e.g. BatchNorm2d(3) fed a 4-channel input.
             raise RuntimeError(f"batch_norm: {name} should contain {channels} elements not {t.numel()} "
                                f"(C = input.shape[1] for input of shape {list(input.shape)})")
+    for name, v in (("momentum", momentum), ("eps", eps)):  # torch's TypeError (momentum=None is Module-only)
+        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"batch_norm(): argument '{name}' must be float, not {type(v).__name__}")
     if training:
         _verify_batch_size(input.size())
     if training and eps <= 0.0:

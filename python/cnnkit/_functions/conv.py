@@ -81,7 +81,11 @@ def _groups_arg(op, groups):
 
 def _check_channels(x, weight, groups, transposed):
     """torch's messages for weights that do not divide into groups and inputs with the wrong channels
-    (x batched, 4-D; weight 4-D; the binding checks everything else again)."""
+    (x batched, 4-D; weight 4-D; the binding checks everything else again). An input with images of 0 pixels
+    (but a batch and channels) is an error in torch, not a padding-only result."""
+    if x.dim() == 4 and x.shape[0] and x.shape[1] and not (x.shape[2] and x.shape[3]):
+        raise RuntimeError(f"Only zero batch or zero channel inputs are supported, but got input shape: "
+                           f"{list(x.shape)}")
     if weight.dim() != 4 or x.dim() != 4:
         return
     w = list(weight.shape)

@@ -67,11 +67,20 @@ def _max_pool_outputs(ctx, x, out, idx):
 class MaxPool2dFn(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
+        ctx.dilated = dilation not in (1, (1, 1), [1, 1])
         return _max_pool_outputs(ctx, x, *_C.max_pool2d_forward(x._t, kernel, stride, padding, dilation, ceil_mode))
 
     @staticmethod
     def backward(ctx, dout, _didx):
         (idx,) = ctx.saved_tensors
+        if ctx.dilated:
+            # A dilated window can lie wholly in the padding (it steps over a small input): its output is -inf
+            # and its index (torch's convention, kept in the forward) points past the plane. Such a window has
+            # no input to send its gradient to (torch's CPU kernel adds it into the next plane instead).
+            plane = ctx.input_shape[-2] * ctx.input_shape[-1]
+            outside = (idx < 0).logical_or(idx >= plane)
+            if outside.any().item():
+                dout, idx = dout.masked_fill(outside, 0), idx.masked_fill(outside, 0)
         return _wrap(_C.max_pool2d_backward(dout._t, idx._t, ctx.input_shape)), None, None, None, None, None
 
 
