@@ -93,8 +93,10 @@ ignore=()
 for f in "${EXCLUDE[@]}"; do ignore+=("--ignore=tests/$f"); done
 for f in tests/test_cuda*.py; do ignore+=("--ignore=$f"); done
 
-# Reports go to files (one per process, children of tests included), so a report from a subprocess
-# whose exit status a test does not check still fails the job.
+# ASan reports go to files (one per process, children of tests included), so a report from a subprocess
+# whose exit status a test does not check still fails the job. UBSan (in the same process as ASan) writes
+# to stderr and exits with status 1: --capture=sys leaves fd 2 uncaptured so its report is in the log
+# (pytest's fd capture would drop it when the process exits), and the log is scanned too.
 REPORTS=$BUILD/reports
 rm -rf "$REPORTS"
 mkdir -p "$REPORTS"
@@ -106,11 +108,11 @@ set +e
 # test set.
 if [ -n "${CNNKIT_SANITIZE_TESTS:-}" ]; then
   read -r -a chosen <<<"$CNNKIT_SANITIZE_TESTS"
-  "$PY" -m pytest -q -p no:cacheprovider -m "not cuda" "$@" "${chosen[@]}"
+  "$PY" -m pytest -q -p no:cacheprovider --capture=sys -m "not cuda" "$@" "${chosen[@]}" 2>&1 | tee "$BUILD/pytest.log"
 else
-  "$PY" -m pytest -q -p no:cacheprovider -m "not cuda" "$@" "${ignore[@]}" tests
+  "$PY" -m pytest -q -p no:cacheprovider --capture=sys -m "not cuda" "$@" "${ignore[@]}" tests 2>&1 | tee "$BUILD/pytest.log"
 fi
-rc=$?
+rc=${PIPESTATUS[0]}
 set -e
 t2=$(date +%s)
 echo "sanitize: tests took $((t2 - t1)) s (build $((t1 - t0)) s, total $((t2 - t0)) s)"
@@ -126,6 +128,7 @@ if compgen -G "$REPORTS/*" >/dev/null; then
     fi
   done
 fi
+if grep -qE "runtime error:|ERROR: AddressSanitizer" "$BUILD/pytest.log"; then bad=1; fi
 if [ $bad -ne 0 ]; then
   echo "sanitize: FAILED: sanitizer reports above"
   exit 1
