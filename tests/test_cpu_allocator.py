@@ -270,3 +270,52 @@ s3 = cnnkit.cpu.memory_stats(); assert s3["cached"] <= 1 << 20, s3
 print("ok")
 """, CNNKIT_CPU_CACHE_LIMIT_MB="1")
     assert out.strip() == "ok"
+
+
+_DROP = """
+import gc, numpy as np, cnnkit as ck, cnnkit.cpu, cnnkit.nn as nn, cnnkit.nn.functional as F, cnnkit.optim as optim
+
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+
+base = cnnkit.cpu.memory_allocated()
+ck.manual_seed(0)
+m = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                  nn.Linear(16 * 32 * 32, 10))
+o = optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+r = np.random.default_rng(0)
+x = ck.tensor(r.standard_normal((16, 3, 64, 64)).astype(np.float32)); y = ck.tensor(r.integers(0, 10, 16))
+for _ in range(2):
+    o.zero_grad(); l = F.cross_entropy(m(x), y); l.backward(); o.step()
+del m, o, x, y, l
+gc.collect()
+s1, r1 = cnnkit.cpu.memory_stats(), rss()
+cnnkit.cpu.empty_cache()
+s2, r2 = cnnkit.cpu.memory_stats(), rss()
+print(s1["cached"], s1["reserved"], s2["cached"], s2["reserved"], s2["allocated"], base, r1, r2)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads VmRSS from /proc/self/status")
+def test_empty_cache_after_training_returns_memory_to_the_os():
+    # A dropped model's activations and gradients sit in the cache (reserved); empty_cache unmaps them:
+    # reserved falls to what live tensors hold and the process's resident set falls by about as much.
+    # A fresh interpreter, so that RSS is this workload's alone.
+    cached1, reserved1, cached2, reserved2, allocated2, base, rss1, rss2 = map(int, _run(_DROP).split())
+    assert cached1 > 12 << 20  # the 16x16x64x64 activations and their gradients (4 MiB each) were cached
+    assert cached2 == 0 and reserved2 == allocated2
+    # What stays allocated: the kernels' per-thread GEMM packing buffers (kept for the next product).
+    assert allocated2 - base < 4 << 20
+    assert rss1 - rss2 >= 0.8 * (reserved1 - reserved2), (rss1, rss2, reserved1, reserved2)
+
+
+def test_empty_cache_returns_reserved_to_allocated_in_process():
+    before = stats()
+    xs = [ck.ones(LARGE) for _ in range(4)]  # 16 MiB on the cached path, touched
+    del xs
+    mid = stats()
+    assert mid["cached"] >= 16 * LARGE  # the four 4 MiB blocks
+    cnnkit.cpu.empty_cache()
+    after = stats()
+    assert after["cached"] == 0 and after["reserved"] == after["allocated"] == before["allocated"]

@@ -26,8 +26,10 @@
 // - Out of memory: when the system refuses a block (or malloc a small one), every cached block is
 //   released and the request retried once; only then is OutOfMemory thrown (Python MemoryError).
 // - CNNKIT_CPU_CACHING=0 (read once, at the first allocation) turns caching off: every request is
-//   then an aligned_alloc(64)/free pair, exactly what cnnkit did before this allocator; statistics
-//   are still kept (large requests then count as system allocations).
+//   then its own 64-byte aligned malloc block of exactly the bytes asked for (posix_memalign/free),
+//   so a memory checker (the sanitizer CI job, .ci/sanitize.sh; valgrind) sees an access even one
+//   byte past a tensor's end, which the 64-byte rounding or a size-class block would hide.
+//   Statistics are still kept, with the rounded sizes (large requests count as system allocations).
 // - Thread safety: one mutex guards the pool and the statistics; it is held only for the map
 //   look-up and the counters, never across mmap/munmap/malloc (uncontended it costs tens of ns,
 //   nothing next to a tensor op). fork() is safe: the mutex is taken around fork (pthread_atfork),
@@ -223,8 +225,18 @@ void* cpu_alloc(size_t nbytes, size_t* block_size) {
   }
   const size_t small = round64(nbytes);
   if (small < kSmall || !p.stats.caching_enabled) {
-    // aligned_alloc needs a size that is a multiple of the alignment: `small` is.
-    void* ptr = obtain(p, nbytes, [small] { return std::aligned_alloc(64, small); });
+    // aligned_alloc needs a size that is a multiple of the alignment: `small` is. Without caching the
+    // block is exactly `nbytes` long (at least 1 byte), see the header comment.
+    const bool exact = !p.stats.caching_enabled;
+    void* ptr = obtain(p, nbytes, [small, nbytes, exact]() -> void* {
+      if (!exact) return std::aligned_alloc(64, small);
+#ifdef CNNKIT_CPU_ALLOC_MMAP
+      void* q = nullptr;
+      return posix_memalign(&q, 64, nbytes == 0 ? 1 : nbytes) == 0 ? q : nullptr;
+#else
+      return std::aligned_alloc(64, small);
+#endif
+    });
     std::lock_guard<std::mutex> lock(p.mutex);
     if (small < kSmall) {
       p.stats.num_small_allocs += 1;

@@ -9,7 +9,8 @@ come straight from ``malloc``, which recycles them itself.
 Environment variables, read once at the first CPU allocation (that is, at ``import cnnkit``: set
 them before):
 
-- ``CNNKIT_CPU_CACHING=0`` turns the cache off: every tensor is then a fresh ``aligned_alloc``.
+- ``CNNKIT_CPU_CACHING=0`` turns the cache off: every tensor is then a fresh ``malloc`` block of exactly
+  its bytes (64-byte aligned), so memory checkers (AddressSanitizer, valgrind) see any overrun.
 - ``CNNKIT_CPU_CACHE_LIMIT_MB=N`` caps the cached (freed, unused) bytes at N MiB; the default is a
   quarter of the physical memory. A freed block that would exceed the cap goes back to the system.
 """
