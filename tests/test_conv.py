@@ -8,6 +8,13 @@ images, dweight in slot partials) and the chunk schedule (threads inside the GEM
 several images per chunk (with a partial last chunk); the input gradient by the flipped-weight
 correlation (batch schedule, stride 1, including padding larger than the dilated kernel, which crops), by col2im,
 and the 1x1 stride-1 shortcut that skips im2col; packed or general-GEMM dweight.
+
+The kernel tests run on each device (the `device` fixture; CUDA-only sizes and the mixed-device errors stay in
+tests/test_cuda_conv.py). Tolerances: im2col is a copy, exact on both devices; col2im and the forward
+convolution compare with the NumPy references at TOL (`tol`) on both (CUDA sums the taps of a pixel in the
+CPU's order; its FMA-contracted dot products differ from the CPU's by far less than TOL); the backward on CUDA
+(fast against naive, and against the CPU twin) at `grad_tol` (float32 rtol 1e-4 / atol 5e-4, float64 1e-9):
+its dweight sums over the batch in a different order and with atomics.
 """
 import zlib
 
@@ -15,12 +22,20 @@ import numpy as np
 import pytest
 
 from cnnkit import _C
+from cuda_twin_helpers import back, cuda_case, is_cuda, on, runs_twin
 
 DTYPES = [np.float32, np.float64]
 
 
 def tol(dtype):
     return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+
+
+def grad_tol(dtype, device):
+    """Backward tolerance: the CPU's on the CPU; looser on CUDA (other summation order, atomics)."""
+    if not is_cuda(device):
+        return tol(dtype)
+    return dict(rtol=1e-4, atol=5e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
 
 
 def out_size(n, k, s, p, d):
@@ -98,6 +113,18 @@ CONFIGS = [
 ]
 
 
+# Configurations the CUDA twin tests had on top of CONFIGS (odd tile edges, grouped stride 2): [cuda] only.
+CUDA_CONFIGS = [
+    (2, 3, 7, 7, 4, 3, 3, 1, 1, 1, 1),
+    (3, 4, 9, 11, 6, 3, 3, (2, 1), (0, 2), (2, 1), 2),
+    (2, 6, 8, 8, 6, 3, 3, 1, 1, 1, 6),            # depthwise
+    (3, 5, 6, 6, 7, 1, 1, 1, 0, 1, 1),            # 1x1 stride 1
+    (2, 33, 9, 7, 65, 3, 3, 1, 1, 1, 1),          # channel counts off the 64-tile edges
+    (3, 8, 13, 13, 12, 3, 3, 2, 1, 1, 4),         # groups with stride 2
+]
+ALL_CONFIGS = CONFIGS + [cuda_case(c) for c in CUDA_CONFIGS]
+
+
 def plan(cfg, itemsize=4):
     """conv2d.cpp's make_plan: (schedule, images per chunk, input-gradient path)."""
     N, C, H, W, OC, KH, KW, s, p, d, g = cfg
@@ -141,6 +168,11 @@ def T(a):
     return None if a is None else _C.from_numpy(a)
 
 
+def D(a, device):
+    """NumPy array (or None) -> _C tensor on `device` (or None)."""
+    return None if a is None else on(a, device)
+
+
 # ---------------------------------------------------------------------------------------------
 # im2col / col2im
 # ---------------------------------------------------------------------------------------------
@@ -152,15 +184,18 @@ def T(a):
     (4, 5, 5, (5, 5), (1, 1), (2, 2), (1, 1)),
     (2, 3, 3, (3, 3), (2, 2), (3, 3), (1, 1)),   # taps that read only padding
     (1, 6, 8, (2, 2), (2, 2), (0, 0), (3, 3)),
+    cuda_case(33, 17, 15, (3, 3), (2, 2), (1, 1), (1, 1)),
 ])
-def test_im2col_col2im(C, H, W, k, s, p, d, dtype):
+def test_im2col_col2im(C, H, W, k, s, p, d, dtype, device):
     rng = np.random.default_rng(C * H * W)
     x = rng.standard_normal((C, H, W)).astype(dtype)
-    cols = np.asarray(_C.im2col(_C.from_numpy(x), k, s, p, d))
+    cols_t = _C.im2col(on(x, device), k, s, p, d)
+    assert cols_t.device == device
+    cols = back(cols_t)
     np.testing.assert_array_equal(cols, im2col_ref(x, k, s, p, d))
     # col2im is the adjoint of im2col: <im2col(x), y> == <x, col2im(y)>; and equals scatter-add.
     y = rng.standard_normal(cols.shape).astype(dtype)
-    im = np.asarray(_C.col2im(_C.from_numpy(y), (C, H, W), k, s, p, d))
+    im = back(_C.col2im(on(y, device), (C, H, W), k, s, p, d))
     np.testing.assert_allclose(np.vdot(cols.astype(np.float64), y), np.vdot(x.astype(np.float64), im), rtol=1e-5)
     OH, OW = out_size(H, k[0], s[0], p[0], d[0]), out_size(W, k[1], s[1], p[1], d[1])
     ref = np.zeros((C, H + 2 * p[0], W + 2 * p[1]))
@@ -172,10 +207,10 @@ def test_im2col_col2im(C, H, W, k, s, p, d, dtype):
     np.testing.assert_allclose(im, ref, **tol(dtype))
 
 
-def test_im2col_errors():
-    x = _C.from_numpy(np.zeros((2, 4, 4), np.float32))
+def test_im2col_errors(device):
+    x = on(np.zeros((2, 4, 4), np.float32), device)
     with pytest.raises(ValueError, match=r"im2col: expected input to be 3-D"):
-        _C.im2col(_C.from_numpy(np.zeros((1, 2, 4, 4), np.float32)), 3)
+        _C.im2col(on(np.zeros((1, 2, 4, 4), np.float32), device), 3)
     with pytest.raises(ValueError, match=r"im2col: kernel size 5 \(dilated\) is larger than the padded input size 4"):
         _C.im2col(x, 3, 1, 0, 2)
     with pytest.raises(ValueError, match=r"im2col: stride must be positive"):
@@ -183,24 +218,26 @@ def test_im2col_errors():
     with pytest.raises(ValueError, match=r"im2col: expected kernel to have 2 elements"):
         _C.im2col(x, (3, 3, 3))
     with pytest.raises(TypeError, match=r"im2col: expected input to be float32 or float64"):
-        _C.im2col(_C.from_numpy(np.zeros((2, 4, 4), np.int64)), 3)
+        _C.im2col(on(np.zeros((2, 4, 4), np.int64), device), 3)
     with pytest.raises(ValueError, match=r"col2im: expected cols of shape \[18, 4\], got \[18, 5\]"):
-        _C.col2im(_C.from_numpy(np.zeros((18, 5), np.float32)), (2, 4, 4), 3)
+        _C.col2im(on(np.zeros((18, 5), np.float32), device), (2, 4, 4), 3)
     with pytest.raises(ValueError, match=r"col2im: expected the image size \(C, H, W\)"):
-        _C.col2im(_C.from_numpy(np.zeros((18, 4), np.float32)), (4, 4), 3)
+        _C.col2im(on(np.zeros((18, 4), np.float32), device), (4, 4), 3)
 
 
 # ---------------------------------------------------------------------------------------------
 # conv2d forward / backward
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cfg", CONFIGS)
-def test_conv2d_forward(cfg, dtype):
+@pytest.mark.parametrize("cfg", ALL_CONFIGS)
+def test_conv2d_forward(cfg, dtype, device):
     rng = np.random.default_rng(seed(cfg))
     for with_bias in (True, False):
         x, w, b, s, p, d, g = make(rng, cfg, dtype, with_bias)
-        out = np.asarray(_C.conv2d_forward(T(x), T(w), T(b), s, p, d, g))
-        naive = np.asarray(_C.conv2d_naive(T(x), T(w), T(b), s, p, d, g))
+        out_t = _C.conv2d_forward(D(x, device), D(w, device), D(b, device), s, p, d, g)
+        assert out_t.device == device
+        out = back(out_t)
+        naive = back(_C.conv2d_naive(D(x, device), D(w, device), D(b, device), s, p, d, g))
         ref = conv_ref(x, w, b, s, p, d, g)
         assert out.shape == ref.shape and out.dtype == dtype
         np.testing.assert_allclose(naive, ref, **tol(dtype))
@@ -208,14 +245,15 @@ def test_conv2d_forward(cfg, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cfg", CONFIGS)
-def test_conv2d_backward(cfg, dtype):
+@pytest.mark.parametrize("cfg", ALL_CONFIGS)
+def test_conv2d_backward(cfg, dtype, device):
     rng = np.random.default_rng(seed(cfg) + 1)
     x, w, b, s, p, d, g = make(rng, cfg, dtype)
     out_shape = conv_ref(x, w, b, s, p, d, g).shape
     dout = rng.standard_normal(out_shape).astype(dtype)
-    fast = _C.conv2d_backward(T(dout), T(x), T(w), s, p, d, g, (True, True, True))
-    naive = _C.conv2d_backward_naive(T(dout), T(x), T(w), s, p, d, g, (True, True, True))
+    args = (D(dout, device), D(x, device), D(w, device), s, p, d, g, (True, True, True))
+    fast = [back(t) for t in _C.conv2d_backward(*args)]
+    naive = [back(t) for t in _C.conv2d_backward_naive(*args)]
     # Independent check of the oracle: conv is linear in x and in w, so with L = <conv(x, w), dout>
     # (NumPy reference) the gradients satisfy <x, dx> = L = <w, dw>, and db is dout summed.
     f = lambda xx, ww: np.vdot(conv_ref(xx, ww, None, s, p, d, g), dout.astype(np.float64))  # noqa: E731
@@ -224,8 +262,12 @@ def test_conv2d_backward(cfg, dtype):
     np.testing.assert_allclose(np.vdot(w.astype(np.float64), dw_n), f(x, w), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(db_n, dout.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-6, atol=1e-6)
     for got, want in zip(fast, naive):
-        assert np.asarray(got).dtype == dtype
-        np.testing.assert_allclose(np.asarray(got), np.asarray(want), **tol(dtype))
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, **grad_tol(dtype, device))
+    if runs_twin(device):  # elementwise against the CPU twin
+        cpu = _C.conv2d_backward(T(dout), T(x), T(w), s, p, d, g, (True, True, True))
+        for got, want in zip(fast, cpu):
+            np.testing.assert_allclose(got, np.asarray(want), **grad_tol(dtype, device))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -280,16 +322,18 @@ def test_conv2d_backward_numeric_gradient(cfg):
             np.testing.assert_allclose(grad.reshape(-1)[i], (up - down) / (2 * eps), rtol=1e-6, atol=1e-6)
 
 
-def test_conv2d_backward_needs_subsets():
+def test_conv2d_backward_needs_subsets(device):
     rng = np.random.default_rng(12)
     x, w, b, s, p, d, g = make(rng, CONFIGS[3], np.float64)
     dout = rng.standard_normal(conv_ref(x, w, b, s, p, d, g).shape)
-    full = _C.conv2d_backward(T(dout), T(x), T(w), s, p, d, g, (True, True, True))
+    args = (D(dout, device), D(x, device), D(w, device), s, p, d, g)
+    full = _C.conv2d_backward(*args, (True, True, True))
     for needs in [(True, False, False), (False, True, False), (False, False, True), (False, False, False)]:
-        part = _C.conv2d_backward(T(dout), T(x), T(w), s, p, d, g, needs)
+        part = _C.conv2d_backward(*args, needs)
         for want, got, need in zip(full, part, needs):
-            if need:
-                np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+            if need:  # the same arithmetic on the CPU; on CUDA within float64 rounding (atomics)
+                np.testing.assert_allclose(back(got), back(want), rtol=0 if not is_cuda(device) else 1e-12,
+                                           atol=0 if not is_cuda(device) else 1e-12)
             else:
                 assert got is None
 
@@ -320,28 +364,31 @@ def test_conv2d_results_independent_of_thread_count(cfg):
             np.testing.assert_array_equal(a, b_)
 
 
-def test_conv2d_non_contiguous_inputs():
+def test_conv2d_non_contiguous_inputs(device):
     rng = np.random.default_rng(14)
     x = rng.standard_normal((2, 5, 9, 3)).astype(np.float32)  # permuted to (2, 3, 5, 9)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
-    xt = _C.from_numpy(x).permute([0, 3, 1, 2])
-    out = np.asarray(_C.conv2d_forward(xt, T(w), None, 1, 1, 1, 1))
+    xt = on(x, device).permute([0, 3, 1, 2])
+    out = back(_C.conv2d_forward(xt, on(w, device), None, 1, 1, 1, 1))
     np.testing.assert_allclose(out, conv_ref(x.transpose(0, 3, 1, 2), w, None, (1, 1), (1, 1), (1, 1), 1),
                                rtol=1e-4, atol=1e-4)
 
 
-def test_conv2d_empty_batch():
-    x = _C.from_numpy(np.zeros((0, 3, 5, 5), np.float32))
-    w = _C.from_numpy(np.ones((4, 3, 3, 3), np.float32))
-    assert tuple(_C.conv2d_forward(x, w, None, 1, 0, 1, 1).shape) == (0, 4, 3, 3)
-    dx, dw, db = _C.conv2d_backward(_C.from_numpy(np.zeros((0, 4, 3, 3), np.float32)), x, w, 1, 0, 1, 1)
+@pytest.mark.parametrize("padding", [0, 1])
+def test_conv2d_empty_batch(padding, device):
+    x = on(np.zeros((0, 3, 5, 5), np.float32), device)
+    w = on(np.ones((4, 3, 3, 3), np.float32), device)
+    side = 5 + 2 * padding - 2
+    out = _C.conv2d_forward(x, w, None, 1, padding, 1, 1)
+    assert tuple(out.shape) == (0, 4, side, side) and out.device == device
+    dx, dw, db = _C.conv2d_backward(out, x, w, 1, padding, 1, 1, (True, True, True))
     assert tuple(dx.shape) == (0, 3, 5, 5)
-    np.testing.assert_array_equal(np.asarray(dw), 0)
-    np.testing.assert_array_equal(np.asarray(db), 0)
+    np.testing.assert_array_equal(back(dw), np.zeros((4, 3, 3, 3), np.float32))  # zeros, not garbage
+    np.testing.assert_array_equal(back(db), np.zeros(4, np.float32))
 
 
-def test_conv2d_errors():
-    f32 = lambda *s: _C.from_numpy(np.zeros(s, np.float32))  # noqa: E731
+def test_conv2d_errors(device):
+    f32 = lambda *s: on(np.zeros(s, np.float32), device)  # noqa: E731
     x, w = f32(2, 3, 8, 8), f32(4, 3, 3, 3)
     fwd = _C.conv2d_forward
     with pytest.raises(ValueError, match=r"conv2d: expected input to be 4-D, got 3-D with shape \[3, 8, 8\]"):
@@ -373,11 +420,11 @@ def test_conv2d_errors():
         fwd(x, w, f32(3), 1, 0, 1, 1)
     with pytest.raises(TypeError, match=r"conv2d: expected input and weight to have the same dtype, got float32 and "
                                         r"float64"):
-        fwd(x, _C.from_numpy(np.zeros((4, 3, 3, 3))), None, 1, 0, 1, 1)
+        fwd(x, on(np.zeros((4, 3, 3, 3)), device), None, 1, 0, 1, 1)
     with pytest.raises(TypeError, match=r"conv2d: expected input and bias to have the same dtype"):
-        fwd(x, w, _C.from_numpy(np.zeros(4)), 1, 0, 1, 1)
+        fwd(x, w, on(np.zeros(4), device), 1, 0, 1, 1)
     with pytest.raises(TypeError, match=r"conv2d: expected input to be float32 or float64, got int64"):
-        fwd(_C.from_numpy(np.zeros((2, 3, 8, 8), np.int64)), _C.from_numpy(np.zeros((4, 3, 3, 3), np.int64)),
+        fwd(on(np.zeros((2, 3, 8, 8), np.int64), device), on(np.zeros((4, 3, 3, 3), np.int64), device),
             None, 1, 0, 1, 1)
     with pytest.raises(TypeError, match=r"conv2d: expected stride to be an int or a pair of ints"):
         fwd(x, w, None, 1.5, 0, 1, 1)

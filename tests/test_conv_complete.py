@@ -2,7 +2,12 @@
 (asymmetric 'same' for even kernels), unbatched inputs, torch's error messages, reprs and init; and the
 direct depthwise kernels (groups == C > 1, channel multiplier 1..3) against the grouped im2col path
 (the reference kept in _C via algo='im2col'), the direct-loop oracle, NumPy, PyTorch and float64
-gradchecks, independent of the thread count."""
+gradchecks, independent of the thread count.
+
+test_depthwise_vs_grouped_im2col_and_naive runs on each device (the `device` fixture): every algorithm
+against the NumPy reference and each other, at the same tolerance on both (float32 1e-4, float64 1e-11;
+CUDA's FMA contraction moves the last bits only); 'auto' equals 'depthwise' bit for bit on the CPU (the same
+kernel), within that tolerance on CUDA."""
 import itertools
 import re
 import zlib
@@ -16,6 +21,7 @@ import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import gradcheck
 from cnnkit.testing.compare import compare_with_torch
+from cuda_twin_helpers import back, cuda_case, is_cuda, on
 
 
 def rng_for(*key):
@@ -232,6 +238,7 @@ DEPTHWISE = [  # (N, C, multiplier, H, W, kernel, stride, padding, dilation)
     (2, 3, 1, 6, 33, 3, (1, 3), 2, (1, 2)),
     (2, 3, 2, 6, 10, 3, 1, (1, 2), (1, 2)),  # stride 1 with a multiplier: the gather input gradient
 ]
+CUDA_DEPTHWISE = [(4, 32, 1, 28, 28, 3, 2, 1, 1)]  # the CUDA twin test's larger case: [cuda] only
 
 
 def np_conv2d(x, w, b, s, p, d, groups):
@@ -263,27 +270,30 @@ def dw_arrays(case, dtype):
     return x, w, b, s, p, d, C
 
 
-@pytest.mark.parametrize("case", DEPTHWISE)
+@pytest.mark.parametrize("case", DEPTHWISE + [cuda_case(c) for c in CUDA_DEPTHWISE])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_depthwise_vs_grouped_im2col_and_naive(case, dtype):
+def test_depthwise_vs_grouped_im2col_and_naive(case, dtype, device):
     x, w, b, s, p, d, C = dw_arrays(case, dtype)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
     args = (s, p, d, C)
-    dw_out = np.array(_C.conv2d_forward(T(x), T(w), T(b), *args, algo="depthwise"))
-    auto_out = np.array(_C.conv2d_forward(T(x), T(w), T(b), *args))
-    im_out = np.array(_C.conv2d_forward(T(x), T(w), T(b), *args, algo="im2col"))
-    naive = np.array(_C.conv2d_naive(T(x), T(w), T(b), *args))
-    np.testing.assert_array_equal(auto_out, dw_out)  # auto picks the depthwise kernel
+    D = lambda a: on(a, device)  # noqa: E731
+    dw_out = back(_C.conv2d_forward(D(x), D(w), D(b), *args, algo="depthwise"))
+    auto_out = back(_C.conv2d_forward(D(x), D(w), D(b), *args))
+    im_out = back(_C.conv2d_forward(D(x), D(w), D(b), *args, algo="im2col"))
+    naive = back(_C.conv2d_naive(D(x), D(w), D(b), *args))
+    np.testing.assert_allclose(auto_out, dw_out, **(tol if is_cuda(device) else dict(rtol=0, atol=0)))
     np.testing.assert_allclose(dw_out, im_out, **tol)
     np.testing.assert_allclose(dw_out, naive, **tol)
     np.testing.assert_allclose(dw_out, np_conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
                                                  *args), **tol)
     g = rng_for("g", case).standard_normal(dw_out.shape).astype(dtype)
-    grads = [_C.conv2d_backward(T(g), T(x), T(w), *args, algo=a) for a in ("depthwise", "im2col")]
-    ref = _C.conv2d_backward_naive(T(g), T(x), T(w), *args)
+    grads = [[back(t) for t in _C.conv2d_backward(D(g), D(x), D(w), *args, algo=a)]
+             for a in ("depthwise", "im2col", "auto")]
+    ref = [back(t) for t in _C.conv2d_backward_naive(D(g), D(x), D(w), *args)]
     for k in range(3):
-        np.testing.assert_allclose(np.array(grads[0][k]), np.array(grads[1][k]), **tol)
-        np.testing.assert_allclose(np.array(grads[0][k]), np.array(ref[k]), **tol)
+        np.testing.assert_allclose(grads[0][k], grads[1][k], **tol)
+        np.testing.assert_allclose(grads[0][k], ref[k], **tol)
+        np.testing.assert_allclose(grads[2][k], ref[k], **tol)
 
 
 @pytest.mark.parametrize("case", DEPTHWISE[:5])

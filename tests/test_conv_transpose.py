@@ -1,7 +1,14 @@
 """ConvTranspose2d / ConvTranspose1d / F.conv_transpose2d (_C.conv_transpose2d_forward/backward): against a
 NumPy scatter-loop reference, the adjoint identity with conv2d, PyTorch forward and backward for every
 option combination (stride, padding, output_padding, dilation, groups, bias, unbatched), float64
-gradchecks, output_size rules, torch's errors, reprs and init."""
+gradchecks, output_size rules, torch's errors, reprs and init.
+
+The kernel test (test_forward_backward_vs_numpy) runs on each device (the `device` fixture; module device
+moves stay in tests/test_cuda_conv_transpose.py): the forward against the NumPy scatter loop, the backward by
+the adjoint identities <x, dx> = <w, dw> = <conv_transpose2d(x, w), dout>, db = dout summed, and (on CUDA, or
+under CNNKIT_CUDA_TESTS_ON_CPU=1) elementwise against the CPU twin. Tolerance `tol`, the same on both devices:
+float32 1e-4 (2e-4 absolute for the gradients, summed over the batch), float64 1e-11 (1e-10 for the
+gradients): CUDA's FMA contraction and scatter order move the last bits only."""
 import itertools
 import zlib
 
@@ -13,6 +20,7 @@ import cnnkit.nn as nn
 import cnnkit.nn.functional as F
 from cnnkit import _C
 from cnnkit.testing import gradcheck
+from cuda_twin_helpers import back, cuda_case, on, runs_twin
 
 
 def rng_for(*key):
@@ -73,23 +81,60 @@ def case_arrays(case, dtype, bias=True):
     return x, w, b
 
 
+# The CUDA twin test's cases on top of CASES (a decoder layer, several chunks of a large batch): [cuda] only.
+CUDA_CASES = [
+    ((2, 4, 5, 7), 6, (3, 3), dict(stride=2, padding=1, output_padding=1, groups=2)),
+    ((32, 64, 8, 8), 32, (4, 4), dict(stride=2, padding=1)),     # autoencoder decoder layer
+    ((3, 16, 14, 14), 1, (4, 4), dict(stride=2, padding=1)),
+    ((2, 4, 3, 5), 4, (3, 3), dict(output_padding=1, dilation=2, groups=4)),
+    ((2, 6, 5, 5), 3, (3, 2), dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2), groups=3)),
+    ((1, 3, 1, 1), 5, (3, 3), dict()),
+    ((70, 3, 6, 4), 4, (2, 3), dict(stride=(1, 2), padding=(1, 2), dilation=(2, 1))),  # several chunks
+]
+
+
+def tol(dtype, grad=False):
+    if dtype == np.float32:
+        return dict(rtol=1e-4, atol=2e-4 if grad else 1e-4)
+    return dict(rtol=1e-11, atol=1e-10 if grad else 1e-11)
+
+
 def full_kwargs(kw):
     return dict(stride=kw.get("stride", 1), padding=kw.get("padding", 0),
                 output_padding=kw.get("output_padding", 0), groups=kw.get("groups", 1),
                 dilation=kw.get("dilation", 1))
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + [cuda_case(c) for c in CUDA_CASES])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_vs_numpy(case, dtype):
+def test_forward_backward_vs_numpy(case, dtype, device):
     x, w, b = case_arrays(case, dtype)
     kw = full_kwargs(case[3])
-    out = F.conv_transpose2d(cnnkit.tensor(x), cnnkit.tensor(w), cnnkit.tensor(b), **kw).numpy()
+    out_t = F.conv_transpose2d(cnnkit.tensor(x, device=device), cnnkit.tensor(w, device=device),
+                               cnnkit.tensor(b, device=device), **kw)
+    assert out_t.device == cnnkit.device(device)
+    out = out_t.cpu().numpy()
     xb = x if x.ndim == 4 else x[None]
-    ref = np_conv_transpose2d(xb.astype(np.float64), w.astype(np.float64), b.astype(np.float64), **kw)
-    ref = ref if x.ndim == 4 else ref[0]
-    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
-    np.testing.assert_allclose(out, ref, **tol)
+    x64, w64 = xb.astype(np.float64), w.astype(np.float64)
+    ref_nb = np_conv_transpose2d(x64, w64, None, **kw)
+    ref = ref_nb + b.astype(np.float64)[None, :, None, None]
+    np.testing.assert_allclose(out, ref if x.ndim == 4 else ref[0], **tol(dtype))
+    # the kernel's backward (batched input): adjoint identities, then elementwise against the CPU twin
+    args = (kw["stride"], kw["padding"], kw["output_padding"], kw["dilation"], kw["groups"])
+    dout = rng_for("dout", case).standard_normal(ref.shape).astype(dtype)
+    dx, dw, db = (back(t) for t in _C.conv_transpose2d_backward(on(dout, device), on(xb, device), on(w, device),
+                                                                 *args))
+    loss = np.vdot(ref_nb, dout.astype(np.float64))
+    np.testing.assert_allclose(np.vdot(x64, dx.astype(np.float64)), loss, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.vdot(w64, dw.astype(np.float64)), loss, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(db, dout.astype(np.float64).sum(axis=(0, 2, 3)), **tol(dtype, grad=True))
+    part = _C.conv_transpose2d_backward(on(dout, device), on(xb, device), on(w, device), *args, (False, True, False))
+    assert part[0] is None and part[2] is None
+    np.testing.assert_allclose(back(part[1]), dw, **tol(dtype, grad=True))
+    if runs_twin(device):
+        cpu = _C.conv_transpose2d_backward(T(dout), T(xb), T(w), *args)
+        for got, want in zip((dx, dw, db), cpu):
+            np.testing.assert_allclose(got, np.asarray(want), **tol(dtype, grad=True))
 
 
 @pytest.mark.parametrize("case", CASES[:8])

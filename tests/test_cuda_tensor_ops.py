@@ -1,7 +1,8 @@
-"""CUDA twins of the step-5 tensor ops against the CPU: the new kernels at the _C level (cumsum,
-cumprod and its backward, scatter_ with reduce, the new unary/binary math, sort/topk through the
-Python layer) and the composed ops (flip, roll, tril/triu, index_add/index_fill, einsum, diag,
-repeat_interleave, meshgrid) forward and backward on the device.
+"""CUDA twins of the step-5 tensor ops through the Python layer: the composed ops (sort/topk, cumsum/cumprod,
+flip, roll, tril/triu, index_add/index_fill, scatter, einsum, diag, repeat_interleave, var_mean, ...) forward
+and backward on the device against the same ops on the CPU, meshgrid and stable sort indices, and apply_'s
+CPU-only error. The new _C kernels (cumsum, cumprod and its backward, scatter_ with reduce, the unary/binary
+math) run on each device against NumPy in tests/test_tensor_ops.py (the `device` fixture).
 
 Skipped without a GPU. CNNKIT_CUDA_TESTS_ON_CPU=1 runs the same comparisons with the CPU standing in
 for the device (checks the test code itself on a machine without a GPU)."""
@@ -9,69 +10,14 @@ import numpy as np
 import pytest
 
 import cnnkit as ck
-from cnnkit import _C
 
-from cuda_twin_helpers import DEV, G, H, N, T, needs_device
+from cuda_twin_helpers import DEV, H, N, needs_device
 
 pytestmark = needs_device
 
 
 def arr(*shape, seed=0, dtype=np.float32):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
-@pytest.mark.parametrize("shape,dim", [((7,), 0), ((3, 33), 1), ((33, 3), 0), ((2, 5, 4), 1), ((2, 0, 3), 1)])
-def test_cumsum_cumprod_cuda_vs_cpu(dtype, shape, dim):
-    a = arr(*shape, seed=1)
-    a = (a * 3).astype(dtype) if dtype == np.int64 else a.astype(dtype)
-    for reverse in (False, True):
-        np.testing.assert_array_equal(H(_C.cumsum(G(a), dim, reverse)), N(_C.cumsum(T(a), dim, reverse)))
-    np.testing.assert_array_equal(H(_C.cumprod(G(a), dim)), N(_C.cumprod(T(a), dim)))
-    if dtype != np.int64:
-        g = arr(*shape, seed=2).astype(dtype)
-        a[..., :1] = 0  # zeros exercise the division-free backward
-        np.testing.assert_allclose(H(_C.cumprod_backward(G(g), G(a), dim)), N(_C.cumprod_backward(T(g), T(a), dim)),
-                                   rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("reduce", ["", "add", "multiply"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
-def test_scatter_cuda_vs_cpu(reduce, dtype):
-    g = np.random.default_rng(3)
-    out = (arr(5, 7, seed=4) * 3).astype(dtype)
-    idx = g.integers(-7, 7, size=(5, 4))
-    src = (arr(5, 4, seed=5) * 3).astype(dtype)
-    a, b = G(out), T(out.copy())
-    _C.scatter_(a, 1, G(idx), G(src), reduce)
-    _C.scatter_(b, 1, T(idx), T(src), reduce)
-    np.testing.assert_array_equal(H(a), N(b))
-    v = np.array(2.5 if dtype != np.int64 else 2, dtype=dtype)  # scatter_(dim, index, value)
-    idx0 = g.integers(0, 5, size=(3, 7))
-    a, b = G(out), T(out.copy())
-    _C.scatter_(a, 0, G(idx0), G(v).reshape([]), reduce)  # (np.ascontiguousarray makes 0-d arrays 1-d)
-    _C.scatter_(b, 0, T(idx0), T(v).reshape([]), reduce)
-    np.testing.assert_array_equal(H(a), N(b))
-    with pytest.raises(IndexError, match="index 9 is out of bounds for dimension 1 with size 7"):
-        _C.scatter_(G(out), 1, G(np.array([[9]])), G(src[:1, :1]), reduce)
-
-
-UNARY = ["sinh", "cosh", "tan", "asin", "acos", "atan", "asinh", "acosh", "atanh", "erf", "erfc"]
-
-
-@pytest.mark.parametrize("op", UNARY)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_unary_cuda_vs_cpu(op, dtype):
-    lo, hi = (1.1, 4.0) if op == "acosh" else ((-0.9, 0.9) if op in ("asin", "acos", "atanh") else (-2.0, 2.0))
-    a = np.random.default_rng(0).uniform(lo, hi, size=(5, 33)).astype(dtype)
-    tol = 1e-6 if dtype == np.float32 else 1e-13
-    np.testing.assert_allclose(H(_C.unary(op, G(a))), N(_C.unary(op, T(a))), rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("op", ["atan2", "hypot"])
-def test_binary_cuda_vs_cpu(op):
-    a, b = arr(4, 1, 5, seed=1), arr(3, 1, seed=2)
-    np.testing.assert_allclose(H(_C.binary(op, G(a), G(b))), N(_C.binary(op, T(a), T(b))), rtol=1e-6, atol=1e-6)
 
 
 def _pair(a, requires_grad=True):

@@ -1,5 +1,12 @@
 """dtypes int32, int16, int8, float16, bfloat16: conversions (bit-exact against NumPy and torch),
-type promotion, arithmetic, reductions, indexing, printing, NumPy interop, save/load, modules."""
+type promotion, arithmetic, reductions, indexing, printing, NumPy interop, save/load, modules.
+
+The casts (test_cast_every_pair_matches_torch) run on each device (the `device` fixture), bit for bit against
+torch on both, plus host <-> device copies with conversion on CUDA. The [cuda]-only tests (cuda_only: their
+CPU side is the rest of this file) check fills and round trips of every dtype and the integer / half kernels
+on the device against torch, bit for bit as on the CPU (integer ops are exact; half ops compute in float32 and
+round once, and each op's float32 result rounds to the same half on both devices).
+"""
 import io
 import itertools
 import pickle
@@ -10,6 +17,7 @@ import pytest
 import cnnkit
 import cnnkit.nn as nn
 import cnnkit.nn.functional as F
+from cuda_twin_helpers import cuda_extras, cuda_only
 
 torch = pytest.importorskip("torch")
 
@@ -30,7 +38,7 @@ def ck_from_torch(t):
 
 def as_torch(x):
     """torch tensor with the values of cnnkit tensor x (bit-exact)."""
-    x = x.detach()
+    x = x.detach().cpu()
     if x.dtype is cnnkit.bfloat16:
         return torch.from_numpy(x.view(cnnkit.int16).numpy().copy()).view(torch.bfloat16)
     return torch.from_numpy(x.numpy().copy())
@@ -124,7 +132,7 @@ def source_values(src):
 
 
 @pytest.mark.parametrize("src,dst", list(itertools.product(NAMES, NAMES)))
-def test_cast_every_pair_matches_torch(src, dst):
+def test_cast_every_pair_matches_torch(src, dst, device):
     t = source_values(src)
     if t.dtype.is_floating_point and dst == "uint8":
         t = t.abs()  # negative float -> uint8 is undefined in C++ (and differs between torch's paths)
@@ -132,14 +140,61 @@ def test_cast_every_pair_matches_torch(src, dst):
         pass  # integer -> integer wraps modulo 2^n in both
     elif dst in ("int8", "int16") and t.dtype.is_floating_point:
         t = t.clamp(-100, 100)  # in range: float -> narrow int truncates toward zero
-    ours = ck_from_torch(t)
-    assert_same(ours.to(DT[dst]), t.to(TDT[dst]))
+    ours = ck_from_torch(t).to(device)
+    out = ours.to(DT[dst])
+    assert out.device == ours.device
+    assert_same(out, t.to(TDT[dst]))
     # the strided path (non-contiguous source) and broadcasting copy_ into a prepared destination
-    assert_same(ck_from_torch(t.reshape(1, -1).expand(3, -1)).t().to(DT[dst]),
+    assert_same(ck_from_torch(t.reshape(1, -1).expand(3, -1)).to(device).t().to(DT[dst]),
                 t.reshape(1, -1).expand(3, -1).t().to(TDT[dst]))
-    dst_t = cnnkit.zeros(2, t.numel(), dtype=DT[dst])
+    dst_t = cnnkit.zeros(2, t.numel(), dtype=DT[dst], device=device)
     dst_t.copy_(ours)
     assert_same(dst_t, t.to(TDT[dst]).expand(2, -1))
+    if cuda_extras(device):
+        # host -> device and device -> host with conversion; broadcast into a strided device destination
+        assert_same(cnnkit.zeros(t.numel(), dtype=DT[dst], device=device).copy_(ck_from_torch(t)), t.to(TDT[dst]))
+        assert_same(cnnkit.zeros(t.numel(), dtype=DT[dst]).copy_(ours), t.to(TDT[dst]))
+        wide = cnnkit.zeros(3, 2 * t.numel(), dtype=DT[dst], device=device)
+        wide[:, ::2].copy_(ours)
+        want = torch.zeros(3, 2 * t.numel(), dtype=TDT[dst])
+        want[:, ::2].copy_(t)
+        assert_same(wide, want)
+
+
+@cuda_only
+@pytest.mark.parametrize("n", NAMES)
+def test_fill_and_round_trip_on_device(n, device):
+    """[cuda] only: every dtype to the device and back unchanged, fills, item and repr on the device."""
+    t = source_values(n)
+    x = ck_from_torch(t)
+    g = x.to(device)
+    assert g.dtype is DT[n]
+    assert_same(g, t)
+    for v in [0, 1, 7]:
+        assert_same(cnnkit.full((4, 3), v, dtype=DT[n], device=device), torch.full((4, 3), v, dtype=TDT[n]))
+    assert g[5].item() == t[5].item()
+    assert repr(g).replace(f", device='{g.device}'", "") == repr(x)
+
+
+@cuda_only
+@pytest.mark.parametrize("n", ["int32", "int16", "int8", "float16", "bfloat16"])
+def test_integer_and_half_kernels_on_device(n, device):
+    """[cuda] only: the elementwise, reduction, where and index kernels of the narrow dtypes on the device,
+    against torch (which the CPU tests above match bit for bit)."""
+    ta, tb = operands(n, 1), operands(n, 2)
+    a, b = ck_from_torch(ta).to(device), ck_from_torch(tb).to(device)
+    if n in HALF:
+        cases = [(a + b, ta + tb), (a * 0.3, ta * 0.3), (a.exp(), ta.exp()), (a.sum(0), ta.sum(0)),
+                 (a.relu(), ta.relu()), (a.max(1)[0], ta.max(1)[0])]
+    else:
+        cases = [(a + b, ta + tb), (a * 3, ta * 3), (a < b, ta < tb), (-a, -ta), (a.sum(1), ta.sum(1)),
+                 (a.max(0)[1], ta.max(0)[1]), (a.argmax(), ta.argmax()),
+                 (cnnkit.where(a > 0, a, b), torch.where(ta > 0, ta, tb))]
+        i = torch.tensor([0, 2, 1, 2], dtype=torch.int32)
+        cases.append((a.index_select(0, ck_from_torch(i).to(device)), ta.index_select(0, i)))
+    for ours, ref in cases:
+        assert ours.device == a.device
+        assert_same(ours, ref)
 
 
 def test_conversion_methods_and_type_names():

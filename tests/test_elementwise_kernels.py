@@ -1,9 +1,19 @@
 """Elementwise _C kernels (binary, binary_, unary, pow_scalar, clamp, clamp_backward, where,
-masked_fill_) against NumPy, the plain-loop reference `binary_naive`, and PyTorch when installed."""
+masked_fill_) against NumPy, the plain-loop reference `binary_naive`, and PyTorch when installed.
+
+The kernel tests run on each device (the `device` fixture): `io(device)` gives the input/output converters
+(on the CPU NumPy views keep their strides; on CUDA inputs are device copies, and the strided cases are built
+as device views). Tolerances (check_close): integers, bools, selections (clamp, where, masked_fill, min/max,
+comparisons) exact on both; floating results on the CPU at float32 1e-5 / float64 1e-12, on CUDA at float32
+rtol 1e-4 / atol 1e-5 and float64 rtol 1e-10 / atol 1e-12 (CUDA's exp/log/sin/pow differ from the CPU's libm
+by a few ulp). CUDA-only cases (a grid-stride loop past the grid limit, 25+ unmergeable dims, mixed devices)
+stay in tests/test_cuda_elementwise.py.
+"""
 import numpy as np
 import pytest
 
 from cnnkit import _C
+from cuda_twin_helpers import back, cuda_extras, cuda_only, is_cuda, on, runs_twin
 
 RNG = np.random.default_rng(1234)
 
@@ -18,6 +28,15 @@ def T(a):
 
 def N(t):
     return np.asarray(t)
+
+
+def io(device):
+    """(to_tensor, to_numpy) for `device`: the CPU wraps the NumPy array itself (views and their strides
+    included); CUDA gets a contiguous device copy (so does the CPU under CNNKIT_CUDA_TESTS_ON_CPU=1, which
+    checks that path)."""
+    if not cuda_extras(device):
+        return T, N
+    return (lambda a: on(np.asarray(a), device)), back
 
 
 def rand(shape, dtype, positive=False, nonzero=False):
@@ -69,11 +88,14 @@ def operands(op, sa, sb, dtype):
     return a, b
 
 
-def check_close(got, want, dtype):
+def check_close(got, want, dtype, device="cpu"):
     assert got.shape == want.shape
     if dtype in (np.float32, np.float64):
-        tol = 1e-5 if dtype == np.float32 else 1e-12
-        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, equal_nan=True)
+        if is_cuda(device):
+            tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+        else:
+            tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got, want, equal_nan=True, **tol)
     else:
         np.testing.assert_array_equal(got, want)
 
@@ -85,18 +107,86 @@ BCAST = [((3, 4), (3, 4)), ((3, 4), ()), ((), (3, 4)), ((3, 4), (4,)), ((3, 4), 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 @pytest.mark.parametrize("op", ARITH + PRED)
-def test_binary_matches_numpy(op, dtype):
+def test_binary_matches_numpy(op, dtype, device):
+    T, N = io(device)
     for sa, sb in BCAST:
         a, b = operands(op, sa, sb, dtype)
         out = _C.binary(op, T(a), T(b))
         want = ref_binary(op, a, b)
-        check_close(N(out), want, dtype)
+        check_close(N(out), want, dtype, device)
         assert N(out).dtype == want.dtype
-        check_close(N(_C.binary_naive(op, T(a), T(b))), want, dtype)
+        check_close(N(_C.binary_naive(op, T(a), T(b))), want, dtype, device)
+
+
+# Broadcast pairs the CUDA twin test had on top of BCAST (ranks 3-4, both operands broadcast).
+CUDA_BCAST = [((3, 1, 5), (4, 5)), ((1,), (33,)), ((33, 1), (1, 7)), ((5, 3, 1, 2), (3, 7, 1))]
+
+
+@cuda_only
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+def test_binary_more_broadcasts(dtype, device):
+    """[cuda] only: the CUDA twin test's extra broadcast pairs, every op, fast and naive kernels, against NumPy."""
+    T, N = io(device)
+    ops = (["mul", "maximum", "minimum"] + PRED) if dtype == np.bool_ else ARITH + PRED
+    for op in ops:
+        for sa, sb in CUDA_BCAST:
+            a, b = operands(op, sa, sb, dtype) if dtype != np.bool_ else (rand(sa, dtype), rand(sb, dtype))
+            want = ref_binary(op, a, b)
+            check_close(N(_C.binary(op, T(a), T(b))), want, dtype, device)
+            check_close(N(_C.binary_naive(op, T(a), T(b))), want, dtype, device)
+
+
+@cuda_only
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_and_unary_special_values_like_cpu(dtype, device):
+    """[cuda] only: signed zeros, infinities, NaN and halves through every op, against the CPU twin (whose
+    IEEE / Python semantics the CPU tests pin down against NumPy and torch)."""
+    T, N = io(device)
+    vals = np.array([0.0, -0.0, 1.0, -1.0, 2.5, -2.5, 7.0, -7.0, np.inf, -np.inf, np.nan], dtype=dtype)
+    a, b = np.meshgrid(vals, vals)
+    for op in ARITH + PRED:
+        want = np.asarray(_C.binary(op, _C.from_numpy(a), _C.from_numpy(b)))
+        check_close(N(_C.binary(op, T(a), T(b))), want, dtype, device)
+    special = np.array([0.0, -0.0, 0.5, 1.5, 2.5, -0.5, -2.5, np.inf, -np.inf, np.nan], dtype=dtype)
+    for op in sorted(UNARY_F) + ["logical_not", "isnan", "isinf", "isfinite"]:
+        want = np.asarray(_C.unary(op, _C.from_numpy(special)))
+        got = N(_C.unary(op, T(special)))
+        assert got.dtype == want.dtype
+        check_close(got, want, dtype if want.dtype != np.bool_ else np.bool_, device)
+
+
+@cuda_only
+def test_integer_edge_cases_like_cpu(device):
+    """[cuda] only: INT64_MIN / INT64_MAX with -1 and +-2 through every arithmetic op, against the CPU twin."""
+    T, N = io(device)
+    a = np.array([np.iinfo(np.int64).min, -7, -7, 7, 7, np.iinfo(np.int64).max], dtype=np.int64)
+    b = np.array([-1, 2, -2, 2, -2, 2], dtype=np.int64)
+    for op in ARITH:
+        want = np.asarray(_C.binary(op, _C.from_numpy(a), _C.from_numpy(b)))
+        np.testing.assert_array_equal(N(_C.binary(op, T(a), T(b))), want)
+
+
+@cuda_only
+def test_binary_large_grid_stride(device):
+    """[cuda] only: a million elements (many blocks of the grid-stride loop); one operation each: exact."""
+    T, N = io(device)
+    a = rand((1000, 1003), np.float32)
+    b = rand((1003,), np.float32, nonzero=True)
+    for op in ["add", "div", "ge"]:
+        np.testing.assert_array_equal(N(_C.binary(op, T(a), T(b))), ref_binary(op, a, b))
+
+
+def test_empty_tensors(device):
+    T, N = io(device)
+    a = np.zeros((0, 3), np.float32)
+    assert N(_C.binary("add", T(a), T(a))).shape == (0, 3)
+    assert N(_C.unary("exp", T(a))).shape == (0, 3)
+    assert N(_C.where(T(a == 0), T(a), T(a))).shape == (0, 3)
 
 
 @pytest.mark.parametrize("op", ["mul", "maximum", "minimum"] + PRED)
-def test_binary_bool(op):
+def test_binary_bool(op, device):
+    T, N = io(device)
     for sa, sb in BCAST[:8]:
         a, b = rand(sa, np.bool_), rand(sb, np.bool_)
         got = N(_C.binary(op, T(a), T(b)))
@@ -105,14 +195,16 @@ def test_binary_bool(op):
 
 
 @pytest.mark.parametrize("op", ["add", "sub", "div", "floor_divide", "remainder", "pow"])
-def test_binary_bool_arithmetic_rejected(op):
+def test_binary_bool_arithmetic_rejected(op, device):
+    T, N = io(device)
     a = T(np.array([True, False]))
     with pytest.raises(TypeError, match=op):
         _C.binary(op, a, a)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
-def test_binary_noncontiguous(dtype):
+def test_binary_noncontiguous(dtype, device):
+    T, N = io(device)
     base = rand((7, 33), dtype, nonzero=True)
     views = [base.T, base[::2, 1::3], base[:, ::-1], np.broadcast_to(base[:1], (7, 33))]
     other = rand((33, 7), dtype, nonzero=True)
@@ -121,20 +213,30 @@ def test_binary_noncontiguous(dtype):
             o = other if v.shape == other.shape else rand(v.shape, dtype, nonzero=True)
             for x, y in ((v, o), (o, v)):
                 got = N(_C.binary(op, T(x), T(y)))
-                check_close(got, ref_binary(op, x, y), dtype)
-                check_close(N(_C.binary_naive(op, T(x), T(y))), ref_binary(op, x, y), dtype)
+                check_close(got, ref_binary(op, x, y), dtype, device)
+                check_close(N(_C.binary_naive(op, T(x), T(y))), ref_binary(op, x, y), dtype, device)
     # column vector of a transposed matrix against a strided row
     a = rand((5, 9), dtype).T[:, 1:2]
     b = rand((1, 20), dtype)[:, ::4]
-    check_close(N(_C.binary("add", T(a), T(b))), a + b, dtype)
+    check_close(N(_C.binary("add", T(a), T(b))), a + b, dtype, device)
+    if cuda_extras(device):  # the same kinds of views made on the device: transposed, step-sliced, expanded
+        a, b = rand((7, 33), dtype), rand((33, 7), dtype, nonzero=True)
+        col = rand((7, 1), dtype, nonzero=True)
+        for op in ["add", "mul", "remainder", "maximum", "lt"]:
+            check_close(N(_C.binary(op, T(a), T(b).transpose(0, 1))), ref_binary(op, a, b.T), dtype, device)
+            got = N(_C.binary(op, T(a).slice(1, 0, 32, 2), T(b).transpose(0, 1).slice(1, 1, 33, 2)))
+            check_close(got, ref_binary(op, a[:, 0:32:2], b.T[:, 1:33:2]), dtype, device)
+            got = N(_C.binary(op, T(a), T(col).expand([7, 33])))
+            check_close(got, ref_binary(op, a, np.broadcast_to(col, (7, 33))), dtype, device)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
-def test_binary_odd_sizes(dtype):
+def test_binary_odd_sizes(dtype, device):
+    T, N = io(device)
     for n in (1, 3, 7, 33):
         a, b = rand((n, n + 2), dtype), rand((n + 2,), dtype, nonzero=True)
         for op in ("sub", "floor_divide", "ge"):
-            check_close(N(_C.binary(op, T(a), T(b))), ref_binary(op, a, b), dtype)
+            check_close(N(_C.binary(op, T(a), T(b))), ref_binary(op, a, b), dtype, device)
 
 
 def test_binary_large_parallel_is_thread_independent():
@@ -154,11 +256,12 @@ def test_binary_large_parallel_is_thread_independent():
     np.testing.assert_allclose(r1[0], a * b, rtol=1e-6)
 
 
-def test_float_division_semantics_ieee_and_python():
+def test_float_division_semantics_ieee_and_python(device):
+    T, N = io(device)
     a = np.array([1.0, -1.0, 0.0, 5.5, -5.5, 7.0, -7.0, np.inf, np.nan], np.float64)
     b = np.array([0.0, 0.0, 0.0, 2.0, 2.0, -2.0, -2.0, 3.0, 1.0], np.float64)
     for op in ("div", "floor_divide", "remainder"):
-        check_close(N(_C.binary(op, T(a), T(b))), ref_binary(op, a, b), np.float64)
+        check_close(N(_C.binary(op, T(a), T(b))), ref_binary(op, a, b), np.float64, device)
 
 
 def test_float_floor_divide_remainder_match_torch():
@@ -172,7 +275,8 @@ def test_float_floor_divide_remainder_match_torch():
         np.testing.assert_array_equal(N(_C.binary(op, T(a), T(b))), want)
 
 
-def test_int_semantics():
+def test_int_semantics(device):
+    T, N = io(device)
     a = np.array([-7, 7, -7, 7, 0, -1, 9], np.int64)
     b = np.array([2, -2, -2, 2, 5, 3, -4], np.int64)
     np.testing.assert_array_equal(N(_C.binary("floor_divide", T(a), T(b))), a // b)
@@ -192,7 +296,8 @@ def test_int_semantics():
 
 
 @pytest.mark.parametrize("op", DIVISIONS)
-def test_int_division_by_zero_raises(op):
+def test_int_division_by_zero_raises(op, device):
+    T, N = io(device)
     a = T(np.array([[1, 2, 3]], np.int64))
     b = T(np.array([1, 0, 2], np.int64))
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
@@ -205,7 +310,8 @@ def test_int_division_by_zero_raises(op):
     np.testing.assert_array_equal(N(x), [4, 5, 6])  # untouched
 
 
-def test_binary_errors():
+def test_binary_errors(device):
+    T, N = io(device)
     f32 = T(np.ones((2, 3), np.float32))
     with pytest.raises(ValueError, match=r"binary\(add\).*\[2, 3\].*\[4\]"):
         _C.binary("add", f32, T(np.ones(4, np.float32)))
@@ -218,39 +324,54 @@ def test_binary_errors():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
-def test_binary_inplace(dtype):
+def test_binary_inplace(dtype, device):
+    T, N = io(device)
     for op in ARITH:
         for sa, sb in [((3, 4), (3, 4)), ((3, 4), ()), ((3, 4), (4,)), ((3, 4), (3, 1)), ((2, 3, 4), (3, 1))]:
             a, b = operands(op, sa, sb, dtype)
             want = ref_binary(op, a, b)
             x = T(a.copy())
             r = _C.binary_(op, x, T(b))
-            check_close(N(x), want, dtype)
+            check_close(N(x), want, dtype, device)
             assert r.data_ptr == x.data_ptr
-    # non-contiguous target: a transposed, step-sliced view of a NumPy array, updated in place
+    # non-contiguous target: a transposed, step-sliced view, updated in place (on the CPU a view of a NumPy
+    # array; elsewhere the same view of a device tensor)
     base = rand((6, 10), dtype)
     expect = base.copy()
-    view = base[::2, 1::3].T  # shape (3, 3), strided
     b = rand((3,), dtype, nonzero=True)
-    _C.binary_("mul", T(view), T(b))
+    if not cuda_extras(device):
+        _C.binary_("mul", T(base[::2, 1::3].T), T(b))  # shape (3, 3), strided
+        got = base
+    else:
+        bt = T(base)
+        _C.binary_("mul", bt.slice(0, 0, 6, 2).slice(1, 1, 10, 3).transpose(0, 1), T(b))
+        got = N(bt)
     expect[::2, 1::3] = (expect[::2, 1::3].T * b).T
-    check_close(base, expect, dtype)
+    check_close(got, expect, dtype, device)
+    # a transposed target and b a row of it (read before it is written)
+    a = rand((5, 7), dtype)
+    at = T(a.copy())
+    view = at.transpose(0, 1)
+    _C.binary_("add", view, view.slice(0, 0, 1, 1))
+    check_close(N(at), (a.T + a.T[0:1]).T, dtype, device)
 
 
-def test_binary_inplace_aliasing():
+def test_binary_inplace_aliasing(device):
+    T, N = io(device)
     a = rand((5, 5), np.float64)
     x = T(a.copy())
     _C.binary_("add", x, x.transpose(0, 1))  # b overlaps the target
-    check_close(N(x), a + a.T, np.float64)
+    check_close(N(x), a + a.T, np.float64, device)
     x = T(a.copy())
     _C.binary_("sub", x, x.select(0, 2))  # row 2 would be zeroed before it is read
-    check_close(N(x), a - a[2], np.float64)
+    check_close(N(x), a - a[2], np.float64, device)
     x = T(a.copy())
     _C.binary_("mul", x, x)
-    check_close(N(x), a * a, np.float64)
+    check_close(N(x), a * a, np.float64, device)
 
 
-def test_binary_inplace_errors():
+def test_binary_inplace_errors(device):
+    T, N = io(device)
     x = T(np.ones((3,), np.float32))
     with pytest.raises(RuntimeError, match=r"output with shape \[3\] doesn't match the broadcast shape \[2, 3\]"):
         _C.binary_("add", x, T(np.ones((2, 3), np.float32)))
@@ -272,22 +393,27 @@ POSITIVE = {"log", "log2", "log1p", "sqrt", "rsqrt"}
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", sorted(UNARY_F))
-def test_unary_float(op, dtype):
+def test_unary_float(op, dtype, device):
+    T, N = io(device)
     for shape in [(), (1,), (3, 7), (33,), (2, 3, 5), (0, 4)]:
         a = rand(shape, dtype, positive=op in POSITIVE, nonzero=op == "reciprocal") * 3
         got = N(_C.unary(op, T(a)))
         with np.errstate(all="ignore"):
             want = UNARY_F[op](a).astype(dtype)
         assert got.dtype == dtype
-        check_close(got, want, dtype)
+        check_close(got, want, dtype, device)
     # non-contiguous input
     base = rand((9, 8), dtype, positive=op in POSITIVE, nonzero=True)
     for v in (base.T, base[::3, 1::2]):
         with np.errstate(all="ignore"):
-            check_close(N(_C.unary(op, T(v))), UNARY_F[op](v).astype(dtype), dtype)
+            check_close(N(_C.unary(op, T(v))), UNARY_F[op](v).astype(dtype), dtype, device)
+    if cuda_extras(device):  # a transposed view of a device tensor
+        with np.errstate(all="ignore"):
+            check_close(N(_C.unary(op, T(base).transpose(0, 1))), UNARY_F[op](base.T).astype(dtype), dtype, device)
 
 
-def test_round_half_to_even_and_sign_nan():
+def test_round_half_to_even_and_sign_nan(device):
+    T, N = io(device)
     a = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999, np.nan], np.float32)
     np.testing.assert_array_equal(N(_C.unary("round", T(a))), [0, 2, 2, -0, -2, -2, 2, np.nan])
     s = N(_C.unary("sign", T(np.array([np.nan, -0.0, 3.0, -2.0]))))
@@ -302,7 +428,8 @@ def test_unary_matches_torch():
         np.testing.assert_array_equal(N(_C.unary(op, T(a))), want, err_msg=op)
 
 
-def test_unary_int_and_bool():
+def test_unary_int_and_bool(device):
+    T, N = io(device)
     a = rand((4, 7), np.int64)
     for op, f in [("neg", np.negative), ("abs", np.abs), ("sign", np.sign), ("square", np.square),
                   ("floor", lambda v: v), ("round", lambda v: v)]:
@@ -322,7 +449,8 @@ def test_unary_int_and_bool():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
-def test_unary_predicates(dtype):
+def test_unary_predicates(dtype, device):
+    T, N = io(device)
     a = rand((3, 5), dtype)
     if dtype in (np.float32, np.float64):
         a[0, :3] = [np.nan, np.inf, -np.inf]
@@ -334,16 +462,18 @@ def test_unary_predicates(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_pow_scalar_float(dtype):
+def test_pow_scalar_float(dtype, device):
+    T, N = io(device)
     a = rand((3, 7), dtype, positive=True)
     for e in (0, 1, 2, 3, 0.5, -0.5, -1, -2, 1.7, -2.3, 2.0):
-        check_close(N(_C.pow_scalar(T(a), e)), np.power(a, dtype(e)), dtype)
-    check_close(N(_C.pow_scalar(T(a.T), 2)), a.T ** 2, dtype)
+        check_close(N(_C.pow_scalar(T(a), e)), np.power(a, dtype(e)), dtype, device)
+    check_close(N(_C.pow_scalar(T(a.T), 2)), a.T ** 2, dtype, device)
     z = np.array([np.nan, 0.0], dtype)
     np.testing.assert_array_equal(N(_C.pow_scalar(T(z), 0)), [1, 1])  # x**0 == 1, even for NaN
 
 
-def test_pow_scalar_int():
+def test_pow_scalar_int(device):
+    T, N = io(device)
     a = rand((4, 5), np.int64)
     for e in (0, 1, 2, 3, 5, 2.0):
         np.testing.assert_array_equal(N(_C.pow_scalar(T(a), e)), a ** int(e))
@@ -355,7 +485,8 @@ def test_pow_scalar_int():
         _C.pow_scalar(T(np.array([True])), 2)
 
 
-def test_clamp():
+def test_clamp(device):
+    T, N = io(device)
     a = rand((5, 7), np.float32) * 2
     a[0, 0] = np.nan
     for lo, hi in [(-0.5, 0.5), (None, 0.2), (-0.1, None), (1.0, -1.0)]:
@@ -386,7 +517,8 @@ def test_clamp_matches_torch():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_clamp_backward(dtype):
+def test_clamp_backward(dtype, device):
+    T, N = io(device)
     x = rand((4, 9), dtype)
     x[0, :3] = [-0.5, 0.5, np.nan]  # on the bounds: gradient passes; NaN: none
     g = rand((4, 9), dtype)
@@ -407,7 +539,8 @@ def test_clamp_backward_matches_torch():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
-def test_where(dtype):
+def test_where(dtype, device):
+    T, N = io(device)
     for sc, sa, sb in [((3, 4), (3, 4), (3, 4)), ((3, 1), (1, 4), ()), ((4,), (2, 3, 4), (3, 1)), ((), (5,), (5,))]:
         c, a, b = rand(sc, np.bool_), rand(sa, dtype), rand(sb, dtype)
         got = N(_C.where(T(c), T(a), T(b)))
@@ -425,7 +558,8 @@ def test_where(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
-def test_masked_fill(dtype):
+def test_masked_fill(dtype, device):
+    T, N = io(device)
     for sx, sm in [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 3, 4), (3, 1)), ((5,), ())]:
         a = rand(sx, dtype)
         m = rand(sm, np.bool_)
@@ -437,22 +571,30 @@ def test_masked_fill(dtype):
     base = rand((6, 8), dtype)
     want = base.copy()
     m = rand((4, 6), np.bool_)
-    _C.masked_fill_(T(base[:, ::2].T), T(m), 0)
+    if not cuda_extras(device):  # a strided view of a NumPy array (CPU), or of a device tensor
+        _C.masked_fill_(T(base[:, ::2].T), T(m), 0)
+        got = base
+    else:
+        bt = T(base)
+        _C.masked_fill_(bt.slice(1, 0, 8, 2).transpose(0, 1), T(m), 0)
+        got = N(bt)
     want[:, ::2].T[m] = 0
-    np.testing.assert_array_equal(base, want)
+    np.testing.assert_array_equal(got, want)
     with pytest.raises(TypeError, match="bool"):
         _C.masked_fill_(T(np.ones(3)), T(np.ones(3)), 0.0)
     with pytest.raises(RuntimeError, match="cannot be broadcast"):
         _C.masked_fill_(T(np.ones(3)), T(np.ones((2, 3), bool)), 0.0)
 
 
-def test_masked_fill_float_value():
+def test_masked_fill_float_value(device):
+    T, N = io(device)
     x = T(np.zeros(4, np.float32))
     _C.masked_fill_(x, T(np.array([True, False, True, False])), float("-inf"))
     np.testing.assert_array_equal(N(x), [-np.inf, 0, -np.inf, 0])
 
 
-def test_uint8():
+def test_uint8(device):
+    T, N = io(device)
     a = RNG.integers(0, 256, (3, 5)).astype(np.uint8)
     b = RNG.integers(1, 256, (5,)).astype(np.uint8)
     for op in ("add", "sub", "mul", "floor_divide", "remainder", "maximum", "minimum", "lt", "eq", "logical_xor"):
@@ -470,7 +612,8 @@ def test_uint8():
         _C.masked_fill_(T(a.copy()), T(np.ones(5, bool)), 256)
 
 
-def test_scalar_conversion_errors():
+def test_scalar_conversion_errors(device):
+    T, N = io(device)
     x = T(np.zeros(3, np.int64))
     m = T(np.ones(3, bool))
     with pytest.raises(RuntimeError, match="int64 without overflow"):

@@ -5,6 +5,14 @@ register tiles), blocks beyond kc / mc / nc, every transpose combination, alpha/
 aliased operands, empty sizes, thread-count independence, the kernel selection (set_gemm_kernel,
 CNNKIT_GEMM_KERNEL) and the error messages. Tests taking the `kernel` fixture run once per micro-kernel
 family (avx2 is skipped on CPUs without AVX2+FMA).
+
+Tests marked @each_backend run once per CPU micro-kernel ([cpu-portable], [cpu-avx2]) and once on CUDA
+([cuda], kernel None), through the `device` fixture (tests/conftest.py) parametrised together with `kernel`;
+tests taking only `device` run on each device once. The CPU-implementation tests (thread counts, the team,
+the small-M path, the conv shapes) take `kernel` alone. Tolerance `tol` against the float64 NumPy reference on
+every backend (float32 1e-4, float64 1e-10): CUDA's FMA contraction and tile order move the last bits only.
+CUDA-only tests (128 x 128 tiles at sizes past one block per SM, grids past the launch limits, mixed devices)
+are in tests/test_cuda_gemm.py.
 """
 import os
 import subprocess
@@ -14,17 +22,28 @@ import numpy as np
 import pytest
 
 from cnnkit import _C
+from cuda_twin_helpers import back, cuda_case, cuda_extras, is_cuda, on
 
-KERNELS = ["portable", "avx2"]
+KERNELS = ["portable", "avx2"]  # the CPU micro-kernel families (set_gemm_kernel names)
 
 
 @pytest.fixture(params=KERNELS)
 def kernel(request):
+    """Select a CPU micro-kernel for the test; None (the [cuda] half of @each_backend) selects nothing."""
+    if request.param is None:
+        yield None
+        return
     if request.param == "avx2" and not _C.gemm_avx2_available():
         pytest.skip("the AVX2+FMA gemm kernel is not available on this CPU/build")
     _C.set_gemm_kernel(request.param)
     yield request.param
     _C.set_gemm_kernel("auto")
+
+
+# Every CPU kernel on the CPU, and CUDA once (not once per CPU kernel).
+BACKENDS = [pytest.param("cpu", k, id=f"cpu-{k}") for k in KERNELS] + [
+    pytest.param("cuda", None, id="cuda", marks=pytest.mark.cuda)]
+each_backend = pytest.mark.parametrize("device,kernel", BACKENDS, indirect=True)
 
 DTYPES = [np.float32, np.float64]
 SIZES = [1, 3, 7, 17, 33, 65, 127]
@@ -32,6 +51,8 @@ SIZES = [1, 3, 7, 17, 33, 65, 127]
 SHAPES = [(s, s, s) for s in SIZES] + [
     (1, 127, 3), (7, 1, 65), (33, 65, 1), (127, 7, 33), (65, 33, 127), (3, 129, 7), (130, 5, 257), (97, 260, 300),
 ]
+# The CUDA kernel's tile edges (64 x 64 and 128 x 128 block tiles, BK = 8): [cuda] only.
+CUDA_SHAPES = [(64, 64, 8), (128, 128, 16), (129, 131, 9)]
 
 
 def tol(dtype):
@@ -56,139 +77,168 @@ def reference(a, b, ta, tb, alpha=1.0, beta=0.0, c=None):
     return out
 
 
-def run(fn, a, b, ta=False, tb=False, alpha=1.0, beta=0.0, c=None):
-    ct = None if c is None else _C.from_numpy(c)
-    return np.asarray(fn(_C.from_numpy(a), _C.from_numpy(b), ta, tb, alpha, beta, ct))
+def run(fn, a, b, ta=False, tb=False, alpha=1.0, beta=0.0, c=None, device="cpu"):
+    if device == "cpu":
+        ct = None if c is None else _C.from_numpy(c)
+        return np.asarray(fn(_C.from_numpy(a), _C.from_numpy(b), ta, tb, alpha, beta, ct))
+    ct = None if c is None else on(c, device)
+    return back(fn(on(a, device), on(b, device), ta, tb, alpha, beta, ct))
 
 
+@each_backend
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("M,N,K", SHAPES)
-def test_gemm_all_transposes(M, N, K, dtype, kernel):
+@pytest.mark.parametrize("M,N,K", SHAPES + [cuda_case(*s) for s in CUDA_SHAPES])
+def test_gemm_all_transposes(M, N, K, dtype, device, kernel):
     rng = np.random.default_rng(M * 10007 + N * 101 + K)
     for ta in (False, True):
         for tb in (False, True):
             a, b = operands(rng, M, N, K, ta, tb, dtype)
-            out = run(_C.gemm, a, b, ta, tb)
+            out_t = _C.gemm(on(a, device), on(b, device), ta, tb)
+            assert out_t.device == device
+            out = back(out_t)
             assert out.shape == (M, N) and out.dtype == dtype
             np.testing.assert_allclose(out, reference(a, b, ta, tb), **tol(dtype))
+            if kernel is None:  # the [cuda] half also checks the naive CUDA kernel
+                naive = run(_C.gemm_naive, a, b, ta, tb, device=device)
+                np.testing.assert_allclose(naive, reference(a, b, ta, tb), **tol(dtype))
 
 
+@each_backend
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 33, 3), (33, 7, 65), (65, 127, 33), (127, 65, 300)])
-@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (0.5, -2.0), (-1.5, 0.0), (0.0, 3.0)])
-def test_gemm_alpha_beta_in_place(M, N, K, alpha, beta, dtype, kernel):
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 33, 3), (33, 7, 65), (65, 127, 33), (127, 65, 300),
+                                   cuda_case(65, 33, 129)])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (0.5, -2.0), (-1.5, 0.0), (0.0, 3.0), cuda_case(2.0, 0.0)])
+def test_gemm_alpha_beta_in_place(M, N, K, alpha, beta, dtype, device, kernel):
     rng = np.random.default_rng(M + N + K)
     for ta, tb in [(False, False), (True, True), (False, True), (True, False)]:
         a, b = operands(rng, M, N, K, ta, tb, dtype)
         c = rand(rng, (M, N), dtype)
-        c0 = c.copy()
-        ct = _C.from_numpy(c)
-        res = _C.gemm(_C.from_numpy(a), _C.from_numpy(b), ta, tb, alpha, beta, ct)
+        ct = on(c, device)
+        res = _C.gemm(on(a, device), on(b, device), ta, tb, alpha, beta, ct)
         assert res.data_ptr == ct.data_ptr  # c is returned and written in place
-        np.testing.assert_allclose(c, reference(a, b, ta, tb, alpha, beta, c0), **tol(dtype))
+        np.testing.assert_allclose(back(ct), reference(a, b, ta, tb, alpha, beta, c), **tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("M,N,K", [(1, 1, 1), (3, 7, 33), (33, 65, 7), (65, 33, 127)])
-def test_gemm_naive_matches_numpy(M, N, K, dtype):
+def test_gemm_naive_matches_numpy(M, N, K, dtype, device):
     rng = np.random.default_rng(7)
     for ta in (False, True):
         for tb in (False, True):
             a, b = operands(rng, M, N, K, ta, tb, dtype)
             c = rand(rng, (M, N), dtype)
-            out = run(_C.gemm_naive, a, b, ta, tb, 0.75, 0.5, c.copy())
+            out = run(_C.gemm_naive, a, b, ta, tb, 0.75, 0.5, c.copy(), device=device)
             np.testing.assert_allclose(out, reference(a, b, ta, tb, 0.75, 0.5, c), **tol(dtype))
 
 
-def test_beta_zero_ignores_nan_in_c(kernel):
+@each_backend
+def test_beta_zero_ignores_nan_in_c(device, kernel):
     rng = np.random.default_rng(0)
     a, b = rand(rng, (9, 5), np.float32), rand(rng, (5, 11), np.float32)
     c = np.full((9, 11), np.nan, np.float32)
     for fn in (_C.gemm, _C.gemm_naive):
-        out = run(fn, a, b, beta=0.0, c=c.copy())
+        out = run(fn, a, b, beta=0.0, c=c.copy(), device=device)
         np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
+    if cuda_extras(device):  # the CUDA twin test's case: all-ones operands, an exact result
+        ones = run(_C.gemm, np.ones((3, 4), np.float32), np.ones((4, 5), np.float32), beta=0.0,
+                   c=np.full((3, 5), np.nan, np.float32), device=device)
+        np.testing.assert_array_equal(ones, np.full((3, 5), 4.0, np.float32))
 
 
-def test_c_none_ignores_beta():
+def test_c_none_ignores_beta(device):
     rng = np.random.default_rng(1)
     a, b = rand(rng, (4, 6), np.float64), rand(rng, (6, 3), np.float64)
-    out = np.asarray(_C.gemm(_C.from_numpy(a), _C.from_numpy(b), beta=5.0))
+    out = back(_C.gemm(on(a, device), on(b, device), beta=5.0))
     np.testing.assert_allclose(out, a @ b, rtol=1e-12)
 
 
+@each_backend
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_strided_operands(dtype, kernel):
+def test_strided_operands(dtype, device, kernel):
     rng = np.random.default_rng(2)
     base_a = rand(rng, (70, 90), dtype)
     base_b = rand(rng, (90, 80), dtype)
+    other = rand(rng, (17, 41), dtype)
+    A, B, O = on(base_a, device), on(base_b, device), on(other, device)
+    # (a view, b view, the same as NumPy arrays): views of device tensors by slice / transpose
     cases = [
-        (base_a[:33, :41], base_b[:41, :17]),                            # row stride > number of columns
-        (base_a[:33, :82:2], base_b[:41, :34:2]),                        # column step 2: copied first
-        (base_a[:66:2, :41], rand(rng, (17, 41), dtype).T),              # row step 2; a transposed view
-        (base_a[::-1, :41][:33], base_b[:41, ::-1][:, :17]),             # negative strides
+        (A.slice(0, 0, 33, 1).slice(1, 0, 41, 1), B.slice(0, 0, 41, 1).slice(1, 0, 17, 1),
+         base_a[:33, :41], base_b[:41, :17]),                            # row stride > number of columns
+        (A.slice(0, 0, 33, 1).slice(1, 0, 82, 2), B.slice(0, 0, 41, 1).slice(1, 0, 34, 2),
+         base_a[:33, :82:2], base_b[:41, :34:2]),                        # column step 2: copied first
+        (A.slice(0, 0, 66, 2).slice(1, 0, 41, 1), O.transpose(0, 1),
+         base_a[:66:2, :41], other.T),                                   # row step 2; a transposed view
+        (A.slice(0, 0, 40, 2).slice(1, 0, 70, 3), B.slice(0, 0, 24, 1).slice(1, 1, 30, 1),
+         base_a[:40:2, :70:3], base_b[:24, 1:30]),                       # no unit stride: copied
     ]
-    for a, b in cases:
+    if not is_cuda(device):  # negative strides: only NumPy views make them (from_numpy shares the memory)
+        na, nb = base_a[::-1, :41][:33], base_b[:41, ::-1][:, :17]
+        cases.append((_C.from_numpy(na), _C.from_numpy(nb), na, nb))
+    for at, bt, a, b in cases:
         ref = a.astype(np.float64) @ b.astype(np.float64)
-        out = np.asarray(_C.gemm(_C.from_numpy(a), _C.from_numpy(b)))
-        np.testing.assert_allclose(out, ref, **tol(dtype))
+        np.testing.assert_allclose(back(_C.gemm(at, bt)), ref, **tol(dtype))
         # The same product from transposed views with the transpose flags set.
-        at = _C.from_numpy(a).transpose(0, 1)
-        bt = _C.from_numpy(b).transpose(0, 1)
-        np.testing.assert_allclose(np.asarray(_C.gemm(at, bt, True, True)), ref, **tol(dtype))
+        np.testing.assert_allclose(back(_C.gemm(at.transpose(0, 1), bt.transpose(0, 1), True, True)), ref,
+                                   **tol(dtype))
     # Rows broadcast with stride 0.
     row, col = rand(rng, (1, 41), dtype), rand(rng, (41, 1), dtype)
-    a0 = _C.from_numpy(row).expand([33, 41])
-    b0 = _C.from_numpy(col).expand([41, 17])
+    a0 = on(row, device).expand([33, 41])
+    b0 = on(col, device).expand([41, 17])
     ref = np.broadcast_to(row, (33, 41)).astype(np.float64) @ np.broadcast_to(col, (41, 17))
-    np.testing.assert_allclose(np.asarray(_C.gemm(a0, b0)), ref, **tol(dtype))
+    np.testing.assert_allclose(back(_C.gemm(a0, b0)), ref, **tol(dtype))
 
 
-def test_transposed_views_of_contiguous_matrices(kernel):
+@each_backend
+def test_transposed_views_of_contiguous_matrices(device, kernel):
     # A transposed view of a contiguous matrix is used as is (transpose flag flipped); the result
     # must equal the product of the logical matrices.
     rng = np.random.default_rng(3)
     a = rand(rng, (40, 30), np.float32)
     b = rand(rng, (50, 40), np.float32)
-    at = _C.from_numpy(a).transpose(0, 1)  # (30, 40), unit row stride
-    bt = _C.from_numpy(b).transpose(0, 1)  # (40, 50)
-    out = np.asarray(_C.gemm(at, bt))
+    at = on(a, device).transpose(0, 1)  # (30, 40), unit row stride
+    bt = on(b, device).transpose(0, 1)  # (40, 50)
+    out = back(_C.gemm(at, bt))
     np.testing.assert_allclose(out, a.T.astype(np.float64) @ b.T, rtol=1e-4, atol=1e-4)
 
 
+@each_backend
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_non_contiguous_and_aliased_c(dtype, kernel):
+def test_non_contiguous_and_aliased_c(dtype, device, kernel):
     rng = np.random.default_rng(4)
     a, b = rand(rng, (13, 9), dtype), rand(rng, (9, 13), dtype)
+    A, B = on(a, device), on(b, device)
     # c is a transposed view: written through a temporary and copied back.
     cbase = rand(rng, (13, 13), dtype)
     c0 = cbase.T.copy()
-    ct = _C.from_numpy(cbase).transpose(0, 1)
-    _C.gemm(_C.from_numpy(a), _C.from_numpy(b), alpha=2.0, beta=-1.0, c=ct)
-    np.testing.assert_allclose(cbase.T, 2.0 * (a.astype(np.float64) @ b) - c0, **tol(dtype))
+    cb = on(cbase, device)
+    _C.gemm(A, B, alpha=2.0, beta=-1.0, c=cb.transpose(0, 1))
+    np.testing.assert_allclose(back(cb).T, 2.0 * (a.astype(np.float64) @ b) - c0, **tol(dtype))
     # c is a column slice (row stride 20, unit columns): written in place; other columns untouched.
     wide = rand(rng, (13, 20), dtype)
-    w0 = wide.copy()
-    _C.gemm(_C.from_numpy(a), _C.from_numpy(b), beta=1.0, c=_C.from_numpy(wide).slice(1, 2, 15, 1))
-    np.testing.assert_allclose(wide[:, 2:15], a.astype(np.float64) @ b + w0[:, 2:15], **tol(dtype))
-    np.testing.assert_array_equal(wide[:, :2], w0[:, :2])
-    np.testing.assert_array_equal(wide[:, 15:], w0[:, 15:])
+    wt = on(wide, device)
+    _C.gemm(A, B, beta=1.0, c=wt.slice(1, 2, 15, 1))
+    got = back(wt)
+    np.testing.assert_allclose(got[:, 2:15], a.astype(np.float64) @ b + wide[:, 2:15], **tol(dtype))
+    np.testing.assert_array_equal(got[:, :2], wide[:, :2])
+    np.testing.assert_array_equal(got[:, 15:], wide[:, 15:])
     # c aliases both operands (x = x @ x): the product must use the original x.
     sq = rand(rng, (13, 13), dtype)
-    s0 = sq.copy()
-    st = _C.from_numpy(sq)
+    st = on(sq, device)
     _C.gemm(st, st, c=st)
-    np.testing.assert_allclose(sq, s0.astype(np.float64) @ s0, **tol(dtype))
+    np.testing.assert_allclose(back(st), sq.astype(np.float64) @ sq, **tol(dtype))
 
 
-def test_empty_sizes():
-    z = np.zeros
-    out = np.asarray(_C.gemm(_C.from_numpy(z((0, 5), np.float32)), _C.from_numpy(z((5, 3), np.float32))))
+def test_empty_sizes(device):
+    z = lambda *shape, dtype=np.float64: on(np.zeros(shape, dtype), device)  # noqa: E731
+    out = back(_C.gemm(z(0, 5, dtype=np.float32), z(5, 3, dtype=np.float32)))
     assert out.shape == (0, 3)
-    out = np.asarray(_C.gemm(_C.from_numpy(z((4, 0), np.float32)), _C.from_numpy(z((0, 3), np.float32))))
+    out = back(_C.gemm(z(4, 0, dtype=np.float32), z(0, 3, dtype=np.float32)))
     np.testing.assert_array_equal(out, np.zeros((4, 3)))
-    c = np.ones((4, 3), np.float64)
-    _C.gemm(_C.from_numpy(z((4, 0))), _C.from_numpy(z((0, 3))), beta=2.5, c=_C.from_numpy(c))
-    np.testing.assert_array_equal(c, np.full((4, 3), 2.5))
+    c = on(np.ones((4, 3), np.float64), device)
+    _C.gemm(z(4, 0), z(0, 3), beta=2.5, c=c)
+    np.testing.assert_array_equal(back(c), np.full((4, 3), 2.5))
+    out = _C.bmm(z(0, 3, 4, dtype=np.float32), z(0, 4, 5, dtype=np.float32))
+    assert tuple(out.shape) == (0, 3, 5) and out.device == device
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -287,15 +337,16 @@ def test_conv_gemm_shapes(M, N, K, dtype, kernel):
 BIG_SHAPES = [(150, 37, 600), (7, 2100, 9), (13, 1100, 20), (290, 19, 5)]
 
 
+@each_backend
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("M,N,K", SHAPES[:8] + BIG_SHAPES)
-def test_kernels_match_naive(M, N, K, dtype, kernel):
+def test_kernels_match_naive(M, N, K, dtype, device, kernel):
     rng = np.random.default_rng(M * 31 + N * 7 + K)
     for ta, tb in [(False, False), (True, False), (False, True), (True, True)]:
         a, b = operands(rng, M, N, K, ta, tb, dtype)
         c = rand(rng, (M, N), dtype)
-        fast = run(_C.gemm, a, b, ta, tb, -0.75, 0.25, c.copy())
-        naive = run(_C.gemm_naive, a, b, ta, tb, -0.75, 0.25, c.copy())
+        fast = run(_C.gemm, a, b, ta, tb, -0.75, 0.25, c.copy(), device=device)
+        naive = run(_C.gemm_naive, a, b, ta, tb, -0.75, 0.25, c.copy(), device=device)
         np.testing.assert_allclose(fast, naive, **tol(dtype))
 
 
@@ -342,8 +393,8 @@ def test_kernel_environment_override(value, expected):
         assert "CNNKIT_GEMM_KERNEL=bogus ignored" in out
 
 
-def test_gemm_errors():
-    f32 = lambda *s: _C.from_numpy(np.zeros(s, np.float32))  # noqa: E731
+def test_gemm_errors(device):
+    f32 = lambda *s: on(np.zeros(s, np.float32), device)  # noqa: E731
     with pytest.raises(ValueError, match=r"gemm: expected a to be 2-D, got 1-D"):
         _C.gemm(f32(3), f32(3, 3))
     with pytest.raises(ValueError, match=r"gemm: inner dimensions do not match.*\[2, 3\].*\[4, 5\]"):
@@ -351,36 +402,40 @@ def test_gemm_errors():
     with pytest.raises(ValueError, match=r"gemm_naive: inner dimensions"):
         _C.gemm_naive(f32(2, 3), f32(2, 3))
     with pytest.raises(TypeError, match=r"gemm: expected a and b to have the same dtype, got float32 and float64"):
-        _C.gemm(f32(2, 3), _C.from_numpy(np.zeros((3, 2))))
+        _C.gemm(f32(2, 3), on(np.zeros((3, 2)), device))
     with pytest.raises(TypeError, match=r"gemm: expected a to be float32 or float64, got int64"):
-        _C.gemm(_C.from_numpy(np.zeros((2, 2), np.int64)), _C.from_numpy(np.zeros((2, 2), np.int64)))
+        _C.gemm(on(np.zeros((2, 2), np.int64), device), on(np.zeros((2, 2), np.int64), device))
     with pytest.raises(ValueError, match=r"gemm: expected c of shape \[2, 5\], got \[5, 2\]"):
         _C.gemm(f32(2, 3), f32(3, 5), c=f32(5, 2))
     with pytest.raises(TypeError, match=r"gemm: expected a and c to have the same dtype"):
-        _C.gemm(f32(2, 3), f32(3, 5), c=_C.from_numpy(np.zeros((2, 5))))
+        _C.gemm(f32(2, 3), f32(3, 5), c=on(np.zeros((2, 5)), device))
 
 
+@each_backend
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("B,M,N,K", [(1, 1, 1, 1), (3, 7, 33, 5), (5, 33, 3, 65), (2, 65, 70, 127)])
-def test_bmm(B, M, N, K, dtype, kernel):
+@pytest.mark.parametrize("B,M,N,K", [(1, 1, 1, 1), (3, 7, 33, 5), (5, 33, 3, 65), (2, 65, 70, 127),
+                                     cuda_case(5, 65, 3, 129), cuda_case(2, 130, 131, 17)])
+def test_bmm(B, M, N, K, dtype, device, kernel):
     rng = np.random.default_rng(B * M * N * K)
     a, b = rand(rng, (B, M, K), dtype), rand(rng, (B, K, N), dtype)
     ref = a.astype(np.float64) @ b.astype(np.float64)
-    np.testing.assert_allclose(np.asarray(_C.bmm(_C.from_numpy(a), _C.from_numpy(b))), ref, **tol(dtype))
+    out = _C.bmm(on(a, device), on(b, device))
+    assert out.device == device
+    np.testing.assert_allclose(back(out), ref, **tol(dtype))
     # transposed matrices and a matrix broadcast over the batch (batch stride 0)
-    at = _C.from_numpy(np.ascontiguousarray(a.transpose(0, 2, 1))).transpose(1, 2)
-    bb = _C.from_numpy(b[:1].copy()).expand([B, K, N])
+    at = on(np.ascontiguousarray(a.transpose(0, 2, 1)), device).transpose(1, 2)
+    bb = on(b[:1], device).expand([B, K, N])
     ref2 = a.astype(np.float64) @ b[:1].astype(np.float64)
-    np.testing.assert_allclose(np.asarray(_C.bmm(at, bb)), ref2, **tol(dtype))
+    np.testing.assert_allclose(back(_C.bmm(at, bb)), ref2, **tol(dtype))
     # a non-unit inner stride (every other column) is copied first
     wide = rand(rng, (B, M, 2 * K), dtype)
     ref3 = wide[:, :, ::2].astype(np.float64) @ b
-    np.testing.assert_allclose(np.asarray(_C.bmm(_C.from_numpy(wide[:, :, ::2]), _C.from_numpy(b))), ref3,
+    np.testing.assert_allclose(back(_C.bmm(on(wide, device).slice(2, 0, 2 * K, 2), on(b, device))), ref3,
                                **tol(dtype))
 
 
-def test_bmm_errors():
-    f32 = lambda *s: _C.from_numpy(np.zeros(s, np.float32))  # noqa: E731
+def test_bmm_errors(device):
+    f32 = lambda *s: on(np.zeros(s, np.float32), device)  # noqa: E731
     with pytest.raises(ValueError, match=r"bmm: expected a to be 3-D"):
         _C.bmm(f32(2, 3), f32(2, 3, 4))
     with pytest.raises(ValueError, match=r"bmm: expected a and b to have the same batch size"):
@@ -388,7 +443,7 @@ def test_bmm_errors():
     with pytest.raises(ValueError, match=r"bmm: inner dimensions do not match"):
         _C.bmm(f32(2, 3, 4), f32(2, 5, 5))
     with pytest.raises(TypeError, match=r"bmm: expected a and b to have the same dtype"):
-        _C.bmm(f32(2, 3, 4), _C.from_numpy(np.zeros((2, 4, 5))))
+        _C.bmm(f32(2, 3, 4), on(np.zeros((2, 4, 5)), device))
     assert tuple(_C.bmm(f32(0, 3, 4), f32(0, 4, 5)).shape) == (0, 3, 5)
 
 

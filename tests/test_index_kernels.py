@@ -1,9 +1,17 @@
 """Indexing _C kernels (index_select, index_add_, index_copy_, gather, scatter_add_, cat, nonzero)
-against NumPy and plain loops, and PyTorch when installed."""
+against NumPy and plain loops, and PyTorch when installed.
+
+The kernel tests run on each device (the `device` fixture; `io(device)` gives the converters: on the CPU
+NumPy views keep their strides, on CUDA inputs are device copies and strided cases are device views). Every op
+copies, or adds in the CPU's order (index_add_ / scatter_add_ with duplicates), so the tolerances are the same
+on both: exact for copies, 1e-6 for the accumulations against NumPy's float64-free sums. Out-of-range indices
+are checked on the device with the CPU's message. Mixed-device errors stay in tests/test_cuda_index.py.
+"""
 import numpy as np
 import pytest
 
 from cnnkit import _C
+from cuda_twin_helpers import back, cuda_case, cuda_extras, on
 
 RNG = np.random.default_rng(7)
 
@@ -16,9 +24,20 @@ def N(t):
     return np.asarray(t)
 
 
+def io(device):
+    """(to_tensor, to_numpy) for `device`: the CPU wraps the NumPy array itself (views and their strides
+    included); CUDA gets a contiguous device copy (so does the CPU under CNNKIT_CUDA_TESTS_ON_CPU=1, which
+    checks that path)."""
+    if not cuda_extras(device):
+        return T, N
+    return (lambda a: on(np.asarray(a), device)), back
+
+
 def rand(shape, dtype):
     if dtype == np.bool_:
         return RNG.random(shape) < 0.5
+    if dtype == np.uint8:
+        return RNG.integers(0, 50, size=shape).astype(np.uint8)
     if dtype == np.int64:
         return RNG.integers(-50, 50, size=shape).astype(np.int64)
     return RNG.standard_normal(shape).astype(dtype)
@@ -27,9 +46,10 @@ def rand(shape, dtype):
 DTYPES = [np.float32, np.float64, np.int64]
 
 
-@pytest.mark.parametrize("dtype", DTYPES + [np.bool_])
-def test_index_select(dtype):
-    for shape in [(5,), (3, 7), (2, 3, 4), (1, 33)]:
+@pytest.mark.parametrize("dtype", DTYPES + [np.bool_, cuda_case(np.uint8)])
+def test_index_select(dtype, device):
+    T, N = io(device)
+    for shape in [(5,), (3, 7), (2, 3, 4), (1, 33)] + ([(5, 1, 4)] if cuda_extras(device) else []):
         a = rand(shape, dtype)
         for dim in range(len(shape)):
             n = shape[dim]
@@ -45,10 +65,14 @@ def test_index_select(dtype):
         idx = np.array([0, 2, 1, 1, -1])
         np.testing.assert_array_equal(N(_C.index_select(T(v), 0, T(idx))), v[idx])
         np.testing.assert_array_equal(N(_C.index_select(T(v), 1, T(idx))), v[:, idx])
+    if cuda_extras(device):  # a transposed view of a device tensor
+        idx = np.array([0, 2, 5, 5, -1])
+        np.testing.assert_array_equal(N(_C.index_select(T(base).transpose(0, 1), 1, T(idx))), base.T[:, idx])
     assert N(_C.index_select(T(np.array(3.0)), 0, T(np.array([0])))).shape == ()
 
 
-def test_index_select_errors():
+def test_index_select_errors(device):
+    T, N = io(device)
     a = T(np.ones((5, 3)))
     with pytest.raises(IndexError, match="index 7 is out of bounds for dimension 0 with size 5"):
         _C.index_select(a, 0, T(np.array([1, 7])))
@@ -72,8 +96,9 @@ def ref_index_add(out, dim, idx, src):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_index_add_and_copy(dtype):
-    for shape in [(5,), (4, 7), (3, 5, 2), (1, 33)]:
+def test_index_add_and_copy(dtype, device):
+    T, N = io(device)
+    for shape in [(5,), (4, 7), (3, 5, 2), (1, 33)] + ([(5, 1, 4), (4, 300)] if cuda_extras(device) else []):
         for dim in range(len(shape)):
             n = shape[dim]
             idx = RNG.integers(-n, n, size=7)  # duplicates accumulate
@@ -92,6 +117,15 @@ def test_index_add_and_copy(dtype):
             want = a.copy()
             np.moveaxis(want, dim, 0)[uidx] = np.moveaxis(csrc, dim, 0)
             np.testing.assert_array_equal(N(x), want)
+    if cuda_extras(device):  # strided target (a transposed device view) and strided source, duplicates
+        base = rand((5, 7), dtype)
+        src = rand((7, 3), dtype)
+        idx = np.array([0, 4, 4])
+        x = T(base)
+        _C.index_add_(x.transpose(0, 1), 1, T(idx), T(src.T.copy()).transpose(0, 1))
+        want = base.T.copy()
+        np.add.at(want, (slice(None), idx), src)
+        np.testing.assert_allclose(N(x), want.T, rtol=1e-6, atol=1e-6)
 
 
 def test_index_add_deterministic_duplicates_noncontiguous_and_large():
@@ -123,7 +157,8 @@ def test_index_add_deterministic_duplicates_noncontiguous_and_large():
     np.testing.assert_allclose(outs[0], want, rtol=1e-5, atol=1e-5)
 
 
-def test_index_add_errors():
+def test_index_add_errors(device):
+    T, N = io(device)
     x = T(np.zeros((2, 3)))
     with pytest.raises(RuntimeError, match=r"source tensor shape must match self tensor shape.*\[2, 3\].*\[1, 4\]"):
         _C.index_add_(x, 0, T(np.array([0])), T(np.ones((1, 4))))
@@ -149,7 +184,8 @@ def test_index_add_matches_torch():
 
 
 @pytest.mark.parametrize("dtype", DTYPES + [np.bool_])
-def test_gather(dtype):
+def test_gather(dtype, device):
+    T, N = io(device)
     for shape in [(5,), (3, 7), (2, 3, 4)]:
         a = rand(shape, dtype)
         for dim in range(len(shape)):
@@ -162,10 +198,15 @@ def test_gather(dtype):
     v = base[::2, ::-1].T  # (8, 3)
     idx = RNG.integers(0, 3, (8, 2))
     np.testing.assert_array_equal(N(_C.gather(T(v), 1, T(idx.T.copy().T))), np.take_along_axis(v, idx, 1))
+    if cuda_extras(device):  # a transposed device view as input and as index
+        idx = RNG.integers(0, 6, (8, 5))
+        got = N(_C.gather(T(base).transpose(0, 1), 1, T(idx.T.copy()).transpose(0, 1)))
+        np.testing.assert_array_equal(got, np.take_along_axis(base.T, idx, 1))
     assert N(_C.gather(T(np.array(5.0)), 0, T(np.array(0)))) == 5.0
 
 
-def test_gather_errors_and_torch():
+def test_gather_errors_and_torch(device):
+    T, N = io(device)
     a = T(np.zeros((2, 3)))
     with pytest.raises(IndexError, match="index 5 is out of bounds for dimension 1 with size 3"):
         _C.gather(a, 1, T(np.array([[5]])))
@@ -190,7 +231,8 @@ def ref_scatter_add(out, dim, idx, src):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_scatter_add(dtype):
+def test_scatter_add(dtype, device):
+    T, N = io(device)
     for shape in [(5,), (3, 7), (2, 3, 4)]:
         for dim in range(len(shape)):
             a = rand(shape, dtype)
@@ -202,15 +244,24 @@ def test_scatter_add(dtype):
             r = _C.scatter_add_(x, dim, T(idx), T(src))
             assert r.data_ptr == x.data_ptr
             np.testing.assert_allclose(N(x), ref_scatter_add(a, dim, idx % shape[dim], src), rtol=1e-6, atol=1e-6)
-    # strided target and source
+    # strided target and source (views of NumPy arrays on the CPU, of device tensors elsewhere)
     base = np.zeros((4, 10))
-    src = rand((6, 8), np.float64)[::2, ::2]  # (3, 4)
+    src_base = rand((6, 8), np.float64)
+    src = src_base[::2, ::2]  # (3, 4)
     idx = RNG.integers(0, 5, (3, 4))
-    _C.scatter_add_(T(base[:, ::2]), 1, T(idx), T(src))
-    np.testing.assert_allclose(base[:, ::2], ref_scatter_add(np.zeros((4, 5)), 1, idx, src))
+    if not cuda_extras(device):
+        _C.scatter_add_(T(base[:, ::2]), 1, T(idx), T(src))
+        got = base[:, ::2]
+    else:
+        bt = T(base)
+        _C.scatter_add_(bt.slice(1, 0, 10, 2), 1, T(idx), T(src_base).slice(0, 0, 6, 2).slice(1, 0, 8, 2))
+        got = N(bt)[:, ::2]
+        assert np.all(N(bt)[:, 1::2] == 0)
+    np.testing.assert_allclose(got, ref_scatter_add(np.zeros((4, 5)), 1, idx, src))
 
 
-def test_scatter_add_errors_and_torch():
+def test_scatter_add_errors_and_torch(device):
+    T, N = io(device)
     x = T(np.zeros((2, 3)))
     with pytest.raises(RuntimeError, match=r"Expected index \[1, 4\] to be no larger than self \[2, 3\] apart from "
                                            r"dimension 0 and to be no larger size than src \[2, 3\]"):
@@ -227,8 +278,9 @@ def test_scatter_add_errors_and_torch():
     np.testing.assert_allclose(N(x), want, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", DTYPES + [np.bool_])
-def test_cat(dtype):
+@pytest.mark.parametrize("dtype", DTYPES + [np.bool_, cuda_case(np.uint8)])
+def test_cat(dtype, device):
+    T, N = io(device)
     for dim in range(3):
         parts = []
         for k in (1, 3, 7):
@@ -244,9 +296,14 @@ def test_cat(dtype):
     # legacy: 1-D empty tensors are skipped; empty slices along dim are fine
     np.testing.assert_array_equal(N(_C.cat([T(np.zeros(0, a.dtype)), T(a), T(a[:, :0])], 1)), a)
     assert N(_C.cat([T(np.zeros(0, a.dtype))], 0)).shape == (0,)
+    if cuda_extras(device):  # transposed device views
+        b, c = rand((3, 4, 5), dtype), rand((3, 7, 5), dtype)
+        got = N(_C.cat([T(b).transpose(0, 2), T(c).transpose(0, 2)], 1))
+        np.testing.assert_array_equal(got, np.concatenate([b.transpose(2, 1, 0), c.transpose(2, 1, 0)], 1))
 
 
-def test_cat_errors():
+def test_cat_errors(device):
+    T, N = io(device)
     a, b = T(np.ones((2, 3))), T(np.ones((2, 4)))
     with pytest.raises(RuntimeError, match=r"Sizes of tensors must match except in dimension 0\. Expected size 3 but "
                                            r"got size 4 for tensor number 1 in the list\."):
@@ -267,7 +324,8 @@ def test_cat_errors():
 
 
 @pytest.mark.parametrize("dtype", DTYPES + [np.bool_])
-def test_nonzero(dtype):
+def test_nonzero(dtype, device):
+    T, N = io(device)
     for shape in [(7,), (3, 4), (2, 3, 5), (0, 3), (1,)]:
         a = rand(shape, dtype)
         if dtype != np.bool_ and a.size:
@@ -282,6 +340,40 @@ def test_nonzero(dtype):
     assert N(_C.nonzero(T(np.array(0.0)))).shape == (0, 0)
     nanv = np.array([np.nan, 0.0, -0.0, 1.0])
     np.testing.assert_array_equal(N(_C.nonzero(T(nanv))), [[0], [3]])
+    if cuda_extras(device):  # sizes of several CUDA blocks, all zeros, a transposed device view
+        for a in (rand((517, 3), dtype), np.zeros((4, 300), dtype), np.zeros(100003, dtype)):
+            if a.ndim == 1:
+                a[RNG.integers(0, a.size, size=1000)] = 1
+            elif dtype != np.bool_ and a.any():
+                a.flat[::2] = 0
+            np.testing.assert_array_equal(N(_C.nonzero(T(a))), np.argwhere(a))
+        x = rand((7, 5), dtype)
+        np.testing.assert_array_equal(N(_C.nonzero(T(x).transpose(0, 1))), np.argwhere(x.T))
+
+
+def test_first_bad_index_reported(device):
+    """The first out-of-range index in row-major order is the one named, also through a strided index (on CUDA
+    the check runs on the device), and a failed call leaves the target untouched."""
+    T, N = io(device)
+    x = rand((5, 4), np.float32)
+    bad = np.array([1, 7, -9, 2])
+    with pytest.raises(IndexError, match="index 7 is out of bounds for dimension 0 with size 5"):
+        _C.index_select(T(x), 0, T(bad))
+    src = rand((4, 4), np.float32)
+    for name in ("index_add_", "index_copy_"):
+        t = T(x.copy())
+        with pytest.raises(IndexError, match="index 7 is out of bounds for dimension 0 with size 5"):
+            getattr(_C, name)(t, 0, T(bad), T(src))
+        np.testing.assert_array_equal(N(t), x)
+    with pytest.raises(IndexError, match="index -6 is out of bounds for dimension 0 with size 5"):
+        _C.gather(T(x), 0, T(np.array([[0, 1, 2, 3], [4, -6, 0, 0]])))
+    with pytest.raises(IndexError, match="index 5 is out of bounds for dimension 0 with size 5"):
+        _C.scatter_add_(T(x.copy()), 0, T(np.array([[0, 1, 2, 3], [5, 0, 0, 0]])), T(src))
+    many = np.array([[0, 9], [-8, 0]])  # stored transposed, -8 comes first in memory
+    with pytest.raises(IndexError, match="index 9 "):
+        _C.gather(T(x), 0, T(many.T.copy()).transpose(0, 1))
+    with pytest.raises(IndexError, match="index 9 "):
+        _C.gather(T(x), 0, T(many))
 
 
 def test_nonzero_large_blocks():

@@ -1,11 +1,19 @@
-"""_C.linear_forward / _C.linear_backward against NumPy (float64) and PyTorch; error messages."""
+"""_C.linear_forward / _C.linear_backward against NumPy (float64) and PyTorch; error messages.
+
+The kernel tests run on each device (the `device` fixture; the mixed-device errors are in
+tests/test_cuda_conv.py) at the same tolerance against the float64 NumPy reference (float32 1e-4, float64
+1e-10: FMA contraction on CUDA changes the last bits of each dot product, far below it). A partial backward
+equals the full one bit for bit on the CPU, within that tolerance on CUDA.
+"""
 import numpy as np
 import pytest
 
 from cnnkit import _C
+from cuda_twin_helpers import back, cuda_case, is_cuda, on
 
 DTYPES = [np.float32, np.float64]
-SHAPES = [(1, 1, 1), (3, 7, 33), (33, 65, 7), (7, 127, 3), (65, 33, 130)]  # (N, IN, OUT)
+SHAPES = [(1, 1, 1), (3, 7, 33), (33, 65, 7), (7, 127, 3), (65, 33, 130),  # (N, IN, OUT)
+          cuda_case(128, 257, 10), cuda_case(7, 1, 130)]  # the CUDA twin test's other shapes
 
 
 def tol(dtype):
@@ -18,48 +26,51 @@ def T(a):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("N,IN,OUT", SHAPES)
-def test_linear_forward_backward(N, IN, OUT, dtype):
+def test_linear_forward_backward(N, IN, OUT, dtype, device):
     rng = np.random.default_rng(N * IN * OUT)
     x = rng.standard_normal((N, IN)).astype(dtype)
     w = rng.standard_normal((OUT, IN)).astype(dtype)
     b = rng.standard_normal(OUT).astype(dtype)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    D = lambda a: None if a is None else on(a, device)  # noqa: E731
     for bias in (b, None):
-        out = np.asarray(_C.linear_forward(T(x), T(w), T(bias)))
+        out_t = _C.linear_forward(D(x), D(w), D(bias))
+        assert out_t.device == device
+        out = back(out_t)
         ref = x64 @ w64.T + (0 if bias is None else bias.astype(np.float64))
         assert out.dtype == dtype and out.shape == (N, OUT)
         np.testing.assert_allclose(out, ref, **tol(dtype))
     dout = rng.standard_normal((N, OUT)).astype(dtype)
-    dx, dw, db = (np.asarray(t) for t in _C.linear_backward(T(dout), T(x), T(w), (True, True, True)))
+    dx, dw, db = (back(t) for t in _C.linear_backward(D(dout), D(x), D(w), (True, True, True)))
     np.testing.assert_allclose(dx, dout.astype(np.float64) @ w64, **tol(dtype))
     np.testing.assert_allclose(dw, dout.astype(np.float64).T @ x64, **tol(dtype))
     np.testing.assert_allclose(db, dout.astype(np.float64).sum(0), **tol(dtype))
     for needs in [(True, False, False), (False, True, False), (False, False, True)]:
-        part = _C.linear_backward(T(dout), T(x), T(w), needs)
+        part = _C.linear_backward(D(dout), D(x), D(w), needs)
         for got, want, need in zip(part, (dx, dw, db), needs):
             if need:
-                np.testing.assert_array_equal(np.asarray(got), want)
+                np.testing.assert_allclose(back(got), want, **(tol(dtype) if is_cuda(device) else dict(rtol=0, atol=0)))
             else:
                 assert got is None
 
 
-def test_linear_non_contiguous_and_empty():
+def test_linear_non_contiguous_and_empty(device):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((6, 10)).astype(np.float32)
     w = rng.standard_normal((10, 4)).astype(np.float32)  # weight given as a transposed view (4, 10)
-    out = np.asarray(_C.linear_forward(_C.from_numpy(x[:, ::2]), _C.from_numpy(w[::2]).transpose(0, 1), None))
+    out = back(_C.linear_forward(on(x[:, ::2], device), on(w[::2], device).transpose(0, 1), None))
     np.testing.assert_allclose(out, x[:, ::2] @ w[::2], rtol=1e-5, atol=1e-5)
     # empty batch: dweight and dbias are zero, not garbage
-    dx, dw, db = _C.linear_backward(_C.from_numpy(np.zeros((0, 4), np.float32)),
-                                    _C.from_numpy(np.zeros((0, 5), np.float32)),
-                                    _C.from_numpy(np.ones((4, 5), np.float32)))
+    dx, dw, db = _C.linear_backward(on(np.zeros((0, 4), np.float32), device),
+                                    on(np.zeros((0, 5), np.float32), device),
+                                    on(np.ones((4, 5), np.float32), device))
     assert tuple(dx.shape) == (0, 5)
-    np.testing.assert_array_equal(np.asarray(dw), 0)
-    np.testing.assert_array_equal(np.asarray(db), 0)
+    np.testing.assert_array_equal(back(dw), 0)
+    np.testing.assert_array_equal(back(db), 0)
     # zero input features: the output is the bias
-    out = _C.linear_forward(_C.from_numpy(np.zeros((3, 0))), _C.from_numpy(np.zeros((2, 0))),
-                            _C.from_numpy(np.array([1.0, 2.0])))
-    np.testing.assert_array_equal(np.asarray(out), [[1, 2]] * 3)
+    out = _C.linear_forward(on(np.zeros((3, 0)), device), on(np.zeros((2, 0)), device),
+                            on(np.array([1.0, 2.0]), device))
+    np.testing.assert_array_equal(back(out), [[1, 2]] * 3)
 
 
 def test_linear_errors():

@@ -1,12 +1,15 @@
 """softmax / log_softmax, cross_entropy, nll_loss, mse_loss: the _C kernels against NumPy float64
-references, central differences and PyTorch. The softmax / log_softmax kernel tests take the `device` fixture:
-within TOL on the CPU and CUDA_TOL on CUDA (its expf/logf are a few ulp from libm's, sums run in another order
-and multiply-adds are contracted into FMAs)."""
+references, central differences and PyTorch. The softmax / log_softmax, cross_entropy (class and probability
+targets), nll_loss and mse_loss kernel tests take the `device` fixture: values within TOL on the CPU and
+CUDA_TOL on CUDA (its expf/logf are a few ulp from libm's, sums run in another order and multiply-adds are
+contracted into FMAs); gradients against central differences of the float64 reference at the same tolerance on
+both (float32 1e-4, float64 1e-6: the differences' own error dominates). Bad targets raise the CPU's
+IndexError on both (checked on the device)."""
 import numpy as np
 import pytest
 
 from cnnkit import _C
-from cuda_twin_helpers import back, cuda_case, is_cuda, on, runs_twin
+from cuda_twin_helpers import back, cuda_case, cuda_extras, is_cuda, on, runs_twin
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
@@ -23,6 +26,22 @@ def C(a):
 
 def A(t):
     return np.asarray(t)
+
+
+def io(device):
+    """(to_tensor, to_numpy) for `device` (the kernel tests of the losses run on each device)."""
+    return (lambda a: on(np.asarray(a), device)), back
+
+
+def dev_tol(dtype, device):
+    """TOL on the CPU, CUDA_TOL on CUDA (other summation order for the reductions, libdevice exp/log)."""
+    return (CUDA_TOL if is_cuda(device) else TOL)[dtype]
+
+
+def num_atol(device):
+    """float64 absolute tolerance against central differences: 1e-8, or 1e-7 where the [cuda] half's larger
+    cases run (their sums reach ~100, so the differences' rounding error reaches ~4e-8)."""
+    return 1e-7 if cuda_extras(device) else 1e-8
 
 
 def numeric_grad(f, x, eps=1e-6):
@@ -207,38 +226,44 @@ def targets(shape_nd, n_cls, seed, ignore=None, frac=0.3):
 
 # (logits shape, target shape)
 CE_SHAPES = [((5, 7), (5,)), ((1, 3), (1,)), ((7,), ()), ((2, 4, 3, 5), (2, 3, 5)), ((3, 33, 2), (3, 2))]
+# The CUDA twin test's shapes on top (one class, more blocks, long rows): [cuda] only.
+CUDA_CE_SHAPES = [((1, 1), (1,)), ((3, 4, 5), (3, 5)), ((2, 3, 4, 5), (2, 4, 5)), ((33, 10), (33,)), ((4, 300), (4,))]
+DEVICE_CE_SHAPES = CE_SHAPES + [cuda_case(s) for s in CUDA_CE_SHAPES]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shapes", CE_SHAPES)
+@pytest.mark.parametrize("shapes", DEVICE_CE_SHAPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("ls", [0.0, 0.2])
-def test_cross_entropy_matches_numpy(shapes, reduction, weighted, ls, dtype):
+def test_cross_entropy_matches_numpy(shapes, reduction, weighted, ls, dtype, device):
+    C, A = io(device)
     xs, ts = shapes
     n_cls = xs[1] if len(xs) > 1 else xs[0]
     x = rand(xs, dtype, seed=10)
     t = targets(ts, n_cls, seed=11, ignore=-100 if len(ts) else None)
     if len(ts) and np.all(t == -100):
-        t.ravel()[0] = 1
+        t.ravel()[0] = min(1, n_cls - 1)
     w = np.random.default_rng(12).uniform(0.5, 2.0, n_cls).astype(dtype) if weighted else None
     loss, logp = _C.cross_entropy_forward(C(x), C(t), None if w is None else C(w), -100, reduction, ls)
     ref = ref_cross_entropy(x, t, w, -100, reduction, ls)
-    np.testing.assert_allclose(A(loss), ref, **TOL[dtype])
-    np.testing.assert_allclose(A(logp), ref_log_softmax(x, 1 if x.ndim > 1 else 0), **TOL[dtype])
+    np.testing.assert_allclose(A(loss), ref, **dev_tol(dtype, device))
+    np.testing.assert_allclose(A(logp), ref_log_softmax(x, 1 if x.ndim > 1 else 0), **dev_tol(dtype, device))
     # backward against central differences of the float64 reference
     g = rand(np.shape(ref), np.float64, seed=13)
     dx = A(_C.cross_entropy_backward(C(g.astype(dtype)), logp, C(t), None if w is None else C(w), -100, reduction, ls))
     num = numeric_grad(lambda z: (ref_cross_entropy(z, t, w, -100, reduction, ls) * g).sum(), x.astype(np.float64))
-    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-6, atol=1e-8)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-6, atol=num_atol(device))
     np.testing.assert_allclose(dx, num, **tol)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("ls", [0.0, 0.1])
-def test_cross_entropy_probability_targets(reduction, ls, dtype):
-    for xs in [(4, 5), (2, 3, 4, 2), (6,)]:
+def test_cross_entropy_probability_targets(reduction, ls, dtype, device):
+    C, A = io(device)
+    extra = [(5, 7), (2, 3, 4, 5), (3, 33)] if cuda_extras(device) else []  # the CUDA twin test's shapes
+    for xs in [(4, 5), (2, 3, 4, 2), (6,)] + extra:
         x = rand(xs, dtype, seed=20)
         p = np.random.default_rng(21).random(xs)
         p = (p / p.sum(axis=1 if len(xs) > 1 else 0, keepdims=True)).astype(dtype)
@@ -246,20 +271,21 @@ def test_cross_entropy_probability_targets(reduction, ls, dtype):
         for w in (None, np.linspace(0.5, 1.5, n_cls).astype(dtype)):
             loss, logp = _C.cross_entropy_forward(C(x), C(p), None if w is None else C(w), -100, reduction, ls)
             ref = ref_cross_entropy(x, p, w, -100, reduction, ls)
-            np.testing.assert_allclose(A(loss), ref, **TOL[dtype])
+            np.testing.assert_allclose(A(loss), ref, **dev_tol(dtype, device))
             g = rand(np.shape(ref), np.float64, seed=22)
             dx = A(_C.cross_entropy_backward(C(g.astype(dtype)), logp, C(p), None if w is None else C(w), -100,
                                              reduction, ls))
             num = numeric_grad(lambda z: (ref_cross_entropy(z, p, w, -100, reduction, ls) * g).sum(),
                                x.astype(np.float64))
-            tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-6, atol=1e-8)
+            tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-6, atol=num_atol(device))
             np.testing.assert_allclose(dx, num, **tol)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shapes", CE_SHAPES)
+@pytest.mark.parametrize("shapes", DEVICE_CE_SHAPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_nll_loss_matches_numpy(shapes, reduction, dtype):
+def test_nll_loss_matches_numpy(shapes, reduction, dtype, device):
+    C, A = io(device)
     xs, ts = shapes
     n_cls = xs[1] if len(xs) > 1 else xs[0]
     logp = rand(xs, dtype, seed=30)
@@ -271,8 +297,8 @@ def test_nll_loss_matches_numpy(shapes, reduction, dtype):
     for wt in (None, w):
         loss, tw = _C.nll_loss_forward(C(logp), C(t), None if wt is None else C(wt), ii, reduction)
         ref, rtw = ref_nll(logp, t, wt, ii, reduction)
-        np.testing.assert_allclose(A(loss), ref, **TOL[dtype])
-        np.testing.assert_allclose(A(tw), rtw, **TOL[dtype])
+        np.testing.assert_allclose(A(loss), ref, **dev_tol(dtype, device))
+        np.testing.assert_allclose(A(tw), rtw, **dev_tol(dtype, device))
         g = rand(np.shape(ref), dtype, seed=33)
         dlp = A(_C.nll_loss_backward(C(g), list(xs), C(t), None if wt is None else C(wt), ii, reduction, tw))
         num = numeric_grad(lambda z: (ref_nll(z, t, wt, ii, reduction)[0] * g).sum(), logp.astype(np.float64))
@@ -283,7 +309,8 @@ def test_nll_loss_matches_numpy(shapes, reduction, dtype):
         np.testing.assert_array_equal(dlp, dlp2)
 
 
-def test_all_targets_ignored_mean_is_nan():
+def test_all_targets_ignored_mean_is_nan(device):
+    C, A = io(device)
     x = rand((3, 4), np.float32)
     t = np.full(3, -100, np.int64)
     loss, logp = _C.cross_entropy_forward(C(x), C(t), None, -100, "mean", 0.0)
@@ -294,7 +321,8 @@ def test_all_targets_ignored_mean_is_nan():
     assert np.isnan(A(nl)) and A(tw) == 0
 
 
-def test_cross_entropy_bad_inputs():
+def test_cross_entropy_bad_inputs(device):
+    C, A = io(device)
     x = C(rand((3, 5), np.float32))
     with pytest.raises(IndexError, match=r"^Target 7 is out of bounds\.$"):
         _C.cross_entropy_forward(x, C(np.array([1, 2, 7])), None, -100, "mean", 0.0)
@@ -327,6 +355,16 @@ def test_cross_entropy_bad_inputs():
         _C.cross_entropy_backward(C(np.ones(4, np.float32)), logp, C(np.array([1, 2, 3])), None, -100, "none", 0.0)
     with pytest.raises(IndexError, match="Target 9 is out of bounds"):
         _C.cross_entropy_backward(C(np.ones(3, np.float32)), logp, C(np.array([1, 9, 3])), None, -100, "none", 0.0)
+    if cuda_extras(device):  # the first bad target is reported (on CUDA, checked on the device), huge ones too
+        x6 = C(rand((6, 5), np.float32))
+        for bad in (5, -1, 1 << 40):
+            t = C(np.array([0, 1, bad, 2, 9, -3], np.int64))
+            with pytest.raises(IndexError, match=f"Target {bad} is out of bounds."):
+                _C.cross_entropy_forward(x6, t, None, -100, "mean", 0.0)
+            with pytest.raises(IndexError, match=f"Target {bad} is out of bounds."):
+                _C.nll_loss_forward(x6, t, None, -100, "mean")
+        loss, _ = _C.cross_entropy_forward(x6, C(np.zeros(6, np.int64)), None, -100, "mean", 0.0)
+        assert np.isfinite(A(loss))  # the device keeps working
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -379,18 +417,20 @@ def test_losses_match_torch(dtype):
 # mse_loss
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1,), (7,), (3, 33), (2, 3, 5, 4), ()])
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 33), (2, 3, 5, 4), (), cuda_case((2, 3, 5, 7)),
+                                   cuda_case((100003,))])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_mse_loss_matches_numpy(shape, reduction, dtype):
+def test_mse_loss_matches_numpy(shape, reduction, dtype, device):
+    C, A = io(device)
     x, y = rand(shape, dtype, seed=50), rand(shape, dtype, seed=51)
     d = x.astype(np.float64) - y
     ref = {"none": d * d, "sum": (d * d).sum(), "mean": (d * d).mean()}[reduction]
-    np.testing.assert_allclose(A(_C.mse_loss_forward(C(x), C(y), reduction)), ref, **TOL[dtype])
+    np.testing.assert_allclose(A(_C.mse_loss_forward(C(x), C(y), reduction)), ref, **dev_tol(dtype, device))
     g = rand(np.shape(ref), dtype, seed=52)
     dx, dy = _C.mse_loss_backward(C(g), C(x), C(y), reduction)
     norm = 2.0 / max(d.size, 1) if reduction == "mean" else 2.0
-    np.testing.assert_allclose(A(dx), norm * d * g, **TOL[dtype])
-    np.testing.assert_allclose(A(dy), -norm * d * g, **TOL[dtype])
+    np.testing.assert_allclose(A(dx), norm * d * g, **dev_tol(dtype, device))
+    np.testing.assert_allclose(A(dy), -norm * d * g, **dev_tol(dtype, device))
 
 
 def test_mse_loss_matches_torch_and_validates():

@@ -1,14 +1,24 @@
 """Step-5 tensor ops through the Python layer: sort/topk/argsort, cumsum/cumprod, flip/roll/tril/triu,
 scatter/index_add/index_fill, einsum and the small linear-algebra helpers, var/std/clamp/repeat
 variants, meshgrid, new_* / apply_, the new unary/binary math, NumPy aliases and out=.
-Each op: values vs NumPy, float64 gradcheck, forward+backward vs PyTorch (when installed), errors."""
+Each op: values vs NumPy, float64 gradcheck, forward+backward vs PyTorch (when installed), errors.
+
+The new _C kernels (cumsum / cumprod / cumprod_backward, scatter_ with reduce, the unary / binary math) are
+also tested at the _C level on each device (the `device` fixture) against NumPy: integer cumsum / cumprod and
+scatter_ exact on both devices; floating cumsum / cumprod at 1e-6 (float32) / 1e-12 (float64) against float64
+NumPy (no multiply-add to contract; CUDA scans in the CPU's order), cumprod_backward at 1e-5 (float32) / 1e-12 (float64) against a float64 loop, the math
+functions at 2e-6 (float32) / 1e-13 (float64) against NumPy / math (CUDA's libdevice is within a few ulp).
+The Python-layer CUDA-vs-CPU comparisons of the composed ops stay in tests/test_cuda_tensor_ops.py.
+"""
 import math
 
 import numpy as np
 import pytest
 
 import cnnkit as ck
+from cnnkit import _C
 from cnnkit.testing import compare_with_torch, gradcheck
+from cuda_twin_helpers import back, cuda_case, on
 
 
 def arr(*shape, seed=0, dtype=np.float32):
@@ -683,3 +693,97 @@ def test_logsumexp_take_along_dim():
                                   np.take_along_axis(a, np.broadcast_to(idx, (3, 4, 2)), 2))
     np.testing.assert_array_equal(npy(ck.tensor(a).take_along_dim(ck.tensor([0, 7]))), a.reshape(-1)[[0, 7]])
     both(lambda m, t: m.take_along_dim(t, m.tensor(idx), dim=2), [a])
+
+
+# ---------------------------------------------------------------------------------------------
+# the new _C kernels on each device, against NumPy
+# ---------------------------------------------------------------------------------------------
+def ref_cumprod_backward(g, x, dim):
+    """d/dx_i of sum_j g_j * prod_{k<=j} x_k, as a float64 loop (no division, so zeros are fine)."""
+    g, x = np.moveaxis(g.astype(np.float64), dim, -1), np.moveaxis(x.astype(np.float64), dim, -1)
+    n = x.shape[-1]
+    dx = np.zeros_like(x)
+    for i in range(n):
+        for j in range(i, n):
+            others = np.prod(np.delete(x[..., :j + 1], i, axis=-1), axis=-1)
+            dx[..., i] += g[..., j] * others
+    return np.moveaxis(dx, -1, dim)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("shape,dim", [((7,), 0), ((3, 33), 1), ((33, 3), 0), ((2, 5, 4), 1), ((2, 0, 3), 1)])
+def test_cumsum_cumprod_kernels(dtype, shape, dim, device):
+    a = arr(*shape, seed=1)
+    a = (a * 3).astype(dtype) if dtype == np.int64 else a.astype(dtype)
+    ref = a if dtype == np.int64 else a.astype(np.float64)
+    close = dict(rtol=0, atol=0) if dtype == np.int64 else dict(rtol=1e-6 if dtype == np.float32 else 1e-12, atol=1e-6)
+    for reverse in (False, True):
+        want = np.flip(np.cumsum(np.flip(ref, dim), dim), dim) if reverse else np.cumsum(ref, dim)
+        got = back(_C.cumsum(on(a, device), dim, reverse))
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, **close)
+    np.testing.assert_allclose(back(_C.cumprod(on(a, device), dim)), np.cumprod(ref, dim), **close)
+    if dtype != np.int64:
+        g = arr(*shape, seed=2).astype(dtype)
+        a[..., :1] = 0  # zeros exercise the division-free backward
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(back(_C.cumprod_backward(on(g, device), on(a, device), dim)),
+                                   ref_cumprod_backward(g, a, dim), rtol=tol, atol=tol)
+
+
+def ref_scatter(out, dim, idx, src, reduce):
+    """In index order, later writes winning (what both kernels do for duplicate indices)."""
+    out = out.copy()
+    for pos in np.ndindex(*idx.shape):
+        tgt = list(pos)
+        tgt[dim] = idx[pos] % out.shape[dim]
+        v = src if np.ndim(src) == 0 else src[pos]
+        if reduce == "add":
+            out[tuple(tgt)] += v
+        elif reduce == "multiply":
+            out[tuple(tgt)] *= v
+        else:
+            out[tuple(tgt)] = v
+    return out
+
+
+@pytest.mark.parametrize("reduce", ["", "add", "multiply"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_scatter_kernel(reduce, dtype, device):
+    g = np.random.default_rng(3)
+    out = (arr(5, 7, seed=4) * 3).astype(dtype)
+    idx = g.integers(-7, 7, size=(5, 4))
+    src = (arr(5, 4, seed=5) * 3).astype(dtype)
+    t = on(out, device)
+    r = _C.scatter_(t, 1, on(idx, device), on(src, device), reduce)
+    assert r.data_ptr == t.data_ptr
+    np.testing.assert_array_equal(back(t), ref_scatter(out, 1, idx, src, reduce))
+    v = np.array(2.5 if dtype != np.int64 else 2, dtype=dtype)  # scatter_(dim, index, value)
+    idx0 = g.integers(0, 5, size=(3, 7))
+    t = on(out, device)
+    _C.scatter_(t, 0, on(idx0, device), on(v, device).reshape([]), reduce)
+    np.testing.assert_array_equal(back(t), ref_scatter(out, 0, idx0, v, reduce))
+    with pytest.raises(IndexError, match="index 9 is out of bounds for dimension 1 with size 7"):
+        _C.scatter_(on(out, device), 1, on(np.array([[9]]), device), on(src[:1, :1], device), reduce)
+
+
+@pytest.mark.parametrize("name,ref,rng", UNARY)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unary_math_kernel(name, ref, rng, dtype, device):
+    lo, hi = rng
+    a = np.random.default_rng(0).uniform(lo, hi, size=(5, 33)).astype(dtype)
+    if ref is None:
+        ref = np.vectorize(math.erf if name == "erf" else math.erfc)
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    got = back(_C.unary(name, on(a, device)))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, ref(a.astype(np.float64)), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name,ref", [("atan2", np.arctan2), ("hypot", np.hypot)])
+@pytest.mark.parametrize("dtype", [np.float32, cuda_case(np.float64)])
+def test_binary_math_kernel(name, ref, dtype, device):
+    a, b = arr(4, 1, 5, seed=1).astype(dtype), arr(3, 1, seed=2).astype(dtype)
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    got = back(_C.binary(name, on(a, device), on(b, device)))
+    np.testing.assert_allclose(got, ref(a.astype(np.float64), b.astype(np.float64)), rtol=tol, atol=tol)
