@@ -4,7 +4,7 @@ Covers edge tiles (sizes 1, 3, 7, 33, 65, 127 against the portable 4x8 / 4x4 and
 register tiles), blocks beyond kc / mc / nc, every transpose combination, alpha/beta, strided and
 aliased operands, empty sizes, thread-count independence, the kernel selection (set_gemm_kernel,
 CNNKIT_GEMM_KERNEL) and the error messages. Tests taking the `kernel` fixture run once per micro-kernel
-family (avx2 is skipped on CPUs without AVX2+FMA).
+family of tests/simd_levels.py (avx2 / avx512 are skipped on CPUs without them).
 """
 import os
 import subprocess
@@ -15,14 +15,13 @@ import pytest
 
 from cnnkit import _C
 
-KERNELS = ["portable", "avx2"]
+from simd_levels import LEVELS as KERNELS
+from simd_levels import use_gemm_family
 
 
 @pytest.fixture(params=KERNELS)
 def kernel(request):
-    if request.param == "avx2" and not _C.gemm_avx2_available():
-        pytest.skip("the AVX2+FMA gemm kernel is not available on this CPU/build")
-    _C.set_gemm_kernel(request.param)
+    use_gemm_family(request.param)  # skips the families this CPU lacks, saying why
     yield request.param
     _C.set_gemm_kernel("auto")
 
@@ -320,9 +319,12 @@ def test_portable_and_avx2_agree(dtype):
 def test_kernel_selection():
     name = _C.gemm_kernel_name()
     # The choice at first use: the CPU's best, unless CNNKIT_GEMM_KERNEL=portable asks otherwise.
-    forced = os.environ.get("CNNKIT_GEMM_KERNEL") == "portable"
-    assert name.split()[0] == ("avx2" if _C.gemm_avx2_available() and not forced else "portable")
-    with pytest.raises(ValueError, match=r"set_gemm_kernel: expected 'portable', 'avx2' or 'auto', got 'sse9'"):
+    forced = os.environ.get("CNNKIT_GEMM_KERNEL") == "portable" or os.environ.get("CNNKIT_SIMD") == "portable"
+    best = "avx512" if _C.gemm_avx512_available() else "avx2" if _C.gemm_avx2_available() else "portable"
+    if os.environ.get("CNNKIT_SIMD") == "avx2" and best == "avx512":
+        best = "avx2"
+    assert name.split()[0] == ("portable" if forced else best)
+    with pytest.raises(ValueError, match=r"set_gemm_kernel: expected 'portable', 'avx2', 'avx512' or 'auto', got 'sse9'"):
         _C.set_gemm_kernel("sse9")
     assert _C.gemm_kernel_name() == name
     if not _C.gemm_avx2_available():
@@ -336,7 +338,9 @@ def test_kernel_environment_override(value, expected):
     code = "from cnnkit import _C; print(_C.gemm_kernel_name())"
     env = dict(os.environ, CNNKIT_GEMM_KERNEL=value)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    auto = "avx2" if _C.gemm_avx2_available() else "portable"
+    auto = "avx512" if _C.gemm_avx512_available() else "avx2" if _C.gemm_avx2_available() else "portable"
+    if value == "avx2" and _C.gemm_avx2_available():
+        auto = "avx2"  # the override is followed whenever the CPU has the family
     assert out.split()[0] == (expected or auto)
     if value == "bogus":
         assert "CNNKIT_GEMM_KERNEL=bogus ignored" in out
