@@ -146,6 +146,7 @@ def main():
         SETTLE_S = 0.0
     import numpy as np
     from cnnkit import _C
+    from cnnkit.bench._machine import cpu_model
 
     _C.set_num_threads(threads)
 
@@ -234,8 +235,10 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"benchmark": "gemm", "dtype": "float32", "threads": threads, "repeats": repeats,
                        "clock": "process_time" if args.cpu_time else "perf_counter",
-                       "cpu": platform.processor() or platform.machine(), "cpu_mhz": mhz, "peak_gflops": peak,
-                       "simd_level": _C.simd_level(), "gemm_kernel": _C.gemm_kernel_name(), "rows": rows}, f, indent=2)
+                       "cpu": cpu_model() or platform.processor() or platform.machine(), "cpu_mhz": mhz,
+                       "peak_gflops": peak, "simd_level": _C.simd_level(), "cpu_simd_level": _C.cpu_simd_level(),
+                       "cpu_cache_sizes": _C.cpu_cache_sizes(), "gemm_kernel": _C.gemm_kernel_name(),
+                       "gemm_blocking": _C.gemm_blocking(), "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ aliased operands, empty sizes, thread-count independence, the kernel selection (
 CNNKIT_GEMM_KERNEL) and the error messages. Tests taking the `kernel` fixture run once per micro-kernel
 family (avx2 is skipped on CPUs without AVX2+FMA).
 
-Tests marked @each_backend run once per CPU micro-kernel ([cpu-portable], [cpu-avx2]) and once on CUDA
+Tests marked @each_backend run once per CPU micro-kernel ([cpu-portable], [cpu-avx2], [cpu-avx512]; levels this CPU lacks are skipped, see tests/simd_levels.py) and once on CUDA
 ([cuda], kernel None), through the `device` fixture (tests/conftest.py) parametrised together with `kernel`;
 tests taking only `device` run on each device once. The CPU-implementation tests (thread counts, the team,
 the small-M path, the conv shapes) take `kernel` alone. Tolerance `tol` against the float64 NumPy reference on
@@ -24,7 +24,8 @@ import pytest
 from cnnkit import _C
 from cuda_twin_helpers import back, cuda_case, cuda_extras, is_cuda, on
 
-KERNELS = ["portable", "avx2"]  # the CPU micro-kernel families (set_gemm_kernel names)
+from simd_levels import LEVELS as KERNELS  # the CPU micro-kernel families (set_gemm_kernel names)
+from simd_levels import use_gemm_family
 
 
 @pytest.fixture(params=KERNELS)
@@ -33,9 +34,7 @@ def kernel(request):
     if request.param is None:
         yield None
         return
-    if request.param == "avx2" and not _C.gemm_avx2_available():
-        pytest.skip("the AVX2+FMA gemm kernel is not available on this CPU/build")
-    _C.set_gemm_kernel(request.param)
+    use_gemm_family(request.param)  # skips the families this CPU lacks, saying why
     yield request.param
     _C.set_gemm_kernel("auto")
 
@@ -371,9 +370,12 @@ def test_portable_and_avx2_agree(dtype):
 def test_kernel_selection():
     name = _C.gemm_kernel_name()
     # The choice at first use: the CPU's best, unless CNNKIT_GEMM_KERNEL=portable asks otherwise.
-    forced = os.environ.get("CNNKIT_GEMM_KERNEL") == "portable"
-    assert name.split()[0] == ("avx2" if _C.gemm_avx2_available() and not forced else "portable")
-    with pytest.raises(ValueError, match=r"set_gemm_kernel: expected 'portable', 'avx2' or 'auto', got 'sse9'"):
+    forced = os.environ.get("CNNKIT_GEMM_KERNEL") == "portable" or os.environ.get("CNNKIT_SIMD") == "portable"
+    best = "avx512" if _C.gemm_avx512_available() else "avx2" if _C.gemm_avx2_available() else "portable"
+    if os.environ.get("CNNKIT_SIMD") == "avx2" and best == "avx512":
+        best = "avx2"
+    assert name.split()[0] == ("portable" if forced else best)
+    with pytest.raises(ValueError, match=r"set_gemm_kernel: expected 'portable', 'avx2', 'avx512' or 'auto', got 'sse9'"):
         _C.set_gemm_kernel("sse9")
     assert _C.gemm_kernel_name() == name
     if not _C.gemm_avx2_available():
@@ -387,7 +389,9 @@ def test_kernel_environment_override(value, expected):
     code = "from cnnkit import _C; print(_C.gemm_kernel_name())"
     env = dict(os.environ, CNNKIT_GEMM_KERNEL=value)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    auto = "avx2" if _C.gemm_avx2_available() else "portable"
+    auto = "avx512" if _C.gemm_avx512_available() else "avx2" if _C.gemm_avx2_available() else "portable"
+    if value == "avx2" and _C.gemm_avx2_available():
+        auto = "avx2"  # the override is followed whenever the CPU has the family
     assert out.split()[0] == (expected or auto)
     if value == "bogus":
         assert "CNNKIT_GEMM_KERNEL=bogus ignored" in out

@@ -1,5 +1,5 @@
 // _C.gemm, _C.gemm_naive, _C.bmm, and the kernel selection (_C.gemm_kernel_name, _C.set_gemm_kernel,
-// _C.gemm_avx2_available): validation and operand layout, then ops/gemm.h.
+// _C.gemm_avx2_available, _C.gemm_avx512_available, _C.gemm_blocking): validation and operand layout, then ops/gemm.h.
 //
 // Operands may have any strides. A matrix whose columns are unit-stride is used in place (its row
 // stride becomes the BLAS leading dimension); a matrix whose rows are unit-stride (a transposed view
@@ -176,12 +176,15 @@ void bind_gemm(py::module_& m) {
       py::arg("beta") = 0.0, py::arg("c") = py::none(), "gemm by the plain triple loop (reference)");
   m.def("bmm", &bmm, py::arg("a"), py::arg("b"), "(B, M, K) @ (B, K, N) -> (B, M, N)");
   m.def("gemm_kernel_name", &gemm_kernel_name,
-        "the micro-kernel family gemm uses now, e.g. 'avx2 (float 6x16, double 6x8)' or 'portable (...)'");
+        "the micro-kernel family gemm uses now, e.g. 'avx512 (float 12x32, double 12x16)' or 'portable (...)'");
+  m.def("gemm_blocking", &gemm_blocking_info, "the kc/mc/nc cache blocking of the kernels in use");
   m.def("set_gemm_kernel", &set_gemm_kernel, py::arg("name"),
-        "select the gemm micro-kernel family: 'portable', 'avx2' or 'auto' (the choice made at first use from "
-        "the CPU and CNNKIT_GEMM_KERNEL); for tests and benchmarks");
+        "select the gemm micro-kernel family: 'portable', 'avx2', 'avx512' or 'auto' (the choice made at first use "
+        "from the SIMD level and CNNKIT_GEMM_KERNEL); 'portable-12x32' (tests: the avx512 tile shape on any CPU)");
   m.def("gemm_avx2_available", &gemm_avx2_available,
         "whether the AVX2+FMA gemm kernel is compiled in and supported by this CPU");
+  m.def("gemm_avx512_available", &gemm_avx512_available,
+        "whether the AVX-512 gemm kernel is compiled in and supported by this CPU and OS");
 }
 
 }  // namespace cnnkit

@@ -13,6 +13,7 @@
 #include "core/shape.h"
 #include "build_info.h"
 #include "core/parallel.h"
+#include "ops/simd.h"
 
 namespace cnnkit {
 namespace {
@@ -285,6 +286,27 @@ PYBIND11_MODULE(_C, m) {
     return cpu_allocator_stress(threads, iters);
   });
   m.def("simd_level", &simd_level);
+  // The SIMD dispatch (ops/simd.h): what the CPU supports, why a level is missing, the self-check
+  // fallbacks so far, and the cache sizes the gemm blocking is computed from.
+  m.def("cpu_simd_level", [] { return std::string(simd_level_name(cpu_simd_level())); });
+  m.def("cpu_simd_missing", [](const std::string& level) {
+    SimdLevel l = SimdLevel::kPortable;
+    if (level == "avx512") l = SimdLevel::kAvx512;
+    else if (level == "avx2") l = SimdLevel::kAvx2;
+    else CNNKIT_CHECK(level == "portable", ValueError, "cpu_simd_missing: expected 'avx512', 'avx2' or 'portable', got '", level, "'");
+    return cpu_simd_missing(l);
+  });
+  m.def("simd_fallbacks", &simd_fallbacks);
+  m.def("cpu_cache_sizes", [] {
+    const CpuCaches& c = cpu_caches();
+    py::dict out;
+    out["L1d"] = c.l1d;
+    out["L2"] = c.l2;
+    out["L3"] = c.l3;
+    out["L3_shared_by"] = c.l3_sharing;
+    out["source"] = c.source;
+    return out;
+  });
   m.def("cuda_compiled", &cuda_compiled);
   m.def("cuda_architectures", &cuda_architectures);
   m.def("cuda_runtime_version", &cuda_runtime_version);

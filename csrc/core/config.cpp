@@ -1,21 +1,17 @@
 #include "core/config.h"
 
+#include "ops/simd.h"
+
 namespace cnnkit {
 
+// The level in use ("avx512", "avx2" or "portable"), then in parentheses why it differs from what
+// CNNKIT_SIMD asked for and which kernel families a self-check moved down, if any.
 std::string simd_level() {
-#if defined(__x86_64__) || defined(_M_X64)
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return "avx512f";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2+fma";
-  if (__builtin_cpu_supports("avx")) return "avx";
-#endif
-  return "sse2";
-#elif defined(__aarch64__)
-  return "neon";
-#else
-  return "generic";
-#endif
+  std::string s = simd_level_name(simd_selected_level());
+  std::string why = simd_selection_note();
+  for (const std::string& f : simd_fallbacks()) why += (why.empty() ? "" : "; ") + f;
+  if (!why.empty()) s += " (" + why + ")";
+  return s;
 }
 
 #ifndef CNNKIT_WITH_CUDA

@@ -3,7 +3,7 @@
 #include <string>
 
 namespace cnnkit {
-std::string simd_level();       // best instruction set this CPU supports (avx512f, avx2+fma, sse2, ...)
+std::string simd_level();       // the SIMD level in use (avx512, avx2, portable) and any fallback (ops/simd.h)
 bool cuda_compiled();
 std::string cuda_architectures();
 int cuda_runtime_version();     // e.g. 13000; 0 without CUDA

@@ -27,20 +27,30 @@
 //             4 x 8 float, 4 x 4 double, ~33 GFLOP/s on 2 cores of the AVX2 EPYC we measure on;
 //   avx2      AVX2+FMA intrinsics in functions compiled with __attribute__((target("avx2,fma")))
 //             (x86-64 with GCC/Clang only; the library itself stays baseline x86-64, so one wheel
-//             runs on any CPU): 6 x 16 float, 6 x 8 double, used when the CPU reports AVX2 and FMA.
-// MR, NR and the kc/mc/nc blocking come with the kernel, so packing follows the selected tile shape.
+//             runs on any CPU): 6 x 16 float, 6 x 8 double, used when the CPU reports AVX2 and FMA;
+//   avx512    AVX-512F intrinsics (ops/gemm_avx512_kernel.h, target attribute likewise): 12 x 32 float,
+//             12 x 16 double with masked edge tiles, at the avx512 SIMD level (simd.h).
+// MR and NR come with the kernel, so packing follows the selected tile shape; the kc/mc/nc blocking
+// is computed at run time from the cache sizes read (cpu_caches()) and the share of each cache level
+// the kernel is tuned to use (BlockingShares below). A SIMD family is checked against gemm_naive the
+// first time it is selected (gemm_selfcheck) and drops one level when it disagrees.
 #include "ops/gemm.h"
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <type_traits>
+#include <vector>
 
 #include "core/config.h"
 #include "core/cpu_allocator.h"
 #include "core/errors.h"
 #include "core/parallel.h"
+#include "ops/simd.h"
 
 // The AVX2+FMA kernels need GCC/Clang function-level target attributes and x86-64; everywhere else
 // (aarch64, MSVC, other compilers) only the portable kernel is compiled.
@@ -48,6 +58,7 @@
 #define CNNKIT_GEMM_AVX2 1
 #include <immintrin.h>
 #define CNNKIT_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#include "ops/gemm_avx512_kernel.h"  // the AVX-512 kernels (function target attributes as well)
 #else
 #define CNNKIT_GEMM_AVX2 0
 #endif
@@ -125,13 +136,24 @@ void micro_kernel_portable(int64_t kc, const T* __restrict a, const T* __restric
     }
 }
 
-// Cache blocking of the portable kernel (upper bounds). kc: a B sliver (kc x NR) plus an A sliver
-// (kc x MR) fit in a 32 KiB L1 with room to spare (256 x (8 + 4) floats = 12 KiB). mc: the packed A
-// block (mc x kc) fits in a 512 KiB L2 (96 x 256 floats = 96 KiB; doubles 192 KiB). nc: the packed B
-// panel (kc x nc) is 2 MiB of floats, a share of the L3.
-constexpr int64_t kPortableKC = 256;
-constexpr int64_t kPortableMC = 96;
-constexpr int64_t kPortableNC = 2048;
+// Cache blocking, from the cache sizes read at run time: per kernel, the share of each level its
+// operands are meant to occupy (s = sizeof(T)):
+//   kc = l1 * L1d / (NR * s)          the B sliver (kc x NR) that stays in L1 across the row loop;
+//                                     the A slivers (kc x MR) stream through the rest of it from L2
+//   mc = l2 * L2 / (kc * s)           the packed A block (mc x kc) in L2
+//   nc = l3 * (L3 / sharing) / (kc * s)   the packed B panel (kc x nc) in this core's share of L3
+// kc is rounded to a multiple of 16 (64..1024), mc to the nearest multiple of MR (MR..1024 rows),
+// nc down to a multiple of NR (16 NR..4096 columns). The shares of the portable and avx2 kernels
+// reproduce the blocking measured best on the 2-core AVX2 EPYC (32 KiB L1d, 512 KiB L2; see the
+// avx2 kernel below), so there the formula gives exactly those constants; the avx512 shares are
+// BLIS-like guesses (not measured: no AVX-512 CPU was at hand). CNNKIT_GEMM_BLOCKING="kc,mc,nc"
+// overrides them for every kernel (read once; for benchmarks and tests).
+struct BlockingShares {
+  double l1, l2, l3;
+};
+// portable: kc 256, mc 96 on that EPYC (B sliver 8 KiB float, A block 96 KiB float / 192 KiB double).
+constexpr BlockingShares kPortableSharesFloat{0.25, 0.1875, 0.125};
+constexpr BlockingShares kPortableSharesDouble{0.25, 0.375, 0.25};
 
 #if CNNKIT_GEMM_AVX2
 // ---------------------------------------------------------------------------------------------
@@ -274,8 +296,15 @@ void micro_kernel_avx2(int64_t kc, const typename S::T* a, const typename S::T* 
 // while the A slivers (9 KiB each) stream from L2, where the packed A block (96 x 384 floats =
 // 144 KiB) lives. double: kc 192 / mc 96 (B sliver 12 KiB, A block 144 KiB); kc 256 was slower.
 // nc = 2048 (float) / 1024 (double): the packed B panel (3 MiB / 1.5 MiB) is a share of the L3.
-constexpr int64_t kAvx2KCFloat = 384, kAvx2MCFloat = 96, kAvx2NCFloat = 2048;
-constexpr int64_t kAvx2KCDouble = 192, kAvx2MCDouble = 96, kAvx2NCDouble = 1024;
+// As shares (BlockingShares): float l1 0.75 (384 x 16 x 4 B of 32 KiB), l2 0.28 (96 x 384 x 4 B of
+// 512 KiB), double l1 0.375, l2 0.28. nc: half the L3 share (capped at 4096), as for avx512.
+constexpr BlockingShares kAvx2SharesFloat{0.75, 0.28, 0.5};
+constexpr BlockingShares kAvx2SharesDouble{0.375, 0.28, 0.5};
+
+// avx512 (12 x 32 float, 12 x 16 double): the B sliver takes 3/4 of L1d (kc 192 on a 32 KiB L1d,
+// 288 on Sapphire Rapids' 48 KiB), the A block half the L2 (mc ~684 floats on a 1 MiB L2; BLIS uses
+// kc 384 / mc 480 on Skylake-X with its transposed orientation), the B panel half the L3 share.
+constexpr BlockingShares kAvx512Shares{0.75, 0.5, 0.5};
 #endif  // CNNKIT_GEMM_AVX2
 
 // Blocks of C with at most this many MR-row tiles read B unpacked (see gemm_block); measured on
@@ -353,12 +382,12 @@ void pack_rows_by_r(T* dst, const T* src, int64_t ld, int64_t kb, int64_t n) {
 }
 
 #if CNNKIT_GEMM_AVX2
-// AVX2 versions of pack_rows_by_r for the float slivers of the avx2 kernel (R = 16 for B^T, 6 for A):
+// AVX2 versions of pack_rows_by_r for the float slivers of the SIMD kernels (R = 6 / 16, 12 / 32):
 // an 8 x 8 block (8 source rows x 8 k) is loaded, transposed in registers (unpack / shuffle /
 // 128-bit permute, the standard 24-instruction sequence) and stored as 8 sliver rows, about 4x
-// faster than element-by-element copies. Only reached with the avx2 kernel selected, i.e. on a CPU
-// with AVX2. Rows of the last, partial sliver beyond n are zero registers (never loaded); k beyond a
-// multiple of 8 takes a scalar loop.
+// faster than element-by-element copies. Only reached when simd_avx2() (a CPU with AVX2, not
+// switched off). Rows of the last, partial sliver beyond n are zero registers (never loaded); k
+// beyond a multiple of 8 takes a scalar loop.
 CNNKIT_TARGET_AVX2 inline void transpose8x8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
   const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
@@ -382,51 +411,42 @@ CNNKIT_TARGET_AVX2 inline void transpose8x8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
-// 16-row slivers: two 8 x 8 transposes per 8 k, each sliver row k is [block0 col k | block1 col k].
-CNNKIT_TARGET_AVX2 void pack_rows_by_r_f16_avx2(float* dst, const float* src, int64_t ld, int64_t kb, int64_t n) {
-  const int64_t slivers = (n + 15) / 16;
+// R-row slivers (R = 6, 12, 16, 32: the A slivers of the avx2 / avx512 kernels and the B^T slivers):
+// the sliver's rows go in groups of 8 through the 8 x 8 transpose, 8 k at a time; each transposed
+// column q is the group's piece of sliver row k + q. A last group of fewer than 8 rows (6 or 4) has
+// zero registers for its missing rows and stores only its 6 or 4 floats (4 + 2, or 4: no masked
+// stores, which are slow on Zen). Rows beyond n of the last, partial sliver are zero registers too.
+template <int R>
+CNNKIT_TARGET_AVX2 void pack_rows_by_r_avx2(float* dst, const float* src, int64_t ld, int64_t kb, int64_t n) {
+  static_assert(R % 8 == 0 || R % 8 == 6 || R % 8 == 4, "groups of 8 rows, the last one 8, 6 or 4 rows");
+  constexpr int groups = (R + 7) / 8;
+  const int64_t slivers = (n + R - 1) / R;
   for (int64_t s = 0; s < slivers; ++s) {
-    const float* p = src + s * 16 * ld;
-    float* d = dst + s * 16 * kb;
-    const int rows = static_cast<int>(std::min<int64_t>(16, n - s * 16));  // the rest are zero padding
+    const float* p = src + s * R * ld;
+    float* d = dst + s * R * kb;
+    const int rows = static_cast<int>(std::min<int64_t>(R, n - s * R));  // the rest are zero padding
     int64_t k = 0;
     for (; k + 8 <= kb; k += 8) {
-      __m256 lo[8], hi[8];
-      for (int r = 0; r < 8; ++r) lo[r] = r < rows ? _mm256_loadu_ps(p + r * ld + k) : _mm256_setzero_ps();
-      for (int r = 0; r < 8; ++r) hi[r] = r + 8 < rows ? _mm256_loadu_ps(p + (r + 8) * ld + k) : _mm256_setzero_ps();
-      transpose8x8(lo);
-      transpose8x8(hi);
-      for (int q = 0; q < 8; ++q) {
-        _mm256_storeu_ps(d + (k + q) * 16, lo[q]);
-        _mm256_storeu_ps(d + (k + q) * 16 + 8, hi[q]);
+      for (int g = 0; g < groups; ++g) {
+        constexpr int last = R % 8 == 0 ? 8 : R % 8;
+        const int width = g + 1 < groups ? 8 : last;
+        __m256 r8[8];
+        for (int r = 0; r < 8; ++r)
+          r8[r] = r < width && g * 8 + r < rows ? _mm256_loadu_ps(p + (g * 8 + r) * ld + k) : _mm256_setzero_ps();
+        transpose8x8(r8);
+        for (int q = 0; q < 8; ++q) {
+          float* o = d + (k + q) * R + g * 8;
+          if (width == 8) {
+            _mm256_storeu_ps(o, r8[q]);
+          } else {
+            _mm_storeu_ps(o, _mm256_castps256_ps128(r8[q]));
+            if (width == 6) _mm_storel_pi(reinterpret_cast<__m64*>(o + 4), _mm256_extractf128_ps(r8[q], 1));
+          }
+        }
       }
     }
     for (; k < kb; ++k)
-      for (int r = 0; r < 16; ++r) d[k * 16 + r] = r < rows ? p[r * ld + k] : 0.0f;
-  }
-}
-
-// 6-row slivers: rows 6 and 7 of the 8 x 8 block are zeros; each transposed column stores 4 + 2 floats.
-CNNKIT_TARGET_AVX2 void pack_rows_by_r_f6_avx2(float* dst, const float* src, int64_t ld, int64_t kb, int64_t n) {
-  const int64_t slivers = (n + 5) / 6;
-  for (int64_t s = 0; s < slivers; ++s) {
-    const float* p = src + s * 6 * ld;
-    float* d = dst + s * 6 * kb;
-    const int rows = static_cast<int>(std::min<int64_t>(6, n - s * 6));
-    int64_t k = 0;
-    for (; k + 8 <= kb; k += 8) {
-      __m256 r8[8];
-      for (int r = 0; r < 6; ++r) r8[r] = r < rows ? _mm256_loadu_ps(p + r * ld + k) : _mm256_setzero_ps();
-      r8[6] = r8[7] = _mm256_setzero_ps();
-      transpose8x8(r8);
-      for (int q = 0; q < 8; ++q) {
-        float* o = d + (k + q) * 6;
-        _mm_storeu_ps(o, _mm256_castps256_ps128(r8[q]));
-        _mm_storel_pi(reinterpret_cast<__m64*>(o + 4), _mm256_extractf128_ps(r8[q], 1));
-      }
-    }
-    for (; k < kb; ++k)
-      for (int r = 0; r < 6; ++r) d[k * 6 + r] = r < rows ? p[r * ld + k] : 0.0f;
+      for (int r = 0; r < R; ++r) d[k * R + r] = r < rows ? p[r * ld + k] : 0.0f;
   }
 }
 #endif
@@ -436,11 +456,15 @@ CNNKIT_TARGET_AVX2 void pack_rows_by_r_f6_avx2(float* dst, const float* src, int
 template <class T>
 void pack_panel(bool by_k, T* dst, const T* src, int64_t ld, int64_t kb, int64_t n, int R) {
 #if CNNKIT_GEMM_AVX2
-  // Float slivers of width 16 and 6 belong to the avx2 kernel only (the portable one uses 4 x 8), so
-  // the CPU has AVX2 whenever these are asked for.
+  // The AVX2 transposing copies, whenever the AVX2 code paths may run (whatever the kernel: the
+  // copy is exact, so the packed sliver is the same bits either way).
   if constexpr (std::is_same_v<T, float>) {
-    if (!by_k && R == 16) return pack_rows_by_r_f16_avx2(dst, src, ld, kb, n);
-    if (!by_k && R == 6) return pack_rows_by_r_f6_avx2(dst, src, ld, kb, n);
+    if (!by_k && simd_avx2()) {
+      if (R == 6) return pack_rows_by_r_avx2<6>(dst, src, ld, kb, n);
+      if (R == 12) return pack_rows_by_r_avx2<12>(dst, src, ld, kb, n);
+      if (R == 16) return pack_rows_by_r_avx2<16>(dst, src, ld, kb, n);
+      if (R == 32) return pack_rows_by_r_avx2<32>(dst, src, ld, kb, n);
+    }
   }
 #endif
   switch (R) {
@@ -450,7 +474,9 @@ void pack_panel(bool by_k, T* dst, const T* src, int64_t ld, int64_t kb, int64_t
     CNNKIT_PACK_CASE(4)
     CNNKIT_PACK_CASE(6)
     CNNKIT_PACK_CASE(8)
+    CNNKIT_PACK_CASE(12)
     CNNKIT_PACK_CASE(16)
+    CNNKIT_PACK_CASE(32)
 #undef CNNKIT_PACK_CASE
     default:
       CNNKIT_CHECK(false, RuntimeError, "gemm: no packing routine for a sliver width of ", R);
@@ -658,21 +684,30 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
 
 // ---------------------------------------------------------------------------------------------
 // Kernel selection. The family is decided once, at first use (a function-local static: thread-safe
-// initialisation), from CNNKIT_GEMM_KERNEL and the CPU; set_gemm_kernel can override it later. Each
-// gemm call reads the selection once, so one product never mixes kernels (mixing would change the
-// packing layout mid-call).
+// initialisation), from CNNKIT_GEMM_KERNEL, else the SIMD level (simd.h: CPU and CNNKIT_SIMD);
+// set_gemm_kernel can override it later. Each gemm call reads the selection once, so one product
+// never mixes kernels (mixing would change the packing layout mid-call).
+//
+// Self-check: the first time a SIMD family (avx2, avx512) is used for a dtype, gemm_selfcheck runs
+// it on a small fixed product against gemm_naive; on a mismatch (or when CNNKIT_SIMD_SELFCHECK_FAIL
+// names gemm_float / gemm_double, optionally as gemm_float:avx512) that dtype uses the next family
+// down from then on, with a RuntimeWarning on stderr (simd_fallbacks() keeps it for show_config).
 // ---------------------------------------------------------------------------------------------
 namespace {
 
-enum Family : int { kPortable = 0, kAvx2 = 1 };
+// kPortable12x32: the portable kernel at the avx512 tile shape (12 x 32 float, 12 x 16 double), for
+// tests only: it runs the packing, blocking and conv packed paths of that shape on any CPU.
+enum Family : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2, kPortable12x32 = 3, kFamilies = 4 };
 
-bool cpu_has_avx2_fma() {
-#if CNNKIT_GEMM_AVX2
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
+const char* family_name(int f) {
+  static const char* names[kFamilies] = {"portable", "avx2", "avx512", "portable-12x32"};
+  return names[f];
+}
+
+bool family_available(int f) {
+  if (f == kAvx2) return CNNKIT_GEMM_AVX2 && static_cast<int>(cpu_simd_level()) >= static_cast<int>(SimdLevel::kAvx2);
+  if (f == kAvx512) return CNNKIT_GEMM_AVX2 && cpu_simd_level() == SimdLevel::kAvx512;
+  return true;
 }
 
 struct InitialChoice {
@@ -682,16 +717,17 @@ struct InitialChoice {
 
 const InitialChoice& initial_choice() {
   static const InitialChoice choice = [] {
-    const Family best = cpu_has_avx2_fma() ? kAvx2 : kPortable;
+    const SimdLevel level = simd_selected_level();
+    const Family best = level == SimdLevel::kAvx512 ? kAvx512 : level == SimdLevel::kAvx2 ? kAvx2 : kPortable;
     const char* env = std::getenv("CNNKIT_GEMM_KERNEL");
     if (env == nullptr || *env == '\0' || std::strcmp(env, "auto") == 0) return InitialChoice{best, ""};
-    if (std::strcmp(env, "portable") == 0) return InitialChoice{kPortable, ""};
-    if (std::strcmp(env, "avx2") == 0) {
-      if (best == kAvx2) return InitialChoice{kAvx2, ""};
-      return InitialChoice{best, "; CNNKIT_GEMM_KERNEL=avx2 ignored: not available on this CPU/build"};
+    for (int f : {kPortable, kAvx2, kAvx512}) {
+      if (std::strcmp(env, family_name(f)) != 0) continue;
+      if (family_available(f)) return InitialChoice{static_cast<Family>(f), ""};
+      return InitialChoice{best, std::string("; CNNKIT_GEMM_KERNEL=") + env + " ignored: not available on this CPU/build"};
     }
     return InitialChoice{best, std::string("; CNNKIT_GEMM_KERNEL=") + env +
-                                   " ignored: expected portable, avx2 or auto"};
+                                   " ignored: expected portable, avx2, avx512 or auto"};
   }();
   return choice;
 }
@@ -703,57 +739,208 @@ Family current_family() {
   return o >= 0 ? static_cast<Family>(o) : initial_choice().family;
 }
 
+// CNNKIT_GEMM_BLOCKING="kc,mc,nc" (read once): fixed upper bounds instead of the cache formula.
+const int64_t* blocking_override() {
+  static const struct Override {
+    bool set = false;
+    int64_t v[3] = {0, 0, 0};
+  } o = [] {
+    Override r;
+    const char* env = std::getenv("CNNKIT_GEMM_BLOCKING");
+    long long kc = 0, mc = 0, nc = 0;
+    if (env != nullptr && std::sscanf(env, "%lld,%lld,%lld", &kc, &mc, &nc) == 3 && kc > 0 && mc > 0 && nc > 0) {
+      r.set = true;
+      r.v[0] = kc, r.v[1] = mc, r.v[2] = nc;
+    } else if (env != nullptr && *env != '\0') {
+      std::fprintf(stderr, "cnnkit: warning: CNNKIT_GEMM_BLOCKING=%s ignored: expected three positive integers kc,mc,nc\n",
+                   env);
+    }
+    return r;
+  }();
+  return o.set ? o.v : nullptr;
+}
+
+// A kernel table entry with its blocking computed from the cache sizes (see BlockingShares).
+template <class T>
+GemmMicroKernel<T> make_kernel(int family, int mr, int nr, decltype(GemmMicroKernel<T>::fn) fn, const char* name,
+                               BlockingShares sh) {
+  const CpuCaches& c = cpu_caches();
+  const double s = sizeof(T);
+  auto clamp = [](double v, int64_t lo, int64_t hi) { return std::clamp<int64_t>(static_cast<int64_t>(v), lo, hi); };
+  int64_t kc = clamp(sh.l1 * double(c.l1d) / (nr * s) / 16.0 + 1e-9, 4, 64) * 16;
+  int64_t mc = clamp(std::round(sh.l2 * double(c.l2) / (double(kc) * s) / mr), 1, 1024 / mr) * mr;
+  int64_t nc = clamp(sh.l3 * double(c.l3) / double(c.l3_sharing) / (double(kc) * s) / nr, 16, 4096 / nr) * nr;
+  if (const int64_t* o = blocking_override()) kc = o[0], mc = o[1], nc = o[2];
+  return GemmMicroKernel<T>{mr, nr, fn, name, kc, mc, nc, family};
+}
+
+template <class T>
+const GemmMicroKernel<T>& kernel_entry(int family);
+
+template <>
+const GemmMicroKernel<float>& kernel_entry<float>(int family) {
+  static const GemmMicroKernel<float> table[kFamilies] = {
+      make_kernel<float>(kPortable, 4, 8, &micro_kernel_portable<float, 4, 8>, "portable 4x8", kPortableSharesFloat),
+#if CNNKIT_GEMM_AVX2
+      make_kernel<float>(kAvx2, 6, 16, &micro_kernel_avx2<Avx2Float, 6>, "avx2 6x16", kAvx2SharesFloat),
+      make_kernel<float>(kAvx512, avx512::kMR, 32, &avx512::micro_kernel<avx512::F32>, "avx512 12x32", kAvx512Shares),
+#else
+      make_kernel<float>(kPortable, 4, 8, &micro_kernel_portable<float, 4, 8>, "portable 4x8", kPortableSharesFloat),
+      make_kernel<float>(kPortable, 4, 8, &micro_kernel_portable<float, 4, 8>, "portable 4x8", kPortableSharesFloat),
+#endif
+      make_kernel<float>(kPortable12x32, 12, 32, &micro_kernel_portable<float, 12, 32>, "portable-12x32 12x32",
+                         BlockingShares{0.75, 0.5, 0.5}),
+  };
+  return table[family];
+}
+
+template <>
+const GemmMicroKernel<double>& kernel_entry<double>(int family) {
+  static const GemmMicroKernel<double> table[kFamilies] = {
+      make_kernel<double>(kPortable, 4, 4, &micro_kernel_portable<double, 4, 4>, "portable 4x4", kPortableSharesDouble),
+#if CNNKIT_GEMM_AVX2
+      make_kernel<double>(kAvx2, 6, 8, &micro_kernel_avx2<Avx2Double, 6>, "avx2 6x8", kAvx2SharesDouble),
+      make_kernel<double>(kAvx512, avx512::kMR, 16, &avx512::micro_kernel<avx512::F64>, "avx512 12x16", kAvx512Shares),
+#else
+      make_kernel<double>(kPortable, 4, 4, &micro_kernel_portable<double, 4, 4>, "portable 4x4", kPortableSharesDouble),
+      make_kernel<double>(kPortable, 4, 4, &micro_kernel_portable<double, 4, 4>, "portable 4x4", kPortableSharesDouble),
+#endif
+      make_kernel<double>(kPortable12x32, 12, 16, &micro_kernel_portable<double, 12, 16>, "portable-12x32 12x16",
+                          BlockingShares{0.75, 0.5, 0.5}),
+  };
+  return table[family];
+}
+
+template <class T>
+const char* dtype_family() {
+  return std::is_same_v<T, float> ? "gemm_float" : "gemm_double";
+}
+
+// The fixed problem of the self-check: M = 2 MR + 3 and N = 2 NR + 5 (full and edge tiles in both
+// directions), K = 2 kc + 37 (three k blocks, the last accumulating onto the first), alpha -0.75,
+// beta 0.5, B both in place (not transposed: the few-row direct path) and packed (transposed), with
+// A transposed in the second case, through the same loop nest as every product (gemm_block).
+// Values are small integers over 8, so every product and partial sum is exact in float (|sum| <
+// 2^24 / 64): the kernel must agree with gemm_naive to rounding of the final alpha/beta step.
+template <class T>
+bool gemm_selfcheck(const GemmMicroKernel<T>& uk, std::string& detail) {
+  const int64_t M = 2 * uk.mr + 3, N = 2 * uk.nr + 5, K = 2 * std::min<int64_t>(uk.kc, 64) + 37;
+  GemmMicroKernel<T> k = uk;
+  k.kc = std::min<int64_t>(uk.kc, 64);  // small k blocks, so that K spans three of them
+  std::vector<T> A(static_cast<size_t>(M * K)), B(static_cast<size_t>(K * N)), C0(static_cast<size_t>(M * N));
+  for (size_t i = 0; i < A.size(); ++i) A[i] = T(int64_t(i * 7 % 17) - 8) / T(8);
+  for (size_t i = 0; i < B.size(); ++i) B[i] = T(int64_t(i * 5 % 13) - 6) / T(8);
+  for (size_t i = 0; i < C0.size(); ++i) C0[i] = T(int64_t(i * 3 % 11) - 5) / T(4);
+  double worst = 0;
+  for (int variant = 0; variant < 2; ++variant) {
+    const bool trans = variant == 1;  // A (K, M) and B (N, K) stored transposed
+    std::vector<T> a = A, b = B;
+    if (trans) {
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t p = 0; p < K; ++p) a[p * M + i] = A[i * K + p];
+      for (int64_t p = 0; p < K; ++p)
+        for (int64_t j = 0; j < N; ++j) b[j * K + p] = B[p * N + j];
+    }
+    const int64_t lda = trans ? M : K, ldb = trans ? K : N;
+    std::vector<T> got = C0, want = C0;
+    gemm_block(k, trans, trans, 0, M, 0, N, K, T(-0.75), a.data(), lda, b.data(), ldb, T(0.5), got.data(), N);
+    gemm_naive(trans, trans, M, N, K, T(-0.75), a.data(), lda, b.data(), ldb, T(0.5), want.data(), N);
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double e = std::fabs(double(got[i]) - double(want[i]));
+      if (!(e <= worst)) worst = std::isnan(e) ? INFINITY : e;
+    }
+  }
+  const double tol = std::is_same_v<T, float> ? 1e-4 : 1e-10;
+  if (worst <= tol) return true;
+  detail = "max abs error " + std::to_string(worst) + " on a " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+           std::to_string(K) + " product";
+  return false;
+}
+
+// The kernel a dtype really uses for a requested family: the family itself once it passed its
+// self-check, else (recursively) the next one down. Portable kernels are the reference: no check.
+template <class T>
+const GemmMicroKernel<T>& verified_kernel(int family) {
+  static std::once_flag once[kFamilies];
+  static const GemmMicroKernel<T>* resolved[kFamilies];
+  std::call_once(once[family], [family] {
+    const GemmMicroKernel<T>& uk = kernel_entry<T>(family);
+    if (family != kAvx2 && family != kAvx512) {
+      resolved[family] = &uk;
+      return;
+    }
+    std::string detail;
+    const std::string fam = dtype_family<T>();
+    const bool forced = simd_selfcheck_forced_fail(fam.c_str()) ||
+                        simd_selfcheck_forced_fail((fam + ":" + family_name(family)).c_str());
+    if (forced) detail = "forced by CNNKIT_SIMD_SELFCHECK_FAIL";
+    if (!forced && gemm_selfcheck(uk, detail)) {
+      resolved[family] = &uk;
+      return;
+    }
+    const int lower = family == kAvx512 ? kAvx2 : kPortable;
+    const GemmMicroKernel<T>& fallback = verified_kernel<T>(lower);
+    simd_record_fallback(std::string("self-check of the ") + uk.name + " " + fam + " kernel failed (" + detail +
+                         "); " + fam + " uses " + fallback.name + " instead");
+    resolved[family] = &fallback;
+  });
+  return *resolved[family];
+}
+
 }  // namespace
 
 template <>
 const GemmMicroKernel<float>& gemm_micro_kernel<float>() {
-  static const GemmMicroKernel<float> portable{
-      4, 8, &micro_kernel_portable<float, 4, 8>, "portable 4x8", kPortableKC, kPortableMC, kPortableNC};
-#if CNNKIT_GEMM_AVX2
-  static const GemmMicroKernel<float> avx2{
-      6, 16, &micro_kernel_avx2<Avx2Float, 6>, "avx2 6x16", kAvx2KCFloat, kAvx2MCFloat, kAvx2NCFloat};
-  if (current_family() == kAvx2) return avx2;
-#endif
-  return portable;
+  return verified_kernel<float>(current_family());
 }
 template <>
 const GemmMicroKernel<double>& gemm_micro_kernel<double>() {
-  static const GemmMicroKernel<double> portable{
-      4, 4, &micro_kernel_portable<double, 4, 4>, "portable 4x4", kPortableKC, kPortableMC, kPortableNC};
-#if CNNKIT_GEMM_AVX2
-  static const GemmMicroKernel<double> avx2{
-      6, 8, &micro_kernel_avx2<Avx2Double, 6>, "avx2 6x8", kAvx2KCDouble, kAvx2MCDouble, kAvx2NCDouble};
-  if (current_family() == kAvx2) return avx2;
-#endif
-  return portable;
+  return verified_kernel<double>(current_family());
 }
 
-bool gemm_avx2_available() { return CNNKIT_GEMM_AVX2 && cpu_has_avx2_fma(); }
+bool gemm_avx2_available() { return family_available(kAvx2); }
+bool gemm_avx512_available() { return family_available(kAvx512); }
 
 std::string gemm_kernel_name() {
   const GemmMicroKernel<float>& f = gemm_micro_kernel<float>();
   const GemmMicroKernel<double>& d = gemm_micro_kernel<double>();
-  std::string name = current_family() == kAvx2 ? "avx2" : "portable";
-  name += " (float " + std::to_string(f.mr) + "x" + std::to_string(f.nr) + ", double " + std::to_string(d.mr) +
-          "x" + std::to_string(d.nr) + ")";
+  // The family the float kernel comes from first; a double kernel of another family (one of them
+  // fell back after a failed self-check) is named in full.
+  std::string name = family_name(f.family);
+  name += " (float " + std::to_string(f.mr) + "x" + std::to_string(f.nr) + ", double ";
+  if (d.family != f.family) name += std::string(family_name(d.family)) + " ";
+  name += std::to_string(d.mr) + "x" + std::to_string(d.nr) + ")";
+  if (f.family != current_family() || d.family != current_family())
+    name += std::string("; ") + family_name(current_family()) + " failed its self-check";
   if (g_override.load() < 0) name += initial_choice().note;
   return name;
+}
+
+std::string gemm_blocking_info() {
+  const GemmMicroKernel<float>& f = gemm_micro_kernel<float>();
+  const GemmMicroKernel<double>& d = gemm_micro_kernel<double>();
+  auto one = [](const char* t, int64_t kc, int64_t mc, int64_t nc) {
+    return std::string(t) + " kc " + std::to_string(kc) + " mc " + std::to_string(mc) + " nc " + std::to_string(nc);
+  };
+  return one("float", f.kc, f.mc, f.nc) + "; " + one("double", d.kc, d.mc, d.nc) +
+         (blocking_override() ? " (CNNKIT_GEMM_BLOCKING)" : " (from the cache sizes)");
 }
 
 void set_gemm_kernel(const std::string& name) {
   if (name == "auto") {
     g_override.store(-1);
-  } else if (name == "portable") {
-    g_override.store(kPortable);
-  } else if (name == "avx2") {
-    CNNKIT_CHECK(gemm_avx2_available(), RuntimeError,
-                 "set_gemm_kernel: the avx2 kernel is not available here (needs an x86-64 GCC/Clang build and a "
-                 "CPU with AVX2 and FMA; this CPU: ",
-                 simd_level(), ")");
-    g_override.store(kAvx2);
-  } else {
-    CNNKIT_CHECK(false, ValueError, "set_gemm_kernel: expected 'portable', 'avx2' or 'auto', got '", name, "'");
+    return;
   }
+  for (int f = 0; f < kFamilies; ++f) {
+    if (name != family_name(f)) continue;
+    CNNKIT_CHECK(family_available(f), RuntimeError, "set_gemm_kernel: the ", name,
+                 " kernel is not available here (needs an x86-64 GCC/Clang build and a CPU with ",
+                 f == kAvx512 ? "AVX-512 F/BW/DQ/VL" : "AVX2 and FMA", "; this CPU: ",
+                 cpu_simd_missing(f == kAvx512 ? SimdLevel::kAvx512 : SimdLevel::kAvx2), ")");
+    g_override.store(f);
+    return;
+  }
+  CNNKIT_CHECK(false, ValueError, "set_gemm_kernel: expected 'portable', 'avx2', 'avx512' or 'auto', got '", name, "'");
 }
 
 template <class T>

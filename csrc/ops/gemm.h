@@ -28,9 +28,9 @@ namespace cnnkit {
 // caller's row-major op(B) itself. 1 <= mr <= MR, 1 <= nr <= NR: edge tiles are computed in place;
 // the kernel reads no column of B and touches no element of C beyond nr (and no row of C beyond
 // mr). beta == 0 must not read C.
-// The kernel also carries the cache blocking that suits it (upper bounds for the K, M and N blocks;
-// the driver rounds mc and nc down to multiples of mr and nr), since packing and blocking follow the
-// tile shape.
+// The kernel also carries the cache blocking that suits it (upper bounds for the K, M and N blocks,
+// computed once from the cache sizes read at run time; the driver rounds mc and nc down to multiples
+// of mr and nr), since packing and blocking follow the tile shape, and the family it belongs to.
 template <class T>
 struct GemmMicroKernel {
   int mr;
@@ -40,25 +40,33 @@ struct GemmMicroKernel {
   int64_t kc;
   int64_t mc;
   int64_t nc;
+  int family;  // 0 portable, 1 avx2, 2 avx512, 3 portable-12x32 (gemm.cpp's Family)
 };
 
 // The micro-kernel the fast gemm uses now: the family selected by set_gemm_kernel, or else the one
-// chosen once at first use -- "avx2" (AVX2+FMA intrinsics, x86-64 with GCC/Clang, CPUs that support
-// both) or "portable" (auto-vectorised plain C++, every CPU and compiler). The environment variable
-// CNNKIT_GEMM_KERNEL=portable|avx2 overrides the automatic choice (avx2 on a CPU without it, or an
-// unknown value, falls back to the automatic choice; gemm_kernel_name says what happened).
+// chosen once at first use -- "avx512" (AVX-512F intrinsics), "avx2" (AVX2+FMA intrinsics) or
+// "portable" (auto-vectorised plain C++, every CPU and compiler), following the SIMD level of
+// ops/simd.h (CPU support and CNNKIT_SIMD). CNNKIT_GEMM_KERNEL=portable|avx2|avx512|auto overrides
+// the level for the GEMM alone (a family the CPU lacks, or an unknown value, falls back to the
+// automatic choice; gemm_kernel_name says what happened). A SIMD family is self-checked against
+// gemm_naive the first time a dtype uses it and, on a mismatch, that dtype uses the next family down.
 template <class T>
 const GemmMicroKernel<T>& gemm_micro_kernel();
 
-// "avx2 (float 6x16, double 6x8)" or "portable (float 4x8, double 4x4)", plus a note when the
-// environment override was ignored.
+// "avx512 (float 12x32, double 12x16)", "avx2 (float 6x16, double 6x8)" or "portable (float 4x8,
+// double 4x4)", plus a note when the environment override was ignored or a self-check failed.
 std::string gemm_kernel_name();
 
-// Selects the kernel family for all later gemm calls: "portable", "avx2" or "auto" (back to the
-// choice made at first use). ValueError for an unknown name, RuntimeError when avx2 is not available
-// (not compiled in, or the CPU lacks AVX2/FMA). For tests and benchmarks; not meant to be switched
-// while another thread is inside gemm (each gemm call reads the selection once, so that is safe, but
-// the two calls then use different kernels).
+// "float kc 384 mc 96 nc 4096; double kc 192 mc 96 nc 4096 (from the cache sizes)": the blocking of
+// the kernels in use (CNNKIT_GEMM_BLOCKING="kc,mc,nc" replaces the cache formula; for benchmarks).
+std::string gemm_blocking_info();
+
+// Selects the kernel family for all later gemm calls: "portable", "avx2", "avx512" or "auto" (back
+// to the choice made at first use); "portable-12x32", the portable kernel at the avx512 tile shape,
+// exists for tests (it runs that shape's packing and conv paths on any CPU). ValueError for an
+// unknown name, RuntimeError when the family is not available (not compiled in, or the CPU lacks
+// it). For tests and benchmarks; not meant to be switched while another thread is inside gemm (each
+// gemm call reads the selection once, so that is safe, but the two calls then use different kernels).
 void set_gemm_kernel(const std::string& name);
 
 // Packs n rows of a row-major matrix X (n, K) (row stride ld) into r-wide k-major slivers, as the
@@ -69,8 +77,9 @@ void set_gemm_kernel(const std::string& name);
 template <class T>
 void gemm_pack_rows(T* dst, const T* X, int64_t ld, int64_t n, int64_t K, int r);
 
-// Whether the avx2 kernel family can run here (compiled in and supported by the CPU).
+// Whether the avx2 / avx512 kernel family can run here (compiled in and supported by the CPU and OS).
 bool gemm_avx2_available();
+bool gemm_avx512_available();
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,

@@ -4,8 +4,8 @@
 // The library is compiled for baseline x86-64 (no -march flags: one wheel runs on any CPU), so
 // plain loops vectorise to SSE2 only. Functions marked CNNKIT_AVX2 are compiled for AVX2+FMA by a
 // function attribute (as csrc/ops/gemm.cpp does) and may be called only when simd_avx2() is true:
-// the CPU reports AVX2 and FMA and the environment variable CNNKIT_SIMD is not "portable"
-// (CNNKIT_SIMD=portable|auto, read once at first use; tests run both paths). Elsewhere (aarch64,
+// the selected SIMD level (below) is avx2 or avx512 (CNNKIT_SIMD=portable turns them off; read
+// once at first use; tests run both paths). Elsewhere (aarch64,
 // MSVC, other compilers) CNNKIT_HAVE_AVX2 is 0 and only the portable loops are compiled.
 //
 // Vector exp (exp256): the algorithm of the scalar vexp in activation.h (Cody-Waite reduction
@@ -31,9 +31,54 @@
 #define CNNKIT_AVX2
 #endif
 
+#include <string>
+#include <vector>
+
 namespace cnnkit {
 
-// True when the AVX2+FMA code paths may run (CPU support, not disabled by CNNKIT_SIMD=portable).
+// ---- SIMD level ------------------------------------------------------------------------------
+// One level for the whole CPU, ordered portable < avx2 < avx512, decided once at first use:
+//   portable  baseline code (SSE2 on x86-64, whatever the compiler vectorises elsewhere);
+//   avx2      the CPU reports AVX2 and FMA (cpuid leaf 7 / leaf 1) and the OS saves the YMM state
+//             (CPUID.1:ECX.OSXSAVE and XCR0 bits 1-2, read with xgetbv);
+//   avx512    avx2, plus AVX-512 F, BW, DQ and VL, and the OS saves the opmask / ZMM state too
+//             (XCR0 bits 5-7).
+// cpuid alone is not enough: an OS (or hypervisor) that does not save the wider registers across
+// context switches makes those instructions fault or corrupt data, which is what xgetbv reports.
+// CNNKIT_SIMD=avx512|avx2|portable|auto forces a level; a level the CPU lacks falls back to the
+// best one it has, with a one-line warning on stderr (simd_selection_note says why).
+enum class SimdLevel : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
+
+const char* simd_level_name(SimdLevel level);  // "portable", "avx2", "avx512"
+SimdLevel cpu_simd_level();                   // the best level this CPU, OS and build support
+std::string cpu_simd_missing(SimdLevel level);  // why the CPU lacks `level` ("" when it has it)
+SimdLevel simd_selected_level();              // the level in use (cpu_simd_level unless CNNKIT_SIMD)
+std::string simd_selection_note();            // why CNNKIT_SIMD was not followed, "" when it was
+
+// ---- Self-check ------------------------------------------------------------------------------
+// Each SIMD kernel family is checked against the portable code the first time it is selected above
+// portable (gemm.cpp for gemm_float / gemm_double, simd.cpp for the vector-math family "vecmath");
+// on a mismatch the family drops one level. CNNKIT_SIMD_SELFCHECK_FAIL=<family>[,<family>...]
+// (or "all") makes the named checks fail on purpose: for testing the fallback on a healthy CPU.
+bool simd_selfcheck_forced_fail(const char* family);
+// Prints "cnnkit: RuntimeWarning: ..." on stderr and keeps the message for simd_fallbacks().
+void simd_record_fallback(const std::string& message);
+std::vector<std::string> simd_fallbacks();    // the self-check fallbacks so far, in order
+
+// ---- Cache sizes -----------------------------------------------------------------------------
+// Data-cache sizes in bytes, read once: cpuid leaf 4 (Intel) or 0x8000001D (AMD, Hygon) first,
+// then sysconf(_SC_LEVEL1_DCACHE_SIZE...), then /sys/devices/system/cpu/cpu0/cache; a size none of
+// them gives takes a common default (32 KiB L1d, 1 MiB L2, 2 MiB of L3 per core). l3_sharing: the
+// logical CPUs sharing one L3 (1 when unknown); the gemm blocking uses l3 / l3_sharing.
+struct CpuCaches {
+  int64_t l1d, l2, l3;
+  int64_t l3_sharing;
+  std::string source;  // "cpuid", "sysconf", "sysfs" or "default" (the first that gave the L1d)
+};
+const CpuCaches& cpu_caches();
+
+// True when the AVX2+FMA code paths of the memory-bound kernels may run: the selected level is at
+// least avx2 and the vecmath self-check passed.
 bool simd_avx2();
 
 // v[i] = exp(v[i]) for i in [0, n) with exp256; call only when simd_avx2() (activation.h's

@@ -108,6 +108,17 @@ def numel(t):
     return t.numel()
 
 
+def _cache_line():
+    """The data-cache sizes the CPU kernels' blocking is computed from, as show_config prints them."""
+    c = _C.cpu_cache_sizes()
+
+    def size(n):
+        return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n >> 10} KiB"
+
+    shared = f" shared by {c['L3_shared_by']} CPUs" if c["L3_shared_by"] > 1 else ""
+    return f"L1d {size(c['L1d'])}, L2 {size(c['L2'])}, L3 {size(c['L3'])}{shared} (read from {c['source']})"
+
+
 def show_config(file=None):
     """Prints what this build of cnnkit is and can use: the answer to "is it really on the GPU?"."""
     import platform
@@ -117,7 +128,9 @@ def show_config(file=None):
         f"cnnkit {__version__}",
         f"  python:          {sys.version.split()[0]} ({platform.machine()})",
         f"  compiler:        {_C.compiler}",
-        f"  SIMD level:      {_C.simd_level()}",
+        f"  SIMD level:      {_C.simd_level()}; best this CPU supports: {_C.cpu_simd_level()}",
+        f"  CPU caches:      {_cache_line()}",
+        f"  CPU GEMM:        {_C.gemm_kernel_name()}; {_C.gemm_blocking()}",
         f"  OpenMP:          {'yes' if _C.openmp else 'no'}, {get_num_threads()} threads",
     ]
     if _C.cuda_compiled():

@@ -35,9 +35,12 @@ openmp = _flag_module("openmp", "torch.backends.openmp: whether cnnkit's CPU ker
 
 
 def _cpu_capability():
-    """torch's spelling of the SIMD level in use: "AVX512", "AVX2" or "DEFAULT"."""
-    level = __import__("cnnkit")._C.simd_level().lower()
-    return "AVX512" if "avx512" in level else "AVX2" if "avx2" in level else "DEFAULT"
+    """torch's spelling of the SIMD level in use: "AVX512", "AVX2" or "DEFAULT" (portable).
+
+    The level cnnkit's CPU kernels run at: the CPU's best unless CNNKIT_SIMD lowers it (torch reads
+    ATEN_CPU_CAPABILITY for the same purpose)."""
+    level = __import__("cnnkit")._C.simd_level().split()[0]  # the rest, if any, says why it fell back
+    return {"avx512": "AVX512", "avx2": "AVX2"}.get(level, "DEFAULT")
 
 
 cpu = _flag_module("cpu", "torch.backends.cpu", get_cpu_capability=_cpu_capability)

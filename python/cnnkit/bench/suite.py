@@ -646,6 +646,8 @@ class Suite:
                 "copy_gbs_measured": self.copy_gbs, "python": platform.python_version(), "cnnkit": cnnkit.__version__,
                 "numpy": np.__version__, "torch": torch.__version__ if torch is not None else None,
                 "gemm_kernel": _C.gemm_kernel_name(), "simd_level": _C.simd_level(), "quick": self.quick,
+                "cpu_simd_level": _C.cpu_simd_level(), "cpu_cache_sizes": _C.cpu_cache_sizes(),
+                "gemm_blocking": _C.gemm_blocking(),
                 "repeats": self.repeats, "gomp_spincount": os.environ.get("GOMP_SPINCOUNT")}
         if self.dev != "cpu":
             info["gpu"] = _C.cuda_device_name(_C.cuda_current_device())
