@@ -179,8 +179,6 @@ def test_bad_dim_arguments_raise_like_torch(shape, op, dim, seed):
     rng = np.random.default_rng(seed)
     a = rng.uniform(-1, 1, shape).astype("float32")
     fn = DIM_OPS[op]
-    if op in _DIM_TYPE_PENDING and not isinstance(dim, int):
-        dim = 3  # a float/str dim for these is the xfail case below (the dim type checks of h-shape)
     if op == "softmax" or op == "log_softmax":
         ck_call, th_call = (lambda: getattr(F, op)(cnnkit.from_numpy(a), dim=dim)), (
             lambda: getattr(TF, op)(torch.from_numpy(a), dim=dim))
@@ -194,13 +192,7 @@ def test_bad_dim_arguments_raise_like_torch(shape, op, dim, seed):
         assert_close(out_ck, out_th, "float32", scale=4)
 
 
-# Ops that still accept a non-int dim where torch raises TypeError (issue 15's "F.log_softmax(x, dim=1.0) runs";
-# the dim type checks are the h-shape branch's work): strict xfails, so they fail loudly once that lands and the
-# marks must go.
-_DIM_TYPE_PENDING = {"softmax", "log_softmax", "squeeze"}
-
-
-@pytest.mark.xfail(strict=True, reason="dim type checks pending (h-shape, issue 15): a float dim runs in cnnkit")
+# Issue 15's "F.log_softmax(x, dim=1.0) runs": a non-int dim is a TypeError, as in torch.
 @pytest.mark.parametrize("call", [
     lambda x: F.softmax(x, dim=1.0), lambda x: F.log_softmax(x, dim=1.0), lambda x: x.softmax(0.5),
     lambda x: x.log_softmax("0"), lambda x: cnnkit.squeeze(x, (0.0,)),
